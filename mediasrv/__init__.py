@@ -1,0 +1,3 @@
+"""mediasrv: a self-hosted live-streaming server."""
+
+__version__ = "0.1.0"

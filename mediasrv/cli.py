@@ -1,0 +1,125 @@
+"""The ``mediasrv`` command: ``mediasrv serve [-c FILE] [--set KEY=VALUE ...]``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from mediasrv import __version__
+from mediasrv.config import Config, ConfigError, load_config
+
+log = logging.getLogger("mediasrv")
+
+#: Exit status for a bad command line or configuration.
+EXIT_CONFIG = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mediasrv", description="A self-hosted live-streaming server.")
+    parser.add_argument("--version", action="version", version=f"mediasrv {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the server")
+    serve.add_argument("-c", "--config", metavar="FILE", help="YAML configuration (default: embedded defaults)")
+    serve.add_argument(
+        "--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
+        help="override a dotted key, e.g. --set rtmp.listen=127.0.0.1:19350 or --set auth.keys.SECRET=alice",
+    )
+    check = commands.add_parser("check-config", help="validate a configuration and print it")
+    check.add_argument("-c", "--config", metavar="FILE")
+    check.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config(args.config, args.overrides)
+    except ConfigError as exc:
+        print(f"mediasrv: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.command == "check-config":
+        import dataclasses
+        import json
+
+        print(json.dumps(dataclasses.asdict(config), indent=2))
+        return 0
+    logging.basicConfig(
+        level=config.log.level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return asyncio.run(serve(config))
+    except KeyboardInterrupt:
+        return 0
+
+
+async def serve(config: Config) -> int:
+    """Run until SIGINT/SIGTERM; return the exit status."""
+    from aiohttp import web
+
+    from mediasrv.http.app import RTMP_SERVER, create_app
+
+    config.data_path.mkdir(parents=True, exist_ok=True)
+    app = create_app(config)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5)
+    try:
+        await runner.setup()
+        address = config.http.address
+        site = web.TCPSite(runner, address.host, address.port, reuse_address=True)
+        await site.start()
+    except OSError as exc:
+        print(f"mediasrv: cannot listen: {exc.strerror or exc}", file=sys.stderr)
+        await runner.cleanup()
+        return 1
+    http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    rtmp_port = app[RTMP_SERVER].port
+    print(startup_banner(config, http_port, rtmp_port), flush=True)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+    await runner.cleanup()
+    return 0
+
+
+def startup_banner(config: Config, http_port: int, rtmp_port: int) -> str:
+    """What a creator types into OBS and where viewers watch."""
+    rtmp_host = _display_host(config.rtmp.address.host)
+    http_base = config.http.public_url.rstrip("/") or f"http://{_display_host(config.http.address.host)}:{http_port}"
+    mode = config.auth.mode
+    key_form = {
+        "open": "any stream name, e.g. mystream (it is also the public name)",
+        "keys": "a secret key from auth.keys (viewers see its public name)",
+        "webhook": "a key that your auth webhook accepts",
+    }[mode]
+    example = "mystream"
+    return "\n".join(
+        [
+            f"mediasrv {__version__} is running",
+            f"  OBS  > Settings > Stream > Service: Custom",
+            f"         Server:     rtmp://{rtmp_host}:{rtmp_port}/{config.rtmp.app}",
+            f"         Stream Key: {key_form}",
+            f"  FFmpeg: ffmpeg -re -i INPUT -c copy -f flv rtmp://{rtmp_host}:{rtmp_port}/{config.rtmp.app}/{example}",
+            f"  Watch:  {http_base}/live/<name>/index.m3u8",
+            f"  API:    {http_base}/api/streams",
+        ]
+    )
+
+
+def _display_host(host: str) -> str:
+    if host in ("0.0.0.0", "::", ""):
+        # Listening on every interface: localhost works on this machine; other machines
+        # use this machine's address in its place.
+        return "localhost"
+    return f"[{host}]" if ":" in host else host
+
+
+if __name__ == "__main__":
+    sys.exit(main())

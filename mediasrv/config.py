@@ -1,0 +1,292 @@
+"""Typed configuration: YAML file + ``--set key=value`` overrides, validated at start.
+
+Every key has a default here and is documented in ``config/mediasrv.yaml``. Errors name
+the dotted key and what is wrong; the command line turns them into exit status 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration file or value is invalid. The message names the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class ListenAddress:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def parse_listen(value: str, key: str) -> ListenAddress:
+    """Parse ``HOST:PORT``, ``[V6]:PORT`` or ``:PORT`` (all interfaces)."""
+    text = str(value).strip()
+    match = re.fullmatch(r"\[([0-9a-fA-F:.]+)\]:(\d{1,5})|([^:\[\]\s]*):(\d{1,5})", text)
+    if not match:
+        raise ConfigError(f"{key}: expected HOST:PORT (e.g. 0.0.0.0:1935), got {value!r}")
+    host = match.group(1) or match.group(3) or "0.0.0.0"
+    port = int(match.group(2) or match.group(4))
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"{key}: port {port} is out of range 0-65535")
+    return ListenAddress(host, port)
+
+
+@dataclass(frozen=True, slots=True)
+class RtmpConfig:
+    listen: str = "0.0.0.0:1935"
+    #: Application name in the URL (rtmp://HOST/APP/KEY).
+    app: str = "live"
+    #: Largest RTMP message accepted (bytes); bounds memory per connection.
+    max_message_size: int = 8 * 1024 * 1024
+    max_connections: int = 1000
+    #: Seconds to complete the handshake and the connect/publish exchange.
+    handshake_timeout: float = 10.0
+    #: Seconds without a byte from a peer before it is closed.
+    idle_timeout: float = 30.0
+    #: Our outgoing chunk size.
+    chunk_size: int = 4096
+    #: Units a playback (RTMP play) reader may have queued before it skips to a keyframe.
+    play_queue_units: int = 1024
+
+    @property
+    def address(self) -> ListenAddress:
+        return parse_listen(self.listen, "rtmp.listen")
+
+
+@dataclass(frozen=True, slots=True)
+class HttpConfig:
+    listen: str = "0.0.0.0:8080"
+    #: Public base URL printed and used in links; empty: derived from http.listen.
+    public_url: str = ""
+
+    @property
+    def address(self) -> ListenAddress:
+        return parse_listen(self.listen, "http.listen")
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookConfig:
+    url: str = ""
+    timeout: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class AuthConfig:
+    mode: Literal["open", "keys", "webhook"] = "open"
+    #: secret stream key -> public stream name (mode ``keys``).
+    keys: dict[str, str] = field(default_factory=dict)
+    webhook: WebhookConfig = field(default_factory=WebhookConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class HlsConfig:
+    format: Literal["fmp4", "mpegts"] = "fmp4"
+    segment_duration: float = 2.0
+    window: int = 6
+    reconnect_grace: float = 10.0
+    keep_after_end: float = 300.0
+    low_latency: bool = True
+    part_duration: float = 0.333
+
+
+@dataclass(frozen=True, slots=True)
+class HubConfig:
+    #: Units a reader may have queued before it skips to the next keyframe.
+    reader_queue_units: int = 2048
+    #: Largest GOP kept for new readers (MiB).
+    gop_cache_mb: int = 32
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    data_dir: str = "./data"
+    rtmp: RtmpConfig = field(default_factory=RtmpConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    hls: HlsConfig = field(default_factory=HlsConfig)
+    hub: HubConfig = field(default_factory=HubConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+
+# Bounds checked after typing: key -> (minimum, maximum).
+_RANGES: dict[str, tuple[float, float]] = {
+    "rtmp.max_message_size": (1024, 1 << 30),
+    "rtmp.max_connections": (1, 1_000_000),
+    "rtmp.handshake_timeout": (0.1, 3600),
+    "rtmp.idle_timeout": (0.1, 86400),
+    "rtmp.chunk_size": (128, 0x7FFFFFFF),
+    "rtmp.play_queue_units": (16, 1_000_000),
+    "auth.webhook.timeout": (0.1, 60),
+    "hls.segment_duration": (0.5, 30),
+    "hls.window": (2, 100),
+    "hls.reconnect_grace": (0, 3600),
+    "hls.keep_after_end": (0, 7 * 86400),
+    "hls.part_duration": (0.1, 5),
+    "hub.reader_queue_units": (16, 1_000_000),
+    "hub.gop_cache_mb": (1, 4096),
+}
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read ``path`` (YAML; none: embedded defaults), apply ``KEY=VALUE`` overrides, validate."""
+    data: dict = {}
+    if path is not None:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of keys")
+        data = loaded
+    for item in overrides:
+        apply_override(data, item)
+    return build_config(data)
+
+
+def apply_override(data: dict, item: str) -> None:
+    """Apply one ``dotted.key=value`` to the raw mapping (``auth.keys.SECRET=alice`` adds
+    an entry to a map). The value is kept as text; typing happens in ``build_config``."""
+    key, sep, value = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
+    parts = key.split(".")
+    if any(not part for part in parts):
+        raise ConfigError(f"--set {item!r}: empty part in key {key!r}")
+    node = data
+    for depth, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        elif not isinstance(child, dict):
+            raise ConfigError(f"{'.'.join(parts[:depth + 1])}: is a value, not a section")
+        node = child
+    node[parts[-1]] = _OverrideText(value)
+
+
+class _OverrideText(str):
+    """A value that came from the command line as text; typed by the target field."""
+
+
+def build_config(data: dict) -> Config:
+    config = _build(Config, data, "")
+    for key, (low, high) in _RANGES.items():
+        value = _get(config, key)
+        if not low <= value <= high:
+            raise ConfigError(f"{key}: {value} is out of range {low:g}-{high:g}")
+    config.rtmp.address  # noqa: B018 - validates
+    config.http.address  # noqa: B018
+    if config.auth.mode == "webhook" and not config.auth.webhook.url:
+        raise ConfigError("auth.webhook.url: required when auth.mode is webhook")
+    if config.auth.mode == "keys" and not config.auth.keys:
+        raise ConfigError("auth.keys: at least one key is required when auth.mode is keys")
+    for secret, name in config.auth.keys.items():
+        if not STREAM_NAME_RE.fullmatch(name):
+            raise ConfigError(f"auth.keys.<key>: {name!r} is not a valid stream name ({STREAM_NAME_RULE})")
+        if not secret:
+            raise ConfigError("auth.keys: a key may not be empty")
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", config.rtmp.app):
+        raise ConfigError(f"rtmp.app: {config.rtmp.app!r} must be 1-64 letters, digits, '_' or '-'")
+    return config
+
+
+STREAM_NAME_RULE = "1-64 characters: letters, digits, '_', '-', '.', not starting with '.'"
+STREAM_NAME_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}")
+
+
+def _get(config: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        config = getattr(config, part)
+    return config
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        key = f"{prefix}{unknown[0]}"
+        raise ConfigError(f"{key}: unknown key (known here: {', '.join(sorted(names))})")
+    kwargs = {}
+    for name in names:
+        if name in data:
+            kwargs[name] = _convert(hints[name], data[name], f"{prefix}{name}")
+    return cls(**kwargs)
+
+
+def _convert(hint: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value if value is not None else {}, key + ".")
+    if origin is Literal:
+        choices = typing.get_args(hint)
+        if value not in choices:
+            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(map(str, choices))}")
+        return str(value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__}")
+        out = {}
+        for k, v in value.items():
+            if isinstance(v, (dict, list)) or v is None:
+                raise ConfigError(f"{key}.{k}: expected a text value")
+            out[str(k)] = str(v)
+        return out
+    if hint is bool:
+        if isinstance(value, _OverrideText):
+            lowered = value.strip().lower()
+            if lowered in ("true", "yes", "on", "1"):
+                return True
+            if lowered in ("false", "no", "off", "0"):
+                return False
+        elif isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if hint is int or hint is float:
+        if isinstance(value, _OverrideText):
+            try:
+                value = int(value) if hint is int else float(value)
+            except ValueError:
+                raise ConfigError(f"{key}: expected a {'whole ' if hint is int else ''}number, got {str(value)!r}") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        if hint is int and not float(value).is_integer():
+            raise ConfigError(f"{key}: expected a whole number, got {value!r}")
+        return hint(value)
+    if hint is str:
+        if isinstance(value, (dict, list)) or value is None:
+            raise ConfigError(f"{key}: expected text, got {type(value).__name__}")
+        return str(value)
+    if isinstance(hint, types.UnionType):  # pragma: no cover - not used yet
+        raise ConfigError(f"{key}: unsupported type")
+    raise ConfigError(f"{key}: unsupported type {hint!r}")  # pragma: no cover

@@ -1,0 +1,76 @@
+"""``create_app(config)``: every long-lived component starts and stops here, in order.
+
+Components live under ``web.AppKey``s (no globals) and start in ``cleanup_ctx`` in
+dependency order: hub → RTMP listener → HLS service, and stop in reverse.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from mediasrv.config import Config
+from mediasrv.hub import Hub
+from mediasrv.server.auth import PublishAuthorizer
+from mediasrv.server.rtmp import RtmpServer
+
+log = logging.getLogger("mediasrv.http")
+
+CONFIG = web.AppKey("config", Config)
+HUB = web.AppKey("hub", Hub)
+RTMP_SERVER = web.AppKey("rtmp_server", RtmpServer)
+CLIENT_SESSION = web.AppKey("client_session", aiohttp.ClientSession)
+STARTED_AT = web.AppKey("started_at", float)
+
+
+def create_app(config: Config, *, rtmp_port: int | None = None) -> web.Application:
+    """Build the application. ``rtmp_port`` overrides the configured port (0 = ephemeral)."""
+    app = web.Application(client_max_size=1024 * 1024)
+    app[CONFIG] = config
+    app[STARTED_AT] = time.time()
+    hub = Hub(
+        reconnect_grace=config.hls.reconnect_grace,
+        reader_queue_units=config.hub.reader_queue_units,
+        gop_cache_bytes=config.hub.gop_cache_mb * 1024 * 1024,
+    )
+    app[HUB] = hub
+    app.cleanup_ctx.append(_client_session)
+    app.cleanup_ctx.append(_rtmp_listener(rtmp_port))
+
+    from mediasrv.http import api, hls_routes
+
+    hls_routes.setup(app, config, hub)
+    api.setup(app)
+    app.cleanup_ctx.append(_hub_shutdown)
+    return app
+
+
+async def _client_session(app: web.Application) -> AsyncIterator[None]:
+    async with aiohttp.ClientSession() as session:
+        app[CLIENT_SESSION] = session
+        yield
+
+
+def _rtmp_listener(port_override: int | None):
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        config = app[CONFIG]
+        authorizer = PublishAuthorizer(config.auth, app[CLIENT_SESSION])
+        server = RtmpServer(config.rtmp, app[HUB], authorizer)
+        address = config.rtmp.address
+        await server.start(address.host, address.port if port_override is None else port_override)
+        app[RTMP_SERVER] = server
+        yield
+        await server.stop()
+
+    return ctx
+
+
+async def _hub_shutdown(app: web.Application) -> AsyncIterator[None]:
+    yield
+    # First on the way down (cleanup runs in reverse): end every stream so playlists get
+    # EXT-X-ENDLIST and readers finish before their services stop.
+    app[HUB].close()

@@ -1,0 +1,158 @@
+"""The registry of live streams and their lifecycle events."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from mediasrv.hub.stream import PublisherHandle, Stream, StreamState
+
+log = logging.getLogger("mediasrv.hub")
+
+
+@dataclass(frozen=True, slots=True)
+class HubEvent:
+    stream: Stream
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStarted(HubEvent):
+    """A new broadcast began (not a reconnect within the grace)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnded(HubEvent):
+    """The broadcast is over: clean unpublish, grace ran out, or stopped by an operator."""
+
+
+class StreamBusy(Exception):
+    """The name is being published and takeover was not asked for."""
+
+
+class Publication:
+    """A publisher's attachment to a stream: push units through it, detach when done."""
+
+    __slots__ = ("stream", "session", "_hub")
+
+    def __init__(self, hub: "Hub", stream: Stream, session: int) -> None:
+        self._hub = hub
+        self.stream = stream
+        self.session = session
+
+    @property
+    def active(self) -> bool:
+        return self.stream._session == self.session and self.stream.state is StreamState.LIVE
+
+    def push(self, unit) -> None:
+        self.stream.push(self.session, unit)
+
+    def set_metadata(self, values: dict) -> None:
+        self.stream.set_metadata(self.session, values)
+
+    def detach(self, *, clean: bool) -> None:
+        """The publisher left: ``clean`` (it unpublished) ends the stream at once, otherwise
+        the stream waits for a reconnect during the grace."""
+        self.stream._detach(self.session, clean=clean, grace=self._hub.reconnect_grace)
+
+
+class Hub:
+    """Streams by name. Listeners get ``StreamStarted``/``StreamEnded`` synchronously."""
+
+    def __init__(
+        self,
+        *,
+        reconnect_grace: float = 10.0,
+        reader_queue_units: int = 2048,
+        gop_cache_bytes: int = 32 * 1024 * 1024,
+        clock: Callable[[], float] = time.time,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self.reconnect_grace = reconnect_grace
+        self.reader_queue_units = reader_queue_units
+        self.gop_cache_bytes = gop_cache_bytes
+        self._clock = clock
+        self._loop = loop
+        self._streams: dict[str, Stream] = {}
+        self._listeners: list[Callable[[HubEvent], None]] = []
+        self.streams_started = 0
+        self.streams_ended = 0
+
+    def add_listener(self, listener: Callable[[HubEvent], None]) -> None:
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[HubEvent], None]) -> None:
+        self._listeners.remove(listener)
+
+    def get(self, name: str) -> Stream | None:
+        return self._streams.get(name)
+
+    def streams(self) -> list[Stream]:
+        return list(self._streams.values())
+
+    def publish(self, name: str, publisher: PublisherHandle, *, takeover: bool = True) -> Publication:
+        """Attach ``publisher`` to stream ``name``.
+
+        A stream orphaned within its grace continues. A live stream with another
+        publisher is taken over when ``takeover`` (the old publisher is kicked: an encoder
+        reconnecting after a network drop often arrives before the server has noticed
+        the old TCP connection is dead), otherwise ``StreamBusy``.
+        """
+        stream = self._streams.get(name)
+        if stream is not None and stream.state is StreamState.LIVE:
+            if not takeover:
+                raise StreamBusy(name)
+            old = stream.publisher
+            stream.stats.takeovers += 1
+            session = stream._attach(publisher, continuing=True)
+            if old is not None and old is not publisher:
+                old.kick("another publisher took over the stream")
+            return Publication(self, stream, session)
+        if stream is not None and stream.state is StreamState.ORPHANED:
+            session = stream._attach(publisher, continuing=True)
+            log.info("stream %s: publisher reconnected within the grace", name)
+            return Publication(self, stream, session)
+        stream = Stream(self, name, started_at=self._clock(), gop_cache_bytes=self.gop_cache_bytes)
+        self._streams[name] = stream
+        session = stream._attach(publisher, continuing=False)
+        self.streams_started += 1
+        self._emit(StreamStarted(stream))
+        return Publication(self, stream, session)
+
+    def stop(self, name: str) -> bool:
+        """End a stream now (operator action). Its publisher is kicked."""
+        stream = self._streams.get(name)
+        if stream is None:
+            return False
+        publisher = stream.publisher
+        self._end(stream)
+        if publisher is not None:
+            publisher.kick("stopped by an operator")
+        return True
+
+    def close(self) -> None:
+        """End every stream (server shutdown)."""
+        for stream in list(self._streams.values()):
+            self._end(stream)
+
+    def _end(self, stream: Stream) -> None:
+        if stream.state is StreamState.ENDED:
+            return
+        stream._finish(self._clock())
+        if self._streams.get(stream.name) is stream:
+            del self._streams[stream.name]
+        self.streams_ended += 1
+        self._emit(StreamEnded(stream))
+
+    def _emit(self, event: HubEvent) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:  # a broken listener must not break publishing
+                log.exception("hub listener failed on %s", type(event).__name__)
+
+    def _call_later(self, delay: float, callback: Callable[[], None]):
+        loop = self._loop or asyncio.get_running_loop()
+        return loop.call_later(delay, callback)

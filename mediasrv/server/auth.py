@@ -1,0 +1,101 @@
+"""Who may publish: ``open``, ``keys`` or ``webhook`` (config ``auth.mode``).
+
+A secret stream key never appears in a log line, a playback URL or an API answer: the
+decision carries only the public name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from dataclasses import dataclass
+
+import aiohttp
+
+from mediasrv.config import STREAM_NAME_RE, AuthConfig
+
+log = logging.getLogger("mediasrv.auth")
+
+
+@dataclass(frozen=True, slots=True)
+class PublishDecision:
+    allowed: bool
+    #: Public stream name (what viewers use); empty when refused.
+    name: str = ""
+    #: Why it was refused, safe to show the publisher and to log (never contains the key).
+    reason: str = ""
+
+
+def redact_key(key: str) -> str:
+    """What a log line may say about a key: its length only."""
+    return f"<key of {len(key)} chars>"
+
+
+class PublishAuthorizer:
+    """Decides whether a publish with ``key`` on ``app`` is allowed and under which name."""
+
+    def __init__(self, config: AuthConfig, session: aiohttp.ClientSession | None = None) -> None:
+        self.config = config
+        self._session = session
+        self.refusals = 0
+        self.webhook_failures = 0
+
+    async def authorize(self, *, app: str, key: str, client: str) -> PublishDecision:
+        mode = self.config.mode
+        if mode == "open":
+            decision = self._open(key)
+        elif mode == "keys":
+            decision = self._keys(key)
+        else:
+            decision = await self._webhook(app=app, key=key, client=client)
+        if not decision.allowed:
+            self.refusals += 1
+        return decision
+
+    def _open(self, key: str) -> PublishDecision:
+        # In open mode the key is the public name, so it must be a valid name.
+        if not STREAM_NAME_RE.fullmatch(key):
+            return PublishDecision(False, reason="invalid stream name")
+        return PublishDecision(True, key)
+
+    def _keys(self, key: str) -> PublishDecision:
+        # Compare against every key in constant time so timing tells nothing.
+        found = ""
+        supplied = key.encode()
+        for secret, name in self.config.keys.items():
+            if hmac.compare_digest(secret.encode(), supplied):
+                found = name
+        if found:
+            return PublishDecision(True, found)
+        return PublishDecision(False, reason="unknown stream key")
+
+    async def _webhook(self, *, app: str, key: str, client: str) -> PublishDecision:
+        webhook = self.config.webhook
+        body = {"action": "publish", "app": app, "key": key, "client": client}
+        try:
+            session = self._session or aiohttp.ClientSession()
+            try:
+                async with session.post(
+                    webhook.url, json=body, timeout=aiohttp.ClientTimeout(total=webhook.timeout)
+                ) as response:
+                    if not 200 <= response.status < 300:
+                        return PublishDecision(False, reason=f"refused by the auth webhook (HTTP {response.status})")
+                    name = key
+                    if response.content_type == "application/json":
+                        try:
+                            reply = await response.json()
+                        except (ValueError, aiohttp.ContentTypeError):
+                            reply = None
+                        if isinstance(reply, dict) and isinstance(reply.get("name"), str):
+                            name = reply["name"]
+            finally:
+                if self._session is None:
+                    await session.close()
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            self.webhook_failures += 1
+            log.warning("auth webhook failed: %s", type(exc).__name__)
+            return PublishDecision(False, reason="the auth webhook did not answer")
+        if not STREAM_NAME_RE.fullmatch(name):
+            return PublishDecision(False, reason="the auth webhook gave an invalid stream name")
+        return PublishDecision(True, name)

@@ -1,0 +1,1 @@
+"""Shared test helpers: tool requirements, an in-process server, real clients."""

@@ -1,0 +1,95 @@
+"""Run the whole server (``create_app``) inside the test's event loop on ephemeral ports."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import AsyncIterator
+
+from aiohttp import web
+
+from mediasrv.config import Config, load_config
+from mediasrv.http.app import HUB, RTMP_SERVER, create_app
+from mediasrv.hub import Hub, StreamEnded, StreamStarted
+from mediasrv.media.types import MediaUnit
+from mediasrv.server.rtmp import RtmpServer
+
+
+@dataclass
+class RunningServer:
+    app: web.Application
+    config: Config
+    http_port: int
+    rtmp_port: int
+
+    @property
+    def hub(self) -> Hub:
+        return self.app[HUB]
+
+    @property
+    def rtmp(self) -> RtmpServer:
+        return self.app[RTMP_SERVER]
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def rtmp_url(self, key: str) -> str:
+        return f"rtmp://127.0.0.1:{self.rtmp_port}/{self.config.rtmp.app}/{key}"
+
+
+@contextlib.asynccontextmanager
+async def running_server(tmp_path, *overrides: str) -> AsyncIterator[RunningServer]:
+    """Start the server with ``--set`` style overrides; ports are ephemeral."""
+    config = load_config(None, [f"data_dir={tmp_path}", "rtmp.listen=127.0.0.1:0", "http.listen=127.0.0.1:0", *overrides])
+    app = create_app(config)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield RunningServer(app, config, http_port, app[RTMP_SERVER].port)
+    finally:
+        await runner.cleanup()
+
+
+class StreamRecorder:
+    """Subscribes to every stream that starts and keeps every unit it publishes."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.units: dict[str, list[MediaUnit]] = {}
+        self.started: dict[str, asyncio.Event] = {}
+        self.ended: dict[str, asyncio.Event] = {}
+        self._tasks: list[asyncio.Task] = []
+        hub.add_listener(self._on_event)
+
+    def _event(self, table: dict, name: str) -> asyncio.Event:
+        return table.setdefault(name, asyncio.Event())
+
+    def _on_event(self, event) -> None:
+        name = event.stream.name
+        if isinstance(event, StreamStarted):
+            reader = event.stream.subscribe(max_units=1_000_000, name="test-recorder")
+            units = self.units.setdefault(name, [])
+            self._event(self.started, name).set()
+            self._tasks.append(asyncio.get_running_loop().create_task(self._drain(reader, units)))
+        elif isinstance(event, StreamEnded):
+            pass
+
+    async def _drain(self, reader, units: list) -> None:
+        while True:
+            unit = await reader.read()
+            if unit is None:
+                break
+            units.append(unit)
+        self._event(self.ended, reader.stream.name).set()
+
+    async def wait_started(self, name: str, timeout: float = 20) -> None:
+        await asyncio.wait_for(self._event(self.started, name).wait(), timeout)
+
+    async def wait_ended(self, name: str, timeout: float = 30) -> list[MediaUnit]:
+        await asyncio.wait_for(self._event(self.ended, name).wait(), timeout)
+        return self.units.get(name, [])
