@@ -25,6 +25,7 @@ __all__ = [
     "annexb_to_length_prefixed",
     "avc_codec_string",
     "build_avcc",
+    "check_length_prefixed",
     "iter_annexb",
     "iter_length_prefixed",
     "length_prefixed_to_annexb",
@@ -72,27 +73,37 @@ def nal_type(nal: bytes) -> int:
 # --------------------------------------------------------------------------- framing
 
 
+def _nal_spans(data: bytes, length_size: int) -> Iterator[tuple[int, int]]:
+    if length_size not in (1, 2, 3, 4):
+        raise MalformedMediaError(f"invalid NAL length size {length_size}")
+    pos = 0
+    end = len(data)
+    while pos < end:
+        if pos + length_size > end:
+            raise MalformedMediaError(f"truncated NAL length prefix at byte {pos}")
+        size = int.from_bytes(data[pos : pos + length_size], "big")
+        pos += length_size
+        if pos + size > end:
+            raise MalformedMediaError(f"NAL unit of {size} bytes at byte {pos} runs past the end ({end})")
+        if size:
+            yield pos, pos + size
+        pos += size
+
+
 def iter_length_prefixed(data: bytes, length_size: int) -> Iterator[bytes]:
     """Yield the NAL units of an MP4/FLV sample (``NALUnitLength`` + NAL, 14496-15 §5.3.2).
 
     Zero-length entries are skipped. A length that runs past the end raises
     :class:`MalformedMediaError`.
     """
-    if length_size not in (1, 2, 3, 4):
-        raise MalformedMediaError(f"invalid NAL length size {length_size}")
-    view = memoryview(data)
-    pos = 0
-    end = len(view)
-    while pos < end:
-        if pos + length_size > end:
-            raise MalformedMediaError(f"truncated NAL length prefix at byte {pos}")
-        size = int.from_bytes(view[pos : pos + length_size], "big")
-        pos += length_size
-        if pos + size > end:
-            raise MalformedMediaError(f"NAL unit of {size} bytes at byte {pos} runs past the end ({end})")
-        if size:
-            yield bytes(view[pos : pos + size])
-        pos += size
+    data = bytes(data)
+    for start, end in _nal_spans(data, length_size):
+        yield data[start:end]
+
+
+def check_length_prefixed(data: bytes, length_size: int) -> int:
+    """Validate the length prefixes of a sample without copying; return its NAL count."""
+    return sum(1 for _ in _nal_spans(data, length_size))
 
 
 def length_prefixed_to_annexb(data: bytes, length_size: int) -> bytes:

@@ -1,0 +1,21 @@
+"""Layer 1: HLS packaging, pure (no asyncio, sockets or clocks; time comes in as ``now``).
+
+``segmenter`` cuts a rendition's MediaUnits into segments and keeps the playlist window;
+``fmp4`` and ``mpegts`` write the container bytes; ``playlist`` renders the text;
+``names`` says which URL names exist. ``mediasrv.server.hls`` drives it from the hub.
+"""
+
+from mediasrv.hls.playlist import MediaPlaylist, PlaylistSegment, Variant, render_master_playlist, render_media_playlist
+from mediasrv.hls.segmenter import Container, InitSegment, Segment, Segmenter
+
+__all__ = [
+    "Container",
+    "InitSegment",
+    "MediaPlaylist",
+    "PlaylistSegment",
+    "Segment",
+    "Segmenter",
+    "Variant",
+    "render_master_playlist",
+    "render_media_playlist",
+]

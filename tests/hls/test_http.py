@@ -1,0 +1,224 @@
+"""The HLS routes over real HTTP: a real Hub fed with MediaUnits, aiohttp's test server."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+
+import av
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from mediasrv.http.hls_routes import HLS_SERVICE, parse_range
+from tests.hls.conftest import Publisher, check_media_playlist, hls_config, make_app, until
+
+
+@pytest.fixture
+async def live(h264_aac):
+    """A server with stream ``x`` published (all units pushed, stream still live)."""
+    app, hub = make_app(hls_config())
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        service = app[HLS_SERVICE]
+        publication = hub.publish("x", Publisher())
+        for unit in h264_aac.units:
+            publication.push(unit)
+        await until(service, "x", lambda s: len(s.segments) == 3)
+        yield client, service, publication
+
+
+async def test_master_playlist(live, h264_aac):
+    client, _, _ = live
+    response = await client.get("/live/x/index.m3u8")
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "application/vnd.apple.mpegurl"
+    assert response.headers["Cache-Control"] == "max-age=1"
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    lines = (await response.text()).splitlines()
+    assert lines[0] == "#EXTM3U"
+    inf = next(line for line in lines if line.startswith("#EXT-X-STREAM-INF:"))
+    assert 'CODECS="avc1.4d400d,mp4a.40.2"' in inf
+    assert "RESOLUTION=320x240" in inf and "FRAME-RATE=25.000" in inf
+    bandwidth = int(re.search(r"BANDWIDTH=(\d+)", inf).group(1))
+    average = int(re.search(r"AVERAGE-BANDWIDTH=(\d+)", inf).group(1))
+    assert 0 < average <= bandwidth
+    assert lines[lines.index(inf) + 1] == "source/index.m3u8"
+
+
+async def test_media_playlist_and_every_file_over_http(live, h264_aac):
+    client, _, publication = live
+    publication.detach(clean=True)  # ends: the last segment closes, ENDLIST
+    await until(client.app[HLS_SERVICE], "x", lambda s: s.ended)
+    response = await client.get("/live/x/source/index.m3u8")
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "application/vnd.apple.mpegurl"
+    assert response.headers["Cache-Control"] == "max-age=1"
+    pl = check_media_playlist(await response.text(), fmp4=True)
+    assert pl.ended and len(pl.segments) == 4
+    init = await client.get(f"/live/x/source/{pl.segments[0].map_uri}")
+    assert init.status == 200 and init.headers["Content-Type"] == "video/mp4"
+    assert init.headers["Cache-Control"] == "public, max-age=86400, immutable"
+    data = await init.read()
+    for s in pl.segments:
+        r = await client.get(f"/live/x/source/{s.uri}")
+        assert r.status == 200
+        assert r.headers["Content-Type"] == "video/mp4"
+        assert "immutable" in r.headers["Cache-Control"]
+        assert r.headers["Access-Control-Allow-Origin"] == "*"
+        data += await r.read()
+    with av.open(io.BytesIO(data)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 100
+
+
+async def test_mpegts_format():
+    from tests.hls.conftest import encode
+
+    app, hub = make_app(hls_config(format="mpegts"))
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        publication = hub.publish("ts", Publisher())
+        for unit in encode().units:
+            publication.push(unit)
+        await until(app[HLS_SERVICE], "ts", lambda s: len(s.segments) >= 1)
+        pl = check_media_playlist(await (await client.get("/live/ts/source/index.m3u8")).text(), fmp4=False)
+        assert pl.version == 3 and pl.segments[0].uri.endswith(".ts")
+        r = await client.get(f"/live/ts/source/{pl.segments[0].uri}")
+        assert r.status == 200 and r.headers["Content-Type"] == "video/mp2t"
+        body = await r.read()
+        assert body[0] == 0x47 and len(body) % 188 == 0
+
+
+async def test_range_requests(live):
+    client, service, _ = live
+    seg = service.rendition("x", "source").segmenter.segments[0]
+    url = f"/live/x/source/{seg.uri}"
+    size = len(seg.data)
+    r = await client.get(url, headers={"Range": "bytes=0-99"})
+    assert r.status == 206
+    assert r.headers["Content-Range"] == f"bytes 0-99/{size}"
+    assert await r.read() == seg.data[:100]
+    r = await client.get(url, headers={"Range": "bytes=-10"})
+    assert r.status == 206 and await r.read() == seg.data[-10:]
+    r = await client.get(url, headers={"Range": f"bytes=100-{size + 500}"})
+    assert r.status == 206 and r.headers["Content-Range"] == f"bytes 100-{size - 1}/{size}"
+    r = await client.get(url, headers={"Range": f"bytes={size}-"})
+    assert r.status == 416 and r.headers["Content-Range"] == f"bytes */{size}"
+    # Malformed and multi-range headers may be ignored (RFC 9110 §14.2): the whole body.
+    for header in ("bytes=5-2", "bytes=0-1,5-6", "items=0-1", "bytes=abc"):
+        r = await client.get(url, headers={"Range": header})
+        assert r.status == 200 and len(await r.read()) == size, header
+    # If-Range with another validator: the whole body.
+    r = await client.get(url, headers={"Range": "bytes=0-9", "If-Range": '"other"'})
+    assert r.status == 200
+    assert r.headers["Accept-Ranges"] == "bytes"
+
+
+def test_parse_range_table():
+    assert parse_range("bytes=0-0", 10) == (0, 0)
+    assert parse_range("bytes=9-", 10) == (9, 9)
+    assert parse_range("bytes=-20", 10) == (0, 9)
+    assert parse_range("bytes=-0", 10) == "unsatisfiable"
+    assert parse_range("bytes=10-", 10) == "unsatisfiable"
+    assert parse_range("bytes=3-1", 10) is None
+    assert parse_range("bytes=-", 10) is None
+
+
+async def test_head_etag_and_preflight(live):
+    client, service, _ = live
+    seg = service.rendition("x", "source").segmenter.segments[0]
+    url = f"/live/x/source/{seg.uri}"
+    r = await client.head(url)
+    assert r.status == 200
+    assert int(r.headers["Content-Length"]) == len(seg.data)
+    assert await r.read() == b""
+    r = await client.head("/live/x/index.m3u8")
+    assert r.status == 200 and r.headers["Content-Type"] == "application/vnd.apple.mpegurl"
+    etag = (await client.get(url)).headers["ETag"]
+    r = await client.get(url, headers={"If-None-Match": etag})
+    assert r.status == 304
+    r = await client.options(url, headers={
+        "Origin": "https://player.example", "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "range",
+    })
+    assert r.status == 204
+    assert r.headers["Access-Control-Allow-Origin"] == "*"
+    assert "GET" in r.headers["Access-Control-Allow-Methods"]
+    assert r.headers["Access-Control-Allow-Headers"].lower() == "range"
+
+
+async def test_unknown_things_are_404(live):
+    client, service, _ = live
+    seg = service.rendition("x", "source").segmenter.segments[0]
+    for path in (
+        "/live/nope/index.m3u8",
+        "/live/nope/source/index.m3u8",
+        "/live/x/720p/index.m3u8",
+        f"/live/x/720p/{seg.uri}",
+        "/live/x/source/seg_zzz_0.m4s",
+        "/live/x/source/seg_" + seg.uri.split("_")[1] + "_999999.m4s",
+        "/live/x/source/init_zzz_0.mp4",
+    ):
+        r = await client.get(path)
+        assert r.status == 404, path
+        assert r.headers["Cache-Control"] == "no-store"
+
+
+async def _raw_get(client: TestClient, target: str) -> tuple[int, bytes]:
+    """Send the request line exactly as written (no client-side normalisation)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    try:
+        writer.write(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode("latin-1"))
+        await writer.drain()
+        data = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    status = int(data.split(b" ", 2)[1])
+    return status, data
+
+
+@pytest.mark.parametrize("target", [
+    "/live/../../etc/passwd",
+    "/live/x/../../../etc/passwd",
+    "/live/%2e%2e/%2e%2e/etc/passwd",
+    "/live/x/source/..%2F..%2F..%2Fetc%2Fpasswd",
+    "/live/x/source/%2Fetc%2Fpasswd",
+    "/live/x/%2e%2e/index.m3u8",
+    "/live/..%2Fx/index.m3u8",
+    "/live/x/source/..%5C..%5Cwin.ini",
+    "/live/x/source/seg%00.m4s",
+    "/live/x/source/%00",
+    "/live//etc/passwd",
+    "/live/x/source//etc/passwd",
+    "/live/x/source/C:%5Cwindows%5Cwin.ini",
+    "/live/" + "a" * 300 + "/index.m3u8",
+    "/live/x/" + "b" * 300 + "/index.m3u8",
+    "/live/x/source/seg_" + "1" * 300 + ".m4s",
+    "/live/.x/index.m3u8",
+    "/live/x/Source/index.m3u8",
+    "/live/x/source/..",
+    "/live/x/source/.",
+    "/live/x/source/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+])
+async def test_path_traversal_and_malformed_names_never_reach_outside(live, target):
+    client, _, _ = live
+    status, data = await _raw_get(client, target)
+    assert status in (400, 404), (target, status)
+    assert b"root:" not in data and b"[fonts]" not in data
+
+
+async def test_playlist_request_waits_for_the_first_segment(h264_aac):
+    app, hub = make_app(hls_config())
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        publication = hub.publish("w", Publisher())
+        request = asyncio.ensure_future(client.get("/live/w/index.m3u8"))
+        # The request gets parked on the rendition's condition until a segment exists.
+        changed = app[HLS_SERVICE].rendition("w", "source").changed
+        for _ in range(10_000):
+            if changed._waiters:  # the handler is waiting (asyncio.Condition's own deque)
+                break
+            await asyncio.sleep(0)
+        assert changed._waiters and not request.done()
+        for unit in h264_aac.units:
+            publication.push(unit)
+        response = await asyncio.wait_for(request, 10)
+        assert response.status == 200
+        assert "#EXT-X-STREAM-INF" in await response.text()
