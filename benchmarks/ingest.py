@@ -317,7 +317,7 @@ def start_profiler(procs: ProcessGroup, pid: int, args) -> Managed:
     return procs.start(
         "py-spy",
         [spy, "record", "--pid", str(pid), "--duration", str(max(1, round(args.seconds))),
-         "--rate", "100", "--nonblocking", "--format", "raw", "-o", str(out)],
+         "--rate", "250", "--function", "--nonblocking", "--format", "raw", "-o", str(out)],
         log_path=args.profile / "py-spy.log",
     )
 

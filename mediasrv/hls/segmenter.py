@@ -5,15 +5,16 @@ Pure (no clock, no I/O): every call that needs the time takes ``now`` (unix seco
 Rules (RFC 8216 §3, §4.3.3, §6.2.1–6.2.2; PROTOCOLS.md):
 
 - A segment starts at a video keyframe (audio-only: at any frame) and is cut at the next
-  video keyframe whose DTS is at least 95 % of ``segment_duration`` after the segment's
-  start (the 5 % absorb millisecond rounding of keyframe intervals, so a 2 s GOP at
+  video keyframe (audio-only: frame) whose DTS is at least 95 % (audio-only: all but 10 ms)
+  of ``segment_duration`` after the segment's start (the 5 % absorb millisecond rounding of keyframe intervals, so a 2 s GOP at
   29.97 fps never doubles a segment). Audio frames whose DTS lies at or after the cut move
   to the new segment, so segments tile the timeline at the keyframes. EXTINF is the
   distance between consecutive segment starts in DTS (the last segment before a
   break or the end: up to its last frame plus one frame duration).
 - A segment that would grow past ``MAX_SEGMENT_MS`` or ``MAX_SEGMENT_BYTES`` with no
   keyframe in sight (a broken encoder) is cut at the next frame anyway; it is then not
-  independent and the playlist drops EXT-X-INDEPENDENT-SEGMENTS while it is listed.
+  independent and the playlist drops EXT-X-INDEPENDENT-SEGMENTS while it is listed. When
+  video stops but audio goes on (``video_gone_ms``), the stream continues audio-only.
 - A discontinuity (``unit.discontinuity``: publisher reconnect, ``mark_gap()``: a reader
   that skipped ahead) closes the open segment; the next one carries EXT-X-DISCONTINUITY.
   A change of codec configuration (a new TrackInfo for a kind, a kind appearing) gives a
@@ -54,6 +55,8 @@ from mediasrv.media.types import MediaUnit, TrackInfo, TrackKind
 #: Without video for this long (media time) at the start, the stream is audio-only.
 AUDIO_ONLY_AFTER_MS = 1000
 MAX_SEGMENT_MS = 30_000
+#: Audio this far past the last video frame of a segment means video stopped: cut.
+VIDEO_GONE_MS = 5_000
 MAX_SEGMENT_BYTES = 64 * 1024 * 1024
 CUT_FRACTION = 0.95
 DEFAULT_FRAME_MS = 33
@@ -158,6 +161,9 @@ class Segmenter:
         self.expect_video = expect_video
         self.max_removed = self.window + 3
         self.cut_ms = int(self.segment_duration * 1000 * CUT_FRACTION)
+        # Audio-only: every frame is a sync point, so cut at the first one at the target.
+        self.audio_cut_ms = int(self.segment_duration * 1000) - 10
+        self.video_gone_ms = max(VIDEO_GONE_MS, int(3 * self.segment_duration * 1000))
         self.target_duration = max(1, round_half_up(self.segment_duration))
         self.media_sequence = 0
         self.discontinuity_sequence = 0
@@ -249,12 +255,14 @@ class Segmenter:
             done += self._cut(unit, now)
             return done
         if TrackKind.VIDEO not in open_.tracks:
-            if unit.dts - open_.start_dts >= self.cut_ms or self._oversized(open_, unit):
+            if unit.dts - open_.start_dts >= self.audio_cut_ms or self._oversized(open_, unit):
                 done += self._cut(unit, now)
                 return done
-        elif self._oversized(open_, unit):
+        elif unit.dts - (open_.last_video_dts or open_.start_dts) >= self.video_gone_ms:
+            # Video stopped coming while audio goes on: continue audio-only rather than
+            # grow one segment without bound (the init, a superset, stays).
             self.stats.forced_cuts += 1
-            done += self._cut(unit, now, independent=False)
+            done += self._cut(unit, now)
             return done
         self._append(open_, unit)
         return done
@@ -293,6 +301,11 @@ class Segmenter:
 
     def file_names(self) -> list[str]:
         return list(self._files)
+
+    @property
+    def started(self) -> bool:
+        """Whether a segment was ever opened (the start decision is behind us)."""
+        return self._open is not None or self._next_msn > 0
 
     @property
     def tracks(self) -> Mapping[TrackKind, TrackInfo]:
@@ -540,6 +553,6 @@ def _audio_frame_ms(track: TrackInfo | None) -> int:
         return DEFAULT_FRAME_MS
     try:
         aac = parse_audio_specific_config(track.config)
-        return max(1, round(aac.frame_samples * 1000 / aac.sample_rate))
+        return max(1, round(aac.frame_length * 1000 / aac.sample_rate))
     except (CodecConfigError, ZeroDivisionError):
         return 21

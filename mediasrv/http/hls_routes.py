@@ -80,9 +80,6 @@ def setup(app: web.Application, config, hub: Hub) -> HlsService:
             return _error(404)
         return _bytes(request, data, CONTENT_TYPES[file_name.rsplit(".", 1)[1]], f'"{file_name}"')
 
-    async def not_found(request: web.Request) -> web.StreamResponse:
-        return _error(404)
-
     async def preflight(request: web.Request) -> web.StreamResponse:
         asked = request.headers.get("Access-Control-Request-Headers", "")
         allow = asked if asked and _HEADER_LIST.fullmatch(asked) else "Range"
@@ -93,11 +90,14 @@ def setup(app: web.Application, config, hub: Hub) -> HlsService:
             "Access-Control-Max-Age": "86400",
         })
 
-    app.router.add_route("OPTIONS", "/live/{tail:.*}", preflight)
-    app.router.add_get("/live/{name}/index.m3u8", master)
-    app.router.add_get("/live/{name}/{rendition}/index.m3u8", media)
-    app.router.add_get("/live/{name}/{rendition}/{file}", file)
-    app.router.add_get("/live/{tail:.*}", not_found)  # any other shape under /live/: 404, not 405
+    # No catch-all: a path of any other shape matches no route and gets the router's 404.
+    for path, handler in (
+        ("/live/{name}/index.m3u8", master),
+        ("/live/{name}/{rendition}/index.m3u8", media),
+        ("/live/{name}/{rendition}/{file}", file),
+    ):
+        app.router.add_get(path, handler)
+        app.router.add_route("OPTIONS", path, preflight)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await service.start()

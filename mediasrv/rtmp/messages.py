@@ -176,6 +176,8 @@ def parse_user_control(payload: bytes) -> UserControl:
 
 @dataclass(frozen=True, slots=True)
 class PeerBandwidth:
+    """A parsed Set Peer Bandwidth message: window size and limit type (§5.4.5)."""
+
     size: int
     limit: int
 

@@ -117,6 +117,18 @@ class Rendition:
         )
 
 
+def _expects_video(stream: Stream) -> bool | None:
+    """Whether the publisher announced video (tracks seen, or onMetaData), None if unknown."""
+    if TrackKind.VIDEO in stream.tracks:
+        return True
+    metadata = stream.metadata
+    if not metadata:
+        return None
+    if any(key in metadata for key in ("videocodecid", "width", "height", "framerate")):
+        return True
+    return False if "audiocodecid" in metadata else None
+
+
 class HlsStream:
     """What the service holds for one broadcast."""
 
@@ -198,9 +210,8 @@ class HlsService:
         hls_stream = HlsStream(stream, tag)
         self._streams[stream.name] = hls_stream
         self.stats.streams_started += 1
-        expect_video = True if TrackKind.VIDEO in stream.tracks else None
         reader = stream.subscribe(from_gop=True, name=f"hls:{stream.name}/{SOURCE}")
-        self._add(hls_stream, SOURCE, reader, expect_video=expect_video)
+        self._add(hls_stream, SOURCE, reader, expect_video=_expects_video(stream))
         if stream.ended:
             self._stream_ended(stream)
 
@@ -277,6 +288,8 @@ class HlsService:
                 unit = await reader.read()
                 if unit is None:
                     break
+                if segmenter.expect_video is None and not segmenter.started:
+                    segmenter.expect_video = _expects_video(reader.stream)
                 if reader.skips != rendition._seen_skips:
                     stats.reader_skips += reader.skips - rendition._seen_skips
                     rendition._seen_skips = reader.skips
@@ -300,6 +313,9 @@ class HlsService:
                     stats.list_latency_sum += latency
                     stats.list_latency_max = max(stats.list_latency_max, latency)
         finally:
+            if reader.skips != rendition._seen_skips:
+                stats.reader_skips += reader.skips - rendition._seen_skips
+                rendition._seen_skips = reader.skips
             reader.close()
             if not segmenter.ended:
                 try:

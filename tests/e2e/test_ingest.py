@@ -12,7 +12,7 @@ from tests.support.clients import (
     decode_units,
     ffmpeg_push,
     gst_push_args,
-    pyav_push,
+    pyav_push_process,
     run_process,
 )
 from tests.support.tools import require_tool
@@ -53,7 +53,7 @@ def check_h264_aac(units, frames: int, *, fps: int = 25, width: int = 320, heigh
 
 
 async def test_pyav_publish(server, recorder):
-    result = await asyncio.to_thread(pyav_push, server.rtmp_url("pyav"), seconds=3)
+    result = await pyav_push_process(server.rtmp_url("pyav"), seconds=3)
     units = await recorder.wait_ended("pyav")
     check_h264_aac(units, result.video_frames)
     assert len(_audio(units)) == result.audio_frames
@@ -78,7 +78,7 @@ async def test_gstreamer_publish(server, recorder, sink):
 async def test_hevc_over_enhanced_rtmp(server, recorder):
     if "libx265" not in av.codecs_available:
         pytest.fail("PyAV's build has no libx265")
-    result = await asyncio.to_thread(pyav_push, server.rtmp_url("hevc"), seconds=2, codec="libx265")
+    result = await pyav_push_process(server.rtmp_url("hevc"), seconds=2, codec="libx265")
     units = await recorder.wait_ended("hevc")
     video = _video(units)
     assert len(video) == result.video_frames
@@ -92,7 +92,7 @@ async def test_hevc_over_enhanced_rtmp(server, recorder):
 async def test_av1_over_enhanced_rtmp(server, recorder):
     if "libsvtav1" not in av.codecs_available:
         pytest.fail("PyAV's build has no libsvtav1")
-    result = await asyncio.to_thread(pyav_push, server.rtmp_url("av1"), seconds=2, codec="libsvtav1", audio=False)
+    result = await pyav_push_process(server.rtmp_url("av1"), seconds=2, codec="libsvtav1", audio=False)
     units = await recorder.wait_ended("av1")
     video = _video(units)
     assert len(video) == result.video_frames

@@ -1,7 +1,8 @@
-"""Media for the HLS tests: real encoded streams turned into MediaUnits, as ingest makes them.
+"""Fixtures and helpers of the HLS tests: real encoded streams turned into MediaUnits (as
+ingest makes them), synthetic units, an RFC 8216 playlist checker, a hub + HLS app.
 
-``require_tool`` lives in ``tests.support.tools`` (skip locally with the reason, fail when
-``CI=true``); it is re-exported here for the HLS tests.
+External tools: ``tests.support.tools.require_tool`` (skips locally with the reason, fails
+when ``CI=true``), re-exported here.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pytest
 
 from mediasrv.media.ingest import track_from_config
 from mediasrv.media.types import Codec, MediaUnit, TrackInfo, TrackKind
-from tests.support.tools import require_tool  # noqa: F401  (re-exported)
+from tests.support.tools import require_tool  # noqa: F401  (re-exported for the HLS tests)
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,8 @@ from hypothesis import strategies as st
 from mediasrv.hls import names
 from mediasrv.hls.playlist import render_media_playlist
 from mediasrv.hls.segmenter import MAX_SEGMENT_MS, Container, Segmenter
-from mediasrv.media.types import Codec, MediaUnit, TrackInfo, TrackKind
+from mediasrv.media.types import Codec, TrackInfo, TrackKind
 from tests.hls.conftest import (
-    AUDIO,
     AVCC,
     VIDEO,
     check_media_playlist,
@@ -364,3 +363,15 @@ def test_playlist_rules_hold_for_any_input(events, window, duration, container):
         assert run.last.media_sequence == (run.made[0].msn + len(run.made) - len(run.last.segments) if run.made else 0)
     # MEDIA-SEQUENCE numbers are consecutive from 0.
     assert [s.msn for s in run.made] == list(range(len(run.made)))
+
+
+def test_video_that_stops_while_audio_goes_on_is_bounded():
+    units = synthetic(3, gop=25) + [u for u in synthetic(70, video=False, start_ms=3000)]
+    run = Run(segment_duration=1.0, window=3)
+    run.push_all(units, pace=0.0)
+    assert run.seg.stats.forced_cuts == 1
+    # The last segment with video ends a few seconds after it, then audio-only ones follow.
+    assert [s.duration for s in run.made[:2]] == [1.0, 1.0]
+    assert run.made[2].duration == pytest.approx(1 + run.seg.video_gone_ms / 1000, abs=0.05)
+    assert all(s.video_frames == 0 and s.duration < 1.1 for s in run.made[3:])
+    assert run.made[-1].init is run.made[0].init  # a paused kind keeps the init

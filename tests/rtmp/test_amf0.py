@@ -154,12 +154,11 @@ def test_deep_nesting_through_avmplus_is_refused():
 
 
 def test_reference_bomb_is_refused():
-    # Each array holds two references to the previous one: 2**40 values once expanded.
-    parts = [b"\x0a\x00\x00\x00\x00"]  # ref 0: [] ...
+    # A strict array of [], then 40 arrays each holding two references to the previous
+    # one: a few hundred bytes that describe 2**40 values once expanded.
     wire = b"\x0a\x00\x00\x00\x29" + b"\x0a\x00\x00\x00\x00"
     for i in range(1, 41):
-        wire += b"\x0a\x00\x00\x00\x02" + struct.pack(">BH", 7, i) + struct.pack(">BH", 7, i)
-    del parts
+        wire += b"\x0a\x00\x00\x00\x02" + struct.pack(">BH", 7, i) * 2
     with pytest.raises(AmfError, match="values"):
         amf0.decode(wire, max_values=100_000)
 
@@ -266,3 +265,18 @@ def test_arbitrary_bytes_raise_only_amf_error(data):
 def _mutate(wire: bytes, pos: int, insert: bytes) -> bytes:
     pos %= len(wire) + 1
     return wire[:pos] + insert + wire[pos + len(insert):]
+
+
+def test_values_and_events_pickle():
+    # Events may cross into worker processes: the AMF types must survive pickling.
+    import pickle
+
+    from mediasrv.rtmp.events import DataMessage
+
+    ev = DataMessage(1, 0, "onMetaData", [EcmaArray({"a": UNDEFINED, "d": AmfDate(1.0, 0),
+                                                      "x": XmlDocument("<a/>"),
+                                                      "t": TypedObject("T", {"u": UNSUPPORTED})})])
+    back = pickle.loads(pickle.dumps(ev))
+    assert back == ev
+    assert back.values[0]["a"] is UNDEFINED and back.values[0]["t"].properties["u"] is UNSUPPORTED
+    assert type(back.values[0]) is EcmaArray and type(back.values[0]["x"]) is XmlDocument

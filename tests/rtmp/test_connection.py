@@ -449,14 +449,14 @@ def test_acknowledgement_after_each_window():
     h.feed(h.client.window_ack_size(4000))
     h.out()
     frame = b"\x27\x01" + bytes(3000)
-    h.feed(h.client.video(1, 0, frame))  # < 4000 bytes since the last ack? maybe not yet
     acks = []
-    for i in range(1, 6):
+    for i in range(6):
         h.feed(h.client.video(1, i * 33, frame))
         acks += [x for x in h.out() if x.type_id == T.ACK]
     seqs = [int.from_bytes(a.payload, "big") for a in acks]
+    # 6 x ~3030 bytes with a 4000-byte window: an ack on every second or third call
     assert len(seqs) >= 3
-    assert seqs == sorted(seqs) and seqs[-1] <= h.conn.bytes_received
+    assert seqs[-1] <= h.conn.bytes_received
     assert all(b - a >= 4000 for a, b in zip(seqs, seqs[1:]))
 
 
@@ -649,8 +649,8 @@ def drive(h: Harness, data: bytes) -> None:
                 assert h.conn.accept_play(ev.stream_id)
                 h.conn.send_video(ev.stream_id, 0, b"\x17\x00")
     except RemoteProtocolError:
-        pass
-    h.out() if h.conn.state is not ConnectionState.ERROR else None
+        return
+    h.out()
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

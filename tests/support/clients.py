@@ -64,7 +64,7 @@ def pyav_push(
     try:
         video = container.add_stream(codec, rate=fps, options=options)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        video.time_base = fractions.Fraction(1, fps)
+        video.codec_context.time_base = fractions.Fraction(1, fps)
         if codec == "libsvtav1":
             video.codec_context.gop_size = gop
         aud = None
@@ -80,7 +80,7 @@ def pyav_push(
             frame = av.VideoFrame.from_ndarray(_frame_image(index, width, height), format="rgb24")
             frame = frame.reformat(format="yuv420p")
             frame.pts = index
-            frame.time_base = video.time_base
+            frame.time_base = video.codec_context.time_base
             pts_ms.append(round(index * 1000 / fps))
             for packet in video.encode(frame):
                 container.mux(packet)
@@ -193,3 +193,37 @@ def decode_units(units, codec_name: str | None = None) -> int:
         decoded += len(ctx.decode(packet))
     decoded += len(ctx.decode(None))
     return decoded
+
+
+async def pyav_push_process(url: str, *, timeout: float = 120, **options) -> PushResult:
+    """Run ``pyav_push`` in a child process and return its result.
+
+    PyAV holds the GIL while libavformat's RTMP client does network I/O, so pushing from
+    a thread of the process that runs the server would starve the server's event loop.
+    """
+    import json
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.support.clients", url, json.dumps(options),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=root,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise AssertionError(f"PyAV push to {url} did not finish within {timeout} s") from None
+    if proc.returncode != 0:
+        raise AssertionError(f"PyAV push failed ({proc.returncode}): {err.decode(errors='replace')[-2000:]}")
+    return PushResult(**json.loads(out))
+
+
+if __name__ == "__main__":  # child process entry of pyav_push_process
+    import dataclasses
+    import json
+    import sys
+
+    result = pyav_push(sys.argv[1], **json.loads(sys.argv[2]))
+    print(json.dumps(dataclasses.asdict(result)))
