@@ -103,6 +103,43 @@ class HlsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RungConfig:
+    """One rung of the transcoding ladder (H.264 video; audio is shared by all rungs)."""
+
+    name: str = ""
+    #: Output height in pixels; the width follows the source's aspect ratio (even).
+    height: int = 720
+    #: Target video bitrate, bits per second.
+    video_bitrate: int = 2_800_000
+    #: VBV maximum rate and buffer size, bits per second / bits.
+    maxrate: int = 3_000_000
+    bufsize: int = 6_000_000
+    #: Frame-rate cap; a faster source has frames dropped evenly.
+    max_fps: float = 30.0
+    #: x264 preset (ultrafast … veryslow).
+    preset: str = "veryfast"
+
+
+def _default_ladder() -> tuple[RungConfig, ...]:
+    return (
+        RungConfig("720p", 720, 2_800_000, 3_000_000, 6_000_000, 30.0, "veryfast"),
+        RungConfig("480p", 480, 1_400_000, 1_500_000, 3_000_000, 30.0, "veryfast"),
+        RungConfig("360p", 360, 800_000, 850_000, 1_700_000, 30.0, "veryfast"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TranscodeConfig:
+    #: false: pass the source through only (no ladder).
+    enabled: bool = True
+    #: AAC bitrate of the audio shared by all rungs, bits per second.
+    audio_bitrate: int = 128_000
+    ladder: tuple[RungConfig, ...] = field(default_factory=_default_ladder)
+    #: Most seconds of input the worker may have queued before it degrades.
+    max_queue_seconds: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
 class HubConfig:
     #: Units a reader may have queued before it skips to the next keyframe.
     reader_queue_units: int = 2048
@@ -122,6 +159,7 @@ class Config:
     http: HttpConfig = field(default_factory=HttpConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     hls: HlsConfig = field(default_factory=HlsConfig)
+    transcode: TranscodeConfig = field(default_factory=TranscodeConfig)
     hub: HubConfig = field(default_factory=HubConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
@@ -145,6 +183,8 @@ _RANGES: dict[str, tuple[float, float]] = {
     "hls.keep_after_end": (0, 7 * 86400),
     "hls.part_duration": (0.1, 5),
     "hub.reader_queue_units": (16, 1_000_000),
+    "transcode.audio_bitrate": (8_000, 1_000_000),
+    "transcode.max_queue_seconds": (0.2, 30),
     "hub.gop_cache_mb": (1, 4096),
 }
 
@@ -213,9 +253,35 @@ def build_config(data: dict) -> Config:
             raise ConfigError(f"auth.keys.<key>: {name!r} is not a valid stream name ({STREAM_NAME_RULE})")
         if not secret:
             raise ConfigError("auth.keys: a key may not be empty")
+    _check_ladder(config.transcode.ladder)
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", config.rtmp.app):
         raise ConfigError(f"rtmp.app: {config.rtmp.app!r} must be 1-64 letters, digits, '_' or '-'")
     return config
+
+
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+
+
+def _check_ladder(ladder: tuple[RungConfig, ...]) -> None:
+    seen = {"source"}
+    for index, rung in enumerate(ladder):
+        key = f"transcode.ladder[{index}]"
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", rung.name):
+            raise ConfigError(f"{key}.name: {rung.name!r} must be 1-32 letters, digits, '_' or '-'")
+        if rung.name in seen:
+            raise ConfigError(f"{key}.name: {rung.name!r} is used twice (or is the reserved 'source')")
+        seen.add(rung.name)
+        if not 64 <= rung.height <= 4320 or rung.height % 2:
+            raise ConfigError(f"{key}.height: {rung.height} must be an even number from 64 to 4320")
+        for attr in ("video_bitrate", "maxrate", "bufsize"):
+            if not 10_000 <= getattr(rung, attr) <= 200_000_000:
+                raise ConfigError(f"{key}.{attr}: {getattr(rung, attr)} is out of range 10000-200000000")
+        if rung.maxrate < rung.video_bitrate:
+            raise ConfigError(f"{key}.maxrate: must be at least video_bitrate ({rung.video_bitrate})")
+        if not 1 <= rung.max_fps <= 240:
+            raise ConfigError(f"{key}.max_fps: {rung.max_fps} is out of range 1-240")
+        if rung.preset not in X264_PRESETS:
+            raise ConfigError(f"{key}.preset: {rung.preset!r} is not one of {', '.join(X264_PRESETS)}")
 
 
 STREAM_NAME_RULE = "1-64 characters: letters, digits, '_', '-', '.', not starting with '.'"
@@ -253,6 +319,11 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
         if value not in choices:
             raise ConfigError(f"{key}: {value!r} is not one of {', '.join(map(str, choices))}")
         return str(value)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list, got {type(value).__name__}")
+        item_type = typing.get_args(hint)[0]
+        return tuple(_convert(item_type, item, f"{key}[{index}]") for index, item in enumerate(value))
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__}")

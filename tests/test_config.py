@@ -44,7 +44,7 @@ def test_every_documented_key_has_a_comment():
     lines = DOCUMENTED.read_text().splitlines()
     for index, line in enumerate(lines):
         stripped = line.strip()
-        if not stripped or stripped.startswith("#") or stripped.endswith(":"):
+        if not stripped or stripped.startswith(("#", "- ")) or stripped.endswith(":"):
             continue
         above = lines[index - 1].strip()
         assert above.startswith("#"), (
@@ -81,6 +81,19 @@ def test_bad_values_name_the_key(override, key):
     with pytest.raises(ConfigError) as info:
         load_config(None, [override])
     assert str(info.value).startswith(key), str(info.value)
+
+
+def test_ladder_rungs_are_validated():
+    with pytest.raises(ConfigError, match=r"^transcode.ladder\[0\].height"):
+        build_config({"transcode": {"ladder": [{"name": "x", "height": 719}]}})
+    with pytest.raises(ConfigError, match=r"^transcode.ladder\[1\].name"):
+        build_config({"transcode": {"ladder": [{"name": "a"}, {"name": "a"}]}})
+    with pytest.raises(ConfigError, match=r"^transcode.ladder\[0\].preset"):
+        build_config({"transcode": {"ladder": [{"name": "a", "preset": "turbo"}]}})
+    with pytest.raises(ConfigError, match=r"^transcode.ladder: expected a list"):
+        build_config({"transcode": {"ladder": "720p"}})
+    config = build_config({"transcode": {"ladder": [{"name": "240p", "height": 240}]}})
+    assert [r.name for r in config.transcode.ladder] == ["240p"]
 
 
 def test_bad_file(tmp_path):

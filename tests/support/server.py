@@ -41,8 +41,12 @@ class RunningServer:
 
 @contextlib.asynccontextmanager
 async def running_server(tmp_path, *overrides: str) -> AsyncIterator[RunningServer]:
-    """Start the server with ``--set`` style overrides; ports are ephemeral."""
-    config = load_config(None, [f"data_dir={tmp_path}", "rtmp.listen=127.0.0.1:0", "http.listen=127.0.0.1:0", *overrides])
+    """Start the server with ``--set`` style overrides; ports are ephemeral.
+
+    Transcoding is off unless the overrides turn it on (``transcode.enabled=true``):
+    most tests are about other things and the 2-core machine is shared."""
+    config = load_config(None, [f"data_dir={tmp_path}", "rtmp.listen=127.0.0.1:0", "http.listen=127.0.0.1:0",
+                                "transcode.enabled=false", *overrides])
     app = create_app(config)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2)
     await runner.setup()
