@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -52,9 +53,19 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        return asyncio.run(serve(config))
+        return run_event_loop(serve(config))
     except KeyboardInterrupt:
         return 0
+
+
+def run_event_loop(main):
+    """Run ``main`` on uvloop when it is installed (a C event loop: several times less
+    CPU per socket read than the pure-Python selector loop), else on asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency; this is for odd platforms
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 async def serve(config: Config) -> int:
@@ -78,6 +89,10 @@ async def serve(config: Config) -> int:
     http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     rtmp_port = app[RTMP_SERVER].port
     print(startup_banner(config, http_port, rtmp_port), flush=True)
+    # Everything allocated so far (modules, app) lives for the whole run: move it out of
+    # the collector's generations so collections triggered by per-packet objects stay cheap.
+    gc.collect()
+    gc.freeze()
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -60,6 +60,8 @@ class RtmpConfig:
     chunk_size: int = 4096
     #: Units a playback (RTMP play) reader may have queued before it skips to a keyframe.
     play_queue_units: int = 1024
+    #: Milliseconds a publisher's bytes may gather before they are read (0: read at once).
+    read_batch_ms: float = 20.0
 
     @property
     def address(self) -> ListenAddress:
@@ -176,6 +178,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "rtmp.idle_timeout": (0.1, 86400),
     "rtmp.chunk_size": (128, 0x7FFFFFFF),
     "rtmp.play_queue_units": (16, 1_000_000),
+    "rtmp.read_batch_ms": (0, 200),
     "auth.webhook.timeout": (0.1, 60),
     "hls.segment_duration": (0.5, 30),
     "hls.window": (2, 100),

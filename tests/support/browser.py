@@ -1,8 +1,17 @@
-"""Headless Debian Chromium driven by Playwright, playing HLS with the vendored hls.js."""
+"""Headless Debian Chromium driven by Playwright, playing HLS with the vendored hls.js.
+
+``open_player`` returns a :class:`Player`: the Playwright page plus every HTTP response
+the page saw (status and URL, recorded from Playwright's ``response`` event, so the
+test sees what hls.js really got, not what it chose to report) and every request that
+failed at the network level. ``wait_playing`` waits until ``currentTime`` advanced and
+fails on a fatal hls.js error or a media element error.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -36,35 +45,71 @@ PLAYER_PAGE = """<!doctype html><html><body>
 <script>%(hls)s</script>
 <script>
 window.playerErrors = [];
+window.otherErrors = [];
 window.levelSwitches = [];
 const video = document.getElementById('v');
 const hls = new Hls(%(config)s);
 window.hls = hls;
-hls.on(Hls.Events.ERROR, (e, d) => { if (d.fatal) window.playerErrors.push(d.type + ':' + d.details); });
+hls.on(Hls.Events.ERROR, (e, d) => {
+  (d.fatal ? window.playerErrors : window.otherErrors).push(d.type + ':' + d.details);
+});
 hls.on(Hls.Events.LEVEL_SWITCHED, (e, d) => window.levelSwitches.push(d.level));
-hls.loadSource(%(url)r);
+video.addEventListener('error', () => window.playerErrors.push('video:' + (video.error && video.error.message)));
+hls.loadSource(%(url)s);
 hls.attachMedia(video);
 hls.on(Hls.Events.MANIFEST_PARSED, () => video.play().catch(e => window.playerErrors.push('play:' + e)));
 </script></body></html>"""
 
 
-async def open_player(browser, url: str, *, low_latency: bool = True):
-    """Open a page that plays ``url`` with hls.js; return the Playwright page."""
+@dataclass
+class Player:
+    """A page playing one URL with hls.js, and what it saw on the network."""
+
+    page: object
+    url: str
+    #: (status, url) of every HTTP response the page received, in order.
+    responses: list[tuple[int, str]] = field(default_factory=list)
+    #: (failure text, url) of every request that got no HTTP response at all.
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+    def statuses(self) -> set[int]:
+        return {status for status, _ in self.responses}
+
+    def bad_responses(self) -> list[tuple[int, str]]:
+        """Responses with a status of 400 or more (a 404 during a live stream is a bug)."""
+        return [(status, url) for status, url in self.responses if status >= 400]
+
+    def requested(self, suffix: str) -> list[str]:
+        return [url for _, url in self.responses if url.split("?", 1)[0].endswith(suffix)]
+
+    async def current_time(self) -> float:
+        return await self.page.evaluate("document.getElementById('v').currentTime")
+
+    async def errors(self) -> dict:
+        return await self.page.evaluate("({fatal: window.playerErrors, other: window.otherErrors})")
+
+
+async def open_player(browser, url: str, *, low_latency: bool = True) -> Player:
+    """Open a page that plays ``url`` with hls.js; return the :class:`Player`."""
     config = "{lowLatencyMode: %s, liveSyncDurationCount: 2}" % ("true" if low_latency else "false")
-    html = PLAYER_PAGE % {"hls": HLS_JS.read_text(), "config": config, "url": url}
+    html = PLAYER_PAGE % {"hls": HLS_JS.read_text(), "config": config, "url": json.dumps(url)}
     page = await browser.new_page()
+    player = Player(page, url)
+    page.on("response", lambda response: player.responses.append((response.status, response.url)))
+    page.on("requestfailed", lambda request: player.failures.append((str(request.failure), request.url)))
     await page.set_content(html)
-    return page
+    return player
 
 
-async def wait_playing(page, *, advance: float = 2.0, timeout_ms: int = 30000) -> float:
-    """Wait until the video's currentTime advanced by ``advance`` seconds; return it.
+async def wait_playing(player: Player, *, advance: float = 2.0, timeout_ms: int = 30000) -> float:
+    """Wait until the video's currentTime reached ``advance`` seconds; return it.
 
-    Raises if hls.js reported a fatal error."""
+    Fails if hls.js reported a fatal error or the media element an error."""
+    page = player.page
     await page.wait_for_function(
         "([a]) => window.playerErrors.length > 0 || document.getElementById('v').currentTime >= a",
         arg=[advance], timeout=timeout_ms,
     )
     errors = await page.evaluate("window.playerErrors")
-    assert not errors, f"hls.js errors: {errors}"
-    return await page.evaluate("document.getElementById('v').currentTime")
+    assert not errors, f"hls.js errors: {errors}; responses: {player.bad_responses()}"
+    return await player.current_time()
