@@ -150,6 +150,12 @@ class HubConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ViewersConfig:
+    #: Seconds without a request after which a viewer session has left.
+    idle_timeout: float = 15.0
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -163,6 +169,7 @@ class Config:
     hls: HlsConfig = field(default_factory=HlsConfig)
     transcode: TranscodeConfig = field(default_factory=TranscodeConfig)
     hub: HubConfig = field(default_factory=HubConfig)
+    viewers: ViewersConfig = field(default_factory=ViewersConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
     @property
@@ -186,6 +193,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "hls.keep_after_end": (0, 7 * 86400),
     "hls.part_duration": (0.1, 5),
     "hub.reader_queue_units": (16, 1_000_000),
+    "viewers.idle_timeout": (1, 3600),
     "transcode.audio_bitrate": (8_000, 1_000_000),
     "transcode.max_queue_seconds": (0.2, 30),
     "hub.gop_cache_mb": (1, 4096),

@@ -17,6 +17,7 @@ from mediasrv.config import Config
 from mediasrv.hub import Hub
 from mediasrv.server.auth import PublishAuthorizer
 from mediasrv.server.rtmp import RtmpServer
+from mediasrv.server import transcode
 
 log = logging.getLogger("mediasrv.http")
 
@@ -41,9 +42,12 @@ def create_app(config: Config, *, rtmp_port: int | None = None) -> web.Applicati
     app.cleanup_ctx.append(_client_session)
     app.cleanup_ctx.append(_rtmp_listener(rtmp_port))
 
-    from mediasrv.http import api, hls_routes
+    from mediasrv.http import api, hls_routes, stats_routes
 
+    stats_routes.setup_viewers(app, config)
     hls_routes.setup(app, config, hub)
+    transcode.setup(app, config, hub)
+    stats_routes.setup(app, config, hub)
     api.setup(app)
     app.cleanup_ctx.append(_hub_shutdown)
     return app

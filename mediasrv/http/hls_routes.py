@@ -17,6 +17,7 @@ carry the broadcast's tag and never mean other bytes); errors ``no-store``.
 from __future__ import annotations
 
 import re
+import time
 from typing import AsyncIterator
 
 from aiohttp import web
@@ -24,6 +25,8 @@ from aiohttp import web
 from mediasrv.hls import names
 from mediasrv.hub import Hub
 from mediasrv.server.hls import CONTENT_TYPES, SOURCE, HlsService
+from mediasrv.server.viewers import SESSION_PARAM, client_key
+from mediasrv.http.stats_routes import VIEWERS
 
 HLS_SERVICE = web.AppKey("HLS_SERVICE", HlsService)
 
@@ -55,6 +58,13 @@ def setup(app: web.Application, config, hub: Hub) -> HlsService:
             text = service.master_playlist(name)
         if text is None:
             return _error(404)
+        viewers = request.app.get(VIEWERS)
+        if viewers is not None:
+            # Each player gets a session token on its variant URLs; segment URIs stay
+            # token-free so caches share them (docs/observability.md).
+            token = viewers.new_token()
+            viewers.touch(name, token, client=_client(request), now=time.time())
+            text = service.master_playlist(name, uri_suffix=f"?{SESSION_PARAM}={token}") or text
         return _playlist(text)
 
     async def media(request: web.Request) -> web.StreamResponse:
@@ -67,6 +77,7 @@ def setup(app: web.Application, config, hub: Hub) -> HlsService:
             text = service.media_playlist(name, rendition)
         if text is None:
             return _error(404)
+        _count_viewer(request, name, rendition, len(text))
         return _playlist(text)
 
     async def file(request: web.Request) -> web.StreamResponse:
@@ -78,6 +89,7 @@ def setup(app: web.Application, config, hub: Hub) -> HlsService:
         data = service.get_file(name, rendition, file_name)
         if data is None:
             return _error(404)
+        _count_viewer(request, name, rendition, len(data))
         return _bytes(request, data, CONTENT_TYPES[file_name.rsplit(".", 1)[1]], f'"{file_name}"')
 
     async def preflight(request: web.Request) -> web.StreamResponse:
@@ -106,6 +118,20 @@ def setup(app: web.Application, config, hub: Hub) -> HlsService:
 
     app.cleanup_ctx.append(lifecycle)
     return service
+
+
+def _client(request: web.Request) -> str:
+    return client_key(request.remote or "", request.headers.get("User-Agent", ""))
+
+
+def _count_viewer(request: web.Request, name: str, rendition: str, nbytes: int) -> None:
+    """Attribute a request to its viewer session (token in the query, else address+agent)."""
+    viewers = request.app.get(VIEWERS)
+    if viewers is not None:
+        token = request.query.get(SESSION_PARAM) or None
+        if token is not None and len(token) > 64:
+            token = None
+        viewers.touch(name, token, client=_client(request), now=time.time(), rendition=rendition, nbytes=nbytes)
 
 
 def _playlist(text: str) -> web.Response:

@@ -71,6 +71,7 @@ class Rendition:
         self.changed = asyncio.Condition()
         self.done = False
         self._playlist_cache: tuple[int, str] | None = None
+        self._playlist_bytes: tuple[int, bytes] | None = None
         self._seen_skips = 0
 
     @property
@@ -84,6 +85,14 @@ class Rendition:
         cached = self._playlist_cache
         if cached is None or cached[0] != segmenter.version:
             cached = self._playlist_cache = (segmenter.version, render_media_playlist(segmenter.playlist()))
+        return cached[1]
+
+    def playlist_bytes(self) -> bytes:
+        """The media playlist as UTF-8 bytes, encoded once per playlist version."""
+        cached = self._playlist_bytes
+        version = self.segmenter.version
+        if cached is None or cached[0] != version:
+            cached = self._playlist_bytes = (version, self.playlist().encode())
         return cached[1]
 
     def info(self) -> dict:
@@ -139,6 +148,8 @@ class HlsStream:
         self.renditions: dict[str, Rendition] = {}
         self.ended_at: float | None = None
         self.free_handle: asyncio.TimerHandle | None = None
+        #: (versions of the ready renditions, master playlist bytes), see master_bytes().
+        self.master_cache: tuple[tuple, bytes] | None = None
 
 
 class HlsService:
@@ -365,6 +376,33 @@ class HlsService:
             return None
         independent = all(r.segmenter.playlist().independent_segments for r in hls_stream.renditions.values() if r.ready)
         return render_master_playlist(variants, uri_suffix, independent_segments=independent)
+
+    def master_playlist_bytes(self, stream_name: str) -> bytes | None:
+        """``master_playlist(stream_name)`` encoded, rendered again only when a rendition's
+        playlist changed (bandwidths and codecs follow the segments)."""
+        hls_stream = self._streams.get(stream_name)
+        if hls_stream is None:
+            return None
+        key = tuple((r.name, r.segmenter.version) for r in hls_stream.renditions.values() if r.ready)
+        cached = hls_stream.master_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        text = self.master_playlist(stream_name)
+        if text is None:
+            return None
+        data = text.encode()
+        hls_stream.master_cache = (key, data)
+        return data
+
+    def media_playlist_bytes(self, stream_name: str, rendition: str) -> bytes | None:
+        """``media_playlist`` as bytes, encoded once per playlist version."""
+        hls_stream = self._streams.get(stream_name)
+        if hls_stream is None:
+            return None
+        r = hls_stream.renditions.get(rendition)
+        if r is None or not r.segmenter.segments:
+            return None
+        return r.playlist_bytes()
 
     def media_playlist(self, stream_name: str, rendition: str, uri_suffix: str = "") -> str | None:
         """A rendition's media playlist, or None if unknown or still without a segment."""

@@ -1,0 +1,116 @@
+"""SQLite store under ``data_dir``. One connection, WAL journal, a lock around it.
+
+Calls are short (one row); async callers run them with ``asyncio.to_thread`` so the event
+loop never waits on the disk.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastSummary:
+    """What is kept of a broadcast once it ended."""
+
+    stream: str
+    started_at: float
+    ended_at: float
+    duration_seconds: float
+    peak_viewers: int
+    average_viewers: float
+    unique_viewers: int
+    watch_seconds: float
+    reconnects: int
+    bytes_in: int
+    bytes_out: int
+    id: int = 0
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+class Store(Protocol):
+    """What the rest of the server needs from persistence."""
+
+    def add_broadcast(self, summary: BroadcastSummary) -> int: ...
+    def list_broadcasts(self, stream: str | None = None, limit: int = 100) -> list[BroadcastSummary]: ...
+    def close(self) -> None: ...
+
+
+_MIGRATIONS = [
+    """
+    CREATE TABLE broadcasts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        stream TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        ended_at REAL NOT NULL,
+        duration_seconds REAL NOT NULL,
+        peak_viewers INTEGER NOT NULL,
+        average_viewers REAL NOT NULL,
+        unique_viewers INTEGER NOT NULL,
+        watch_seconds REAL NOT NULL,
+        reconnects INTEGER NOT NULL,
+        bytes_in INTEGER NOT NULL,
+        bytes_out INTEGER NOT NULL
+    );
+    CREATE INDEX broadcasts_stream ON broadcasts (stream, started_at);
+    """,
+]
+
+
+class SqliteStore:
+    """The embedded store: a SQLite file (``:memory:`` for a throwaway one)."""
+
+    def __init__(self, path: str | Path) -> None:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        with self._lock:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            for index, script in enumerate(_MIGRATIONS[version:], start=version + 1):
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in filter(str.strip, script.split(";")):
+                        self._db.execute(statement)
+                    self._db.execute(f"PRAGMA user_version = {index}")
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+
+    def add_broadcast(self, summary: BroadcastSummary) -> int:
+        values = asdict(summary)
+        values.pop("id")
+        columns = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        with self._lock:
+            cursor = self._db.execute(f"INSERT INTO broadcasts ({columns}) VALUES ({marks})", tuple(values.values()))
+            return int(cursor.lastrowid)
+
+    def list_broadcasts(self, stream: str | None = None, limit: int = 100) -> list[BroadcastSummary]:
+        names = [f.name for f in fields(BroadcastSummary)]
+        query = f"SELECT {', '.join(names)} FROM broadcasts"
+        args: tuple = ()
+        if stream is not None:
+            query += " WHERE stream = ?"
+            args = (stream,)
+        query += " ORDER BY started_at DESC, id DESC LIMIT ?"
+        with self._lock:
+            rows = self._db.execute(query, (*args, int(limit))).fetchall()
+        return [BroadcastSummary(**dict(zip(names, row))) for row in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
