@@ -23,11 +23,13 @@ One invocation:
    into a temp dir under the same paths (``/live/bench/…``) and serve that dir with nginx
    (generated config: ``daemon off; master_process off; worker_processes 1;``, sendfile,
    ``open_file_cache``, the same headers as mediasrv's);
-4. for a segment URL and for a media-playlist URL, run ``wrk -tT -cC -dDs`` against nginx
-   and then against mediasrv (the segment is the newest listed one, re-saved for nginx
-   just before, so both serve the same bytes at the same URL), with CPU seconds of each
-   server's process from /proc/PID/stat over the run; any non-2xx response or socket
-   error fails the run;
+4. for a segment URL and for a media-playlist URL, run ``wrk -tT -cC -dDs`` against each
+   server, ``--rounds`` times, alternating which one goes first (the segment is the newest
+   listed one, re-saved for nginx just before, so both serve the same bytes at the same
+   URL), with CPU seconds of each server's process from /proc/PID/stat over the run; any
+   non-2xx response or socket error fails the run. Reported: req/s and their ratio per
+   round and its median (the goal: mediasrv ≥ 0.5× nginx), and requests per CPU-second of
+   the server, which does not depend on how the two shared cores were split;
 5. kill everything it started (also on errors, Ctrl-C and SIGTERM).
 
 The publisher keeps running during every wrk run (mediasrv ingests and segments
@@ -527,6 +529,12 @@ class WrkResult:
     def cpu_percent(self) -> float:
         return 100 * self.cpu_s / self.seconds
 
+    @property
+    def per_cpu_second(self) -> float:
+        """Requests per CPU-second of the server (independent of how the shared cores
+        were split between the server, wrk and everything else)."""
+        return self.requests_per_s * self.seconds / max(self.cpu_s, 1e-3)
+
 
 def _ms(text: str) -> float:
     m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
@@ -667,13 +675,19 @@ def run(args, workdir: Path, procs: ProcessGroup) -> tuple[list[WrkResult], list
             path = paths[kind]
             size = check_same_bytes(nginx_base + path, server.base + path)
             facts[f"{kind}_bytes"] = size
-            results.append(run_wrk(procs, workdir, "nginx", nginx.pid, nginx_base + path, kind, size, args))
-            time.sleep(1.0)  # let the machine go quiet between runs
-            server.check_alive()
+            # Alternate who goes first, so a drift of the shared machine's load favours neither.
+            order = ("nginx", "mediasrv") if round_ % 2 == 0 else ("mediasrv", "nginx")
             profiler = None
-            if args.profile:
-                profiler = start_profiler(procs, server.proc.pid, args.duration, args.profile, f"{kind}{round_}")
-            results.append(run_wrk(procs, workdir, "mediasrv", server.proc.pid, server.base + path, kind, size, args))
+            for who in order:
+                server.check_alive()
+                if who == "nginx":
+                    results.append(run_wrk(procs, workdir, "nginx", nginx.pid, nginx_base + path, kind, size, args))
+                else:
+                    if args.profile:
+                        profiler = start_profiler(procs, server.proc.pid, args.duration, args.profile, f"{kind}{round_}")
+                    results.append(run_wrk(procs, workdir, "mediasrv", server.proc.pid, server.base + path, kind,
+                                           size, args))
+                time.sleep(1.0)  # let the machine go quiet between runs
             if profiler is not None:
                 try:
                     profiler.popen.wait(args.duration + 20)
@@ -689,7 +703,6 @@ def run(args, workdir: Path, procs: ProcessGroup) -> tuple[list[WrkResult], list
             status, _, _ = http_get(server.base + path)
             if status != 200:
                 raise BenchmarkError(f"mediasrv: {path} answered {status} after the run")
-            time.sleep(1.0)
     if not publisher.alive():
         raise BenchmarkError(f"publisher exited during the run\n{publisher.log_tail()}")
     server.check_alive()
@@ -698,28 +711,42 @@ def run(args, workdir: Path, procs: ProcessGroup) -> tuple[list[WrkResult], list
 
 def tables(results: list[WrkResult], latencies: list[float], args) -> str:
     rows = []
+    summary = []
     for kind in ("segment", "playlist"):
-        for round_results in _rounds(results, kind):
+        ratios = []
+        efficiency = []
+        for index, round_results in enumerate(_rounds(results, kind)):
             by = {r.server: r for r in round_results}
             n, m = by["nginx"], by["mediasrv"]
+            ratio = m.requests_per_s / n.requests_per_s
+            ratios.append(ratio)
+            efficiency.append(m.per_cpu_second / n.per_cpu_second)
             rows.append([
-                kind, f"{m.size:,}", f"{n.requests_per_s:,.0f}", f"{m.requests_per_s:,.0f}",
-                f"{m.requests_per_s / n.requests_per_s:.2f}",
-                f"{n.mbyte_per_s:,.0f}", f"{m.mbyte_per_s:,.0f}",
+                kind, index + 1, f"{m.size:,}", f"{n.requests_per_s:,.0f}", f"{m.requests_per_s:,.0f}",
+                f"{ratio:.2f}", f"{n.mbyte_per_s:,.0f}", f"{m.mbyte_per_s:,.0f}",
                 f"{n.latency_p50_ms:.2f} / {n.latency_p99_ms:.2f}", f"{m.latency_p50_ms:.2f} / {m.latency_p99_ms:.2f}",
                 f"{n.cpu_percent:.0f}", f"{m.cpu_percent:.0f}",
+                f"{n.per_cpu_second:,.0f}", f"{m.per_cpu_second:,.0f}",
             ])
+        summary.append([kind, len(ratios), f"{statistics.median(ratios):.2f}", f"{min(ratios):.2f}",
+                        f"{max(ratios):.2f}", f"{statistics.median(efficiency):.2f}"])
     throughput = markdown_table(
-        ["URL", "bytes", "nginx req/s", "mediasrv req/s", "ratio", "nginx MiB/s", "mediasrv MiB/s",
-         "nginx p50/p99 ms", "mediasrv p50/p99 ms", "nginx CPU %", "mediasrv CPU %"],
-        rows, align="lrrrrrrrrrr",
+        ["URL", "round", "bytes", "nginx req/s", "mediasrv req/s", "ratio", "nginx MiB/s", "mediasrv MiB/s",
+         "nginx p50/p99 ms", "mediasrv p50/p99 ms", "nginx CPU %", "mediasrv CPU %",
+         "nginx req/CPU-s", "mediasrv req/CPU-s"],
+        rows, align="lrrrrrrrrrrrrr",
+    )
+    ratio_table = markdown_table(
+        ["URL", "rounds", "median req/s ratio (goal ≥ 0.5)", "min", "max", "median req/CPU-s ratio"],
+        summary, align="lrrrrr",
     )
     ms = sorted(x * 1000 for x in latencies)
     latency = markdown_table(
         ["segments", "min ms", "median ms", "max ms", "poll interval ms"],
         [[len(ms), f"{ms[0]:.0f}", f"{statistics.median(ms):.0f}", f"{ms[-1]:.0f}", f"{args.poll_ms:g}"]],
     )
-    return f"{throughput}\n\nKeyframe arrival → segment listed (idle server, no wrk):\n\n{latency}"
+    return (f"{throughput}\n\n{ratio_table}\n\n"
+            f"Keyframe sent → its segment listed (before the wrk runs; includes up to one poll interval):\n\n{latency}")
 
 
 def _rounds(results: list[WrkResult], kind: str) -> list[list[WrkResult]]:
@@ -744,7 +771,7 @@ def record(text: str, facts: dict, args) -> None:
         f"Input: {facts['input']} published with `ffmpeg -re -stream_loop -1 -c copy`; "
         f"wrk `-t{args.threads} -c{args.connections} -d{args.duration}s` on "
         f"`{facts['paths']['segment']}` (segment) and `{facts['paths']['playlist']}` (media playlist), "
-        f"nginx first, then mediasrv, same URL and bytes.\n\n"
+        f"{args.rounds} rounds, alternating which server goes first; same URL and bytes on both.\n\n"
         f"{text}\n"
     )
     append_to_section(RESULTS, SECTION, body)
@@ -756,7 +783,8 @@ def parse_args(argv=None):
     p.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default 10)")
     p.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
     p.add_argument("--connections", type=int, default=50, help="wrk connections (default 50)")
-    p.add_argument("--rounds", type=int, default=1, help="repeat the four wrk runs (default 1)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="repeat the four wrk runs, alternating who goes first (default 3)")
     p.add_argument("--latency-seconds", type=float, default=15.0,
                    help=f"length of the list-latency stream, at most {INPUT_SECONDS - 1} (default 15)")
     p.add_argument("--poll-ms", type=float, default=5.0, help="playlist poll interval there (default 5)")

@@ -65,8 +65,8 @@ class MediasrvCollector(Collector):
         sent = CounterMetricFamily("mediasrv_stream_sent_bytes", "HLS bytes sent to viewers", labels=["stream"])
         received = CounterMetricFamily("mediasrv_stream_ingest_bytes", "Media bytes received from the publisher",
                                        labels=["stream"])
-        bitrate = GaugeMetricFamily("mediasrv_stream_ingest_bitrate_bits_per_second", "Ingest bitrate over the last 5 s",
-                                    labels=["stream"])
+        bitrate = GaugeMetricFamily("mediasrv_stream_ingest_rate_bytes_per_second",
+                                    "Ingest rate over the last 5 s (bytes per second)", labels=["stream"])
         fps = GaugeMetricFamily("mediasrv_stream_video_frames_per_second", "Ingest frame rate over the last 5 s",
                                 labels=["stream"])
         keyint = GaugeMetricFamily("mediasrv_stream_keyframe_interval_seconds", "Last interval between video keyframes",
@@ -92,7 +92,7 @@ class MediasrvCollector(Collector):
                 watch.add_metric([name], health.audience.watch_seconds)
                 sent.add_metric([name], health.audience.bytes_sent)
                 received.add_metric([name], stream.stats.bytes_in)
-                bitrate.add_metric([name], snap["bitrate_kbps"] * 1000)
+                bitrate.add_metric([name], snap["bitrate_kbps"] * 1000 / 8)
                 fps.add_metric([name], snap["fps"])
                 if snap["keyframe_interval_ms"] is not None:
                     keyint.add_metric([name], snap["keyframe_interval_ms"] / 1000)

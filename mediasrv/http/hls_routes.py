@@ -12,6 +12,15 @@ file a 404 — and lookups only ever go to in-memory dictionaries, never the fil
 Caching (a CDN or nginx ``proxy_cache`` in front is correct with these): playlists
 ``max-age=1``; init and media segments ``public, max-age=86400, immutable`` (their names
 carry the broadcast's tag and never mean other bytes); errors ``no-store``.
+
+Fast path (measured by benchmarks/http_serve.py): a plain keep-alive HTTP/1.1 ``GET`` of
+a playlist or of a whole file is answered with a :class:`PrebuiltResponse`: playlist bytes
+are encoded once per playlist version, their status line and headers once per length
+(files: one f-string per request), the ``Date`` line once per second, and ``prepare()``
+writes it all to the transport in one call, then waits for it to drain. That skips
+aiohttp's per-response header multidict, header merging and serialisation, most of the
+CPU of a playlist request. Everything else (HEAD, ``Range``, ``If-None-Match``,
+HTTP/1.0, ``Connection: close``, errors) goes through ordinary ``web.Response`` objects.
 """
 
 from __future__ import annotations
@@ -21,6 +30,8 @@ import time
 from typing import AsyncIterator
 
 from aiohttp import web
+from aiohttp.http import SERVER_SOFTWARE, HttpVersion11
+from multidict import CIMultiDict
 
 from mediasrv.hls import names
 from mediasrv.hub import Hub
@@ -53,10 +64,10 @@ def setup(app: web.Application, config, hub: Hub) -> HlsService:
         name = request.match_info["name"]
         if not names.is_stream_name(name):
             return _error(400)
-        text = service.master_playlist(name)
-        if text is None and await service.wait_ready(name, SOURCE, timeout=wait):
-            text = service.master_playlist(name)
-        if text is None:
+        data = service.master_playlist_bytes(name)
+        if data is None and await service.wait_ready(name, SOURCE, timeout=wait):
+            data = service.master_playlist_bytes(name)
+        if data is None:
             return _error(404)
         viewers = request.app.get(VIEWERS)
         if viewers is not None:
@@ -64,21 +75,24 @@ def setup(app: web.Application, config, hub: Hub) -> HlsService:
             # token-free so caches share them (docs/observability.md).
             token = viewers.new_token()
             viewers.touch(name, token, client=_client(request), now=time.time())
-            text = service.master_playlist(name, uri_suffix=f"?{SESSION_PARAM}={token}") or text
-        return _playlist(text)
+            text = service.master_playlist(name, uri_suffix=f"?{SESSION_PARAM}={token}")
+            if text is not None:
+                data = text.encode()
+        return _playlist(request, data)
 
     async def media(request: web.Request) -> web.StreamResponse:
-        name = request.match_info["name"]
-        rendition = request.match_info["rendition"]
+        match_info = request.match_info
+        name = match_info["name"]
+        rendition = match_info["rendition"]
         if not names.is_stream_name(name) or not names.is_rendition_name(rendition):
             return _error(400)
-        text = service.media_playlist(name, rendition)
-        if text is None and await service.wait_ready(name, rendition, timeout=wait):
-            text = service.media_playlist(name, rendition)
-        if text is None:
+        data = service.media_playlist_bytes(name, rendition)
+        if data is None and await service.wait_ready(name, rendition, timeout=wait):
+            data = service.media_playlist_bytes(name, rendition)
+        if data is None:
             return _error(404)
-        _count_viewer(request, name, rendition, len(text))
-        return _playlist(text)
+        _count_viewer(request, name, rendition, len(data))
+        return _playlist(request, data)
 
     async def file(request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
@@ -89,8 +103,18 @@ def setup(app: web.Application, config, hub: Hub) -> HlsService:
         data = service.get_file(name, rendition, file_name)
         if data is None:
             return _error(404)
-        _count_viewer(request, name, rendition, len(data))
-        return _bytes(request, data, CONTENT_TYPES[file_name.rsplit(".", 1)[1]], f'"{file_name}"')
+        viewers = request.app.get(VIEWERS)
+        if viewers is not None:
+            viewers.add_bytes(name, len(data), request.query.get(SESSION_PARAM))
+        content_type = CONTENT_TYPES[file_name.rsplit(".", 1)[1]]
+        etag = f'"{file_name}"'
+        if _plain_get(request) and not _CONDITIONAL.intersection(request.headers):
+            head = (
+                f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {len(data)}\r\n"
+                f"Cache-Control: {SEGMENT_CACHE}\r\nAccept-Ranges: bytes\r\nETag: {etag}\r\n{_COMMON_LINES}"
+            ).encode()
+            return PrebuiltResponse(head, data)
+        return _bytes(request, data, content_type, etag)
 
     async def preflight(request: web.Request) -> web.StreamResponse:
         asked = request.headers.get("Access-Control-Request-Headers", "")
@@ -103,10 +127,12 @@ def setup(app: web.Application, config, hub: Hub) -> HlsService:
         })
 
     # No catch-all: a path of any other shape matches no route and gets the router's 404.
+    # Most requested first (the router tries the /live resources in this order); the
+    # media playlist must come before {file}, which would match index.m3u8 too.
     for path, handler in (
-        ("/live/{name}/index.m3u8", master),
         ("/live/{name}/{rendition}/index.m3u8", media),
         ("/live/{name}/{rendition}/{file}", file),
+        ("/live/{name}/index.m3u8", master),
     ):
         app.router.add_get(path, handler)
         app.router.add_route("OPTIONS", path, preflight)
@@ -134,10 +160,117 @@ def _count_viewer(request: web.Request, name: str, rendition: str, nbytes: int) 
         viewers.touch(name, token, client=_client(request), now=time.time(), rendition=rendition, nbytes=nbytes)
 
 
-def _playlist(text: str) -> web.Response:
-    return web.Response(body=text.encode(), headers={
+def _playlist(request: web.Request, data: bytes) -> web.StreamResponse:
+    if _plain_get(request):
+        size = len(data)
+        head = _playlist_heads.get(size)
+        if head is None:
+            if len(_playlist_heads) >= 1024:
+                _playlist_heads.clear()
+            head = _playlist_heads[size] = (
+                f"HTTP/1.1 200 OK\r\nContent-Type: {CONTENT_TYPES['m3u8']}\r\nContent-Length: {size}\r\n"
+                f"Cache-Control: {PLAYLIST_CACHE}\r\n{_COMMON_LINES}"
+            ).encode()
+        return PrebuiltResponse(head, data)
+    return web.Response(body=data, headers={
         **CORS, "Content-Type": CONTENT_TYPES["m3u8"], "Cache-Control": PLAYLIST_CACHE,
     })
+
+
+#: Request headers that make a file response other than a plain 200 of the whole body.
+_CONDITIONAL = frozenset(("Range", "If-None-Match", "If-Range"))
+#: Header lines every prebuilt response carries (what aiohttp would add: Server).
+_COMMON_LINES = "".join(f"{k}: {v}\r\n" for k, v in CORS.items()) + f"Server: {SERVER_SOFTWARE}\r\n"
+#: Playlist status line + headers (all but Date) by body length (a playlist's length
+#: takes few values); cleared when it grows past 1024 entries.
+_playlist_heads: dict[int, bytes] = {}
+_date: list = [0, b""]
+
+
+def _plain_get(request: web.BaseRequest) -> bool:
+    """A GET on a keep-alive HTTP/1.1 connection: what a prebuilt response answers."""
+    return request.method == "GET" and request.version == HttpVersion11 and request.keep_alive
+
+
+def _date_line() -> bytes:
+    """``Date: …`` (RFC 9110 §6.6.1, IMF-fixdate) and the blank line, once per second."""
+    now = int(time.time())
+    if _date[0] != now:
+        _date[0] = now
+        _date[1] = ("Date: " + time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now)) + "\r\n\r\n").encode()
+    return _date[1]
+
+
+class PrebuiltResponse(web.StreamResponse):
+    """A 200 response to a plain keep-alive HTTP/1.1 GET, its status line and headers
+    (all but ``Date``) serialised in advance as ``head``.
+
+    ``prepare()`` runs the ``on_response_prepare`` signals (when an app has any), writes
+    head, Date and body to the transport at once and awaits the writer's drain (flow
+    control: a slow client holds back its own connection, not the server's memory).
+    ``headers`` is parsed back from ``head`` only when someone asks for it.
+    """
+
+    def __init__(self, head: bytes, body: bytes) -> None:
+        # Not StreamResponse.__init__: it builds a header multidict nobody reads here.
+        self._state = {}
+        self._status = 200
+        self._reason = "OK"
+        self._head = head
+        self._data = body
+        self._keep_alive = True
+
+    @property
+    def headers(self) -> CIMultiDict:  # type: ignore[override]
+        headers = self.__dict__.get("_headers")
+        if headers is None:
+            headers = CIMultiDict()
+            for line in self._head.decode("latin-1").split("\r\n")[1:]:
+                if line:
+                    key, _, value = line.partition(": ")
+                    headers.add(key, value)
+            self._headers = headers
+        return headers
+
+    @property
+    def content_length(self) -> int:  # type: ignore[override]
+        return len(self._data)
+
+    @property
+    def body(self) -> bytes:
+        return self._data
+
+    async def prepare(self, request: web.BaseRequest):  # type: ignore[override]
+        if self._eof_sent or self._payload_writer is not None:
+            return self._payload_writer
+        self._req = request
+        writer = self._payload_writer = request.writer
+        match_info = getattr(request, "match_info", None)
+        if match_info is not None:
+            for app in match_info.apps:
+                if app.on_response_prepare:
+                    await request._prepare_hook(self)  # type: ignore[attr-defined]
+                    break
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            raise ConnectionResetError("Cannot write to closing transport")
+        data = self._data
+        if len(data) < 16384:
+            transport.write(b"".join((self._head, _date_line(), data)))
+        else:
+            transport.writelines((self._head, _date_line(), data))
+        self._body_length = len(data)
+        if transport.get_write_buffer_size():
+            await writer.drain()  # waits only while the transport is over its high-water mark
+        return writer
+
+    async def write(self, data) -> None:  # type: ignore[override]
+        raise RuntimeError("a prebuilt response carries its whole body already")
+
+    async def write_eof(self, data: bytes = b"") -> None:  # type: ignore[override]
+        self._eof_sent = True
+        self._req = None
+        self._payload_writer = None
 
 
 def _error(status: int) -> web.Response:

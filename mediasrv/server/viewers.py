@@ -114,6 +114,16 @@ class ViewerTracker:
         audience.bytes_sent += nbytes
         return token
 
+    def add_bytes(self, stream: str, nbytes: int, token: str | None = None) -> None:
+        """Count segment bytes sent. Segment URIs carry no token (so caches can share
+        them): a segment request is attributed to the stream, and to a session only when
+        the player added its token itself. It never opens a session."""
+        audience = self.audience(stream)
+        audience.bytes_sent += nbytes
+        session = audience.sessions.get(token) if token else None
+        if session is not None:
+            session.bytes_sent += nbytes
+
     def sweep(self, now: float) -> None:
         """Close the sessions that made no request for ``idle_timeout`` seconds."""
         for audience in self.streams.values():

@@ -55,6 +55,12 @@ X264_PARAMS = "scenecut=0:open-gop=0:keyint=infinite:min-keyint=1:force-cfr=0"
 #: Pixels per x264 thread: the big rungs get a second (sliced) thread so the tallest rung
 #: is not the one the whole ladder waits for.
 PIXELS_PER_THREAD = 600_000
+import os as _os  # EXPERIMENT
+PIXELS_PER_THREAD = int(_os.environ.get("TC_PPT", PIXELS_PER_THREAD))  # EXPERIMENT
+RUNG_QUEUE_FRAMES = int(_os.environ.get("TC_RQ", RUNG_QUEUE_FRAMES))  # EXPERIMENT
+_DEC_THREADS = int(_os.environ.get("TC_DT", 1))  # EXPERIMENT
+if _os.environ.get("TC_GC"):  # EXPERIMENT
+    import gc; gc.set_threshold(int(_os.environ["TC_GC"]), 50, 100)  # EXPERIMENT
 
 
 class PipelineError(Exception):
@@ -81,6 +87,8 @@ class RungCounters:
     #: Wall seconds inside scale + encode, and the media seconds they produced.
     busy_seconds: float = 0.0
     media_seconds: float = 0.0
+    #: CPU seconds of the rung's thread (scale + encode + packaging).
+    cpu_seconds: float = 0.0
     encoder_opens: int = 0
 
     @property
@@ -99,6 +107,7 @@ class PipelineCounters:
     frames_decoded: int = 0
     decode_errors: int = 0
     decode_seconds: float = 0.0
+    decode_cpu_seconds: float = 0.0
     #: Seconds the last packet waited in the input queue, and the most any did.
     queue_delay: float = 0.0
     queue_delay_max: float = 0.0
@@ -264,7 +273,9 @@ class _Rung:
                     self._gap()
                     continue
                 frame, pts, forced, decimate = item
+                cpu = time.thread_time()
                 self._frame(frame, pts, forced, decimate)
+                self.counters.cpu_seconds += time.thread_time() - cpu
         except BaseException as exc:  # reported by the pipeline's watchdog
             self.error = exc
             self.pipeline._fail(f"rung {self.plan.name}: {exc!r}")
@@ -512,8 +523,8 @@ class Pipeline:
         config = protocol.unb64(track.get("config", ""))
         if config and codec != "vp9":
             decoder.extradata = config
-        decoder.thread_type = "SLICE"
-        decoder.thread_count = 1
+        decoder.thread_type = "SLICE" if _DEC_THREADS == 1 else "FRAME"  # EXPERIMENT
+        decoder.thread_count = _DEC_THREADS  # EXPERIMENT
         self._decoder = decoder
         fps = float(track.get("fps") or 0)
         if fps > 0 and not self.fps_estimate:
@@ -541,6 +552,7 @@ class Pipeline:
         packet.pts, packet.dts, packet.time_base = unit.pts, unit.dts, MS
         packet.is_keyframe = unit.keyframe
         started = time.perf_counter()
+        cpu = time.thread_time()
         try:
             frames = self._decoder.decode(packet)
         except av.error.FFmpegError as exc:
@@ -550,6 +562,7 @@ class Pipeline:
             return
         finally:
             c.decode_seconds += time.perf_counter() - started
+            c.decode_cpu_seconds += time.thread_time() - cpu
         for frame in frames:
             self._dispatch(frame)
         if len(self._force_pts) > 256:  # frames that never came out (decode errors)

@@ -222,3 +222,93 @@ async def test_playlist_request_waits_for_the_first_segment(h264_aac):
         response = await asyncio.wait_for(request, 10)
         assert response.status == 200
         assert "#EXT-X-STREAM-INF" in await response.text()
+
+
+# --- the prebuilt fast path (plain keep-alive HTTP/1.1 GETs) ------------------------------------
+
+_SAME = ("Content-Type", "Content-Length", "Cache-Control", "Access-Control-Allow-Origin",
+         "Access-Control-Expose-Headers", "Accept-Ranges", "ETag")
+
+
+async def test_fast_path_answers_like_the_regular_path(h264_aac):
+    """A keep-alive GET (prebuilt response) and a ``Connection: close`` GET (aiohttp's
+    ordinary response) carry the same bytes and the same headers."""
+    from mediasrv.http.hls_routes import PrebuiltResponse
+
+    app, hub = make_app(hls_config())
+    seen = []
+
+    async def note(request, response):
+        seen.append((response, response.headers.get("Content-Type")))
+
+    app.on_response_prepare.append(note)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        service = app[HLS_SERVICE]
+        publication = hub.publish("x", Publisher())
+        for unit in h264_aac.units:
+            publication.push(unit)
+        await until(service, "x", lambda s: len(s.segments) == 3)
+        await _compare_paths(client, service.rendition("x", "source").segmenter.segments[0])
+    # The on_response_prepare signal ran for both kinds and could read the headers.
+    assert [isinstance(r, PrebuiltResponse) for r, _ in seen] == [True, False] * 4
+    assert all(content_type for _, content_type in seen)
+
+
+async def _compare_paths(client, seg) -> None:
+    for path in ("/live/x/index.m3u8", "/live/x/source/index.m3u8", f"/live/x/source/{seg.uri}",
+                 f"/live/x/source/{seg.init.uri}"):
+        fast = await client.get(path)
+        fast_body = await fast.read()
+        slow = await client.get(path, headers={"Connection": "close"})
+        slow_body = await slow.read()
+        assert fast.status == slow.status == 200
+        assert fast_body == slow_body and int(fast.headers["Content-Length"]) == len(fast_body)
+        for name in _SAME:
+            assert fast.headers.get(name) == slow.headers.get(name), (path, name)
+        assert re.fullmatch(r"\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT", fast.headers["Date"])
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[bytes, dict, bytes]:
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:] if line)
+    body = await asyncio.wait_for(reader.readexactly(int(headers["Content-Length"])), 10)
+    return lines[0].encode(), headers, body
+
+
+async def test_pipelined_requests_get_their_answers_in_order(live):
+    client, service, _ = live
+    segmenter = service.rendition("x", "source").segmenter
+    playlist = service.media_playlist("x", "source").encode()
+    paths = ["/live/x/source/index.m3u8", f"/live/x/source/{segmenter.segments[1].uri}",
+             "/live/x/source/seg_zzz_1.m4s", "/live/x/source/index.m3u8", f"/live/x/source/{segmenter.segments[0].uri}"]
+    expected = [playlist, segmenter.segments[1].data, None, playlist, segmenter.segments[0].data]
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    try:
+        writer.write(b"".join(f"GET {p} HTTP/1.1\r\nHost: x\r\n\r\n".encode() for p in paths))
+        await writer.drain()
+        for want in expected:
+            status, headers, body = await _read_response(reader)
+            if want is None:
+                assert status == b"HTTP/1.1 404 Not Found"
+            else:
+                assert status == b"HTTP/1.1 200 OK" and body == want
+    finally:
+        writer.close()
+
+
+async def test_http_1_0_and_head_take_the_regular_path(live):
+    client, service, _ = live
+    seg = service.rendition("x", "source").segmenter.segments[0]
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    try:
+        writer.write(f"GET /live/x/source/{seg.uri} HTTP/1.0\r\nHost: x\r\n\r\n".encode())
+        await writer.drain()
+        data = await asyncio.wait_for(reader.read(), 10)  # HTTP/1.0 without keep-alive: closed after
+    finally:
+        writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 200") and body == seg.data
+    r = await client.head("/live/x/source/index.m3u8")
+    assert r.status == 200 and await r.read() == b""
+    assert int(r.headers["Content-Length"]) == len(service.media_playlist("x", "source").encode())
