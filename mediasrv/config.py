@@ -61,7 +61,7 @@ class RtmpConfig:
     #: Units a playback (RTMP play) reader may have queued before it skips to a keyframe.
     play_queue_units: int = 1024
     #: Milliseconds a publisher's bytes may gather before they are read (0: read at once).
-    read_batch_ms: float = 20.0
+    read_batch_ms: float = 30.0
 
     @property
     def address(self) -> ListenAddress:

@@ -10,12 +10,14 @@ import enum
 from dataclasses import dataclass, field
 
 
-class TrackKind(enum.Enum):
+# StrEnum rather than Enum: members are used as dict keys on the per-frame path, and
+# str's C hash is several times cheaper than Enum's Python-level __hash__.
+class TrackKind(enum.StrEnum):
     VIDEO = "video"
     AUDIO = "audio"
 
 
-class Codec(enum.Enum):
+class Codec(enum.StrEnum):
     H264 = "h264"
     HEVC = "hevc"
     AV1 = "av1"
@@ -47,10 +49,11 @@ class TrackInfo:
     channels: int = 0
     #: AVC/HEVC: size in bytes of each NAL unit's length prefix in MediaUnit.data (1, 2 or 4).
     nal_length_size: int = 4
+    #: Derived from ``codec``; stored because it is read for every unit.
+    kind: TrackKind = field(init=False, repr=False, compare=False)
 
-    @property
-    def kind(self) -> TrackKind:
-        return self.codec.kind
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", self.codec.kind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +77,7 @@ class MediaUnit:
 
     @property
     def kind(self) -> TrackKind:
-        return self.track.codec.kind
+        return self.track.kind
 
     @property
     def composition_offset(self) -> int:

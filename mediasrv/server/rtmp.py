@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import socket
 import ssl
 from dataclasses import dataclass, field
 from typing import Callable
@@ -27,6 +28,8 @@ from mediasrv.server.auth import PublishAuthorizer, redact_key
 
 log = logging.getLogger("mediasrv.rtmp")
 
+#: Most bytes we ask the kernel to gather before a publisher's socket wakes us.
+MAX_RCVLOWAT = 256 * 1024
 #: Pause the playback reader while this much is waiting in the socket's send buffer.
 PLAY_WRITE_HIGH_WATER = 4 * 1024 * 1024
 
@@ -126,6 +129,9 @@ class RtmpSession(asyncio.Protocol):
         self._can_write.set()
         self._warned_codecs: set[str] = set()
         self._batch_delay = server.config.read_batch_ms / 1000
+        self._lowat = 1
+        self._rate_bytes = 0
+        self._rate_since = self._loop.time()
 
     def __repr__(self) -> str:
         return f"c{self.id} {self.peer}"
@@ -164,16 +170,34 @@ class RtmpSession(asyncio.Protocol):
         else:
             self._handle_events(events)
         self._flush()
-        if self.publication is not None and self._batch_delay and not self._busy and not self.closed:
-            # Let a publisher's bytes gather in the kernel for a moment and take them in
-            # one read: the per-read cost (wake-up, syscall, Python dispatch) dominates
-            # at ~4 KB per read, and a few ms is far below a segment or part duration.
-            self.transport.pause_reading()
-            self._loop.call_later(self._batch_delay, self._resume_batched_reading)
+        if self.publication is not None and self._batch_delay:
+            self._tune_read_batch(len(data))
 
-    def _resume_batched_reading(self) -> None:
-        if not self.closed and not self._busy and self.transport is not None:
-            self.transport.resume_reading()
+    def _tune_read_batch(self, nbytes: int) -> None:
+        """Let the kernel gather about ``rtmp.read_batch_ms`` of a publisher's bytes
+        before waking us (SO_RCVLOWAT), measured from its own rate.
+
+        At ~4 KB per read, the fixed cost of a wake-up (epoll, the read, Python dispatch,
+        the HLS muxer's wake) is most of a stream's CPU; the kernel batching reads costs
+        no timers or syscalls per read, and scales with the bitrate. EOF still wakes us at
+        once; the delay added to media is at most the batch time."""
+        now = self._loop.time()
+        self._rate_bytes += nbytes
+        elapsed = now - self._rate_since
+        if elapsed < 1.0:
+            return
+        rate = self._rate_bytes / elapsed
+        self._rate_bytes, self._rate_since = 0, now
+        lowat = int(min(MAX_RCVLOWAT, max(1, rate * self._batch_delay)))
+        if abs(lowat - self._lowat) > self._lowat // 4:
+            sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+            if sock is not None:
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, lowat)
+                    self._lowat = lowat
+                    log.debug("%r: read batch %d bytes", self, lowat)
+                except OSError:
+                    self._batch_delay = 0.0  # not supported here; read at once
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._teardown(clean=False)
