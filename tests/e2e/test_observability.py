@@ -206,3 +206,22 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+async def test_hls_js_in_chromium_counts_as_one_viewer(tmp_path):
+    from tests.support.browser import chromium, open_player, wait_playing
+
+    async with running_server(tmp_path, *FAST) as srv, aiohttp.ClientSession() as http:
+        push = asyncio.create_task(run_process(*ffmpeg_push_args(srv.rtmp_url("web"), seconds=12, realtime=True),
+                                               timeout=40))
+        await poll(lambda: _json(http, f"{srv.http_url}/api/streams/web"),
+                   lambda r: r[0] == 200 and r[1]["renditions"] and r[1]["renditions"][0].get("segments"))
+        async with chromium() as browser:
+            player = await open_player(browser, f"{srv.http_url}/live/web/index.m3u8")
+            await wait_playing(player, advance=1.0)
+            # Give hls.js several playlist reloads: still exactly one session.
+            stats = await poll(lambda: _json(http, f"{srv.http_url}/api/streams/web/stats"),
+                               lambda r: r[1]["watch_seconds"] >= 3)
+            assert stats[1]["viewers"] == 1 and stats[1]["unique_viewers"] == 1, stats[1]
+            assert stats[1]["viewers_per_rendition"] == {"source": 1}
+        await push
