@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import re
 import shutil
@@ -591,6 +590,112 @@ def check_same_bytes(nginx_url: str, mediasrv_url: str) -> int:
 
 
 # ---------------------------------------------------------------------------------------
+# Reference servers (optional, --references): what Python can do with the same bytes
+
+REFERENCE_SERVER = r'''
+"""Serve every file under ROOT from memory at its path, with mediasrv's headers.
+
+aiohttp: one route, web.Response per request (mediasrv's stack without mediasrv).
+raw: an asyncio.Protocol that answers plain GETs itself (keep-alive HTTP/1.1 only).
+"""
+import asyncio, os, sys, time
+import uvloop
+
+kind, port, root = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+FILES = {}
+for base, _, names in os.walk(root):
+    for name in names:
+        path = os.path.join(base, name)
+        FILES["/" + os.path.relpath(path, root)] = open(path, "rb").read()
+TYPES = {"m3u8": "application/vnd.apple.mpegurl", "mp4": "video/mp4", "m4s": "video/mp4", "ts": "video/mp2t"}
+CORS = {"Access-Control-Allow-Origin": "*",
+        "Access-Control-Expose-Headers": "Content-Length, Content-Range, Accept-Ranges, Age, Date"}
+
+
+def headers(path):
+    return {"Content-Type": TYPES[path.rsplit(".", 1)[1]],
+            "Cache-Control": "max-age=1" if path.endswith(".m3u8") else "public, max-age=86400, immutable", **CORS}
+
+
+async def serve_aiohttp():
+    from aiohttp import web
+
+    async def handler(request):
+        body = FILES.get(request.path)
+        if body is None:
+            raise web.HTTPNotFound()
+        return web.Response(body=body, headers=headers(request.path))
+
+    app = web.Application()
+    app.router.add_get("/live/{tail:.+}", handler)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await asyncio.Event().wait()
+
+
+HEADS = {p: ("HTTP/1.1 200 OK\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers(p).items())
+             + f"Content-Length: {len(b)}\r\n").encode() for p, b in FILES.items()}
+NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+
+
+class Raw(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport, self.buffer = transport, b""
+
+    def data_received(self, data):
+        buffer = self.buffer + data
+        out = []
+        while (end := buffer.find(b"\r\n\r\n")) >= 0:
+            line = buffer[:buffer.find(b"\r\n")]
+            buffer = buffer[end + 4:]
+            method, target, _ = line.split(b" ", 2)
+            path = target.decode("latin-1")
+            body = FILES.get(path) if method == b"GET" else None
+            if body is None:
+                out.append(NOT_FOUND)
+                continue
+            date = time.strftime("Date: %a, %d %b %Y %H:%M:%S GMT\r\n\r\n", time.gmtime()).encode()
+            out += (HEADS[path], date, body)
+        self.buffer = buffer
+        if out:
+            self.transport.writelines(out)
+
+
+async def serve_raw():
+    await asyncio.get_running_loop().create_server(Raw, "127.0.0.1", port)
+    await asyncio.Event().wait()
+
+
+uvloop.run(serve_aiohttp() if kind == "aiohttp" else serve_raw())
+'''
+
+
+def run_references(procs: ProcessGroup, workdir: Path, static_root: Path, path: str, size: int,
+                   args) -> list[WrkResult]:
+    """wrk on ``path`` against a bare aiohttp app and a bare asyncio protocol (uvloop both)
+    serving the same bytes from memory: how much of mediasrv's cost is aiohttp's."""
+    script = workdir / "reference_server.py"
+    script.write_text(REFERENCE_SERVER)
+    results = []
+    for kind in ("aiohttp", "raw"):
+        port = free_port(HOST)
+        proc = procs.start(f"reference {kind}", [sys.executable, str(script), kind, str(port), str(static_root)],
+                           log_path=workdir / f"reference-{kind}.log", cwd=ROOT)
+        try:
+            wait_for_tcp(HOST, port, 20.0, proc)
+            status, body, _ = http_get(f"http://{HOST}:{port}{path}")
+            if status != 200 or len(body) != size:
+                raise BenchmarkError(f"reference {kind}: {path} answered {status}, {len(body)} bytes")
+            time.sleep(1.0)
+            results.append(run_wrk(procs, workdir, f"python {kind}", proc.pid, f"http://{HOST}:{port}{path}",
+                                   "playlist", size, args))
+        finally:
+            procs.stop(proc)
+    return results
+
+
+# ---------------------------------------------------------------------------------------
 # Profiling (optional)
 
 
@@ -706,10 +811,13 @@ def run(args, workdir: Path, procs: ProcessGroup) -> tuple[list[WrkResult], list
     if not publisher.alive():
         raise BenchmarkError(f"publisher exited during the run\n{publisher.log_tail()}")
     server.check_alive()
+    if args.references:
+        size = (static_root / paths["playlist"].lstrip("/")).stat().st_size  # the snapshot's
+        facts["references"] = run_references(procs, workdir, static_root, paths["playlist"], size, args)
     return results, latencies, facts
 
 
-def tables(results: list[WrkResult], latencies: list[float], args) -> str:
+def tables(results: list[WrkResult], latencies: list[float], args, facts: dict) -> str:
     rows = []
     summary = []
     for kind in ("segment", "playlist"):
@@ -740,12 +848,26 @@ def tables(results: list[WrkResult], latencies: list[float], args) -> str:
         ["URL", "rounds", "median req/s ratio (goal ≥ 0.5)", "min", "max", "median req/CPU-s ratio"],
         summary, align="lrrrrr",
     )
+    references = ""
+    if facts.get("references"):
+        playlist = [r for r in results if r.kind == "playlist"]
+        rows = []
+        for name in ("nginx", "mediasrv"):
+            mine = [r for r in playlist if r.server == name]
+            rows.append([name + " (median of rounds)", f"{statistics.median(r.requests_per_s for r in mine):,.0f}",
+                         f"{statistics.median(r.per_cpu_second for r in mine):,.0f}"])
+        for r in facts["references"]:
+            rows.append([r.server, f"{r.requests_per_s:,.0f}", f"{r.per_cpu_second:,.0f}"])
+        references = ("\n\nThe same playlist bytes from two bare Python servers on uvloop (one run each, after "
+                      "the rounds): `aiohttp` = one route returning `web.Response`, `raw` = an asyncio.Protocol "
+                      "answering GETs itself:\n\n"
+                      + markdown_table(["server", "playlist req/s", "req/CPU-s"], rows, align="lrr"))
     ms = sorted(x * 1000 for x in latencies)
     latency = markdown_table(
         ["segments", "min ms", "median ms", "max ms", "poll interval ms"],
         [[len(ms), f"{ms[0]:.0f}", f"{statistics.median(ms):.0f}", f"{ms[-1]:.0f}", f"{args.poll_ms:g}"]],
     )
-    return (f"{throughput}\n\n{ratio_table}\n\n"
+    return (f"{throughput}\n\n{ratio_table}{references}\n\n"
             f"Keyframe sent → its segment listed (before the wrk runs; includes up to one poll interval):\n\n{latency}")
 
 
@@ -788,6 +910,9 @@ def parse_args(argv=None):
     p.add_argument("--latency-seconds", type=float, default=15.0,
                    help=f"length of the list-latency stream, at most {INPUT_SECONDS - 1} (default 15)")
     p.add_argument("--poll-ms", type=float, default=5.0, help="playlist poll interval there (default 5)")
+    p.add_argument("--references", action="store_true",
+                   help="also run wrk on the playlist against a bare aiohttp app and a bare asyncio "
+                        "protocol serving the same bytes (what is aiohttp's share of the cost)")
     p.add_argument("--mediasrv-set", action="append", default=[], metavar="KEY=VALUE",
                    help="extra --set for mediasrv (repeatable)")
     p.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "mediasrv-bench",
@@ -817,7 +942,7 @@ def main(argv=None) -> int:
     try:
         with sigterm_as_keyboard_interrupt(), ProcessGroup() as procs:
             results, latencies, facts = run(args, workdir, procs)
-    except BenchmarkError as exc:
+    except (BenchmarkError, RuntimeError, TimeoutError, subprocess.SubprocessError) as exc:
         print(f"http_serve benchmark failed: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -828,7 +953,7 @@ def main(argv=None) -> int:
             note(f"work dir kept: {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-    text = tables(results, latencies, args)
+    text = tables(results, latencies, args, facts)
     print(text)
     if args.append_results:
         record(text, facts, args)

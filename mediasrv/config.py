@@ -87,7 +87,7 @@ class WebhookConfig:
 
 @dataclass(frozen=True, slots=True)
 class AuthConfig:
-    mode: Literal["open", "keys", "webhook"] = "open"
+    mode: Literal["open", "keys", "webhook", "accounts"] = "open"
     #: secret stream key -> public stream name (mode ``keys``).
     keys: dict[str, str] = field(default_factory=dict)
     webhook: WebhookConfig = field(default_factory=WebhookConfig)
@@ -156,6 +156,69 @@ class ViewersConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountsConfig:
+    #: Handle of the admin created at start when no user has that handle.
+    admin_handle: str = "admin"
+    #: The admin's first password; empty: MEDIASRV_ADMIN_PASSWORD; both empty: no admin.
+    admin_password: str = ""
+    #: Seconds a login token is valid.
+    token_lifetime: float = 30 * 86400.0
+    #: Anyone may create a viewer or creator account (false: only an admin may).
+    open_registration: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class LiveAccessConfig:
+    #: Followers a creator needs to go live (0: no rule). Admins can grant/revoke by hand.
+    min_followers: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ThumbnailsConfig:
+    #: Seconds between thumbnails of a live stream (taken at a keyframe).
+    interval: float = 10.0
+    #: Width of a thumbnail in pixels (the height follows the aspect ratio).
+    width: int = 640
+
+
+@dataclass(frozen=True, slots=True)
+class UploadsConfig:
+    #: Largest cover image upload, bytes.
+    max_cover_bytes: int = 5 * 1024 * 1024
+    #: Largest decoded cover (width x height) accepted; guards against image bombs.
+    max_cover_pixels: int = 25_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class WebhooksConfig:
+    """Outgoing event webhooks (stream.started, stream.ended, broadcast.saved)."""
+
+    urls: tuple[str, ...] = ()
+    #: HMAC-SHA256 key; empty: MEDIASRV_WEBHOOK_SECRET.
+    secret: str = ""
+    #: Retries after a failed delivery, with exponential backoff from ``backoff`` seconds.
+    retries: int = 5
+    backoff: float = 1.0
+    timeout: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingConfig:
+    """Save or discard: every broadcast's source rendition is recorded to disk."""
+
+    enabled: bool = True
+    #: Directory of the recordings; empty: ``<data_dir>/recordings``.
+    dir: str = ""
+    #: Seconds after a broadcast ends before an undecided recording follows the creator's
+    #: default (save or discard).
+    decide_within: float = 86400.0
+    #: A recording fails (the stream goes on) rather than leave less free space than this.
+    min_free_bytes: int = 128 * 1024 * 1024
+    #: Bearer token that may decide about any recording (until accounts); empty: none.
+    admin_token: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -170,6 +233,12 @@ class Config:
     transcode: TranscodeConfig = field(default_factory=TranscodeConfig)
     hub: HubConfig = field(default_factory=HubConfig)
     viewers: ViewersConfig = field(default_factory=ViewersConfig)
+    accounts: AccountsConfig = field(default_factory=AccountsConfig)
+    live_access: LiveAccessConfig = field(default_factory=LiveAccessConfig)
+    thumbnails: ThumbnailsConfig = field(default_factory=ThumbnailsConfig)
+    uploads: UploadsConfig = field(default_factory=UploadsConfig)
+    webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
+    recording: RecordingConfig = field(default_factory=RecordingConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
     @property
@@ -197,6 +266,17 @@ _RANGES: dict[str, tuple[float, float]] = {
     "transcode.audio_bitrate": (8_000, 1_000_000),
     "transcode.max_queue_seconds": (0.2, 30),
     "hub.gop_cache_mb": (1, 4096),
+    "recording.decide_within": (0, 10 * 365 * 86400),
+    "recording.min_free_bytes": (0, 1 << 50),
+    "accounts.token_lifetime": (60, 10 * 365 * 86400),
+    "live_access.min_followers": (0, 1_000_000_000),
+    "thumbnails.interval": (1, 3600),
+    "thumbnails.width": (64, 1920),
+    "uploads.max_cover_bytes": (1024, 100 * 1024 * 1024),
+    "uploads.max_cover_pixels": (4096, 200_000_000),
+    "webhooks.retries": (0, 20),
+    "webhooks.backoff": (0.01, 3600),
+    "webhooks.timeout": (0.1, 60),
 }
 
 
@@ -265,9 +345,24 @@ def build_config(data: dict) -> Config:
         if not secret:
             raise ConfigError("auth.keys: a key may not be empty")
     _check_ladder(config.transcode.ladder)
+    _check_accounts(config)
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", config.rtmp.app):
         raise ConfigError(f"rtmp.app: {config.rtmp.app!r} must be 1-64 letters, digits, '_' or '-'")
     return config
+
+
+HANDLE_RULE = "3-32 characters: lowercase letters, digits, '_' or '-', starting with a letter or digit"
+HANDLE_RE = re.compile(r"[a-z0-9][a-z0-9_-]{2,31}")
+
+
+def _check_accounts(config: Config) -> None:
+    if not HANDLE_RE.fullmatch(config.accounts.admin_handle):
+        raise ConfigError(f"accounts.admin_handle: {config.accounts.admin_handle!r} is not a valid handle ({HANDLE_RULE})")
+    for index, url in enumerate(config.webhooks.urls):
+        if not re.fullmatch(r"https?://[^\s/?#]+[^\s]*", url):
+            raise ConfigError(f"webhooks.urls[{index}]: {url!r} is not an http:// or https:// URL")
+    if config.webhooks.urls and not (config.webhooks.secret or os.environ.get("MEDIASRV_WEBHOOK_SECRET")):
+        raise ConfigError("webhooks.secret: required when webhooks.urls is set (or set MEDIASRV_WEBHOOK_SECRET)")
 
 
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
@@ -331,6 +426,9 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
             raise ConfigError(f"{key}: {value!r} is not one of {', '.join(map(str, choices))}")
         return str(value)
     if origin is tuple:
+        if isinstance(value, _OverrideText) and typing.get_args(hint)[0] is str:
+            # --set webhooks.urls=URL1,URL2 (an empty value is the empty list).
+            value = [item.strip() for item in value.split(",") if item.strip()]
         if not isinstance(value, list):
             raise ConfigError(f"{key}: expected a list, got {type(value).__name__}")
         item_type = typing.get_args(hint)[0]

@@ -42,13 +42,17 @@ def create_app(config: Config, *, rtmp_port: int | None = None) -> web.Applicati
     app.cleanup_ctx.append(_client_session)
     app.cleanup_ctx.append(_rtmp_listener(rtmp_port))
 
-    from mediasrv.http import api, hls_routes, stats_routes
+    from mediasrv.http import accounts_routes, api, discovery_routes, hls_routes, openapi, stats_routes, vod_routes
 
     stats_routes.setup_viewers(app, config)
     hls_routes.setup(app, config, hub)
     transcode.setup(app, config, hub)
     stats_routes.setup(app, config, hub)
+    accounts_routes.setup(app, config)
+    discovery_routes.setup(app, config, hub)
+    vod_routes.setup(app, config, hub)
     api.setup(app)
+    openapi.setup(app)
     app.cleanup_ctx.append(_hub_shutdown)
     return app
 
@@ -62,7 +66,10 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
 def _rtmp_listener(port_override: int | None):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         config = app[CONFIG]
-        authorizer = PublishAuthorizer(config.auth, app[CLIENT_SESSION])
+        from mediasrv.http.accounts_routes import ACCOUNTS
+
+        # auth.mode accounts: the accounts component starts later (it needs the store).
+        authorizer = PublishAuthorizer(config.auth, app[CLIENT_SESSION], accounts=lambda: app.get(ACCOUNTS))
         server = RtmpServer(config.rtmp, app[HUB], authorizer)
         address = config.rtmp.address
         await server.start(address.host, address.port if port_override is None else port_override)

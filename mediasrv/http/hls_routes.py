@@ -108,7 +108,8 @@ def setup(app: web.Application, config, hub: Hub) -> HlsService:
             viewers.add_bytes(name, len(data), request.query.get(SESSION_PARAM))
         content_type = CONTENT_TYPES[file_name.rsplit(".", 1)[1]]
         etag = f'"{file_name}"'
-        if _plain_get(request) and not _CONDITIONAL.intersection(request.headers):
+        headers = request.headers  # case-insensitive lookups (a proxy may send "range")
+        if _plain_get(request) and "Range" not in headers and "If-None-Match" not in headers:
             head = (
                 f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {len(data)}\r\n"
                 f"Cache-Control: {SEGMENT_CACHE}\r\nAccept-Ranges: bytes\r\nETag: {etag}\r\n{_COMMON_LINES}"
@@ -177,8 +178,6 @@ def _playlist(request: web.Request, data: bytes) -> web.StreamResponse:
     })
 
 
-#: Request headers that make a file response other than a plain 200 of the whole body.
-_CONDITIONAL = frozenset(("Range", "If-None-Match", "If-Range"))
 #: Header lines every prebuilt response carries (what aiohttp would add: Server).
 _COMMON_LINES = "".join(f"{k}: {v}\r\n" for k, v in CORS.items()) + f"Server: {SERVER_SOFTWARE}\r\n"
 #: Playlist status line + headers (all but Date) by body length (a playlist's length

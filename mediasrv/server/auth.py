@@ -1,4 +1,8 @@
-"""Who may publish: ``open``, ``keys`` or ``webhook`` (config ``auth.mode``).
+"""Who may publish: ``open``, ``keys``, ``webhook`` or ``accounts`` (config ``auth.mode``).
+
+In ``accounts`` mode the key is a creator's secret stream key; the decision (public name =
+the creator's handle, or a refusal with the live-access reason) comes from the accounts
+component, reached through a callable because it starts after the RTMP listener.
 
 A secret stream key never appears in a log line, a playback URL or an API answer: the
 decision carries only the public name.
@@ -10,6 +14,7 @@ import asyncio
 import hmac
 import logging
 from dataclasses import dataclass
+from typing import Awaitable, Callable, Protocol
 
 import aiohttp
 
@@ -27,6 +32,12 @@ class PublishDecision:
     reason: str = ""
 
 
+class StreamKeyChecker(Protocol):
+    """What ``accounts`` mode needs: the decision for a creator's stream key."""
+
+    def check_publish(self, key: str) -> Awaitable["PublishDecision"]: ...
+
+
 def redact_key(key: str) -> str:
     """What a log line may say about a key: its length only."""
     return f"<key of {len(key)} chars>"
@@ -35,9 +46,16 @@ def redact_key(key: str) -> str:
 class PublishAuthorizer:
     """Decides whether a publish with ``key`` on ``app`` is allowed and under which name."""
 
-    def __init__(self, config: AuthConfig, session: aiohttp.ClientSession | None = None) -> None:
+    def __init__(
+        self,
+        config: AuthConfig,
+        session: aiohttp.ClientSession | None = None,
+        *,
+        accounts: Callable[[], StreamKeyChecker | None] = lambda: None,
+    ) -> None:
         self.config = config
         self._session = session
+        self._accounts = accounts
         self.refusals = 0
         self.webhook_failures = 0
 
@@ -47,6 +65,12 @@ class PublishAuthorizer:
             decision = self._open(key)
         elif mode == "keys":
             decision = self._keys(key)
+        elif mode == "accounts":
+            checker = self._accounts()
+            if checker is None:
+                decision = PublishDecision(False, reason="accounts are not available yet, try again")
+            else:
+                decision = await checker.check_publish(key)
         else:
             decision = await self._webhook(app=app, key=key, client=client)
         if not decision.allowed:

@@ -61,6 +61,9 @@ STABLE_AFTER = 60.0
 #: Bytes we may have written to a worker's stdin that it has not read yet; beyond that
 #: units are dropped (the worker is stuck or far behind) until a keyframe.
 MAX_PIPE_BACKLOG = 16 * 1024 * 1024
+#: Units kept since the last aligned keyframe for a worker that (re)starts: at most this
+#: many bytes, and ``TranscodeService.backlog_ms`` of media.
+BACKLOG_BYTES = 32 * 1024 * 1024
 #: After END, how long the worker may take to flush before it is killed.
 END_TIMEOUT = 15.0
 STOP_TIMEOUT = 3.0
@@ -82,7 +85,8 @@ class RungStats:
     #: Frames this rung did not encode because of overload (rung dropped, every other frame,
     #: resuming at a keyframe) plus source frames the worker skipped; across restarts.
     dropped_frames: int = 0
-    #: Encode speed of the last worker, × real time (media seconds per second of work).
+    #: Recent encode speed, × real time (media seconds per second of scale + encode work;
+    #: below 1 the rung cannot keep up).
     encode_speed: float = 0.0
     #: Seconds the last source packet waited in the worker's input queue.
     queue_delay: float = 0.0
@@ -332,6 +336,8 @@ class _Rung:
     #: The next unit given to this rung starts a discontinuity (after a worker restart).
     pending_discontinuity: bool = False
     delivered: bool = False
+    last_video_dts: int | None = None
+    last_audio_dts: int | None = None
 
 
 class TranscodeSession:
@@ -349,6 +355,9 @@ class TranscodeSession:
         self._worker_ready = False
         self._need_keyframe = True
         self._sent_tracks: dict[TrackKind, TrackInfo] = {}
+        self._planned_track: TrackInfo | None = None
+        self._backlog: list[tuple[MediaUnit, bool]] = []
+        self._backlog_bytes = 0
         self._gap = False
         self._seen_skips = 0
         self._rungs: dict[int, _Rung] = {}
@@ -381,31 +390,53 @@ class TranscodeSession:
             self._wake_supervisor.set()
 
     def _unit(self, unit: MediaUnit) -> None:
-        kind = unit.kind
         force = False
-        if kind is TrackKind.VIDEO:
-            previous = self._sent_tracks.get(TrackKind.VIDEO)
-            if unit.discontinuity or (previous is not None and previous != unit.track):
+        if unit.kind is TrackKind.VIDEO:
+            previous = self._planned_track
+            if unit.discontinuity or (previous is not None and previous is not unit.track and previous != unit.track):
                 self.planner.reset()  # the source segmenter cuts here too
+            self._planned_track = unit.track
             force = self.planner.decide(unit.pts, unit.keyframe)
             if force:
                 self.stats.forced_keyframes += 1
+        self._remember(unit, force)
         worker = self.worker
         if worker is None or not self._worker_ready:
             self.stats.units_not_sent += 1
             return
+        self._send_unit(worker, unit, force)
+
+    def _remember(self, unit: MediaUnit, force: bool) -> None:
+        """Keep the units since the last aligned source keyframe (bounded), so a worker
+        that starts (stream start, restart) begins there instead of at the next one."""
+        backlog = self._backlog
+        if unit.kind is TrackKind.VIDEO and unit.keyframe and force:
+            backlog.clear()
+            backlog.append((unit, True))
+            self._backlog_bytes = len(unit.data)
+            return
+        if not backlog:
+            return
+        self._backlog_bytes += len(unit.data)
+        if unit.dts - backlog[0][0].dts > self.service.backlog_ms or self._backlog_bytes > BACKLOG_BYTES:
+            backlog.clear()
+            return
+        backlog.append((unit, force))
+
+    def _send_unit(self, worker: "WorkerProcess", unit: MediaUnit, force: bool) -> None:
         if worker.backlog() > MAX_PIPE_BACKLOG:
             self.stats.units_not_sent += 1
             self._need_keyframe = True
             self._gap = True
             return
-        if kind is TrackKind.VIDEO:
+        if unit.kind is TrackKind.VIDEO:
             if self._need_keyframe:
                 if not unit.keyframe:
                     self.stats.units_not_sent += 1
                     return
                 self._need_keyframe = False
-            if self._sent_tracks.get(TrackKind.VIDEO) != unit.track:
+            sent = self._sent_tracks.get(TrackKind.VIDEO)
+            if sent is not unit.track and sent != unit.track:
                 if not self._send_track(worker, unit.track):
                     return
             discontinuity = unit.discontinuity or self._gap
@@ -413,7 +444,8 @@ class TranscodeSession:
             data = protocol.video_message(unit.dts, unit.pts, unit.data, keyframe=unit.keyframe,
                                           force_keyframe=force, discontinuity=discontinuity)
         else:
-            if self._sent_tracks.get(TrackKind.AUDIO) != unit.track:
+            sent = self._sent_tracks.get(TrackKind.AUDIO)
+            if sent is not unit.track and sent != unit.track:
                 if not self._send_track(worker, unit.track):
                     return
             data = protocol.audio_message(unit.dts, unit.pts, unit.data)
@@ -475,6 +507,8 @@ class TranscodeSession:
                     self._need_keyframe = True
                     self._gap = False
                     self._worker_ready = True
+                    for unit, force in list(self._backlog):
+                        self._send_unit(worker, unit, force)
                     reason = await self._watch(worker)
                     self._worker_ready = False
                     self._fold_stats()
@@ -638,12 +672,20 @@ class TranscodeSession:
         reader = rung.reader
         if reader is None or reader.closed:
             return
+        video = unit.kind is TrackKind.VIDEO
+        last = rung.last_video_dts if video else rung.last_audio_dts
+        if last is not None and unit.dts <= last:
+            return  # already delivered before a restart (the new worker re-encodes its backlog)
         if rung.pending_discontinuity:
-            if unit.kind is not TrackKind.VIDEO or not unit.keyframe:
-                return  # after a restart the rung resumes at its first keyframe
+            if not video or not unit.keyframe:
+                return  # after a restart the rung resumes at its next keyframe
             rung.pending_discontinuity = False
             if not unit.discontinuity:
                 unit = MediaUnit(unit.track, unit.dts, unit.pts, unit.keyframe, unit.data, discontinuity=True)
+        if video:
+            rung.last_video_dts = unit.dts
+        else:
+            rung.last_audio_dts = unit.dts
         reader.offer(unit)
         rung.delivered = True
 
@@ -713,8 +755,9 @@ class TranscodeService:
         self.hls = hls
         segment = float(config.hls.segment_duration)
         self.cut_ms = max(1, int(segment * 1000 * CUT_FRACTION))
-        self.max_gap_ms = max(self.cut_ms, int(2 * segment * 1000))
+        self.max_gap_ms = max(self.cut_ms, int(3 * segment * 1000))
         self.reader_units = int(config.hub.reader_queue_units)
+        self.backlog_ms = self.max_gap_ms + 1000
         self._sessions: dict[str, TranscodeSession] = {}
         self._all: set[TranscodeSession] = set()
         self._started = False
@@ -763,6 +806,28 @@ class TranscodeService:
 
     def sessions(self) -> list[TranscodeSession]:
         return list(self._sessions.values())
+
+    def metrics_snapshot(self) -> dict[str, dict]:
+        """Per live stream, for the metrics collector: ``queue_delay_seconds``,
+        ``restarts`` and per rung ``speed`` (× real time) and ``dropped_frames``."""
+        out = {}
+        for name, session in list(self._sessions.items()):
+            stats = session.stats
+            out[name] = {
+                "queue_delay_seconds": stats.queue_delay,
+                "restarts": stats.restarts,
+                "degrade_level": stats.degrade_level,
+                "rungs": {r.name: {"speed": r.encode_speed, "dropped_frames": r.dropped_frames, "enabled": r.enabled}
+                          for r in list(stats.rungs.values())},
+            }
+        return out
+
+    def rung_speeds(self, name: str) -> dict[str, float]:
+        """Recent encode speed (× real time) of each rung being encoded for stream ``name``."""
+        session = self._sessions.get(name)
+        if session is None:
+            return {}
+        return {r.name: r.encode_speed for r in list(session.stats.rungs.values()) if r.enabled and r.encode_speed > 0}
 
     def worker_pids(self) -> list[int]:
         return [s.worker.pid for s in self._all if s.worker is not None and s.worker.pid is not None]

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Protocol
 
+from mediasrv.store.accounts import ACCOUNTS_MIGRATION, AccountsMixin
+
 
 @dataclass(frozen=True, slots=True)
 class BroadcastSummary:
@@ -60,10 +62,11 @@ _MIGRATIONS = [
     );
     CREATE INDEX broadcasts_stream ON broadcasts (stream, started_at);
     """,
+    ACCOUNTS_MIGRATION,  # 2: users, tokens, follows, stream keys, go-live settings, live access
 ]
 
 
-class SqliteStore:
+class SqliteStore(AccountsMixin):
     """The embedded store: a SQLite file (``:memory:`` for a throwaway one)."""
 
     def __init__(self, path: str | Path) -> None:

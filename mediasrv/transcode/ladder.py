@@ -6,9 +6,11 @@
 - :class:`KeyframePlanner`: at which source frames *every* rung puts a keyframe. It
   mirrors the HLS segmenter's cut rule (a segment ends at the first keyframe at least
   ``cut_ms`` after the segment's start) over the source's own keyframes, so rungs cut
-  their segments at exactly the frames where the ``source`` rendition cuts its own; a
-  source whose keyframes are further apart than ``max_gap_ms`` gets a keyframe forced
-  on a cadence instead (rungs stay aligned with each other, not with that source).
+  their segments at exactly the frames where the ``source`` rendition cuts its own (the
+  server uses ``max_gap_ms`` = 3 segment durations: exact for source GOPs up to twice the
+  segment duration); a source whose keyframes are further apart than that gets a
+  keyframe forced on a cadence instead (rungs stay aligned with each other, not with
+  that source).
 - :class:`FrameRateCap`: which frames a rung with ``max_fps`` keeps (evenly, on a grid;
   forced keyframes always kept).
 """

@@ -52,15 +52,10 @@ INTERPOLATION = Interpolation.BICUBIC
 #: x264 settings shared by every rung: no scene-cut or periodic keyframes (only the
 #: forced ones), closed GOPs, IDR on forced frames, rate control on real timestamps.
 X264_PARAMS = "scenecut=0:open-gop=0:keyint=infinite:min-keyint=1:force-cfr=0"
-#: Pixels per x264 thread: the big rungs get a second (sliced) thread so the tallest rung
-#: is not the one the whole ladder waits for.
-PIXELS_PER_THREAD = 600_000
-import os as _os  # EXPERIMENT
-PIXELS_PER_THREAD = int(_os.environ.get("TC_PPT", PIXELS_PER_THREAD))  # EXPERIMENT
-RUNG_QUEUE_FRAMES = int(_os.environ.get("TC_RQ", RUNG_QUEUE_FRAMES))  # EXPERIMENT
-_DEC_THREADS = int(_os.environ.get("TC_DT", 1))  # EXPERIMENT
-if _os.environ.get("TC_GC"):  # EXPERIMENT
-    import gc; gc.set_threshold(int(_os.environ["TC_GC"]), 50, 100)  # EXPERIMENT
+#: Pixels per x264 thread: up to 1080p a rung is encoded by its own thread alone (the
+#: rungs, and the streams, are the parallelism; x264's sliced threads only add
+#: synchronisation per frame); taller rungs get more (sliced, as zerolatency wants).
+PIXELS_PER_THREAD = 1_500_000
 
 
 class PipelineError(Exception):
@@ -397,7 +392,8 @@ class Pipeline:
         self.max_queue_seconds = float(config.get("max_queue_seconds", 2.0))
         self._send_raw = send
         self.counters = PipelineCounters()
-        self.governor = LoadGovernor([], self.max_queue_seconds)
+        self.governor = LoadGovernor([], self.max_queue_seconds,
+                                     recover_after=float(config.get("recover_after", 10.0)))
         self._input = _InputQueue(self.max_queue_seconds, self.live, self.counters)
         self._audio: queue.Queue = queue.Queue(512)
         self._rungs: dict[int, _Rung] = {}
@@ -409,6 +405,7 @@ class Pipeline:
         self.fps_estimate: float = 0.0
         self.frame_interval_ms: float = 1000 / 30
         self._last_frame_pts: int | None = None
+        self._speed_marks: dict[int, tuple[float, float, float]] = {}
         self._decode_thread = threading.Thread(target=self._decode_loop, name="decode", daemon=True)
         self._audio_thread = threading.Thread(target=self._audio_loop, name="audio", daemon=True)
         self.decode_progress_at = time.monotonic()
@@ -448,11 +445,28 @@ class Pipeline:
     def stats(self) -> dict:
         c = self.counters
         out = asdict(c)
-        out["rungs"] = {str(k): {**asdict(r), "speed": round(r.speed, 3)} for k, r in c.rungs.items()}
+        out["rungs"] = {str(k): {**asdict(r), "speed": round(self._recent_speed(r), 3),
+                                 "average_speed": round(r.speed, 3)} for k, r in list(c.rungs.items())}
         out["fps_estimate"] = round(self.fps_estimate, 3)
+        out["process_cpu_seconds"] = round(time.process_time(), 3)
         out["disabled"] = sorted(self.governor.disabled)
         out["decimate"] = self.governor.decimate
         return out
+
+    def _recent_speed(self, rung: RungCounters) -> float:
+        """Encode speed over the time since the last call (smoothed); the last value while
+        the rung encodes nothing (shed)."""
+        previous = self._speed_marks.get(rung.index)
+        self._speed_marks[rung.index] = (rung.media_seconds, rung.busy_seconds, previous[2] if previous else 0.0)
+        if previous is None:
+            speed = rung.speed
+        else:
+            media, busy = rung.media_seconds - previous[0], rung.busy_seconds - previous[1]
+            if busy <= 0 or media <= 0:
+                return previous[2]
+            speed = media / busy if not previous[2] else 0.5 * previous[2] + 0.5 * media / busy
+        self._speed_marks[rung.index] = (rung.media_seconds, rung.busy_seconds, speed)
+        return speed
 
     def stalled(self, now: float, limit: float) -> str | None:
         """A description of a thread that had work and made no progress for ``limit`` s."""
@@ -523,8 +537,10 @@ class Pipeline:
         config = protocol.unb64(track.get("config", ""))
         if config and codec != "vp9":
             decoder.extradata = config
-        decoder.thread_type = "SLICE" if _DEC_THREADS == 1 else "FRAME"  # EXPERIMENT
-        decoder.thread_count = _DEC_THREADS  # EXPERIMENT
+        # One thread: decoding is a small share of the work (the rungs run beside it), and
+        # frame threads would add a frame of delay per thread.
+        decoder.thread_type = "SLICE"
+        decoder.thread_count = 1
         self._decoder = decoder
         fps = float(track.get("fps") or 0)
         if fps > 0 and not self.fps_estimate:

@@ -12,7 +12,9 @@ when the pipeline stalled for ``STALL_SECONDS`` with work queued, 2 on a protoco
 
 from __future__ import annotations
 
+import gc
 import os
+import queue
 import signal
 import sys
 import threading
@@ -41,21 +43,49 @@ def _die_with_parent() -> None:
 
 
 class _Output:
-    """Serialised writes of framed messages to stdout; a closed pipe ends the process."""
+    """Framed messages to stdout from any thread, written by one writer thread that
+    takes everything queued at once and flushes once (few syscalls when busy, no delay
+    when idle). A closed pipe ends the process: the server is gone."""
 
     def __init__(self, stream) -> None:
         self._stream = stream
-        self._lock = threading.Lock()
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="output", daemon=True)
+        self._thread.start()
 
     def send(self, header: bytes, data: bytes = b"") -> None:
+        self._queue.put((header, data))
+
+    def flush(self, timeout: float = 5.0) -> None:
+        """Wait until everything sent so far is written."""
+        done = threading.Event()
+        self._queue.put((None, done))
+        done.wait(timeout)
+
+    def _run(self) -> None:
+        stream = self._stream
+        q = self._queue
         try:
-            with self._lock:
-                self._stream.write(header)
-                if data:
-                    self._stream.write(data)
-                self._stream.flush()
+            while True:
+                items = [q.get()]
+                while True:
+                    try:
+                        items.append(q.get_nowait())
+                    except queue.Empty:
+                        break
+                marks = []
+                for header, data in items:
+                    if header is None:
+                        marks.append(data)
+                        continue
+                    stream.write(header)
+                    if data:
+                        stream.write(data)
+                stream.flush()
+                for mark in marks:
+                    mark.set()
         except (BrokenPipeError, ValueError, OSError):
-            os._exit(0)  # the server is gone
+            os._exit(0)
 
 
 def main() -> int:
@@ -71,6 +101,10 @@ def main() -> int:
 
     stdin = sys.stdin.buffer
     output = _Output(sys.stdout.buffer)
+    # Everything imported so far lives for the whole process: keep the collector off it,
+    # and let it run less often (the per-frame objects are freed by reference counting).
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
     try:
         first = protocol.read_message(stdin)
     except protocol.ProtocolError as exc:
@@ -105,12 +139,14 @@ def main() -> int:
             if stalled:
                 output.send(protocol.json_message(MessageType.EVENT, {
                     "level": "error", "message": f"{stalled} made no progress for {STALL_SECONDS:g} s"}))
+                output.flush()
                 sys.stderr.flush()
                 os._exit(EXIT_STALLED)
             send_stats()
         if failed.is_set():
             output.send(protocol.json_message(MessageType.EVENT, {"level": "error", "message": reasons[0]}))
             send_stats()
+            output.flush()
             sys.stderr.flush()
             os._exit(EXIT_FAILED)
 
@@ -137,7 +173,7 @@ def main() -> int:
     if failed.is_set():
         os._exit(EXIT_FAILED)
     send_stats()
-    sys.stdout.flush()
+    output.flush()
     os._exit(0)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 
 import aiohttp
@@ -166,8 +167,6 @@ async def check_api(session: aiohttp.ClientSession, srv, name: str) -> str:
     """/api/streams and /api/streams/NAME during the push; returns the playback URL."""
     status, body, _ = await fetch(session, f"{srv.http_url}/api/streams")
     assert status == 200
-    import json
-
     listed = {s["name"]: s for s in json.loads(body)["streams"]}
     assert name in listed
     status, body, _ = await fetch(session, f"{srv.http_url}/api/streams/{name}")

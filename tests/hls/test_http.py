@@ -297,6 +297,26 @@ async def test_pipelined_requests_get_their_answers_in_order(live):
         writer.close()
 
 
+async def test_lowercase_range_and_validator_headers_are_honoured(live):
+    """Header names are case-insensitive (proxies speaking HTTP/2 upstream send them
+    lowercase): ``range`` and ``if-none-match`` must not take the plain-200 fast path."""
+    client, service, _ = live
+    seg = service.rendition("x", "source").segmenter.segments[0]
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    try:
+        writer.write(
+            f"GET /live/x/source/{seg.uri} HTTP/1.1\r\nhost: x\r\nrange: bytes=0-9\r\n\r\n"
+            f"GET /live/x/source/{seg.uri} HTTP/1.1\r\nhost: x\r\nif-none-match: \"{seg.uri}\"\r\n"
+            "content-length: 0\r\n\r\n".encode())
+        await writer.drain()
+        status, headers, body = await _read_response(reader)
+        assert status == b"HTTP/1.1 206 Partial Content" and body == seg.data[:10]
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        assert head.startswith(b"HTTP/1.1 304")
+    finally:
+        writer.close()
+
+
 async def test_http_1_0_and_head_take_the_regular_path(live):
     client, service, _ = live
     seg = service.rendition("x", "source").segmenter.segments[0]

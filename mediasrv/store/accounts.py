@@ -1,0 +1,407 @@
+"""Accounts in the store: users, login tokens, follows, stream keys, go-live settings and
+live-access overrides (migration 2 of ``sqlite.py``).
+
+``AccountStore`` is the interface the rest of the server uses; ``AccountsMixin`` is the
+SQLite implementation, mixed into ``SqliteStore`` (it uses its connection and lock). Every
+call is short and synchronous: async callers wrap it in ``asyncio.to_thread``.
+
+Secrets are never stored in the clear where a hash will do: tokens are kept as their
+SHA-256, passwords as scrypt hashes (made by the caller). A stream key is kept (its owner
+may read it back) next to its SHA-256, by which publishes look it up.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from typing import Iterable, Protocol, Sequence
+
+ROLES = ("viewer", "creator", "moderator", "admin")
+
+# No ';' inside statements: the migration runner splits on it.
+ACCOUNTS_MIGRATION = """
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        handle TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        display_name TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('viewer', 'creator', 'moderator', 'admin')),
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE tokens (
+        token_hash TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    CREATE INDEX tokens_user ON tokens (user_id);
+    CREATE TABLE follows (
+        follower_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        followee_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (follower_id, followee_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX follows_followee ON follows (followee_id, follower_id);
+    CREATE TABLE stream_keys (
+        user_id INTEGER PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+        stream_key TEXT NOT NULL,
+        key_hash TEXT NOT NULL UNIQUE,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE creator_settings (
+        user_id INTEGER PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+        title TEXT NOT NULL DEFAULT '',
+        cover TEXT NOT NULL DEFAULT '',
+        chat TEXT NOT NULL DEFAULT '{}',
+        save_by_default INTEGER NOT NULL DEFAULT 1,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE live_access (
+        user_id INTEGER PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+        access TEXT NOT NULL CHECK (access IN ('granted', 'revoked')),
+        by_user_id INTEGER,
+        updated_at REAL NOT NULL
+    )
+"""
+
+
+class HandleTaken(Exception):
+    """A user with that handle exists already."""
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    handle: str
+    display_name: str
+    role: str
+    created_at: float
+
+    def at_least(self, role: str) -> bool:
+        """Roles are ordered viewer < creator < moderator < admin."""
+        return ROLES.index(self.role) >= ROLES.index(role)
+
+    def to_json(self) -> dict:
+        return {"handle": self.handle, "display_name": self.display_name, "role": self.role,
+                "created_at": self.created_at}
+
+
+def default_chat_settings() -> dict:
+    return {"enabled": True, "slow_mode_seconds": 0, "followers_only": False}
+
+
+@dataclass(frozen=True, slots=True)
+class CreatorSettings:
+    """Go-live settings of a creator, applied to the next broadcast (and while live)."""
+
+    title: str = ""
+    #: File name of the re-encoded cover under ``data_dir/covers`` ('' = none).
+    cover: str = ""
+    chat: dict = field(default_factory=default_chat_settings)
+    save_by_default: bool = True
+    updated_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class CreatorCard:
+    """What discovery needs of a creator, in one query."""
+
+    user: User
+    settings: CreatorSettings
+    followers: int
+
+
+class AccountStore(Protocol):
+    """Persistence of accounts; ``SqliteStore`` implements it, another database may."""
+
+    def create_user(self, handle: str, display_name: str, password_hash: str, role: str, now: float) -> User: ...
+    def get_user(self, user_id: int) -> User | None: ...
+    def get_user_by_handle(self, handle: str) -> User | None: ...
+    def get_password_hash(self, user_id: int) -> str | None: ...
+    def set_password_hash(self, user_id: int, password_hash: str) -> None: ...
+    def set_role(self, user_id: int, role: str) -> None: ...
+    def set_display_name(self, user_id: int, display_name: str) -> None: ...
+    def count_users(self) -> int: ...
+
+    def add_token(self, token_hash: str, user_id: int, now: float, expires_at: float) -> None: ...
+    def user_for_token(self, token_hash: str, now: float) -> User | None: ...
+    def delete_token(self, token_hash: str) -> bool: ...
+    def delete_tokens(self, user_id: int) -> int: ...
+    def purge_expired_tokens(self, now: float) -> int: ...
+
+    def follow(self, follower_id: int, followee_id: int, now: float) -> bool: ...
+    def add_followers(self, followee_id: int, follower_ids: Iterable[int], now: float) -> int: ...
+    def unfollow(self, follower_id: int, followee_id: int) -> bool: ...
+    def is_following(self, follower_id: int, followee_id: int) -> bool: ...
+    def follower_count(self, user_id: int) -> int: ...
+    def following_count(self, user_id: int) -> int: ...
+    def list_followers(self, user_id: int, limit: int, offset: int) -> list[User]: ...
+    def list_following(self, user_id: int, limit: int, offset: int) -> list[User]: ...
+    def followed_among(self, follower_id: int, user_ids: Sequence[int]) -> set[int]: ...
+    def followers_among(self, followee_id: int, user_ids: Sequence[int]) -> set[int]: ...
+
+    def get_stream_key(self, user_id: int) -> str | None: ...
+    def set_stream_key(self, user_id: int, key: str, key_hash: str, now: float) -> None: ...
+    def user_for_key_hash(self, key_hash: str) -> User | None: ...
+
+    def get_settings(self, user_id: int) -> CreatorSettings: ...
+    def update_settings(self, user_id: int, now: float, **values) -> CreatorSettings: ...
+
+    def get_live_access(self, user_id: int) -> str | None: ...
+    def set_live_access(self, user_id: int, access: str | None, by_user_id: int | None, now: float) -> None: ...
+
+    def creator_cards(self, handles: Sequence[str]) -> dict[str, CreatorCard]: ...
+
+
+_USER_COLUMNS = "u.id, u.handle, u.display_name, u.role, u.created_at"
+_SETTINGS_COLUMNS = ("title", "cover", "chat", "save_by_default", "updated_at")
+
+
+def _user(row) -> User | None:
+    return User(*row) if row is not None else None
+
+
+def _settings(row) -> CreatorSettings:
+    if row is None:
+        return CreatorSettings()
+    title, cover, chat, save, updated = row
+    return CreatorSettings(title, cover, {**default_chat_settings(), **json.loads(chat)}, bool(save), updated)
+
+
+class AccountsMixin:
+    """SQLite implementation of ``AccountStore`` (needs ``self._db`` and ``self._lock``)."""
+
+    _db: sqlite3.Connection
+    _lock: threading.Lock
+
+    def _one(self, query: str, args: tuple = ()):
+        with self._lock:
+            return self._db.execute(query, args).fetchone()
+
+    def _all(self, query: str, args: tuple = ()) -> list:
+        with self._lock:
+            return self._db.execute(query, args).fetchall()
+
+    def _change(self, query: str, args: tuple = ()) -> int:
+        with self._lock:
+            return self._db.execute(query, args).rowcount
+
+    # --- users ---------------------------------------------------------------------------
+
+    def create_user(self, handle: str, display_name: str, password_hash: str, role: str, now: float) -> User:
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}")
+        try:
+            with self._lock:
+                cursor = self._db.execute(
+                    "INSERT INTO users (handle, display_name, password_hash, role, created_at) VALUES (?, ?, ?, ?, ?)",
+                    (handle, display_name, password_hash, role, now),
+                )
+        except sqlite3.IntegrityError:
+            raise HandleTaken(handle) from None
+        return User(int(cursor.lastrowid), handle, display_name, role, now)
+
+    def get_user(self, user_id: int) -> User | None:
+        return _user(self._one(f"SELECT {_USER_COLUMNS} FROM users u WHERE u.id = ?", (user_id,)))
+
+    def get_user_by_handle(self, handle: str) -> User | None:
+        return _user(self._one(f"SELECT {_USER_COLUMNS} FROM users u WHERE u.handle = ?", (handle,)))
+
+    def get_password_hash(self, user_id: int) -> str | None:
+        row = self._one("SELECT password_hash FROM users WHERE id = ?", (user_id,))
+        return row[0] if row else None
+
+    def set_password_hash(self, user_id: int, password_hash: str) -> None:
+        self._change("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
+
+    def set_role(self, user_id: int, role: str) -> None:
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}")
+        self._change("UPDATE users SET role = ? WHERE id = ?", (role, user_id))
+
+    def set_display_name(self, user_id: int, display_name: str) -> None:
+        self._change("UPDATE users SET display_name = ? WHERE id = ?", (display_name, user_id))
+
+    def count_users(self) -> int:
+        return self._one("SELECT COUNT(*) FROM users")[0]
+
+    # --- tokens --------------------------------------------------------------------------
+
+    def add_token(self, token_hash: str, user_id: int, now: float, expires_at: float) -> None:
+        self._change("INSERT INTO tokens (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+                     (token_hash, user_id, now, expires_at))
+
+    def user_for_token(self, token_hash: str, now: float) -> User | None:
+        return _user(self._one(
+            f"SELECT {_USER_COLUMNS} FROM tokens t JOIN users u ON u.id = t.user_id "
+            "WHERE t.token_hash = ? AND t.expires_at > ?", (token_hash, now)))
+
+    def delete_token(self, token_hash: str) -> bool:
+        return self._change("DELETE FROM tokens WHERE token_hash = ?", (token_hash,)) > 0
+
+    def delete_tokens(self, user_id: int) -> int:
+        return self._change("DELETE FROM tokens WHERE user_id = ?", (user_id,))
+
+    def purge_expired_tokens(self, now: float) -> int:
+        return self._change("DELETE FROM tokens WHERE expires_at <= ?", (now,))
+
+    # --- follows -------------------------------------------------------------------------
+
+    def follow(self, follower_id: int, followee_id: int, now: float) -> bool:
+        return self._change("INSERT OR IGNORE INTO follows (follower_id, followee_id, created_at) VALUES (?, ?, ?)",
+                            (follower_id, followee_id, now)) > 0
+
+    def add_followers(self, followee_id: int, follower_ids: Iterable[int], now: float) -> int:
+        """Many follows of one user in one transaction (imports, tests)."""
+        rows = [(f, followee_id, now) for f in follower_ids if f != followee_id]
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                before = self._db.total_changes
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO follows (follower_id, followee_id, created_at) VALUES (?, ?, ?)", rows)
+                added = self._db.total_changes - before
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return added
+
+    def unfollow(self, follower_id: int, followee_id: int) -> bool:
+        return self._change("DELETE FROM follows WHERE follower_id = ? AND followee_id = ?",
+                            (follower_id, followee_id)) > 0
+
+    def is_following(self, follower_id: int, followee_id: int) -> bool:
+        return self._one("SELECT 1 FROM follows WHERE follower_id = ? AND followee_id = ?",
+                         (follower_id, followee_id)) is not None
+
+    def follower_count(self, user_id: int) -> int:
+        return self._one("SELECT COUNT(*) FROM follows WHERE followee_id = ?", (user_id,))[0]
+
+    def following_count(self, user_id: int) -> int:
+        return self._one("SELECT COUNT(*) FROM follows WHERE follower_id = ?", (user_id,))[0]
+
+    def list_followers(self, user_id: int, limit: int, offset: int) -> list[User]:
+        rows = self._all(
+            f"SELECT {_USER_COLUMNS} FROM follows f JOIN users u ON u.id = f.follower_id "
+            "WHERE f.followee_id = ? ORDER BY f.created_at DESC, u.id DESC LIMIT ? OFFSET ?",
+            (user_id, limit, offset))
+        return [User(*row) for row in rows]
+
+    def list_following(self, user_id: int, limit: int, offset: int) -> list[User]:
+        rows = self._all(
+            f"SELECT {_USER_COLUMNS} FROM follows f JOIN users u ON u.id = f.followee_id "
+            "WHERE f.follower_id = ? ORDER BY f.created_at DESC, u.id DESC LIMIT ? OFFSET ?",
+            (user_id, limit, offset))
+        return [User(*row) for row in rows]
+
+    def followed_among(self, follower_id: int, user_ids: Sequence[int]) -> set[int]:
+        """Which of ``user_ids`` ``follower_id`` follows."""
+        out: set[int] = set()
+        for chunk in _chunks(list(user_ids)):
+            marks = ", ".join("?" for _ in chunk)
+            rows = self._all(f"SELECT followee_id FROM follows WHERE follower_id = ? AND followee_id IN ({marks})",
+                             (follower_id, *chunk))
+            out.update(row[0] for row in rows)
+        return out
+
+    def followers_among(self, followee_id: int, user_ids: Sequence[int]) -> set[int]:
+        """Which of ``user_ids`` follow ``followee_id``."""
+        out: set[int] = set()
+        for chunk in _chunks(list(user_ids)):
+            marks = ", ".join("?" for _ in chunk)
+            rows = self._all(f"SELECT follower_id FROM follows WHERE followee_id = ? AND follower_id IN ({marks})",
+                             (followee_id, *chunk))
+            out.update(row[0] for row in rows)
+        return out
+
+    # --- stream keys ---------------------------------------------------------------------
+
+    def get_stream_key(self, user_id: int) -> str | None:
+        row = self._one("SELECT stream_key FROM stream_keys WHERE user_id = ?", (user_id,))
+        return row[0] if row else None
+
+    def set_stream_key(self, user_id: int, key: str, key_hash: str, now: float) -> None:
+        """Set (or replace: the old key stops working at once) the user's stream key."""
+        self._change(
+            "INSERT INTO stream_keys (user_id, stream_key, key_hash, created_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (user_id) DO UPDATE SET stream_key = excluded.stream_key, "
+            "key_hash = excluded.key_hash, created_at = excluded.created_at",
+            (user_id, key, key_hash, now))
+
+    def user_for_key_hash(self, key_hash: str) -> User | None:
+        return _user(self._one(
+            f"SELECT {_USER_COLUMNS} FROM stream_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = ?",
+            (key_hash,)))
+
+    # --- go-live settings ----------------------------------------------------------------
+
+    def get_settings(self, user_id: int) -> CreatorSettings:
+        return _settings(self._one(
+            f"SELECT {', '.join(_SETTINGS_COLUMNS)} FROM creator_settings WHERE user_id = ?", (user_id,)))
+
+    def update_settings(self, user_id: int, now: float, **values) -> CreatorSettings:
+        """Change some of title, cover, chat (a dict), save_by_default; return the result."""
+        unknown = set(values) - {"title", "cover", "chat", "save_by_default"}
+        if unknown:
+            raise ValueError(f"unknown settings {sorted(unknown)}")
+        if "chat" in values:
+            values["chat"] = json.dumps(values["chat"], sort_keys=True)
+        if "save_by_default" in values:
+            values["save_by_default"] = int(bool(values["save_by_default"]))
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO creator_settings (user_id, updated_at) VALUES (?, ?)",
+                             (user_id, now))
+            if values:
+                assignments = ", ".join(f"{name} = ?" for name in values)
+                self._db.execute(f"UPDATE creator_settings SET {assignments}, updated_at = ? WHERE user_id = ?",
+                                 (*values.values(), now, user_id))
+            row = self._db.execute(
+                f"SELECT {', '.join(_SETTINGS_COLUMNS)} FROM creator_settings WHERE user_id = ?", (user_id,)
+            ).fetchone()
+        return _settings(row)
+
+    # --- live access ---------------------------------------------------------------------
+
+    def get_live_access(self, user_id: int) -> str | None:
+        row = self._one("SELECT access FROM live_access WHERE user_id = ?", (user_id,))
+        return row[0] if row else None
+
+    def set_live_access(self, user_id: int, access: str | None, by_user_id: int | None, now: float) -> None:
+        """``granted``/``revoked`` override the rule; None returns the user to the rule."""
+        if access is None:
+            self._change("DELETE FROM live_access WHERE user_id = ?", (user_id,))
+            return
+        if access not in ("granted", "revoked"):
+            raise ValueError(f"unknown live access {access!r}")
+        self._change(
+            "INSERT INTO live_access (user_id, access, by_user_id, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (user_id) DO UPDATE SET access = excluded.access, by_user_id = excluded.by_user_id, "
+            "updated_at = excluded.updated_at",
+            (user_id, access, by_user_id, now))
+
+    # --- discovery -----------------------------------------------------------------------
+
+    def creator_cards(self, handles: Sequence[str]) -> dict[str, CreatorCard]:
+        """Users, settings and follower counts of ``handles`` (those that exist), by handle."""
+        out: dict[str, CreatorCard] = {}
+        for chunk in _chunks(list(handles)):
+            marks = ", ".join("?" for _ in chunk)
+            rows = self._all(
+                f"SELECT {_USER_COLUMNS}, "
+                + ", ".join(f"s.{c}" for c in _SETTINGS_COLUMNS)
+                + ", (SELECT COUNT(*) FROM follows f WHERE f.followee_id = u.id) "
+                f"FROM users u LEFT JOIN creator_settings s ON s.user_id = u.id WHERE u.handle IN ({marks})",
+                tuple(chunk))
+            for row in rows:
+                user = User(*row[:5])
+                settings = _settings(row[5:10]) if row[5] is not None else CreatorSettings()
+                out[user.handle] = CreatorCard(user, settings, row[10])
+        return out
+
+
+def _chunks(items: list, size: int = 500):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

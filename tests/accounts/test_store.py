@@ -1,0 +1,132 @@
+"""The accounts store (SQLite) and the pure rules: passwords, live access."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+
+import pytest
+
+from mediasrv.server.accounts import evaluate_live_access, hash_password, verify_password
+from mediasrv.store import HandleTaken, SqliteStore, User
+from mediasrv.store.accounts import AccountsMixin
+from mediasrv.store.sqlite import _MIGRATIONS
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = SqliteStore(tmp_path / "m.db")
+    yield s
+    s.close()
+
+
+def test_migration_is_appended_and_an_old_database_upgrades(tmp_path):
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript(_MIGRATIONS[0])
+    db.execute("INSERT INTO broadcasts VALUES (1, 'x', 1, 2, 1, 0, 0, 0, 0, 0, 0, 0)")
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    store = SqliteStore(path)
+    version = store._db.execute("PRAGMA user_version").fetchone()[0]
+    assert version == len(_MIGRATIONS) >= 2
+    assert len(store.list_broadcasts()) == 1  # kept
+    assert store.count_users() == 0
+    store.close()
+
+
+def test_users_have_unique_case_insensitive_handles(store):
+    alice = store.create_user("alice", "Alice", "h", "creator", 1.0)
+    assert store.get_user_by_handle("ALICE") == alice
+    with pytest.raises(HandleTaken):
+        store.create_user("Alice", "Other", "h", "viewer", 2.0)
+    with pytest.raises(ValueError):
+        store.create_user("bob", "Bob", "h", "superuser", 2.0)
+    assert alice.at_least("viewer") and alice.at_least("creator") and not alice.at_least("moderator")
+
+
+def test_passwords_are_salted_scrypt_hashes():
+    first, second = hash_password("secret-pass"), hash_password("secret-pass")
+    assert first != second and first.startswith("scrypt$") and "secret-pass" not in first
+    assert verify_password("secret-pass", first) and verify_password("secret-pass", second)
+    assert not verify_password("secret-pasS", first)
+    assert not verify_password("x", "garbage")
+
+
+def test_tokens_are_stored_hashed_expire_and_revoke(store):
+    user = store.create_user("alice", "Alice", "h", "viewer", 1.0)
+    token_hash = hashlib.sha256(b"tok").hexdigest()
+    store.add_token(token_hash, user.id, 10.0, 20.0)
+    assert store.user_for_token(token_hash, 15.0) == user
+    assert store.user_for_token(token_hash, 20.0) is None  # expired
+    rows = store._db.execute("SELECT * FROM tokens").fetchall()
+    assert all("tok" not in str(value) or value == token_hash for row in rows for value in row)
+    assert store.delete_tokens(user.id) == 1
+    assert store.user_for_token(token_hash, 15.0) is None
+
+
+def test_follows_counts_and_lists(store):
+    alice = store.create_user("alice", "A", "h", "creator", 1.0)
+    fans = [store.create_user(f"fan{i}", "F", "h", "viewer", 1.0) for i in range(5)]
+    assert store.follow(fans[0].id, alice.id, 1.0) is True
+    assert store.follow(fans[0].id, alice.id, 2.0) is False  # idempotent
+    assert store.add_followers(alice.id, [f.id for f in fans] + [alice.id], 3.0) == 4  # not herself
+    assert store.follower_count(alice.id) == 5 and store.following_count(fans[1].id) == 1
+    assert {u.handle for u in store.list_followers(alice.id, 3, 0)} | {
+        u.handle for u in store.list_followers(alice.id, 3, 3)} == {f.handle for f in fans}
+    assert store.list_following(fans[2].id, 10, 0) == [alice]
+    assert store.followed_among(fans[0].id, [alice.id, fans[1].id]) == {alice.id}
+    assert store.followers_among(alice.id, [fans[0].id, fans[4].id, alice.id]) == {fans[0].id, fans[4].id}
+    assert store.unfollow(fans[0].id, alice.id) is True and store.unfollow(fans[0].id, alice.id) is False
+    assert store.creator_cards(["alice", "nobody"])["alice"].followers == 4
+
+
+def test_stream_key_lookup_by_hash_and_rotation(store):
+    alice = store.create_user("alice", "A", "h", "creator", 1.0)
+    store.set_stream_key(alice.id, "k1", "hash1", 1.0)
+    assert store.user_for_key_hash("hash1") == alice and store.get_stream_key(alice.id) == "k1"
+    store.set_stream_key(alice.id, "k2", "hash2", 2.0)
+    assert store.user_for_key_hash("hash1") is None
+    assert store.user_for_key_hash("hash2") == alice
+
+
+def test_settings_and_live_access_overrides(store):
+    alice = store.create_user("alice", "A", "h", "creator", 1.0)
+    assert store.get_settings(alice.id).title == "" and store.get_settings(alice.id).save_by_default is True
+    settings = store.update_settings(alice.id, 5.0, title="Hi", chat={"followers_only": True}, save_by_default=False)
+    assert settings.title == "Hi" and settings.chat["followers_only"] and settings.chat["enabled"]
+    assert settings.save_by_default is False and store.get_settings(alice.id) == settings
+    store.set_live_access(alice.id, "granted", None, 1.0)
+    assert store.get_live_access(alice.id) == "granted"
+    store.set_live_access(alice.id, "revoked", None, 2.0)
+    assert store.get_live_access(alice.id) == "revoked"
+    store.set_live_access(alice.id, None, None, 3.0)
+    assert store.get_live_access(alice.id) is None
+
+
+def test_store_implements_the_protocol():
+    from mediasrv.store.accounts import AccountStore
+
+    protocol_methods = {n for n in vars(AccountStore) if not n.startswith("_")}
+    assert protocol_methods <= set(dir(AccountsMixin))
+
+
+@pytest.mark.parametrize("followers, override, role, allowed, reason", [
+    (12, None, "creator", False, "live access requires 1000 followers, you have 12"),
+    (999, None, "creator", False, "live access requires 1000 followers, you have 999"),
+    (1000, None, "creator", True, ""),
+    (5, "granted", "creator", True, "granted"),
+    (5000, "revoked", "creator", False, "revoked"),
+    (5000, None, "viewer", False, "only creators can go live"),
+    (0, None, "admin", False, "requires 1000"),
+])
+def test_live_access_rule(followers, override, role, allowed, reason):
+    user = User(1, "alice", "A", role, 0.0)
+    access = evaluate_live_access(user, followers, override, 1000)
+    assert access.allowed is allowed
+    assert reason in access.reason
+
+
+def test_live_access_rule_disabled_with_zero():
+    assert evaluate_live_access(User(1, "a", "A", "creator", 0.0), 0, None, 0).allowed

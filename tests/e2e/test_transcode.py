@@ -1,0 +1,286 @@
+"""The transcoding ladder end to end: real RTMP publishers in, HLS over HTTP out, read back
+with PyAV and played by hls.js in headless Chromium.
+
+- a 1280x720 push comes out as four renditions (source, 720p, 480p, 360p) with the
+  configured sizes, bitrates within 20 % of their targets over ~20 s, keyframes at the
+  same timestamps and identical segment boundaries (the source's too); hls.js switches
+  rungs (``hls.currentLevel = n``) and playback goes on;
+- SIGKILL of the worker mid-stream: source plays on, the rungs come back, counted;
+- HEVC and AV1 sources (Enhanced RTMP, pushed by PyAV in a child process) give H.264 rungs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import os
+import re
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import AsyncIterator
+
+import aiohttp
+import av
+import pytest
+from aiohttp import web
+
+from mediasrv.config import build_config
+from mediasrv.http.app import RTMP_SERVER, create_app
+from mediasrv.http.hls_routes import HLS_SERVICE
+from mediasrv.server.transcode import TRANSCODE_SERVICE
+from tests.support.clients import ffmpeg_push_args, pyav_push_process, run_process
+from tests.support.server import RunningServer
+from tests.transcode.test_worker import _alive, _wait_gone
+
+pytestmark = pytest.mark.e2e
+
+SMALL_LADDER = [
+    {"name": "240p", "height": 240, "video_bitrate": 400000, "maxrate": 450000, "bufsize": 900000},
+    {"name": "144p", "height": 144, "video_bitrate": 150000, "maxrate": 170000, "bufsize": 340000},
+]
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+@contextlib.asynccontextmanager
+async def transcode_server(tmp_path, data: dict) -> AsyncIterator[RunningServer]:
+    """The whole app (``create_app``) with transcoding on and ``data`` merged into its
+    configuration; on exit, every worker process it started must be gone."""
+    config = build_config(_merge({
+        "data_dir": str(tmp_path), "rtmp": {"listen": "127.0.0.1:0"}, "http": {"listen": "127.0.0.1:0"},
+        "hls": {"window": 30}, "transcode": {"enabled": True},
+    }, data))
+    app = create_app(config)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    pids: set[int] = set()
+    try:
+        server = RunningServer(app, config, port, app[RTMP_SERVER].port)
+        server.seen_worker_pids = pids  # type: ignore[attr-defined]
+        yield server
+    finally:
+        pids.update(app[TRANSCODE_SERVICE].worker_pids())
+        await runner.cleanup()
+        left = [pid for pid in pids if not _wait_gone(pid, 5)]
+        assert not left, f"worker processes left behind: {left}"
+
+
+def _track_pids(server: RunningServer) -> None:
+    server.seen_worker_pids.update(server.app[TRANSCODE_SERVICE].worker_pids())  # type: ignore[attr-defined]
+
+
+@dataclass
+class Rendition:
+    name: str
+    extinf: list[float]
+    discontinuities: int
+    ended: bool
+    width: int = 0
+    height: int = 0
+    codec: str = ""
+    #: Presentation times (ms) of the first frame of each segment, and of every keyframe.
+    segment_starts: list[int] = field(default_factory=list)
+    keyframes: list[int] = field(default_factory=list)
+    #: Video bytes of each segment.
+    segment_bytes: list[int] = field(default_factory=list)
+
+
+async def _get(session: aiohttp.ClientSession, url: str) -> bytes:
+    async with session.get(url) as response:
+        assert response.status == 200, f"{url}: {response.status}"
+        return await response.read()
+
+
+async def master_variants(session: aiohttp.ClientSession, base: str) -> dict[str, str]:
+    """rendition name → its EXT-X-STREAM-INF attributes, from the master playlist."""
+    async with session.get(f"{base}/index.m3u8") as response:
+        if response.status != 200:
+            return {}
+        lines = (await response.text()).splitlines()
+    return {lines[i + 1].split("/")[0]: line for i, line in enumerate(lines) if line.startswith("#EXT-X-STREAM-INF")}
+
+
+async def read_rendition(session: aiohttp.ClientSession, base: str, name: str) -> Rendition:
+    """Fetch a rendition's playlist, init and every listed segment; read them with PyAV."""
+    text = (await _get(session, f"{base}/{name}/index.m3u8")).decode()
+    lines = text.splitlines()
+    extinf = [float(line.split(":")[1].rstrip(",")) for line in lines if line.startswith("#EXTINF")]
+    rendition = Rendition(name, extinf, text.count("#EXT-X-DISCONTINUITY\n"), "#EXT-X-ENDLIST" in text)
+    init_uri = None
+    for line in lines:
+        if line.startswith("#EXT-X-MAP"):
+            init_uri = re.search(r'URI="([^"]+)"', line).group(1)
+        elif line and not line.startswith("#"):
+            init = await _get(session, f"{base}/{name}/{init_uri}")
+            segment = await _get(session, f"{base}/{name}/{line}")
+            with av.open(io.BytesIO(init + segment), "r") as container:
+                video = container.streams.video[0]
+                rendition.width, rendition.height = video.codec_context.width, video.codec_context.height
+                rendition.codec = video.codec_context.name
+                first = None
+                size = 0
+                for packet in container.demux(video):
+                    if packet.size == 0 or packet.pts is None:
+                        continue
+                    pts = round(packet.pts * packet.time_base * 1000)
+                    first = pts if first is None else min(first, pts)
+                    size += packet.size
+                    if packet.is_keyframe:
+                        rendition.keyframes.append(pts)
+                rendition.segment_starts.append(first)
+                rendition.segment_bytes.append(size)
+    return rendition
+
+
+async def wait_variants(session, base: str, names: set[str], timeout: float) -> dict[str, str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        variants = await master_variants(session, base)
+        if names <= set(variants):
+            return variants
+        if time.monotonic() > deadline:
+            raise AssertionError(f"master playlist lists {sorted(variants)} after {timeout:g} s, wanted {sorted(names)}")
+        await asyncio.sleep(0.5)
+
+
+async def test_720p_push_gives_four_aligned_rungs_that_hlsjs_switches(tmp_path):
+    from tests.support.browser import chromium, open_player, wait_playing
+
+    targets = {"720p": (1280, 720, 2_800_000), "480p": (854, 480, 1_400_000), "360p": (640, 360, 800_000)}
+    async with transcode_server(tmp_path, {"transcode": {"max_queue_seconds": 4.0}}) as server:
+        base = f"{server.http_url}/live/ladder"
+        push = asyncio.ensure_future(run_process(*ffmpeg_push_args(
+            server.rtmp_url("ladder"), seconds=22, fps=30, realtime=True, size="1280x720"), timeout=90))
+        async with aiohttp.ClientSession() as session:
+            variants = await wait_variants(session, base, {"source", *targets}, 30)
+            _track_pids(server)
+            for name, (width, height, _) in targets.items():
+                assert f"RESOLUTION={width}x{height}" in variants[name]
+                assert re.search(r'CODECS="avc1\.[0-9a-f]{6},mp4a\.40\.2"', variants[name])
+
+            async with chromium() as browser:
+                player = await open_player(browser, f"{base}/index.m3u8")
+                await wait_playing(player, advance=1.0, timeout_ms=30000)
+                page = player.page
+                levels = await page.evaluate("hls.levels.map(l => l.height)")
+                assert sorted(levels) == [360, 480, 720, 720]
+                current = await page.evaluate("hls.currentLevel")
+                target = levels.index(360) if levels[current] != 360 else levels.index(480)
+                await page.evaluate("([n]) => { hls.currentLevel = n; }", [target])
+                await page.wait_for_function("([n]) => window.levelSwitches.includes(n)", arg=[target], timeout=15000)
+                switched_at = await player.current_time()
+                await page.wait_for_function(
+                    "([t]) => window.playerErrors.length > 0 || document.getElementById('v').currentTime >= t",
+                    arg=[switched_at + 3.0], timeout=15000)
+                errors = await player.errors()
+                assert not errors["fatal"], errors
+                rung = {720: "720p", 480: "480p", 360: "360p"}[levels[target]]
+                assert player.requested(".m4s") and any(f"/{rung}/" in url for url in player.requested(".m4s"))
+                assert not player.bad_responses()
+                await page.close()
+
+            status, output = await push
+            assert status == 0, output
+            renditions = {}
+            for name in ("source", *targets):
+                deadline = time.monotonic() + 20
+                while True:
+                    renditions[name] = await read_rendition(session, base, name)
+                    if renditions[name].ended or time.monotonic() > deadline:
+                        break
+                    await asyncio.sleep(0.5)
+
+    source = renditions["source"]
+    assert source.ended and len(source.extinf) >= 10
+    for name, (width, height, bitrate) in targets.items():
+        r = renditions[name]
+        assert r.ended, name
+        assert (r.width, r.height, r.codec) == (width, height, "h264"), name
+        # Identical segment boundaries: same EXTINF sequence and same start times as source
+        # (the last EXTINF is its last frame plus an estimated frame duration).
+        assert r.extinf[:-1] == source.extinf[:-1], (name, r.extinf, source.extinf)
+        assert abs(r.extinf[-1] - source.extinf[-1]) < 0.04
+        assert r.segment_starts == source.segment_starts, name
+        # Keyframes only at segment starts, at the same timestamps in every rung.
+        assert r.keyframes == r.segment_starts == renditions["720p"].keyframes, name
+        assert r.discontinuities == 0
+        # Bitrate over the whole stream (~20 s, the first and last segment left out).
+        seconds = sum(r.extinf[1:-1])
+        assert seconds >= 14
+        measured = sum(r.segment_bytes[1:-1]) * 8 / seconds
+        assert abs(measured - bitrate) <= 0.2 * bitrate, f"{name}: {measured / 1e6:.2f} Mbit/s for {bitrate / 1e6:.2f}"
+
+
+async def test_killed_worker_is_restarted_while_source_plays_on(tmp_path):
+    async with transcode_server(tmp_path, {"hls": {"segment_duration": 1.0},
+                                           "transcode": {"ladder": SMALL_LADDER}}) as server:
+        base = f"{server.http_url}/live/kill"
+        hls = server.app[HLS_SERVICE]
+        transcode = server.app[TRANSCODE_SERVICE]
+        push = asyncio.ensure_future(run_process(*ffmpeg_push_args(
+            server.rtmp_url("kill"), seconds=14, fps=25, realtime=True, size="320x240"), timeout=60))
+        async with aiohttp.ClientSession() as session:
+            await wait_variants(session, base, {"source", "240p", "144p"}, 30)
+            await asyncio.sleep(2.0)
+            session_ = transcode.session("kill")
+            pid = session_.worker.pid
+            _track_pids(server)
+            before = {name: len(hls.rendition("kill", name).segmenter.segments) for name in ("source", "240p")}
+            os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 15
+            while session_.worker is None or session_.worker.pid == pid or session_.stats.restarts < 1:
+                assert time.monotonic() < deadline, "the worker was not restarted"
+                await asyncio.sleep(0.1)
+            _track_pids(server)
+            status, output = await push
+            assert status == 0, output
+            await asyncio.sleep(2.0)
+            source = await read_rendition(session, base, "source")
+            rung = await read_rendition(session, base, "240p")
+    assert not _alive(pid)
+    stats = session_.stats
+    assert (stats.restarts, stats.crashes) == (1, 1) and "SIGKILL" in stats.last_exit
+    assert stats.rungs["240p"].restarts == 1
+    # The source never noticed: no gap, and it kept cutting segments during the restart.
+    assert source.discontinuities == 0 and source.ended
+    assert len(source.extinf) >= before["source"] + 8
+    # The rung came back (declared with a discontinuity) on the source's boundaries.
+    assert rung.discontinuities == 1 and rung.ended
+    assert len(rung.extinf) >= before["240p"] + 4
+    assert set(rung.segment_starts) <= set(source.segment_starts)
+
+
+@pytest.mark.parametrize("codec", ["libx265", "libsvtav1"])
+async def test_hevc_and_av1_sources_give_h264_rungs(tmp_path, codec):
+    async with transcode_server(tmp_path, {"hls": {"segment_duration": 1.0},
+                                           "transcode": {"ladder": SMALL_LADDER}}) as server:
+        base = f"{server.http_url}/live/next"
+        await pyav_push_process(server.rtmp_url("next"), codec=codec, seconds=5.0, fps=25, width=320, height=240,
+                                realtime=True, gop=25, timeout=90)
+        async with aiohttp.ClientSession() as session:
+            deadline = time.monotonic() + 20
+            while True:
+                variants = await master_variants(session, base)
+                rungs = {name: await read_rendition(session, base, name) for name in variants}
+                if {"240p", "144p"} <= set(rungs) and all(r.ended for r in rungs.values()):
+                    break
+                assert time.monotonic() < deadline, f"renditions {sorted(variants)} did not all end"
+                await asyncio.sleep(0.5)
+    source_codec = {"libx265": "hevc", "libsvtav1": "av1"}[codec]
+    assert rungs["source"].codec in (source_codec, "libdav1d")
+    assert re.search(r'CODECS="avc1\.[0-9a-f]{6},mp4a\.40\.2"', variants["240p"])
+    for name, size in (("240p", (320, 240)), ("144p", (192, 144))):
+        r = rungs[name]
+        assert (r.codec, r.width, r.height) == ("h264", *size)
+        assert r.keyframes == r.segment_starts and sum(r.extinf) >= 3.5
+        assert r.extinf == rungs["source"].extinf[-len(r.extinf):]
