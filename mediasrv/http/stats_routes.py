@@ -157,23 +157,43 @@ async def broadcasts(request: web.Request) -> web.Response:
     return web.json_response({"broadcasts": [row.to_json() for row in rows]})
 
 
-def _kind(request: web.Request) -> str:
-    path = request.path
+def kind_of_path(path: str) -> str:
+    """The request kind used as a metrics label (a small fixed set)."""
     if path.startswith("/live/"):
         if path.endswith("/chat"):
             return "chat"
         if path.endswith(".m3u8"):
             return "master" if path.count("/") == 3 else "playlist"
-        if path.endswith(".mp4"):
+        last = path.rsplit("/", 1)[-1]
+        if last.endswith(".mp4"):
             return "init"
-        if ".part" in path or "part" in path.rsplit("/", 1)[-1]:
+        if "part" in last:
             return "part"
         return "segment"
+    if path.startswith("/vod/"):
+        return "vod"
     if path == "/metrics":
         return "metrics"
     if path.startswith("/api/"):
         return "api"
     return "other"
+
+
+# Kind per route resource, computed once from its canonical path (e.g.
+# "/live/{name}/index.m3u8"): the per-request cost is one dict lookup.
+_KIND_BY_RESOURCE: dict[object, str] = {}
+
+
+def _kind(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    if resource is None:
+        return "other"
+    kind = _KIND_BY_RESOURCE.get(resource)
+    if kind is None:
+        kind = _KIND_BY_RESOURCE[resource] = kind_of_path(resource.canonical)
+    if kind == "segment":  # the generic file route: init, part or segment by its name
+        kind = kind_of_path(request.path)
+    return kind
 
 
 @web.middleware
