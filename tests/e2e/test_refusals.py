@@ -119,3 +119,25 @@ async def test_unknown_app_is_refused(server):
     status, _ = await ffmpeg_push(url, seconds=1)
     assert status != 0
     assert server.rtmp.stats.errors_by_kind.get("unknown_app") == 1
+
+
+async def test_idle_publisher_is_closed_and_its_stream_ends_after_the_grace(tmp_path):
+    """A publisher that goes silent (a frozen encoder, a half-open TCP connection) is
+    closed after rtmp.idle_timeout; the stream then ends when the grace runs out."""
+    from tests.rtmp.factories import Client
+
+    async with running_server(tmp_path, "rtmp.idle_timeout=0.5", "hls.reconnect_grace=0.3") as srv:
+        recorder = StreamRecorder(srv.hub)
+        client = Client(chunk_size=4096)
+        reader, writer = await asyncio.open_connection("127.0.0.1", srv.rtmp_port)
+        writer.write(client.c0c1())
+        s0s1s2 = await reader.readexactly(1 + 1536 + 1536)
+        writer.write(client.c2(s0s1s2) + client.set_chunk_size(4096) + client.connect())
+        assert await asyncio.wait_for(reader.read(65536), 10)  # connect's _result, as clients wait for it
+        writer.write(client.create_stream() + client.publish(1, "silent"))
+        await recorder.wait_started("silent", timeout=10)
+        await read_until_closed(reader, timeout=10)  # we send nothing more
+        writer.close()
+        assert srv.rtmp.stats.idle_timeouts == 1
+        await recorder.wait_ended("silent", timeout=10)
+        assert srv.hub.get("silent") is None
