@@ -185,6 +185,10 @@ class Mediasrv(Server):
             "--set", f"http.listen={HOST}:{self.http_port}",
             "--set", f"data_dir={self.workdir / 'data'}",
             "--set", "log.level=warning",
+            # Like for like with nginx-rtmp's `live on`: no transcoding ladder (its CPU is
+            # measured by benchmarks/transcode.py). HLS packaging stays on: it is part of
+            # what mediasrv does with every stream it ingests.
+            "--set", "transcode.enabled=false",
         ]
         for kv in self.extra_sets:
             argv += ["--set", kv]
