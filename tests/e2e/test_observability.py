@@ -225,3 +225,27 @@ async def test_hls_js_in_chromium_counts_as_one_viewer(tmp_path):
             assert stats[1]["viewers"] == 1 and stats[1]["unique_viewers"] == 1, stats[1]
             assert stats[1]["viewers_per_rendition"] == {"source": 1}
         await push
+
+
+async def test_metrics_with_the_ladder_running_pass_promtool(tmp_path):
+    """Per-rung transcoder series appear during a live stream with a ladder, and the
+    whole scrape passes promtool."""
+    promtool = require_tool("promtool")
+    # The default ladder (720p/480p/360p) on a 640x360 source: only 360p is encoded.
+    async with running_server(tmp_path, *FAST, "transcode.enabled=true") as srv, aiohttp.ClientSession() as http:
+        push = asyncio.create_task(run_process(*ffmpeg_push_args(srv.rtmp_url("ladder"), seconds=10, realtime=True,
+                                                                 size="640x360"), timeout=40))
+        _, metrics = await poll(
+            lambda: _text(http, f"{srv.http_url}/metrics"),
+            lambda r: re.search(r'mediasrv_transcode_speed_ratio\{rendition="360p",stream="ladder"\} [0-9.]*[1-9]', r[1]),
+            timeout=25)
+        check = await asyncio.create_subprocess_exec(
+            promtool, "check", "metrics", stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        out, _ = await check.communicate(metrics.encode())
+        assert check.returncode == 0, out.decode()
+        assert 'mediasrv_transcode_worker_restarts_total{stream="ladder"} 0.0' in metrics
+        assert 'mediasrv_transcode_queue_delay_seconds{stream="ladder"}' in metrics
+        # Rungs taller than the 360p source are left out.
+        assert 'rendition="720p"' not in metrics and 'rendition="480p"' not in metrics
+        await push
