@@ -2,7 +2,8 @@
 
 ``/live/{stream}/index.m3u8``, ``/live/{stream}/{rendition}/index.m3u8`` and
 ``/live/{stream}/{rendition}/{file}`` with ``file`` one of ``init_{tag}_{n}.mp4``,
-``seg_{tag}_{msn}.m4s`` or ``seg_{tag}_{msn}.ts``. ``tag`` identifies the broadcast (base 36
+``seg_{tag}_{msn}.m4s``, ``seg_{tag}_{msn}.ts`` or (Low-Latency HLS) the part
+``part_{tag}_{msn}_{index}.m4s``. ``tag`` identifies the broadcast (base 36
 of its start time in ms), so a file name never means two different contents and caches
 in front may keep segments as immutable. Anything else is refused before any lookup.
 """
@@ -19,7 +20,11 @@ PLAYLIST = "index.m3u8"
 _STREAM = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}")
 _RENDITION = re.compile(r"[a-z0-9][a-z0-9_\-]{0,31}")
 _TAG = re.compile(r"[0-9a-z]{1,16}")
-_FILE = re.compile(r"(init)_([0-9a-z]{1,16})_([0-9]{1,10})\.mp4|(seg)_([0-9a-z]{1,16})_([0-9]{1,10})\.(m4s|ts)")
+_FILE = re.compile(
+    r"(init)_([0-9a-z]{1,16})_([0-9]{1,10})\.mp4|(seg)_([0-9a-z]{1,16})_([0-9]{1,10})\.(m4s|ts)"
+    r"|part_[0-9a-z]{1,16}_[0-9]{1,10}_[0-9]{1,5}\.m4s"
+)
+_PART = re.compile(r"part_([0-9a-z]{1,16})_([0-9]{1,10})_([0-9]{1,5})\.m4s")
 
 
 def is_stream_name(name: str) -> bool:
@@ -37,6 +42,22 @@ def is_file_name(name: str) -> bool:
 
 def is_init_name(name: str) -> bool:
     return name.startswith("init_") and is_file_name(name)
+
+
+def is_part_name(name: str) -> bool:
+    return bool(_PART.fullmatch(name))
+
+
+def parse_part_name(name: str) -> tuple[str, int, int] | None:
+    """``(tag, msn, part index)`` of a part file name, None for anything else."""
+    match = _PART.fullmatch(name)
+    if match is None:
+        return None
+    return match.group(1), int(match.group(2)), int(match.group(3))
+
+
+def part_name(tag: str, msn: int, index: int) -> str:
+    return f"part_{tag}_{msn}_{index}.m4s"
 
 
 def init_name(tag: str, init_id: int) -> str:

@@ -33,15 +33,39 @@ Rules (RFC 8216 §3, §4.3.3, §6.2.1–6.2.2; PROTOCOLS.md):
   discontinuity anchors the DTS timeline; each segment's date is that anchor plus its DTS
   offset, so dates and EXTINF agree.
 
-Low-Latency HLS (later) slots in here: the open segment becomes a list of parts, a part
-closing when the next unit proves its last sample's duration; a segment's bytes are
-the concatenation of its parts' ``moof``+``mdat`` (``Fmp4Writer.fragment`` per part), and
-the listed-segment/retention bookkeeping below stays as it is.
+Low-Latency HLS (``part_duration`` set, fMP4 only; draft-pantos-hls-rfc8216bis):
+
+- The open segment is cut into parts, each one ``moof``+``mdat`` (``Fmp4Writer.fragment``),
+  written the moment the unit that starts the next part proves the last sample's
+  duration. A segment's bytes are the concatenation of its parts; EXTINF, cut rule,
+  window and retention of segments stay exactly as above.
+- Part cut rule, on each unit of the lead track (video; audio when audio-only), with D
+  the open part's duration if cut here and f the last frame interval: cut when D + f
+  exceeds PART-TARGET (the next frame would not fit; f is the larger of the last two
+  intervals, as millisecond timestamps alternate). If the frame came late and D
+  already exceeds it, the part is closed at its previous frame instead (it is not
+  published yet, so nothing listed changes). Parts therefore hold whole frames, never
+  exceed PART-TARGET and, when f <= 12 % of it, fill at least 85 % of it (§4.4.4.9).
+- PART-TARGET is ``part_duration``, unless the frame interval (the larger of the first
+  two) is too coarse for whole frames to fill 85-100 % of it: then it is the nearest
+  whole number of frames plus 2 ms of timestamp jitter (``choose_part_target``).
+- INDEPENDENT=YES on parts whose first video frame is a keyframe (audio-only: all).
+- The init segment of a segment is chosen at its first part (from the tracks seen so
+  far); a track that appears later in that segment is held back until the next segment
+  starts (a keyframe cut is forced), as for an audio configuration change.
+- At a break (reconnect) while nothing of the open segment was published yet, the open
+  segment continues across it when the track and timeline allow (it then carries the
+  EXT-X-DISCONTINUITY) rather than closing as a segment of a frame or two.
+- Parts are listed (EXT-X-PART) for the segment being built and for the complete
+  segments that end within 3 target durations of the playlist's end; when a segment's
+  parts leave the playlist they stay downloadable for 3 more target durations (and never
+  longer than their segment), so memory stays bounded by the segment bound above.
 """
 
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -49,7 +73,14 @@ from mediasrv.hls import mpegts, names
 from mediasrv.hls.codecs import CodecConfigError, codec_string, parse_audio_specific_config
 from mediasrv.hls.fmp4 import Fmp4Writer, TrackRun
 from mediasrv.hls.mpegts import TsWriter
-from mediasrv.hls.playlist import MediaPlaylist, PlaylistSegment, round_half_up
+from mediasrv.hls.playlist import (
+    MediaPlaylist,
+    PartialSegment,
+    PlaylistPart,
+    PlaylistSegment,
+    ServerControl,
+    round_half_up,
+)
 from mediasrv.media.types import MediaUnit, TrackInfo, TrackKind
 
 #: Without video for this long (media time) at the start, the stream is audio-only.
@@ -60,6 +91,34 @@ VIDEO_GONE_MS = 5_000
 MAX_SEGMENT_BYTES = 64 * 1024 * 1024
 CUT_FRACTION = 0.95
 DEFAULT_FRAME_MS = 33
+#: Parts are listed while within this many target durations of the playlist's end, and
+#: stay downloadable this many target durations after leaving it.
+PART_WINDOW_TARGETS = 3
+#: Timestamp jitter (ms) allowed for when PART-TARGET is a whole number of frames.
+PART_JITTER_MS = 2
+#: Frame intervals up to this fraction of the part target let parts fill >= 85 % of it.
+FINE_FRAME_FRACTION = 0.12
+#: A break whose first unit follows the open segment's last within this many ms (a
+#: reconnect, rebased by the hub) may continue that segment (parts only, see
+#: ``Segmenter._continue_across_break``).
+MERGE_GAP_MS = 1000
+#: The playlist version of low-latency playlists (EXT-X-SKIP needs 9).
+LOW_LATENCY_VERSION = 9
+
+
+def choose_part_target(part_duration_ms: float, frame_ms: float | None) -> int:
+    """PART-TARGET in ms for a configured part duration and the lead track's frame interval.
+
+    Fine frames (interval <= 12 % of the duration): the configured duration, so every part
+    but the last of a segment is within one frame (<= 12 %) of it. Coarser frames: the
+    nearest whole number of frames, plus ``PART_JITTER_MS`` for millisecond timestamps
+    that alternate (33/34 ms at 30 fps), so parts of that many frames always fit.
+    """
+    target = max(1, round(part_duration_ms))
+    if not frame_ms or frame_ms <= 0 or frame_ms <= FINE_FRAME_FRACTION * target:
+        return target
+    frames = max(1, round(part_duration_ms / frame_ms))
+    return int(math.ceil(frames * frame_ms)) + PART_JITTER_MS
 
 
 class Container(enum.Enum):
@@ -85,6 +144,26 @@ class InitSegment:
 
 
 @dataclass(slots=True, eq=False)
+class Part:
+    """One Low-Latency HLS part: a ``moof``+``mdat`` of the segment ``msn``."""
+
+    msn: int
+    index: int
+    uri: str
+    start_dts: int
+    duration_ms: int
+    independent: bool
+    data: bytes
+    created_at: float
+    #: Set when the part leaves the playlist: when it may be dropped.
+    expires_at: float | None = None
+
+    @property
+    def duration(self) -> float:
+        return self.duration_ms / 1000
+
+
+@dataclass(slots=True, eq=False)
 class Segment:
     msn: int
     uri: str
@@ -99,6 +178,8 @@ class Segment:
     video_frames: int = 0
     #: Set when the segment leaves the playlist: when it may be dropped.
     expires_at: float | None = None
+    #: Its Low-Latency HLS parts (``data`` is their concatenation); empty without parts.
+    parts: tuple[Part, ...] = ()
 
 
 @dataclass(slots=True)
@@ -116,6 +197,8 @@ class SegmenterStats:
     units_dropped: int = 0
     discontinuities: int = 0
     forced_cuts: int = 0
+    parts: int = 0
+    part_bytes: int = 0
 
 
 @dataclass(slots=True, eq=False)
@@ -130,6 +213,15 @@ class _Open:
     last_video_dts: int | None = None
     video_interval: int | None = None
     extra: dict = field(default_factory=dict)
+    # Low-Latency HLS: the parts written so far and the units of the open part.
+    parts: list[Part] = field(default_factory=list)
+    part_units: list[MediaUnit] = field(default_factory=list)
+    part_start: int = 0
+    part_lead_units: int = 0
+    part_last_lead_dts: int | None = None
+    #: The init segment, chosen when the first part is written (parts only).
+    init: InitSegment | None = None
+    new_init: bool = False
 
 
 class Segmenter:
@@ -139,6 +231,8 @@ class Segmenter:
     never repeat across broadcasts of one stream name (caches in front may keep them).
     ``expect_video``: True waits for a video keyframe however long audio comes alone,
     False starts audio-only at once, None decides after ``AUDIO_ONLY_AFTER_MS``.
+    ``part_duration`` (seconds): cut Low-Latency HLS parts of about that duration
+    (fMP4 only; ignored for MPEG-TS); None makes whole segments only.
     """
 
     def __init__(
@@ -149,6 +243,7 @@ class Segmenter:
         container: Container | str = Container.FMP4,
         tag: str = "0",
         expect_video: bool | None = None,
+        part_duration: float | None = None,
     ) -> None:
         if segment_duration <= 0:
             raise ValueError("segment_duration must be positive")
@@ -160,6 +255,18 @@ class Segmenter:
         self.tag = tag
         self.expect_video = expect_video
         self.max_removed = self.window + 3
+        if part_duration is not None and part_duration <= 0:
+            raise ValueError("part_duration must be positive")
+        #: Low-Latency HLS parts are cut (fMP4 with a part duration).
+        self.parts_enabled = part_duration is not None and self.container is Container.FMP4
+        self.part_duration = float(part_duration) if self.parts_enabled else None
+        #: PART-TARGET in ms, decided once the lead track's frame interval is known.
+        self.part_target_ms: int | None = None
+        #: Parts out of the playlist but still downloadable, oldest first.
+        self.removed_parts: list[Part] = []
+        self._parts_from = 0  # segments with a lower msn have no EXT-X-PART lines
+        self._lead_interval: int | None = None
+        self._lead_previous: int | None = None
         self.cut_ms = int(self.segment_duration * 1000 * CUT_FRACTION)
         # Audio-only: every frame is a sync point, so cut at the first one at the target.
         self.audio_cut_ms = int(self.segment_duration * 1000) - 10
@@ -207,14 +314,15 @@ class Segmenter:
         kind = unit.kind
         if unit.discontinuity or self._gap:
             self._gap = False
-            if self._open is not None:
-                done += self._close(None, now)
-            self._open = None
-            self._preroll = []
-            self._anchor = None
-            self._force_cut = False
-            if self.segments or self.removed or done:
-                self._break = True
+            if not self._continue_across_break(unit, now):
+                if self._open is not None:
+                    done += self._close(None, now)
+                self._open = None
+                self._preroll = []
+                self._anchor = None
+                self._force_cut = False
+                if self.segments or self.removed or done:
+                    self._break = True
         if kind is TrackKind.VIDEO:
             self._video_seen = True
         if self.container is Container.MPEGTS and (self._next_msn or self._open) and not mpegts.supports(unit.track):
@@ -242,10 +350,16 @@ class Segmenter:
                 self.stats.forced_cuts += 1
                 done += self._cut(unit, now, independent=unit.keyframe)
                 return done
-            self._append(open_, unit)
+            self._append(open_, unit, now)
             return done
 
         # audio
+        if open_.init is not None and TrackKind.AUDIO not in open_.init.tracks and TrackKind.VIDEO in open_.tracks:
+            # Parts: audio appeared after this segment's init was chosen at its first
+            # part: hold it back until the next keyframe starts a segment with a new init.
+            self._force_cut = True
+            self.stats.units_dropped += 1
+            return done
         if current is not None and current != unit.track:
             if TrackKind.VIDEO in open_.tracks:
                 # New audio configuration mid-GOP: drop it until the next keyframe cuts.
@@ -264,7 +378,7 @@ class Segmenter:
             self.stats.forced_cuts += 1
             done += self._cut(unit, now)
             return done
-        self._append(open_, unit)
+        self._append(open_, unit, now)
         return done
 
     def finish(self, now: float) -> list[Segment]:
@@ -289,7 +403,15 @@ class Segmenter:
         ):
             segment = self.removed.pop(0)
             self._files.pop(segment.uri, None)
+            for part in segment.parts:
+                self._files.pop(part.uri, None)
             changed = True
+        while self.removed_parts and (
+            self.removed_parts[0].expires_at is None
+            or self.removed_parts[0].expires_at <= now
+            or self.removed_parts[0].uri not in self._files
+        ):
+            self._files.pop(self.removed_parts.pop(0).uri, None)
         if changed:
             self._drop_unused_inits()
 
@@ -335,6 +457,22 @@ class Segmenter:
     def playlist(self) -> MediaPlaylist:
         """A snapshot of the media playlist (cached until the next change)."""
         if self._playlist is None:
+            low_latency = self.parts_enabled and self.part_target_ms is not None
+            partial = None
+            preload_hint = None
+            open_ = self._open
+            if low_latency and not self.ended:
+                if open_ is not None and open_.parts and open_.init is not None:
+                    anchor_dts, anchor_wall = self._anchor if self._anchor is not None else (open_.start_dts, 0.0)
+                    partial = PartialSegment(
+                        parts=tuple(_listed(p) for p in open_.parts),
+                        discontinuity=open_.discontinuity or (open_.new_init and self._next_msn > 0),
+                        map_uri=open_.init.uri,
+                        program_date_time=anchor_wall + (open_.start_dts - anchor_dts) / 1000,
+                    )
+                msn, index = self.next_part()
+                preload_hint = names.part_name(self.tag, msn, index)
+            part_target = self.part_target_ms / 1000 if low_latency and self.part_target_ms else None
             self._playlist = MediaPlaylist(
                 target_duration=self.target_duration,
                 media_sequence=self.media_sequence,
@@ -346,14 +484,53 @@ class Segmenter:
                         discontinuity=s.discontinuity,
                         map_uri=s.init.uri,
                         program_date_time=s.program_date_time,
+                        parts=tuple(_listed(p) for p in s.parts) if low_latency and s.msn >= self._parts_from else (),
                     )
                     for s in self.segments
                 ),
                 ended=self.ended,
-                version=self.container.playlist_version,
+                version=LOW_LATENCY_VERSION if low_latency else self.container.playlist_version,
                 independent_segments=all(s.independent for s in self.segments),
+                part_target=part_target,
+                server_control=ServerControl(
+                    hold_back=3.0 * self.target_duration,
+                    part_hold_back=3 * part_target,
+                    can_skip_until=6.0 * self.target_duration,
+                ) if part_target is not None else None,
+                partial=partial,
+                preload_hint=preload_hint,
             )
         return self._playlist
+
+    # --- Low-Latency HLS lookups --------------------------------------------------------------
+
+    @property
+    def last_msn(self) -> int:
+        """Media sequence number of the last complete segment (-1 before the first)."""
+        return self._next_msn - 1
+
+    def last_part(self) -> tuple[int, int] | None:
+        """(msn, part index) of the newest part, None before the first (or without parts)."""
+        open_ = self._open
+        if open_ is not None and open_.parts:
+            return self._next_msn, len(open_.parts) - 1
+        if self.segments and self.segments[-1].parts:
+            last = self.segments[-1]
+            return last.msn, len(last.parts) - 1
+        return None
+
+    def next_part(self) -> tuple[int, int]:
+        """(msn, part index) of the part being built (the preload hint)."""
+        open_ = self._open
+        return self._next_msn, (len(open_.parts) if open_ is not None else 0)
+
+    def has_reached(self, msn: int, part: int | None = None) -> bool:
+        """Whether the playlist holds segment ``msn`` (complete) or, with ``part``, part
+        ``part`` of segment ``msn`` or anything later (blocking reload, §6.2.5.2)."""
+        if part is None:
+            return self.last_msn >= msn
+        last = self.last_part()
+        return (last is not None and last >= (msn, part)) or self.last_msn > msn
 
     # --- internals ------------------------------------------------------------------------
 
@@ -369,7 +546,7 @@ class Segmenter:
             self._preroll = []
             self._open_segment(unit, now)
             for a in audio:
-                self._append(self._open, a)
+                self._append(self._open, a, now)
             return
         audio_only = self.expect_video is False or (
             self.expect_video is None
@@ -382,7 +559,7 @@ class Segmenter:
             self._preroll = []
             self._open_segment(preroll[0] if preroll else unit, now)
             for a in preroll[1:] + ([unit] if preroll else []):
-                self._append(self._open, a)
+                self._append(self._open, a, now)
             return
         self._preroll.append(unit)
         while self._preroll and unit.dts - self._preroll[0].dts > AUDIO_ONLY_AFTER_MS:
@@ -402,9 +579,10 @@ class Segmenter:
             independent=independent,
         )
         self._break = False
-        self._append(self._open, unit)
+        self._open.part_start = unit.dts
+        self._append(self._open, unit, now)
 
-    def _append(self, open_: _Open, unit: MediaUnit) -> None:
+    def _append(self, open_: _Open, unit: MediaUnit, now: float) -> None:
         open_.units.append(unit)
         open_.tracks[unit.kind] = unit.track
         open_.bytes += len(unit.data)
@@ -413,6 +591,147 @@ class Segmenter:
                 open_.video_interval = unit.dts - open_.last_video_dts
             open_.last_video_dts = unit.dts
             open_.video_units += 1
+        if self.parts_enabled:
+            self._part_append(open_, unit, now)
+
+    # --- Low-Latency HLS parts --------------------------------------------------------------
+
+    def _continue_across_break(self, unit: MediaUnit, now: float) -> bool:
+        """Parts only: at a break, continue the open segment instead of closing it when none
+        of it was published yet (shorter than a part), the track is unchanged and the
+        timestamps follow on (a publisher reconnect, rebased by the hub). The segment then
+        carries the EXT-X-DISCONTINUITY. Closing it would publish a segment of a frame or
+        two, shorter than video's composition delay: its audio cannot reach past the end
+        of the segment before it, and hls.js (1.7, low-latency mode) then stops loading at
+        the break, believing the buffer's end lies in fragments it already has."""
+        open_ = self._open
+        if not self.parts_enabled or open_ is None or open_.parts or not open_.units:
+            return False
+        if open_.tracks.get(unit.kind) != unit.track or not 0 <= unit.dts - open_.units[-1].dts <= MERGE_GAP_MS:
+            return False
+        if self.segments or self.removed:
+            open_.discontinuity = True
+        self._anchor = (unit.dts, now)
+        self._preroll = []
+        self._force_cut = False
+        return True
+
+    @staticmethod
+    def _lead(open_: _Open) -> TrackKind:
+        return TrackKind.VIDEO if TrackKind.VIDEO in open_.tracks else TrackKind.AUDIO
+
+    def _part_append(self, open_: _Open, unit: MediaUnit, now: float) -> None:
+        """Add ``unit`` to the open part, first closing the part if ``unit`` starts the next."""
+        lead = unit.kind is self._lead(open_)
+        if lead:
+            last = open_.part_last_lead_dts
+            if last is not None and unit.dts > last:
+                self._lead_previous = self._lead_interval
+                self._lead_interval = unit.dts - last
+            if open_.part_lead_units:
+                self._part_cut_rule(open_, unit.dts, now)
+        open_.part_units.append(unit)
+        if lead:
+            open_.part_lead_units += 1
+            open_.part_last_lead_dts = unit.dts
+
+    def _part_cut_rule(self, open_: _Open, dts: int, now: float, *, segment_end: bool = False) -> None:
+        """A lead unit at ``dts`` arrived: close the open part if it ends there (or, when
+        the frame came late, at its previous lead frame). ``segment_end``: ``dts`` ends the
+        segment, so only the overshoot is fixed (the caller closes the last part)."""
+        # The next frame's interval, guessed from the last two (timestamps in ms alternate,
+        # 33/34 at 30 fps: the larger one avoids closing a frame late).
+        estimate = max(self._lead_interval or 0, self._lead_previous or 0)
+        if self.part_target_ms is None:
+            if self._lead_previous is None:
+                return  # two frame intervals are needed to choose PART-TARGET
+            assert self.part_duration is not None
+            self.part_target_ms = choose_part_target(self.part_duration * 1000, estimate)
+        target = self.part_target_ms
+        duration = dts - open_.part_start
+        if duration > target and open_.part_lead_units > 1 and open_.part_last_lead_dts is not None:
+            # Late frame: the part should have ended at its last lead frame; it is not
+            # published yet, so close it there (the new part starts with that frame).
+            self._close_part(open_, open_.part_last_lead_dts, now)
+            duration = dts - open_.part_start
+        if not segment_end and duration + estimate > target:
+            self._close_part(open_, dts, now)
+
+    def _close_part(self, open_: _Open, end_dts: int, now: float, *, final: bool = False) -> None:
+        """Write the open part as [part_start, end_dts): its units stamped before
+        ``end_dts`` (all of them when ``final``); the others start the next part."""
+        if final:
+            head, tail = open_.part_units, []
+        else:
+            head = [u for u in open_.part_units if u.dts < end_dts]
+            tail = [u for u in open_.part_units if u.dts >= end_dts]
+        open_.part_units = tail
+        lead = self._lead(open_)
+        start = open_.part_start
+        open_.part_start = end_dts
+        open_.part_lead_units = sum(1 for u in tail if u.kind is lead)
+        tail_lead = [u.dts for u in tail if u.kind is lead]
+        open_.part_last_lead_dts = tail_lead[-1] if tail_lead else None
+        if not head:
+            return
+        if open_.init is None:
+            open_.init, open_.new_init = self._init_for(open_.tracks, open_.discontinuity)
+        assert self._fmp4 is not None
+        video = [u for u in head if u.kind is TrackKind.VIDEO]
+        audio = [u for u in head if u.kind is TrackKind.AUDIO]
+        tracks = open_.init.tracks
+        runs = []
+        if video and TrackKind.VIDEO in tracks:
+            runs.append(TrackRun(video[0].track, video, end_dts))
+        if audio and TrackKind.AUDIO in tracks:
+            runs.append(TrackRun(audio[0].track, audio, None))
+        if not runs:
+            return
+        data = self._fmp4.fragment(runs)
+        first_lead = next((u for u in head if u.kind is lead), head[0])
+        msn = self._next_msn
+        part = Part(
+            msn=msn,
+            index=len(open_.parts),
+            uri=names.part_name(self.tag, msn, len(open_.parts)),
+            start_dts=start,
+            duration_ms=max(1, end_dts - start),
+            independent=first_lead.keyframe if lead is TrackKind.VIDEO else True,
+            data=data,
+            created_at=now,
+        )
+        open_.parts.append(part)
+        self._files[part.uri] = data
+        self.stats.parts += 1
+        self.stats.part_bytes += len(data)
+        self._update_part_window(now)
+        self._changed()
+
+    def _update_part_window(self, now: float) -> None:
+        """List parts for the segments within ``PART_WINDOW_TARGETS`` target durations of
+        the end; the parts of older segments leave the playlist (and expire later)."""
+        limit = PART_WINDOW_TARGETS * self.target_duration * 1000
+        open_ = self._open
+        total = sum(p.duration_ms for p in open_.parts) if open_ is not None else 0
+        first = self._next_msn
+        for segment in reversed(self.segments):
+            total += round(segment.duration * 1000)
+            if total > limit or segment.msn < self._parts_from:
+                break
+            first = segment.msn
+        if first > self._parts_from:
+            self._unlist_parts(first, now)
+
+    def _unlist_parts(self, first: int, now: float) -> None:
+        """Segments below msn ``first`` no longer list their parts."""
+        expires = now + PART_WINDOW_TARGETS * self.target_duration
+        for segment in self.segments + self.removed:
+            if self._parts_from <= segment.msn < first:
+                for part in segment.parts:
+                    if part.expires_at is None:
+                        part.expires_at = expires
+                        self.removed_parts.append(part)
+        self._parts_from = first
 
     def _oversized(self, open_: _Open, unit: MediaUnit) -> bool:
         return unit.dts - open_.start_dts >= MAX_SEGMENT_MS or open_.bytes + len(unit.data) > MAX_SEGMENT_BYTES
@@ -422,7 +741,16 @@ class Segmenter:
         open_ = self._open
         assert open_ is not None
         carry: list[MediaUnit] = []
-        if unit.kind is TrackKind.VIDEO and TrackKind.VIDEO in open_.tracks:
+        if self.parts_enabled:
+            if unit.kind is self._lead(open_) and open_.part_lead_units:
+                self._part_cut_rule(open_, unit.dts, now, segment_end=True)
+            # Units stamped at or after the cut (audio) belong to the next segment.
+            carry = [u for u in open_.part_units if u.dts >= unit.dts]
+            if carry:
+                open_.part_units = [u for u in open_.part_units if u.dts < unit.dts]
+                moved = {id(u) for u in carry}
+                open_.units = [u for u in open_.units if id(u) not in moved]
+        elif unit.kind is TrackKind.VIDEO and TrackKind.VIDEO in open_.tracks:
             # Audio stamped at or after the cut belongs to the next segment.
             while open_.units and open_.units[-1].kind is TrackKind.AUDIO and open_.units[-1].dts >= unit.dts:
                 carry.append(open_.units.pop())
@@ -431,7 +759,7 @@ class Segmenter:
         self._force_cut = False
         self._open_segment(unit, now, independent=independent)
         for a in carry:
-            self._append(self._open, a)
+            self._append(self._open, a, now)
         return done
 
     def _close(self, end_dts: int | None, now: float) -> list[Segment]:
@@ -453,11 +781,27 @@ class Segmenter:
             last = units[-1].dts
             end = end_dts if end_dts is not None else last + _audio_frame_ms(audio)
         end = max(end, open_.start_dts + 1)
+        if self.parts_enabled:
+            if end_dts is None and self.part_target_ms is not None:
+                # Estimated end (a break or the end): keep the last part within PART-TARGET.
+                last_lead = open_.part_last_lead_dts if open_.part_last_lead_dts is not None else open_.part_start
+                end = max(last_lead + 1, min(end, open_.part_start + self.part_target_ms))
+            if open_.part_units:
+                self._close_part(open_, end, now, final=True)
+            if not open_.parts:
+                return []
+            end = open_.parts[-1].start_dts + open_.parts[-1].duration_ms
         duration = (end - open_.start_dts) / 1000
 
-        init, new_init = self._init_for(tracks, open_.discontinuity)
+        if self.parts_enabled:
+            assert open_.init is not None
+            init, new_init = open_.init, open_.new_init
+        else:
+            init, new_init = self._init_for(tracks, open_.discontinuity)
         discontinuity = open_.discontinuity or (new_init and (self._next_msn > 0))
-        if self.container is Container.FMP4:
+        if self.parts_enabled:
+            data = b"".join(p.data for p in open_.parts)
+        elif self.container is Container.FMP4:
             assert self._fmp4 is not None
             runs = []
             if video is not None:
@@ -483,6 +827,7 @@ class Segmenter:
             data=data,
             created_at=now,
             video_frames=open_.video_units,
+            parts=tuple(open_.parts),
         )
         self._add(segment, now)
         return [segment]
@@ -525,10 +870,14 @@ class Segmenter:
         self.target_duration = max(self.target_duration, round_half_up(segment.duration))
         self._files[segment.uri] = segment.data
         self.segments.append(segment)
+        if self.parts_enabled:
+            self._update_part_window(now)
         while len(self.segments) > self.window:
             listed = sum(s.duration for s in self.segments)
             gone = self.segments.pop(0)
             gone.expires_at = now + listed + self.target_duration
+            if gone.parts and gone.msn >= self._parts_from:
+                self._unlist_parts(gone.msn + 1, now)
             self.media_sequence += 1
             if gone.discontinuity:
                 self.discontinuity_sequence += 1
@@ -546,6 +895,10 @@ class Segmenter:
     def _changed(self) -> None:
         self.version += 1
         self._playlist = None
+
+
+def _listed(part: Part) -> PlaylistPart:
+    return PlaylistPart(part.uri, part.duration, part.independent)
 
 
 def _audio_frame_ms(track: TrackInfo | None) -> int:

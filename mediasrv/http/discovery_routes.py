@@ -72,6 +72,7 @@ async def _items(request: web.Request, *, following_only: bool) -> list[dict]:
     from mediasrv.http.stats_routes import MONITOR
 
     app = request.app
+    limit = validate.query_int(request, "limit", 50, low=1, high=500)
     user = await (require_user(request) if following_only else optional_user(request))
     accounts_mode = app[CONFIG].auth.mode == "accounts"
     streams = [s for s in app[HUB].streams() if "/" not in s.name]
@@ -122,7 +123,6 @@ async def _items(request: web.Request, *, following_only: bool) -> list[dict]:
             "_started": stream.started_at,
         })
     items.sort(key=lambda item: (-item["score"], -item["_started"], item["name"]))
-    limit = validate.query_int(request, "limit", 50, low=1, high=500)
     for item in items:
         del item["_started"]
     return items[:limit]
@@ -206,7 +206,15 @@ def setup(app: web.Application, config: Config, hub: Hub) -> None:
         await webhooks.stop()
         await thumbnails.stop()
 
+    async def end_feeds(app: web.Application) -> None:
+        # on_shutdown runs before the server waits for open requests: end the SSE feeds
+        # now so shutdown does not wait for them.
+        alerts = app.get(ALERTS)
+        if alerts is not None:
+            alerts.close()
+
     app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(end_feeds)
     _routes(app)
 
 

@@ -2,7 +2,18 @@
 
 - ``GET /live/{name}/index.m3u8``: master playlist;
 - ``GET /live/{name}/{rendition}/index.m3u8``: media playlist;
-- ``GET /live/{name}/{rendition}/{file}``: ``init_*.mp4``, ``seg_*.m4s``, ``seg_*.ts``.
+- ``GET /live/{name}/{rendition}/{file}``: ``init_*.mp4``, ``seg_*.m4s``, ``seg_*.ts`` and
+  (Low-Latency HLS) ``part_*.m4s``.
+
+Low-Latency HLS (``hls.low_latency``, fMP4; docs/low-latency.md), on the media playlist:
+``_HLS_msn=M[&_HLS_part=N]`` holds the response until segment M (part N of it) or
+anything later exists (the rendition's condition, no polling): 400 for ``_HLS_part``
+without ``_HLS_msn``, for malformed values and for requests too far ahead (M beyond the
+last segment + 2, N beyond the last part by the Advance Part Limit), 503 when it does not
+come within 3 target durations; the parameters are ignored once the playlist has
+EXT-X-ENDLIST. ``_HLS_skip=YES`` (or ``v2``) answers with a delta update. A request for
+the part named by EXT-X-PRELOAD-HINT waits until that part is complete and gets it whole;
+any other unknown part is a 404.
 
 HEAD works on all of them, OPTIONS answers CORS preflights. Every name is checked against
 a strict pattern (``mediasrv.hls.names``) before any lookup: a dot-dot, a slash smuggled in
@@ -10,8 +21,14 @@ as ``%2F``, a backslash, NUL or an over-long name is a 400, an unknown stream, r
 file a 404 — and lookups only ever go to in-memory dictionaries, never the file system.
 
 Caching (a CDN or nginx ``proxy_cache`` in front is correct with these): playlists
-``max-age=1``; init and media segments ``public, max-age=86400, immutable`` (their names
-carry the broadcast's tag and never mean other bytes); errors ``no-store``.
+``max-age=1``; init and media segments and parts ``public, max-age=86400, immutable``
+(their names carry the broadcast's tag and never mean other bytes; a hinted part is only
+answered once complete, so no partial body can be cached); errors ``no-store``.
+Blocking-reload answers depend on their query string (caches key on it: nginx's default
+``proxy_cache_key`` has ``$request_uri``) and are ``public, max-age=3×TARGETDURATION``:
+every part and segment they list stays downloadable at least that long (parts for
+3 target durations after they leave the playlist), so a cached answer never points at
+a gone file, and concurrent viewers waiting for the same part share one answer.
 
 Fast path (measured by benchmarks/http_serve.py): a plain keep-alive HTTP/1.1 ``GET`` of
 a playlist or of a whole file is answered with a :class:`PrebuiltResponse`: playlist bytes
@@ -37,7 +54,7 @@ from mediasrv.hls import names
 from mediasrv.hub import Hub
 from mediasrv.server.hls import CONTENT_TYPES, SOURCE, HlsService
 from mediasrv.server.viewers import SESSION_PARAM, client_key
-from mediasrv.http.stats_routes import VIEWERS
+from mediasrv.http.stats_routes import HTTP_STATS, VIEWERS
 
 HLS_SERVICE = web.AppKey("HLS_SERVICE", HlsService)
 
@@ -49,6 +66,9 @@ CORS = {
     "Access-Control-Expose-Headers": "Content-Length, Content-Range, Accept-Ranges, Age, Date",
 }
 _HEADER_LIST = re.compile(r"[A-Za-z0-9\-, ]{0,512}")
+_DECIMAL = re.compile(r"[0-9]{1,10}")
+#: Requests for the hinted part (and blocking reloads) wait at most this many target durations.
+BLOCK_TARGETS = 3
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
 
@@ -86,13 +106,72 @@ def setup(app: web.Application, config, hub: Hub) -> HlsService:
         rendition = match_info["rendition"]
         if not names.is_stream_name(name) or not names.is_rendition_name(rendition):
             return _error(400)
-        data = service.media_playlist_bytes(name, rendition)
+        delta = False
+        msn = part = None
+        if service.low_latency and request.query_string:
+            query = request.query
+            delta = query.get("_HLS_skip") in ("YES", "v2")
+            raw_msn, raw_part = query.get("_HLS_msn"), query.get("_HLS_part")
+            if raw_part is not None and raw_msn is None:
+                return _error(400)  # §6.2.5.2: _HLS_part needs _HLS_msn
+            if raw_msn is not None:
+                if not _DECIMAL.fullmatch(raw_msn) or (raw_part is not None and not _DECIMAL.fullmatch(raw_part)):
+                    return _error(400)
+                msn = int(raw_msn)
+                part = int(raw_part) if raw_part is not None else None
+        if msn is not None:
+            return await blocking(request, name, rendition, msn, part, delta)
+        data = service.media_playlist_bytes(name, rendition, delta=delta)
         if data is None and await service.wait_ready(name, rendition, timeout=wait):
-            data = service.media_playlist_bytes(name, rendition)
+            data = service.media_playlist_bytes(name, rendition, delta=delta)
         if data is None:
             return _error(404)
         _count_viewer(request, name, rendition, len(data))
         return _playlist(request, data)
+
+    async def blocking(request: web.Request, name: str, rendition: str, msn: int, part: int | None,
+                       delta: bool) -> web.StreamResponse:
+        """A blocking playlist reload (§6.2.5.2)."""
+        r = service.rendition(name, rendition)
+        if r is None and await service.wait_ready(name, rendition, timeout=wait):
+            r = service.rendition(name, rendition)
+        if r is None:
+            return _error(404)
+        segmenter = r.segmenter
+        target = segmenter.target_duration
+        if not segmenter.ended:
+            if _too_far(segmenter, msn, part):
+                return _error(400)
+            if not segmenter.has_reached(msn, part):
+                started = time.monotonic()
+                reached = await service.wait_playlist(name, rendition, msn, part, timeout=BLOCK_TARGETS * target)
+                stats = request.app.get(HTTP_STATS)
+                if stats is not None:
+                    stats.blocking_waits += 1
+                    stats.blocking_wait_seconds += time.monotonic() - started
+                if not reached:
+                    return _error(503)
+        data = service.media_playlist_bytes(name, rendition, delta=delta, require_segment=False)
+        if data is None:
+            return _error(404)
+        _count_viewer(request, name, rendition, len(data))
+        return _playlist(request, data, f"public, max-age={BLOCK_TARGETS * segmenter.target_duration}")
+
+    async def part_file(request: web.Request) -> web.StreamResponse:
+        """A part: served from memory, or (the preload hint) once it is complete."""
+        name = request.match_info["name"]
+        rendition = request.match_info["rendition"]
+        file_name = "part_" + request.match_info["rest"]
+        if not (names.is_stream_name(name) and names.is_rendition_name(rendition) and names.is_part_name(file_name)):
+            return _error(400)
+        data = service.get_file(name, rendition, file_name)
+        if data is None:
+            r = service.rendition(name, rendition)
+            timeout = BLOCK_TARGETS * (r.segmenter.target_duration if r is not None else 1)
+            data = await service.wait_part(name, rendition, file_name, timeout=timeout)
+        if data is None:
+            return _error(404)
+        return _file_response(request, name, file_name, data)
 
     async def file(request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
@@ -102,20 +181,18 @@ def setup(app: web.Application, config, hub: Hub) -> HlsService:
             return _error(400)
         data = service.get_file(name, rendition, file_name)
         if data is None:
+            if names.is_part_name(file_name):  # the part route takes these; kept for safety
+                return await part_file_named(request, name, rendition, file_name)
             return _error(404)
-        viewers = request.app.get(VIEWERS)
-        if viewers is not None:
-            viewers.add_bytes(name, len(data), request.query.get(SESSION_PARAM))
-        content_type = CONTENT_TYPES[file_name.rsplit(".", 1)[1]]
-        etag = f'"{file_name}"'
-        headers = request.headers  # case-insensitive lookups (a proxy may send "range")
-        if _plain_get(request) and "Range" not in headers and "If-None-Match" not in headers:
-            head = (
-                f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {len(data)}\r\n"
-                f"Cache-Control: {SEGMENT_CACHE}\r\nAccept-Ranges: bytes\r\nETag: {etag}\r\n{_COMMON_LINES}"
-            ).encode()
-            return PrebuiltResponse(head, data)
-        return _bytes(request, data, content_type, etag)
+        return _file_response(request, name, file_name, data)
+
+    async def part_file_named(request: web.Request, name: str, rendition: str, file_name: str) -> web.StreamResponse:
+        r = service.rendition(name, rendition)
+        timeout = BLOCK_TARGETS * (r.segmenter.target_duration if r is not None else 1)
+        data = await service.wait_part(name, rendition, file_name, timeout=timeout)
+        if data is None:
+            return _error(404)
+        return _file_response(request, name, file_name, data)
 
     async def preflight(request: web.Request) -> web.StreamResponse:
         asked = request.headers.get("Access-Control-Request-Headers", "")
@@ -132,6 +209,7 @@ def setup(app: web.Application, config, hub: Hub) -> HlsService:
     # media playlist must come before {file}, which would match index.m3u8 too.
     for path, handler in (
         ("/live/{name}/{rendition}/index.m3u8", media),
+        ("/live/{name}/{rendition}/part_{rest}", part_file),
         ("/live/{name}/{rendition}/{file}", file),
         ("/live/{name}/index.m3u8", master),
     ):
@@ -145,6 +223,40 @@ def setup(app: web.Application, config, hub: Hub) -> HlsService:
 
     app.cleanup_ctx.append(lifecycle)
     return service
+
+
+def _too_far(segmenter, msn: int, part: int | None) -> bool:
+    """§6.2.5.2: ``_HLS_msn`` beyond the last segment + 2, or ``_HLS_part`` beyond the last
+    part by more than the Advance Part Limit (3 / PART-TARGET below 1 s, else 3)."""
+    if msn > segmenter.last_msn + 2:
+        return True
+    if part is None or segmenter.part_target_ms is None:
+        return False
+    part_target = segmenter.part_target_ms / 1000
+    limit = 3 / part_target if part_target < 1 else 3
+    last = segmenter.last_part()
+    last_msn, last_index = last if last is not None else (segmenter.last_msn, -1)
+    if msn == last_msn:
+        return part - last_index > limit
+    if msn > last_msn:
+        return part + 1 > limit  # at least parts 0..part of msn lie ahead
+    return False
+
+
+def _file_response(request: web.Request, name: str, file_name: str, data: bytes) -> web.StreamResponse:
+    viewers = request.app.get(VIEWERS)
+    if viewers is not None:
+        viewers.add_bytes(name, len(data), request.query.get(SESSION_PARAM))
+    content_type = CONTENT_TYPES[file_name.rsplit(".", 1)[1]]
+    etag = f'"{file_name}"'
+    headers = request.headers  # case-insensitive lookups (a proxy may send "range")
+    if _plain_get(request) and "Range" not in headers and "If-None-Match" not in headers:
+        head = (
+            f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {len(data)}\r\n"
+            f"Cache-Control: {SEGMENT_CACHE}\r\nAccept-Ranges: bytes\r\nETag: {etag}\r\n{_COMMON_LINES}"
+        ).encode()
+        return PrebuiltResponse(head, data)
+    return _bytes(request, data, content_type, etag)
 
 
 def _client(request: web.Request) -> str:
@@ -161,28 +273,28 @@ def _count_viewer(request: web.Request, name: str, rendition: str, nbytes: int) 
         viewers.touch(name, token, client=_client(request), now=time.time(), rendition=rendition, nbytes=nbytes)
 
 
-def _playlist(request: web.Request, data: bytes) -> web.StreamResponse:
+def _playlist(request: web.Request, data: bytes, cache: str = PLAYLIST_CACHE) -> web.StreamResponse:
     if _plain_get(request):
         size = len(data)
-        head = _playlist_heads.get(size)
+        head = _playlist_heads.get((size, cache))
         if head is None:
             if len(_playlist_heads) >= 1024:
                 _playlist_heads.clear()
-            head = _playlist_heads[size] = (
+            head = _playlist_heads[(size, cache)] = (
                 f"HTTP/1.1 200 OK\r\nContent-Type: {CONTENT_TYPES['m3u8']}\r\nContent-Length: {size}\r\n"
-                f"Cache-Control: {PLAYLIST_CACHE}\r\n{_COMMON_LINES}"
+                f"Cache-Control: {cache}\r\n{_COMMON_LINES}"
             ).encode()
         return PrebuiltResponse(head, data)
     return web.Response(body=data, headers={
-        **CORS, "Content-Type": CONTENT_TYPES["m3u8"], "Cache-Control": PLAYLIST_CACHE,
+        **CORS, "Content-Type": CONTENT_TYPES["m3u8"], "Cache-Control": cache,
     })
 
 
 #: Header lines every prebuilt response carries (what aiohttp would add: Server).
 _COMMON_LINES = "".join(f"{k}: {v}\r\n" for k, v in CORS.items()) + f"Server: {SERVER_SOFTWARE}\r\n"
-#: Playlist status line + headers (all but Date) by body length (a playlist's length
-#: takes few values); cleared when it grows past 1024 entries.
-_playlist_heads: dict[int, bytes] = {}
+#: Playlist status line + headers (all but Date) by (body length, Cache-Control) (a
+#: playlist's length takes few values); cleared when it grows past 1024 entries.
+_playlist_heads: dict[tuple[int, str], bytes] = {}
 _date: list = [0, b""]
 
 
@@ -273,7 +385,7 @@ class PrebuiltResponse(web.StreamResponse):
 
 
 def _error(status: int) -> web.Response:
-    reason = {400: "bad request", 404: "not found", 416: "range not satisfiable"}[status]
+    reason = {400: "bad request", 404: "not found", 416: "range not satisfiable", 503: "not available yet"}[status]
     return web.Response(status=status, text=reason + "\n", headers={**CORS, "Cache-Control": ERROR_CACHE})
 
 

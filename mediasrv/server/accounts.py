@@ -241,6 +241,14 @@ class AccountService:
     async def update_settings(self, user: User, **values) -> CreatorSettings:
         return await self._run(self.store.update_settings, user.id, self.clock(), **values)
 
+    async def save_by_default(self, handle: str) -> bool | None:
+        """The creator's "save the broadcast by default" setting for stream ``handle``;
+        None when no user has that handle (for the recorder's undecided broadcasts)."""
+        user = await self.get_user(handle)
+        if user is None:
+            return None
+        return (await self.settings(user)).save_by_default
+
     def cover_path(self, settings: CreatorSettings) -> Path | None:
         return self.covers_dir / settings.cover if settings.cover else None
 

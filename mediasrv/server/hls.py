@@ -3,8 +3,15 @@
 One ``HlsStream`` per broadcast, one ``Rendition`` per rendition of it (``source`` now; the
 transcoder adds its rungs with ``add_rendition``). Each rendition has a muxer task that
 reads its hub ``Reader`` and feeds the pure ``Segmenter``; each has an
-``asyncio.Condition`` notified on every playlist change (``wait_ready`` now; blocking
-playlist reload and preload hints of Low-Latency HLS later wait on the same condition).
+``asyncio.Condition`` notified on every playlist change (every segment and, with
+Low-Latency HLS, every part). ``wait_ready``, blocking playlist reloads
+(``wait_playlist``: ``_HLS_msn``/``_HLS_part``) and preload-hinted part requests
+(``wait_part``) all wait on that condition, never by polling.
+
+Low-Latency HLS (``hls.low_latency``, fMP4 only): the segmenters cut parts of
+``hls.part_duration``; media playlists carry EXT-X-RENDITION-REPORT lines for every other
+rendition of the stream that has media (LAST-MSN/LAST-PART, read when the playlist is
+served) and can be delta updates (``delta=True``).
 
 Lifecycle: ``StreamStarted`` creates the stream (replacing what an earlier broadcast of
 the same name left), a publisher reconnect within the grace continues the same reader
@@ -23,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from mediasrv.hls import names
-from mediasrv.hls.playlist import Variant, render_master_playlist, render_media_playlist
+from mediasrv.hls.playlist import RenditionReport, Variant, render_master_playlist, render_media_playlist
 from mediasrv.hls.segmenter import Container, Segmenter
 from mediasrv.hub import Hub, Reader, Stream, StreamEnded, StreamStarted
 from mediasrv.media.types import TrackKind
@@ -71,29 +78,43 @@ class Rendition:
         self.changed = asyncio.Condition()
         self.done = False
         self._playlist_cache: tuple[int, str] | None = None
-        self._playlist_bytes: tuple[int, bytes] | None = None
+        #: (version, delta, rendition reports) -> encoded playlist, a few recent ones.
+        self._playlist_bytes: dict[tuple, bytes] = {}
         self._seen_skips = 0
 
     @property
     def ready(self) -> bool:
         return bool(self.segmenter.segments)
 
-    def playlist(self, uri_suffix: str = "") -> str:
+    def playlist(self, uri_suffix: str = "", *, delta: bool = False, reports: tuple = ()) -> str:
         segmenter = self.segmenter
-        if uri_suffix:
-            return render_media_playlist(segmenter.playlist(), uri_suffix)
+        if uri_suffix or delta or reports:
+            return render_media_playlist(segmenter.playlist(), uri_suffix, delta=delta, rendition_reports=reports)
         cached = self._playlist_cache
         if cached is None or cached[0] != segmenter.version:
             cached = self._playlist_cache = (segmenter.version, render_media_playlist(segmenter.playlist()))
         return cached[1]
 
-    def playlist_bytes(self) -> bytes:
-        """The media playlist as UTF-8 bytes, encoded once per playlist version."""
-        cached = self._playlist_bytes
-        version = self.segmenter.version
-        if cached is None or cached[0] != version:
-            cached = self._playlist_bytes = (version, self.playlist().encode())
-        return cached[1]
+    def playlist_bytes(self, *, delta: bool = False, reports: tuple = ()) -> bytes:
+        """The media playlist as UTF-8 bytes, encoded once per playlist version (and
+        delta/rendition-report state)."""
+        key = (self.segmenter.version, delta, reports)
+        data = self._playlist_bytes.get(key)
+        if data is None:
+            if len(self._playlist_bytes) >= 4:
+                self._playlist_bytes.clear()
+            data = self._playlist_bytes[key] = self.playlist(delta=delta, reports=reports).encode()
+        return data
+
+    def report(self, uri: str) -> RenditionReport | None:
+        """This rendition's EXT-X-RENDITION-REPORT (as seen from a sibling), None if empty."""
+        segmenter = self.segmenter
+        last = segmenter.last_part()
+        if last is not None:
+            return RenditionReport(uri, last[0], last[1])
+        if segmenter.last_msn >= 0:
+            return RenditionReport(uri, segmenter.last_msn)
+        return None
 
     def info(self) -> dict:
         segmenter = self.segmenter
@@ -166,6 +187,10 @@ class HlsService:
         self.segment_duration = float(getattr(hls, "segment_duration", 2.0))
         self.window = int(getattr(hls, "window", 6))
         self.keep_after_end = float(getattr(hls, "keep_after_end", 300.0))
+        #: Low-Latency HLS: parts, blocking reload, preload hints, rendition reports,
+        #: delta updates. It needs fMP4 (MPEG-TS playlists stay plain HLS).
+        self.low_latency = bool(getattr(hls, "low_latency", False)) and self.format is Container.FMP4
+        self.part_duration = float(getattr(hls, "part_duration", 0.333))
         self.hub = hub
         self.clock = clock
         self.stats = HlsStats()
@@ -281,6 +306,7 @@ class HlsService:
             container=self.format,
             tag=hls_stream.tag,
             expect_video=expect_video,
+            part_duration=self.part_duration if self.low_latency else None,
         )
         rendition = Rendition(name, segmenter, reader)
         hls_stream.renditions[name] = rendition
@@ -306,6 +332,7 @@ class HlsService:
                     rendition._seen_skips = reader.skips
                     segmenter.mark_gap()
                 started = time.perf_counter()
+                version = segmenter.version
                 try:
                     made = segmenter.push(unit, self.clock())
                 except Exception:
@@ -315,10 +342,11 @@ class HlsService:
                         log.exception("hls %s: a unit could not be packaged", rendition.reader.name)
                     segmenter.mark_gap()
                     continue
-                if made:
-                    self._account(made)
+                if segmenter.version != version:  # a new part or segment
                     async with rendition.changed:
                         rendition.changed.notify_all()
+                if made:
+                    self._account(made)
                     latency = time.perf_counter() - started
                     stats.list_latency_count += 1
                     stats.list_latency_sum += latency
@@ -394,15 +422,86 @@ class HlsService:
         hls_stream.master_cache = (key, data)
         return data
 
-    def media_playlist_bytes(self, stream_name: str, rendition: str) -> bytes | None:
-        """``media_playlist`` as bytes, encoded once per playlist version."""
+    def media_playlist_bytes(self, stream_name: str, rendition: str, *, delta: bool = False,
+                             require_segment: bool = True) -> bytes | None:
+        """``media_playlist`` as bytes, encoded once per playlist version (with the
+        rendition reports of its siblings under Low-Latency HLS). ``delta``: a Playlist
+        Delta Update. ``require_segment=False`` also answers while only parts exist."""
         hls_stream = self._streams.get(stream_name)
         if hls_stream is None:
             return None
         r = hls_stream.renditions.get(rendition)
-        if r is None or not r.segmenter.segments:
+        if r is None:
             return None
-        return r.playlist_bytes()
+        segmenter = r.segmenter
+        if not segmenter.segments and (require_segment or segmenter.last_part() is None):
+            return None
+        reports = self._reports(hls_stream, r) if self.low_latency and not segmenter.ended else ()
+        return r.playlist_bytes(delta=delta and self.low_latency, reports=reports)
+
+    def _reports(self, hls_stream: HlsStream, rendition: Rendition) -> tuple[RenditionReport, ...]:
+        reports = []
+        for other in self._ordered(hls_stream):
+            if other is not rendition:
+                report = other.report(f"../{other.name}/{names.PLAYLIST}")
+                if report is not None:
+                    reports.append(report)
+        return tuple(reports)
+
+    async def wait_playlist(self, stream_name: str, rendition: str, msn: int, part: int | None,
+                            *, timeout: float) -> bool:
+        """Blocking playlist reload (§6.2.5.2): wait until the rendition holds segment
+        ``msn`` (or part ``part`` of it, or anything later), it ended, or it went away.
+        False when ``timeout`` passed first (the caller answers 503)."""
+        r = self.rendition(stream_name, rendition)
+        if r is None:
+            return True
+        segmenter = r.segmenter
+
+        def reached() -> bool:
+            return segmenter.ended or r.done or segmenter.has_reached(msn, part)
+
+        if reached():
+            return True
+        try:
+            async with asyncio.timeout(timeout):
+                async with r.changed:
+                    await r.changed.wait_for(reached)
+        except TimeoutError:
+            return False
+        return True
+
+    async def wait_part(self, stream_name: str, rendition: str, file_name: str, *, timeout: float) -> bytes | None:
+        """A part's bytes; for the part being built (the preload hint) wait, up to
+        ``timeout``, until it is complete. None for any other unknown part."""
+        hls_stream = self._streams.get(stream_name)
+        r = hls_stream.renditions.get(rendition) if hls_stream is not None else None
+        if r is None:
+            return None
+        segmenter = r.segmenter
+        data = segmenter.get(file_name)
+        if data is not None:
+            return data
+        parsed = names.parse_part_name(file_name)
+        if (
+            not self.low_latency
+            or parsed is None
+            or parsed[0] != hls_stream.tag
+            or segmenter.ended
+            or (parsed[1], parsed[2]) != segmenter.next_part()
+        ):
+            return None
+
+        def done() -> bool:
+            return segmenter.get(file_name) is not None or segmenter.ended or r.done
+
+        try:
+            async with asyncio.timeout(timeout):
+                async with r.changed:
+                    await r.changed.wait_for(done)
+        except TimeoutError:
+            return None
+        return segmenter.get(file_name)
 
     def media_playlist(self, stream_name: str, rendition: str, uri_suffix: str = "") -> str | None:
         """A rendition's media playlist, or None if unknown or still without a segment."""

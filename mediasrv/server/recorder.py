@@ -187,6 +187,7 @@ class Recorder:
         self._tasks: set[asyncio.Task] = set()
         self._watchers: set[Callable] = set()
         self._started = False
+        self._stopping = False
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -194,6 +195,7 @@ class Recorder:
         if self._started:
             return
         self._started = True
+        self._stopping = False
         self.store = await asyncio.to_thread(RecordingStore, self.store_path)
         await asyncio.to_thread(self.root.mkdir, parents=True, exist_ok=True)
         await asyncio.to_thread(self._recover)
@@ -225,6 +227,8 @@ class Recorder:
                 task.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
+        self._stopping = True
+        self._poke()
         if self._decider is not None:
             self._decider.cancel()
             await asyncio.gather(self._decider, return_exceptions=True)
@@ -519,7 +523,7 @@ class Recorder:
 
     async def _decide_loop(self) -> None:
         assert self._wake is not None
-        while True:
+        while not self._stopping:
             self._wake.clear()
             next_at = None
             try:
@@ -543,10 +547,15 @@ class Recorder:
             except Exception:
                 log.exception("recorder: applying default decisions failed")
                 next_at = self.clock() + RETRY_DELAY
+            if self._stopping:
+                return
             timeout = None if next_at is None else min(3600.0, max(0.05, next_at - self.clock()))
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            except asyncio.TimeoutError:
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
+                # that arrives just as the event is set.
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
+            except TimeoutError:
                 pass
 
     async def _apply_default(self, recording: Recording) -> bool:

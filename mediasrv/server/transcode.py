@@ -8,7 +8,8 @@ For every stream that starts (``transcode.enabled``), a :class:`TranscodeSession
 - runs ``python -m mediasrv.transcode.worker`` (its own session, stdin/stdout pipes) and
   sends it the compressed units, framed by ``mediasrv.transcode.protocol``; never waits
   on the pipe: if the worker stops reading, units are dropped and the worker resumes at
-  a keyframe;
+  a keyframe. The units since the last aligned keyframe are kept (bounded), so a worker
+  that starts late (process start, restart) begins at that keyframe, not the next one;
 - turns the packets the worker sends back into ``MediaUnit``s of one ``TrackInfo`` per
   rung (the shared AAC track in every rung) and hands them to ``HlsService`` through a
   :class:`RungReader` per rung (``add_rendition``);
@@ -18,8 +19,14 @@ For every stream that starts (``transcode.enabled``), a :class:`TranscodeSession
   makes sure the process is gone. Service shutdown kills every worker; a worker also
   exits by itself when its stdin closes (the server died).
 
+Rungs go to HLS through their own readers rather than back into the hub as
+``NAME/720p`` streams: nothing else consumes them yet, and a hub publication would
+rebase their timestamps on a worker restart (a reconnect to the hub), which would break
+the alignment with ``source``.
+
 Counters are plain ints/floats (:class:`SessionStats`, :class:`RungStats`, attached to the
-hub stream as ``stream.attributes["transcode"]``) for the metrics collector to read.
+hub stream as ``stream.attributes["transcode"]``; ``TranscodeService.metrics_snapshot()``
+and ``rung_speeds()`` for the metrics collector and the stream monitor).
 """
 
 from __future__ import annotations
@@ -366,6 +373,7 @@ class TranscodeSession:
         self._last_stats: dict | None = None
         self._input_ended = asyncio.Event()
         self._closing = False
+        self._closed = asyncio.Event()
         self._wake_supervisor = asyncio.Event()
         loop = asyncio.get_running_loop()
         self._pump_task = loop.create_task(self._pump(), name=f"transcode-pump:{self.name}")
@@ -553,10 +561,13 @@ class TranscodeSession:
                 end_sent_at = loop.time()
             if self._closing:
                 return "closing"
+            closing = loop.create_task(self._closed.wait())
             try:
-                await asyncio.wait_for(asyncio.shield(worker.exited), 1.0)
-            except asyncio.TimeoutError:
-                pass
+                await asyncio.wait([worker.exited, closing], timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                closing.cancel()
+            if self._closing:
+                return "closing"
             if worker.exited.done():
                 return None if end_sent_at is not None and worker.exited.result() == 0 else "exit"
             now = loop.time()
@@ -730,6 +741,7 @@ class TranscodeSession:
     async def close(self) -> None:
         """Stop now (server shutdown): kill the worker, end the rungs."""
         self._closing = True
+        self._closed.set()
         self.reader.close()
         self._wake_supervisor.set()
         self._pump_task.cancel()

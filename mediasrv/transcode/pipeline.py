@@ -26,7 +26,7 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Callable
 
 import av
@@ -52,10 +52,10 @@ INTERPOLATION = Interpolation.BICUBIC
 #: x264 settings shared by every rung: no scene-cut or periodic keyframes (only the
 #: forced ones), closed GOPs, IDR on forced frames, rate control on real timestamps.
 X264_PARAMS = "scenecut=0:open-gop=0:keyint=infinite:min-keyint=1:force-cfr=0"
-#: Pixels per x264 thread: up to 1080p a rung is encoded by its own thread alone (the
-#: rungs, and the streams, are the parallelism; x264's sliced threads only add
-#: synchronisation per frame); taller rungs get more (sliced, as zerolatency wants).
-PIXELS_PER_THREAD = 1_500_000
+#: Pixels per x264 thread: 720p gets a second (sliced, as zerolatency wants) thread, so
+#: the tallest rung, which the decode thread waits for, is not the one a whole ladder
+#: waits on; smaller rungs get one (the rungs themselves are the parallelism).
+PIXELS_PER_THREAD = 600_000
 
 
 class PipelineError(Exception):
@@ -444,7 +444,7 @@ class Pipeline:
 
     def stats(self) -> dict:
         c = self.counters
-        out = asdict(c)
+        out = {f.name: getattr(c, f.name) for f in fields(c) if f.name != "rungs"}
         out["rungs"] = {str(k): {**asdict(r), "speed": round(self._recent_speed(r), 3),
                                  "average_speed": round(r.speed, 3)} for k, r in list(c.rungs.items())}
         out["fps_estimate"] = round(self.fps_estimate, 3)

@@ -151,6 +151,7 @@ def main() -> int:
             os._exit(EXIT_FAILED)
 
     stats_thread = threading.Thread(target=heartbeat, name="stats", daemon=True)
+    send_stats()  # the first heartbeat: started and ready for input
     stats_thread.start()
 
     while True:

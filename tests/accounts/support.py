@@ -15,6 +15,8 @@ from tests.support.server import RunningServer, running_server
 
 PASSWORD = "correct-horse-1"
 ADMIN_PASSWORD = "admin-password-1"
+#: These tests are not about recording: leave it off (less disk and CPU).
+NO_RECORDING = ("recording.enabled=false",)
 #: A cheap scrypt hash (n=2^10) of PASSWORD for users made in bulk; logins still verify it.
 BULK_HASH = hash_password(PASSWORD, n=1 << 10)
 
@@ -75,6 +77,6 @@ def bulk_users(store: SqliteStore, prefix: str, count: int) -> list[User]:
 async def accounts_server(tmp_path, *overrides: str) -> AsyncIterator[Api]:
     """The whole server in ``auth.mode=accounts`` with a bootstrapped admin."""
     async with running_server(tmp_path, "auth.mode=accounts", f"accounts.admin_password={ADMIN_PASSWORD}",
-                              *overrides) as srv:
+                              *NO_RECORDING, *overrides) as srv:
         async with aiohttp.ClientSession(srv.http_url) as session:
             yield Api(srv, session)

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from mediasrv.http.stats_routes import STORE
-from tests.accounts.support import ADMIN_PASSWORD, PASSWORD, accounts_server, bulk_users
+from tests.accounts.support import ADMIN_PASSWORD, NO_RECORDING, PASSWORD, accounts_server, bulk_users
 from tests.support.server import running_server
 
 
@@ -43,12 +43,12 @@ async def test_tokens_are_revocable_and_never_stored_in_clear(tmp_path):
 
 async def test_admin_is_bootstrapped_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("MEDIASRV_ADMIN_PASSWORD", "from-the-env-1")
-    async with running_server(tmp_path, "accounts.admin_handle=root") as srv:
+    async with running_server(tmp_path, "accounts.admin_handle=root", *NO_RECORDING) as srv:
         admin = srv.app[STORE].get_user_by_handle("root")
         assert admin is not None and admin.role == "admin"
     # A restart keeps the existing admin (and its password).
     monkeypatch.setenv("MEDIASRV_ADMIN_PASSWORD", "another-one-2")
-    async with running_server(tmp_path, "accounts.admin_handle=root") as srv:
+    async with running_server(tmp_path, "accounts.admin_handle=root", *NO_RECORDING) as srv:
         import aiohttp
 
         async with aiohttp.ClientSession(srv.http_url) as http:
@@ -207,6 +207,10 @@ async def test_go_live_settings(tmp_path):
             assert fragment in await api.error(await api.http.patch("/api/me/settings", headers=alice, json=body), 400)
         again = await (await api.http.get("/api/me/settings", headers=alice)).json()
         assert again["title"] == "Speedrun night"
+        from mediasrv.http.accounts_routes import ACCOUNTS
+
+        service = api.srv.app[ACCOUNTS]
+        assert await service.save_by_default("alice") is False and await service.save_by_default("nobody") is None
 
 
 async def test_profile_update_and_password_change(tmp_path):
@@ -224,7 +228,7 @@ async def test_profile_update_and_password_change(tmp_path):
 
 
 async def test_accounts_api_works_in_open_mode_too(tmp_path):
-    async with running_server(tmp_path, f"accounts.admin_password={ADMIN_PASSWORD}") as srv:
+    async with running_server(tmp_path, f"accounts.admin_password={ADMIN_PASSWORD}", *NO_RECORDING) as srv:
         import aiohttp
 
         async with aiohttp.ClientSession(srv.http_url) as http:

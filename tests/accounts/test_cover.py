@@ -52,7 +52,7 @@ def png_with_metadata() -> bytes:
     return data[:33] + text + data[33:]  # after the signature and IHDR
 
 
-def png_bomb(width: int = 60000, height: int = 60000) -> bytes:
+def png_bomb(width: int = 16000, height: int = 16000) -> bytes:  # 256 Mpx, within the side limit
     row = b"\x00" + b"\x00" * 3 * 64
     return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
             + _chunk(b"IDAT", zlib.compress(row * 64, 9)) + _chunk(b"IEND", b""))
@@ -181,3 +181,19 @@ async def test_a_50_mb_upload_is_refused(tmp_path):
 def _assert_nothing_stored(tmp_path):
     covers = tmp_path / "covers"
     assert not covers.exists() or list(covers.iterdir()) == []
+
+
+async def test_an_upload_above_the_apps_1_mib_body_limit_is_accepted(tmp_path):
+    noise = np.random.default_rng(1).integers(0, 255, (1000, 1200, 3), dtype=np.uint8)
+    ctx = av.CodecContext.create("png", "w")
+    ctx.width, ctx.height, ctx.pix_fmt = 1200, 1000, "rgb24"
+    ctx.time_base = fractions.Fraction(1, 1)
+    frame = av.VideoFrame.from_ndarray(noise, format="rgb24")
+    frame.pts = 0
+    upload = b"".join(bytes(p) for p in ctx.encode(frame) + ctx.encode(None))
+    assert 2 * 1024 * 1024 < len(upload) < 5 * 1024 * 1024
+    async with accounts_server(tmp_path) as api:
+        alice = await api.user("alice", "creator")
+        response = await api.http.put("/api/me/cover", data=upload, headers=alice)
+        assert response.status == 200, await response.text()
+        assert (await response.json())["width"] == 1200

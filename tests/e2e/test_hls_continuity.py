@@ -197,7 +197,12 @@ async def test_killed_publisher_back_within_grace_continues_one_playlist(tmp_pat
         errors = await player.errors()
         assert not errors["fatal"], errors
         assert not player.bad_responses(), player.bad_responses()
-        assert not player.failures, player.failures
+        # Low-Latency HLS: while nobody publishes, a blocking reload (_HLS_msn) is held by
+        # the server (up to 3 target durations, then 503) and hls.js gives up on it first
+        # (its own timeout, max(3 part targets, 0.8 target duration)) and asks again: an
+        # aborted blocking reload is the player's choice, not a failed request.
+        failures = [(text, url) for text, url in player.failures if not ("_HLS_msn=" in url and "ABORTED" in text)]
+        assert not failures, player.failures
         await player.page.close()
 
         # The polling client: only 200s, one playlist that went on, one discontinuity.

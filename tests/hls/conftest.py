@@ -12,7 +12,7 @@ import functools
 import math
 import re
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import av
 import numpy as np
@@ -192,12 +192,21 @@ def synthetic(
 # --- a playlist parser and the RFC 8216 rules, shared by the tests ----------------------------------
 
 @dataclass
+class ParsedPart:
+    uri: str
+    duration: float
+    independent: bool
+
+
+@dataclass
 class ParsedSegment:
     uri: str
     duration: float
     discontinuity: bool
     map_uri: str | None
     program_date_time: str | None
+    #: EXT-X-PART lines before its EXTINF (Low-Latency HLS).
+    parts: list[ParsedPart] = field(default_factory=list)
 
 
 @dataclass
@@ -210,6 +219,39 @@ class ParsedPlaylist:
     ended: bool
     segments: list[ParsedSegment]
     lines: list[str]
+    # Low-Latency HLS (rfc8216bis): attribute lists as dicts of strings.
+    part_target: float | None = None
+    server_control: dict | None = None
+    skipped_segments: int | None = None
+    #: Parts after the last EXTINF (the segment being built), with the tags before them.
+    partial_parts: list[ParsedPart] = field(default_factory=list)
+    partial_discontinuity: bool = False
+    partial_map_uri: str | None = None
+    partial_program_date_time: str | None = None
+    preload_hints: list[dict] = field(default_factory=list)
+    rendition_reports: list[dict] = field(default_factory=list)
+
+    @property
+    def next_msn(self) -> int:
+        """Media sequence number of the segment after the last complete one."""
+        return self.media_sequence + (self.skipped_segments or 0) + len(self.segments)
+
+
+_ATTRIBUTE = re.compile(r'([A-Z0-9-]+)=("[^"]*"|[^",]*)(?:,|$)')
+
+
+def parse_attributes(text: str) -> dict[str, str]:
+    """An attribute list (§4.2) as a dict; quoted-string values lose their quotes."""
+    out: dict[str, str] = {}
+    position = 0
+    while position < len(text):
+        m = _ATTRIBUTE.match(text, position)
+        assert m, f"malformed attribute list {text!r} at {position}"
+        key, value = m.group(1), m.group(2)
+        assert key not in out, f"attribute {key} twice in {text!r}"
+        out[key] = value[1:-1] if value.startswith('"') else value
+        position = m.end()
+    return out
 
 
 def parse_media_playlist(text: str) -> ParsedPlaylist:
@@ -220,6 +262,7 @@ def parse_media_playlist(text: str) -> ParsedPlaylist:
     discontinuity = False
     current_map = None
     pdt = None
+    parts: list[ParsedPart] = []
     for line in lines[1:]:
         assert line == line.strip() and line, f"blank or padded line {line!r}"
         if line.startswith("#EXT-X-VERSION:"):
@@ -250,13 +293,34 @@ def parse_media_playlist(text: str) -> ParsedPlaylist:
             pending_duration = float(m.group(1))
         elif line == "#EXT-X-ENDLIST":
             pl.ended = True
+        elif line.startswith("#EXT-X-PART-INF:"):
+            assert pl.part_target is None, "PART-INF twice"
+            pl.part_target = float(parse_attributes(line.split(":", 1)[1])["PART-TARGET"])
+        elif line.startswith("#EXT-X-SERVER-CONTROL:"):
+            assert pl.server_control is None, "SERVER-CONTROL twice"
+            pl.server_control = parse_attributes(line.split(":", 1)[1])
+        elif line.startswith("#EXT-X-SKIP:"):
+            assert not pl.segments and pl.skipped_segments is None, "EXT-X-SKIP comes once, before the segments"
+            pl.skipped_segments = int(parse_attributes(line.split(":", 1)[1])["SKIPPED-SEGMENTS"])
+        elif line.startswith("#EXT-X-PART:"):
+            attributes = parse_attributes(line.split(":", 1)[1])
+            assert set(attributes) <= {"DURATION", "URI", "INDEPENDENT", "BYTERANGE", "GAP"}, line
+            assert attributes.get("INDEPENDENT", "YES") in ("YES", "NO"), line
+            parts.append(ParsedPart(attributes["URI"], float(attributes["DURATION"]), attributes.get("INDEPENDENT") == "YES"))
+        elif line.startswith("#EXT-X-PRELOAD-HINT:"):
+            pl.preload_hints.append(parse_attributes(line.split(":", 1)[1]))
+        elif line.startswith("#EXT-X-RENDITION-REPORT:"):
+            pl.rendition_reports.append(parse_attributes(line.split(":", 1)[1]))
         elif line.startswith("#"):
             raise AssertionError(f"unexpected tag {line}")
         else:
             assert pending_duration is not None, f"URI {line} without EXTINF"
-            pl.segments.append(ParsedSegment(line, pending_duration, discontinuity, current_map, pdt))
-            pending_duration, discontinuity, pdt = None, False, None
+            pl.segments.append(ParsedSegment(line, pending_duration, discontinuity, current_map, pdt, parts))
+            pending_duration, discontinuity, pdt, parts = None, False, None, []
     assert pending_duration is None, "EXTINF without URI"
+    pl.partial_parts = parts
+    if parts:
+        pl.partial_discontinuity, pl.partial_map_uri, pl.partial_program_date_time = discontinuity, current_map, pdt
     return pl
 
 

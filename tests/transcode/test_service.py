@@ -111,7 +111,7 @@ async def test_rungs_are_served_with_the_segment_boundaries_of_the_source():
 
 
 async def test_a_killed_worker_is_restarted_while_source_plays_on():
-    units = list(encode(seconds=12.0, fps=25, gop=25).units)
+    units = list(encode(seconds=10.0, fps=25, gop=25).units)
     async with services() as (hub, service, transcoder):
         start = time.monotonic()
         publication = hub.publish("k", Publisher())
