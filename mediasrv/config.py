@@ -219,6 +219,26 @@ class RecordingConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ChatConfig:
+    """Chat beside every stream (``/live/NAME/chat``): limits and flow control."""
+
+    #: Messages a joining client receives as the room's recent history.
+    history: int = 50
+    #: Longest message in characters (after normalisation).
+    max_chars: int = 500
+    #: Per-user rate limit: ``rate`` messages per ``per`` seconds, bursts up to ``burst``.
+    rate: int = 3
+    per: float = 2.0
+    burst: int = 3
+    #: Messages queued per connection; a client that falls this far behind is disconnected.
+    send_buffer: int = 256
+    #: Seconds between WebSocket pings; a peer that does not answer is disconnected.
+    heartbeat: float = 20.0
+    #: Words and phrases refused in every chat (case- and accent-insensitive).
+    banned_words: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -239,6 +259,7 @@ class Config:
     uploads: UploadsConfig = field(default_factory=UploadsConfig)
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     recording: RecordingConfig = field(default_factory=RecordingConfig)
+    chat: ChatConfig = field(default_factory=ChatConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
     @property
@@ -277,6 +298,13 @@ _RANGES: dict[str, tuple[float, float]] = {
     "webhooks.retries": (0, 20),
     "webhooks.backoff": (0.01, 3600),
     "webhooks.timeout": (0.1, 60),
+    "chat.history": (0, 1000),
+    "chat.max_chars": (1, 10_000),
+    "chat.rate": (1, 1000),
+    "chat.per": (0.1, 3600),
+    "chat.burst": (1, 1000),
+    "chat.send_buffer": (1, 100_000),
+    "chat.heartbeat": (1, 3600),
 }
 
 

@@ -42,7 +42,17 @@ def create_app(config: Config, *, rtmp_port: int | None = None) -> web.Applicati
     app.cleanup_ctx.append(_client_session)
     app.cleanup_ctx.append(_rtmp_listener(rtmp_port))
 
-    from mediasrv.http import accounts_routes, api, discovery_routes, hls_routes, openapi, stats_routes, vod_routes
+    from mediasrv.http import (
+        accounts_routes,
+        api,
+        chat_routes,
+        discovery_routes,
+        hls_routes,
+        openapi,
+        recording_links,
+        stats_routes,
+        vod_routes,
+    )
 
     stats_routes.setup_viewers(app, config)
     hls_routes.setup(app, config, hub)
@@ -51,6 +61,8 @@ def create_app(config: Config, *, rtmp_port: int | None = None) -> web.Applicati
     accounts_routes.setup(app, config)
     discovery_routes.setup(app, config, hub)
     vod_routes.setup(app, config, hub)
+    recording_links.setup(app, config)
+    chat_routes.setup(app, config)
     api.setup(app)
     openapi.setup(app)
     app.cleanup_ctx.append(_hub_shutdown)

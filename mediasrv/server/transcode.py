@@ -38,7 +38,6 @@ import logging
 import os
 import signal
 import sys
-import time
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Callable
 
@@ -363,6 +362,8 @@ class TranscodeSession:
         self._need_keyframe = True
         self._sent_tracks: dict[TrackKind, TrackInfo] = {}
         self._planned_track: TrackInfo | None = None
+        self._fits_track: TrackInfo | None = None
+        self._fits = False
         self._backlog: list[tuple[MediaUnit, bool]] = []
         self._backlog_bytes = 0
         self._gap = False
@@ -407,12 +408,29 @@ class TranscodeSession:
             force = self.planner.decide(unit.pts, unit.keyframe)
             if force:
                 self.stats.forced_keyframes += 1
+        if not self._ladder_fits():
+            self.stats.units_not_sent += 1  # nothing to encode: spare the worker the decoding
+            self._need_keyframe = True
+            self._backlog.clear()
+            return
         self._remember(unit, force)
         worker = self.worker
         if worker is None or not self._worker_ready:
             self.stats.units_not_sent += 1
             return
         self._send_unit(worker, unit, force)
+
+    def _ladder_fits(self) -> bool:
+        """Whether the current video track gets at least one rung (unknown size: assume
+        so; no video yet: no, audio alone makes no rung)."""
+        track = self._planned_track
+        if track is None:
+            return False
+        if track is not self._fits_track:
+            self._fits_track = track
+            self._fits = (not track.width or not track.height
+                          or any(r.height <= track.height for r in self.service.config.transcode.ladder))
+        return self._fits
 
     def _remember(self, unit: MediaUnit, force: bool) -> None:
         """Keep the units since the last aligned source keyframe (bounded), so a worker

@@ -14,7 +14,12 @@ Threads (PyAV releases the GIL in decode, scale and encode, so they run in paral
 - the **audio thread** decodes the source AAC and encodes it once (AAC at
   ``audio_bitrate``) for all rungs.
 
-Output goes through ``emit(bytes)`` (thread-safe, framed messages of ``protocol``).
+Every rung reformats the same decoded frame, concurrently. PyAV's ``reformat`` briefly
+rewrites the source frame's colour tags around ``sws_scale_frame`` and restores them;
+all rungs ask for the same conversion, so the values they write are the same and the
+overlap is harmless (and a rung of the source's size and format gets the frame itself).
+
+Output goes through ``send(header, data)`` (thread-safe; framed ``protocol`` messages).
 Counters are plain ints and floats; ``stats()`` returns them as a dict.
 """
 
@@ -22,7 +27,6 @@ from __future__ import annotations
 
 import collections
 import fractions
-import logging
 import queue
 import threading
 import time
@@ -40,8 +44,6 @@ from mediasrv.transcode import protocol
 from mediasrv.transcode.governor import LoadGovernor, Step
 from mediasrv.transcode.ladder import FrameRateCap, RungPlan, plan_ladder, shed_order
 from mediasrv.transcode.protocol import AUDIO_INDEX, AudioIn, MessageType, VideoIn
-
-log = logging.getLogger("mediasrv.transcode.pipeline")
 
 MS = fractions.Fraction(1, 1000)
 DECODERS = {"h264": "h264", "hevc": "hevc", "av1": "libdav1d", "vp9": "vp9"}

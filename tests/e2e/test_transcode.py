@@ -32,7 +32,7 @@ from mediasrv.http.hls_routes import HLS_SERVICE
 from mediasrv.server.transcode import TRANSCODE_SERVICE
 from tests.support.clients import ffmpeg_push_args, pyav_push_process, run_process
 from tests.support.server import RunningServer
-from tests.transcode.test_worker import _alive, _wait_gone
+from tests.transcode.conftest import process_alive, wait_gone
 
 pytestmark = pytest.mark.e2e
 
@@ -71,7 +71,7 @@ async def transcode_server(tmp_path, data: dict) -> AsyncIterator[RunningServer]
     finally:
         pids.update(app[TRANSCODE_SERVICE].worker_pids())
         await runner.cleanup()
-        left = [pid for pid in pids if not _wait_gone(pid, 5)]
+        left = [pid for pid in pids if not wait_gone(pid, 5)]
         assert not left, f"worker processes left behind: {left}"
 
 
@@ -186,7 +186,6 @@ async def test_720p_push_gives_four_aligned_rungs_that_hlsjs_switches(tmp_path):
                     "([t]) => window.playerErrors.length > 0 || document.getElementById('v').currentTime >= t",
                     arg=[switched_at + 3.0], timeout=15000)
                 took = time.monotonic() - clock
-                print(f"3 s of media after the switch took {took:.2f} s")
                 assert took < 6.0, f"playback stalled after the level switch ({took:.1f} s for 3 s of media)"
                 errors = await player.errors()
                 assert not errors["fatal"], errors
@@ -254,7 +253,7 @@ async def test_killed_worker_is_restarted_while_source_plays_on(tmp_path):
             await asyncio.sleep(2.0)
             source = await read_rendition(session, base, "source")
             rung = await read_rendition(session, base, "240p")
-    assert not _alive(pid)
+    assert not process_alive(pid)
     stats = session_.stats
     assert (stats.restarts, stats.crashes) == (1, 1) and "SIGKILL" in stats.last_exit
     assert stats.rungs["240p"].restarts == 1

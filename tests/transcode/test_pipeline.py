@@ -10,7 +10,7 @@ from mediasrv.config import RungConfig
 from mediasrv.media.avc import parse_avcc
 from mediasrv.media.types import MediaUnit, TrackKind
 from tests.hls.conftest import encode, has_encoder
-from tests.transcode.conftest import SMALL_LADDER, decode_rung, run_pipeline
+from tests.transcode.conftest import decode_rung, run_pipeline
 
 
 def test_rungs_have_their_sizes_and_keyframes_only_where_forced():

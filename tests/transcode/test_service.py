@@ -12,16 +12,15 @@ import os
 import signal
 import time
 
-import pytest
 
 from mediasrv.config import build_config
 from mediasrv.hub import Hub
-from mediasrv.media.types import MediaUnit, TrackKind
+from mediasrv.media.types import TrackKind
 from mediasrv.server import transcode as transcode_module
 from mediasrv.server.hls import HlsService
 from mediasrv.server.transcode import TranscodeService
 from tests.hls.conftest import Publisher, encode
-from tests.transcode.test_worker import _alive, _wait_gone
+from tests.transcode.conftest import process_alive, wait_gone
 
 LADDER = [
     {"name": "240p", "height": 240, "video_bitrate": 400000, "maxrate": 450000, "bufsize": 900000},
@@ -46,7 +45,7 @@ async def services(**hls):
         await transcoder.stop()
         await service.stop()
         for pid in pids:
-            assert _wait_gone(pid, 5), f"worker {pid} left behind"
+            assert wait_gone(pid, 5), f"worker {pid} left behind"
 
 
 async def publish(hub, name: str, units, *, start: float | None = None, until_ms: float | None = None):
@@ -132,7 +131,7 @@ async def test_a_killed_worker_is_restarted_while_source_plays_on():
         await feeder
         publication.detach(clean=True)
         assert len(service.rendition("k", "source").segmenter.segments) >= source_before + 3
-        assert not _alive(pid)
+        assert not process_alive(pid)
         playlist = service.media_playlist("k", "240p")
         assert "#EXT-X-DISCONTINUITY" in playlist  # the rung's gap is declared
         # Once back, the rung cuts where the source cuts again.
@@ -157,11 +156,23 @@ async def test_a_hung_worker_is_killed_and_restarted(monkeypatch):
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGCONT)
-        assert _wait_gone(pid, 5)
+        await wait_for(lambda: not process_alive(pid), 5, "the hung worker to be gone")
         await wait_for(lambda: session.worker is not None and session.worker.pid != pid, 10, "a new worker")
         await feeder
         publication.detach(clean=True)
         assert session.stats.restarts == 1
+
+
+async def test_a_source_smaller_than_every_rung_is_not_decoded():
+    units = list(encode(seconds=3.0, width=160, height=120).units)
+    async with services() as (hub, service, transcoder):
+        publication = await publish(hub, "tiny", units)
+        session = transcoder.session("tiny")
+        publication.detach(clean=True)
+        await wait_for(lambda: service.rendition("tiny", "source").done, 10, "the source to end")
+        await wait_for(lambda: session.stats.units_not_sent == len(units), 5, "every unit to be read")
+        assert session.stats.units_sent == 0
+        assert service.master_playlist("tiny").count("#EXT-X-STREAM-INF") == 1
 
 
 async def test_stopping_the_service_kills_live_workers():
@@ -172,7 +183,7 @@ async def test_stopping_the_service_kills_live_workers():
         await wait_for(lambda: transcoder.worker_pids(), 10, "a worker")
         pid = transcoder.worker_pids()[0]
         await transcoder.stop()
-        assert not _alive(pid)
+        assert not process_alive(pid)
         await feeder
 
 

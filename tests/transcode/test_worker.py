@@ -8,37 +8,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 from mediasrv.server.transcode import WorkerProcess
 from mediasrv.transcode import protocol
 from mediasrv.transcode.protocol import MessageType
 from tests.hls.conftest import encode
-from tests.transcode.conftest import SMALL_LADDER, rung_dicts, track_message
+from tests.transcode.conftest import SMALL_LADDER, process_alive, rung_dicts, track_message, wait_gone
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is gone for our purposes (its parent has not reaped it yet).
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _wait_gone(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            return True
-        time.sleep(0.05)
-    return False
 
 
 async def test_a_whole_run_through_the_pipes():
@@ -111,10 +88,10 @@ def test_worker_dies_with_a_killed_server():
         line = server.stdout.readline()
         assert line.strip(), "the child did not start a worker"
         pid = int(line)
-        assert _alive(pid)
+        assert process_alive(pid)
         server.send_signal(signal.SIGKILL)
         server.wait(10)
-        assert _wait_gone(pid, 10), f"worker {pid} outlived its server"
+        assert wait_gone(pid, 10), f"worker {pid} outlived its server"
     finally:
         if server.poll() is None:
             server.kill()

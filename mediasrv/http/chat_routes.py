@@ -1,0 +1,157 @@
+"""``GET /live/{name}/chat``: the chat beside a stream, over WebSocket. See docs/chat.md.
+
+Anyone may connect and read; a logged-in user (``Authorization: Bearer`` or, for
+browsers, ``?access_token=``) may write. The token is checked before the upgrade: an
+invalid one is an ordinary 401 JSON answer. The connection's writer drains the member's
+bounded queue (``mediasrv.server.chat``); a member that overflows it is disconnected at
+once (the transport is aborted: a close frame could not get through a full buffer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from typing import AsyncIterator
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from mediasrv.config import Config
+from mediasrv.http import validate
+from mediasrv.http.accounts_routes import ACCOUNTS, optional_user
+from mediasrv.http.app import CONFIG, HUB
+from mediasrv.http.openapi import op, path_param, query_param, register_operation
+from mediasrv.http.validate import ApiError
+from mediasrv.server.chat import ChatService
+
+log = logging.getLogger("mediasrv.chat")
+
+CHAT = web.AppKey("chat", ChatService)
+_SOCKETS = web.AppKey("chat_sockets", set)
+_NAME_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}")
+
+
+async def chat(request: web.Request) -> web.StreamResponse:
+    service = request.app.get(CHAT)
+    if service is None:
+        raise ApiError(503, "chat is not available yet")
+    name = request.match_info["name"]
+    if not _NAME_RE.fullmatch(name):
+        raise ApiError(400, "name: not a valid stream name")
+    user = await optional_user(request, query_token=True)
+    owner_id = None
+    config = service.config
+    if request.app[CONFIG].auth.mode == "accounts":
+        accounts = request.app.get(ACCOUNTS)
+        if accounts is None:
+            raise ApiError(503, "accounts are not available yet")
+        owner = await accounts.get_user(name.lower())
+        if owner is None:
+            raise ApiError(404, "no such creator")
+        owner_id = owner.id
+
+    # Incoming frames: the longest request is a message of max_chars characters, each up to
+    # 4 bytes of UTF-8, or 6 bytes escaped as \uXXXX; bigger frames close the connection (1009).
+    ws = web.WebSocketResponse(heartbeat=config.heartbeat, max_msg_size=config.max_chars * 12 + 1024)
+    if not ws.can_prepare(request).ok:
+        raise ApiError(400, "this endpoint is a WebSocket: send an Upgrade request")
+    await ws.prepare(request)
+
+    transport = request.transport
+
+    def drop(member) -> None:
+        if transport is not None:
+            transport.abort()
+
+    room = service.room(name, owner_id=owner_id)
+    member = service.join(room, user, on_drop=drop)
+    sockets = request.app[_SOCKETS]
+    sockets.add(ws)
+
+    async def pump() -> None:
+        try:
+            while True:
+                frames = await member.next_frames()
+                if frames is None:
+                    break
+                for frame in frames:
+                    await ws.send_str(frame)
+        except (ConnectionError, RuntimeError):
+            member.close("gone")
+        if member.closed == "shutdown":
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
+
+    writer = asyncio.get_running_loop().create_task(pump(), name=f"chat-writer-{name}")
+    try:
+        async for msg in ws:
+            if member.closed is not None:
+                break
+            if msg.type == WSMsgType.TEXT:
+                await service.handle(room, member, msg.data)
+            elif msg.type == WSMsgType.BINARY:
+                member.push('{"type":"error","code":"bad_request","reason":"send text frames (JSON)",'
+                            '"retry_after":0}')
+    except (ConnectionError, asyncio.CancelledError):
+        pass
+    finally:
+        sockets.discard(ws)
+        service.leave(room, member)
+        if member.closed is None:
+            member.close("gone")
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await writer
+        if not ws.closed:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(), 1.0)
+    return ws
+
+
+def setup(app: web.Application, config: Config) -> None:
+    """After ``accounts_routes.setup`` and the stats routes (viewer counts)."""
+    from mediasrv.http.stats_routes import MONITOR
+
+    validate.install(app)
+    app[_SOCKETS] = set()
+    hub = app[HUB]
+
+    def viewers(name: str) -> int:
+        monitor = app.get(MONITOR)
+        health = monitor.streams.get(name) if monitor is not None else None
+        return health.audience.concurrent if health is not None and health.ended_at is None else 0
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        service = ChatService(config.chat, viewers=viewers, is_live=lambda name: hub.get(name) is not None)
+        app[CHAT] = service
+        hub.add_listener(service.on_hub_event)
+        await service.start()
+        yield
+        hub.remove_listener(service.on_hub_event)
+        await service.stop()
+
+    async def close_chats(app: web.Application) -> None:
+        # on_shutdown runs before the server waits for open requests: end the chats now.
+        service = app.get(CHAT)
+        if service is not None:
+            service.close_all()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(close_chats)
+    app.router.add_get("/live/{name}/chat", chat)
+    register_operation(app, "GET", "/live/{name}/chat", op(
+        "The stream's chat (WebSocket)", tag="chat", auth="optional",
+        description=(
+            "Upgrade to a WebSocket (`Connection: Upgrade`, `Upgrade: websocket`). Anyone may read; a "
+            "logged-in user may write (the token as `Authorization: Bearer` or `?access_token=`). Frames are "
+            "JSON objects with a `type`. The first frame from the server is `state` {stream, live, viewers, "
+            "pinned, history[], you|null}; then `message` {id, user, display_name, badges[], text, sent_at}, "
+            "`system`, `pinned` {message|null, by}, `deleted` {id, by}, `viewer-count` {viewers}, "
+            "`stream-ended`, and `error` {code, reason, retry_after} for the sender's refused requests. "
+            "Client requests: `message` {text}, `pin` {id}, `unpin`, `delete` {id}. All fields are plain "
+            "text: render them as text, never as HTML. A client that cannot keep up with "
+            f"`chat.send_buffer` ({config.chat.send_buffer}) queued frames is disconnected. See docs/chat.md."),
+        params=[path_param("name", "public stream name (the creator's handle in auth.mode accounts)"),
+                query_param("access_token", "bearer token (instead of the Authorization header)")],
+        ok=101, ok_description="Switching Protocols: the WebSocket is open",
+        errors=[400, 404]))

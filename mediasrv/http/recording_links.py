@@ -1,0 +1,114 @@
+"""Connects the recorder to the people around a stream: who decides, the creator's
+default, the ``broadcast.saved`` webhook, alerts to the creator, and the OpenAPI text of
+the recording and VOD routes.
+
+Kept apart from both components so neither imports the other.
+"""
+
+from __future__ import annotations
+
+from typing import AsyncIterator
+
+from aiohttp import web
+
+from mediasrv.config import Config
+from mediasrv.http import openapi
+from mediasrv.http.accounts_routes import ACCOUNTS, optional_user
+from mediasrv.http.discovery_routes import ALERTS, configured_base_url, send_webhook
+from mediasrv.http.vod_routes import RECORDER, default_authorize
+
+
+def setup(app: web.Application, config: Config) -> None:
+    """After ``vod_routes.setup`` and ``accounts_routes.setup``."""
+    _describe(app)
+    app.cleanup_ctx.append(_connect(config))
+
+
+def _connect(config: Config):
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        recorder = app[RECORDER]
+        fallback = default_authorize(config)
+        base = configured_base_url(config)
+
+        async def authorize(request: web.Request, recording) -> bool:
+            # With accounts, the creator whose stream it was (its public name is their
+            # handle) or an admin decides; otherwise the recorder's own rule (admin
+            # token, or loopback with no proxy in between).
+            if config.auth.mode == "accounts":
+                user = await optional_user(request)
+                return user is not None and (user.handle == recording.stream or user.at_least("admin"))
+            return bool(fallback(request, recording))
+
+        async def default_save(stream: str) -> bool:
+            accounts = app.get(ACCOUNTS)
+            if accounts is None:
+                return False
+            return bool(await accounts.save_by_default(stream))
+
+        async def tell_creator(recording, event: str) -> None:
+            accounts, alerts = app.get(ACCOUNTS), app.get(ALERTS)
+            if accounts is None or alerts is None:
+                return
+            user = await accounts.get_user(recording.stream)
+            if user is not None:
+                alerts.deliver([user.id], event, _recording_event(recording, base))
+
+        async def on_saved(recording) -> None:
+            send_webhook(app, "broadcast.saved", _recording_event(recording, base))
+            await tell_creator(recording, "recording.saved")
+
+        async def on_ended(recording) -> None:
+            await tell_creator(recording, "recording.pending")
+
+        async def on_failed(recording) -> None:
+            await tell_creator(recording, "recording.failed")
+
+        recorder.authorize = authorize
+        recorder.default_save = default_save
+        recorder.on_saved = on_saved
+        recorder.on_ended = on_ended
+        recorder.on_failed = on_failed
+        yield
+
+    return ctx
+
+
+def _recording_event(recording, base: str) -> dict:
+    data = {"id": recording.id, "stream": recording.stream, "state": str(recording.state)}
+    error = getattr(recording, "error", None)
+    if error:
+        data["error"] = error
+    if str(recording.state) in ("saved", "RecordingState.SAVED"):
+        data["vod_url"] = f"{base}/vod/{recording.id}/index.m3u8"
+        data["download_url"] = f"{base}/vod/{recording.id}/download.mp4"
+    return data
+
+
+def _describe(app: web.Application) -> None:
+    rid = openapi.path_param("id", "the recording's id (16 url-safe characters)")
+    recording = {"type": "object", "description": "a recording: id, stream, state (recording, pending_decision, "
+                 "saved, discarded, failed), started_at, ended_at, duration, size, segments, error"}
+    openapi.register_schema(app, "Recording", recording)
+    tag = "recordings"
+    who = ("with accounts: the stream's creator or an admin; otherwise the configured "
+           "recording.admin_token, or a request from this machine")
+    openapi.register_operation(app, "GET", "/api/recordings", openapi.op(
+        "List recordings (saved ones for everyone; others for whoever may decide them)", tag=tag, auth="optional",
+        params=[openapi.query_param("stream", "only this stream"), openapi.query_param("state", "only this state"),
+                openapi.query_param("limit", "at most this many (1-1000)", {"type": "integer"})],
+        ok_schema={"type": "object", "properties": {"recordings": {"type": "array", "items": openapi.ref("Recording")}}},
+        errors=[400]))
+    openapi.register_operation(app, "GET", "/api/recordings/{id}", openapi.op(
+        "One recording", tag=tag, auth="optional", params=[rid], ok_schema=openapi.ref("Recording"), errors=[403, 404]))
+    for action, summary in (("save", "Keep it as a VOD (playlist and MP4 download)"),
+                            ("discard", "Delete its files; nothing is left on disk")):
+        openapi.register_operation(app, "POST", f"/api/recordings/{{id}}/{action}", openapi.op(
+            summary, tag=tag, auth="optional", description=f"Who may decide: {who}.", params=[rid],
+            ok_schema=openapi.ref("Recording"), errors=[403, 404, 409]))
+    playlist = {"application/vnd.apple.mpegurl": {"schema": {"type": "string"}}}
+    openapi.register_operation(app, "GET", "/vod/{id}/index.m3u8", openapi.op(
+        "VOD playlist of a saved recording (EXT-X-PLAYLIST-TYPE:VOD)", tag="vod", params=[rid],
+        ok_content=playlist, errors=[404]))
+    openapi.register_operation(app, "GET", "/vod/{id}/download.mp4", openapi.op(
+        "The recording as one MP4 (remuxed, not re-encoded)", tag="vod", params=[rid],
+        ok_content={"video/mp4": {"schema": {"type": "string", "format": "binary"}}}, errors=[404, 409]))
