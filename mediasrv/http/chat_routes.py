@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import socket
 from typing import AsyncIterator
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -29,6 +30,8 @@ log = logging.getLogger("mediasrv.chat")
 
 CHAT = web.AppKey("chat", ChatService)
 _SOCKETS = web.AppKey("chat_sockets", set)
+#: Kernel send buffer of a chat connection, bytes.
+SOCKET_SEND_BUFFER = 64 * 1024
 _NAME_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}")
 
 
@@ -49,7 +52,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
         owner = await accounts.get_user(name.lower())
         if owner is None:
             raise ApiError(404, "no such creator")
-        owner_id = owner.id
+        owner_id, name = owner.id, owner.handle
 
     # Incoming frames: the longest request is a message of max_chars characters, each up to
     # 4 bytes of UTF-8, or 6 bytes escaped as \uXXXX; bigger frames close the connection (1009).
@@ -59,6 +62,12 @@ async def chat(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
 
     transport = request.transport
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is not None:
+        # A fixed kernel send buffer (instead of autotuning up to megabytes): memory per
+        # chat connection stays bounded and a peer that stops reading is noticed soon.
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_SEND_BUFFER)
 
     def drop(member) -> None:
         if transport is not None:
@@ -89,6 +98,9 @@ async def chat(request: web.Request) -> web.StreamResponse:
                 break
             if msg.type == WSMsgType.TEXT:
                 await service.handle(room, member, msg.data)
+                # Let the writers run between requests: a burst from one client must not
+                # fill everyone's queue before any of them had a chance to drain.
+                await asyncio.sleep(0)
             elif msg.type == WSMsgType.BINARY:
                 member.push('{"type":"error","code":"bad_request","reason":"send text frames (JSON)",'
                             '"retry_after":0}')

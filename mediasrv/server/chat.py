@@ -22,7 +22,7 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Awaitable, Callable
 
 from mediasrv.config import ChatConfig
 from mediasrv.hub import StreamEnded, StreamStarted
