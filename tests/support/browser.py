@@ -26,11 +26,32 @@ CHROMIUM_ARGS = [
 ]
 
 
+def _no_realtime_scheduling_for_children() -> None:
+    """Run as root, Chromium puts its audio threads on SCHED_FIFO. When such a renderer
+    hangs or exits badly it can starve the 2-core machine (seen here: two FIFO threads
+    spinning in the kernel's dcache shrinker, every other process at ~8 % CPU). Dropping
+    CAP_SYS_NICE from this process's bounding set means the programs it starts cannot
+    take real-time priority (RLIMIT_RTPRIO is 0), so Chromium keeps normal threads."""
+    import ctypes
+    import ctypes.util
+    import resource
+
+    PR_CAPBSET_DROP, CAP_SYS_NICE = 24, 23
+    try:
+        resource.setrlimit(resource.RLIMIT_RTPRIO, (0, 0))
+    except (ValueError, OSError):
+        pass
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc.prctl(PR_CAPBSET_DROP, CAP_SYS_NICE, 0, 0, 0)  # fails harmlessly when not root
+
+
 @contextlib.asynccontextmanager
 async def chromium() -> AsyncIterator[object]:
     """Yield a Playwright Browser (headless Debian Chromium)."""
     require_path(CHROMIUM, "Debian's chromium")
     from playwright.async_api import async_playwright
+
+    _no_realtime_scheduling_for_children()
 
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
@@ -89,9 +110,16 @@ class Player:
         return await self.page.evaluate("({fatal: window.playerErrors, other: window.otherErrors})")
 
 
-async def open_player(browser, url: str, *, low_latency: bool = True) -> Player:
-    """Open a page that plays ``url`` with hls.js; return the :class:`Player`."""
-    config = "{lowLatencyMode: %s, liveSyncDurationCount: 2}" % ("true" if low_latency else "false")
+async def open_player(browser, url: str, *, low_latency: bool = True, config: dict | None = None) -> Player:
+    """Open a page that plays ``url`` with hls.js; return the :class:`Player`.
+
+    ``config``: the hls.js configuration to use instead of the default one
+    (``lowLatencyMode`` + ``liveSyncDurationCount: 2``); e.g. ``{"lowLatencyMode": True}``
+    alone lets hls.js aim at the playlist's PART-HOLD-BACK, as it does by default."""
+    if config is not None:
+        config = json.dumps(config)
+    else:
+        config = "{lowLatencyMode: %s, liveSyncDurationCount: 2}" % ("true" if low_latency else "false")
     html = PLAYER_PAGE % {"hls": HLS_JS.read_text(), "config": config, "url": json.dumps(url)}
     page = await browser.new_page()
     player = Player(page, url)
