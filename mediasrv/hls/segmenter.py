@@ -40,15 +40,15 @@ Low-Latency HLS (``part_duration`` set, fMP4 only; draft-pantos-hls-rfc8216bis):
   duration. A segment's bytes are the concatenation of its parts; EXTINF, cut rule,
   window and retention of segments stay exactly as above.
 - Part cut rule, on each unit of the lead track (video; audio when audio-only), with D
-  the open part's duration if cut here and f the last frame interval: cut when D + f
-  exceeds PART-TARGET (the next frame would not fit; f is the larger of the last two
-  intervals, as millisecond timestamps alternate). If the frame came late and D
+  the open part's duration if cut here and f the frame interval (the median of the last
+  five, + 1 ms as millisecond timestamps alternate): cut when D + f exceeds PART-TARGET
+  (the next frame would not fit). If the frame came late and D
   already exceeds it, the part is closed at its previous frame instead (it is not
   published yet, so nothing listed changes). Parts therefore hold whole frames, never
-  exceed PART-TARGET and, when f <= 12 % of it, fill at least 85 % of it (§4.4.4.9).
+  exceed PART-TARGET and fill at least 85 % of it (§4.4.4.9) but for the last of a segment.
 - PART-TARGET is ``part_duration``, unless the frame interval (the larger of the first
   two) is too coarse for whole frames to fill 85-100 % of it: then it is the nearest
-  whole number of frames plus 2 ms of timestamp jitter (``choose_part_target``).
+  whole number of frames plus half a frame for timestamp jitter (``choose_part_target``).
 - INDEPENDENT=YES on parts whose first video frame is a keyframe (audio-only: all).
 - The init segment of a segment is chosen at its first part (from the tracks seen so
   far); a track that appears later in that segment is held back until the next segment
@@ -94,10 +94,12 @@ DEFAULT_FRAME_MS = 33
 #: Parts are listed while within this many target durations of the playlist's end, and
 #: stay downloadable this many target durations after leaving it.
 PART_WINDOW_TARGETS = 3
-#: Timestamp jitter (ms) allowed for when PART-TARGET is a whole number of frames.
+#: Frame intervals the part cut rule takes the median of.
+LEAD_INTERVALS = 5
+#: Timestamp jitter (ms) allowed for when PART-TARGET is one or two frames.
 PART_JITTER_MS = 2
 #: Frame intervals up to this fraction of the part target let parts fill >= 85 % of it.
-FINE_FRAME_FRACTION = 0.12
+FINE_FRAME_FRACTION = 0.125
 #: A break whose first unit follows the open segment's last within this many ms (a
 #: reconnect, rebased by the hub) may continue that segment (parts only, see
 #: ``Segmenter._continue_across_break``).
@@ -109,16 +111,18 @@ LOW_LATENCY_VERSION = 9
 def choose_part_target(part_duration_ms: float, frame_ms: float | None) -> int:
     """PART-TARGET in ms for a configured part duration and the lead track's frame interval.
 
-    Fine frames (interval <= 12 % of the duration): the configured duration, so every part
-    but the last of a segment is within one frame (<= 12 %) of it. Coarser frames: the
-    nearest whole number of frames, plus ``PART_JITTER_MS`` for millisecond timestamps
-    that alternate (33/34 ms at 30 fps), so parts of that many frames always fit.
+    Fine frames (interval <= 1/8 of the duration): the configured duration, so every part
+    but the last of a segment is within one frame (<= 12.5 %) of it. Coarser frames: the
+    nearest whole number N of frames plus half a frame, so that parts of N frames fit
+    however the millisecond timestamps jitter (up to half a frame) and fill N / (N + 1/2)
+    >= 85 % of it (N >= 3); for N of 1 or 2, N frames plus ``PART_JITTER_MS``.
     """
     target = max(1, round(part_duration_ms))
     if not frame_ms or frame_ms <= 0 or frame_ms <= FINE_FRAME_FRACTION * target:
         return target
     frames = max(1, round(part_duration_ms / frame_ms))
-    return int(math.ceil(frames * frame_ms)) + PART_JITTER_MS
+    margin = frame_ms / 2 if frames >= 3 else PART_JITTER_MS
+    return int(math.ceil(frames * frame_ms + margin))
 
 
 class Container(enum.Enum):
@@ -265,8 +269,8 @@ class Segmenter:
         #: Parts out of the playlist but still downloadable, oldest first.
         self.removed_parts: list[Part] = []
         self._parts_from = 0  # segments with a lower msn have no EXT-X-PART lines
-        self._lead_interval: int | None = None
-        self._lead_previous: int | None = None
+        #: The last few frame intervals (ms) of the lead track, newest last.
+        self._lead_intervals: list[int] = []
         self.cut_ms = int(self.segment_duration * 1000 * CUT_FRACTION)
         # Audio-only: every frame is a sync point, so cut at the first one at the target.
         self.audio_cut_ms = int(self.segment_duration * 1000) - 10
@@ -626,8 +630,9 @@ class Segmenter:
         if lead:
             last = open_.part_last_lead_dts
             if last is not None and unit.dts > last:
-                self._lead_previous = self._lead_interval
-                self._lead_interval = unit.dts - last
+                self._lead_intervals.append(unit.dts - last)
+                if len(self._lead_intervals) > LEAD_INTERVALS:
+                    del self._lead_intervals[0]
             if open_.part_lead_units:
                 self._part_cut_rule(open_, unit.dts, now)
         open_.part_units.append(unit)
@@ -639,14 +644,15 @@ class Segmenter:
         """A lead unit at ``dts`` arrived: close the open part if it ends there (or, when
         the frame came late, at its previous lead frame). ``segment_end``: ``dts`` ends the
         segment, so only the overshoot is fixed (the caller closes the last part)."""
-        # The next frame's interval, guessed from the last two (timestamps in ms alternate,
-        # 33/34 at 30 fps: the larger one avoids closing a frame late).
-        estimate = max(self._lead_interval or 0, self._lead_previous or 0)
+        intervals = self._lead_intervals
         if self.part_target_ms is None:
-            if self._lead_previous is None:
+            if len(intervals) < 2:
                 return  # two frame intervals are needed to choose PART-TARGET
             assert self.part_duration is not None
-            self.part_target_ms = choose_part_target(self.part_duration * 1000, estimate)
+            self.part_target_ms = choose_part_target(self.part_duration * 1000, max(intervals))
+        # The next frame's interval: the median of the last few, plus 1 ms as millisecond
+        # timestamps alternate (33/34 at 30 fps); one late frame does not move it.
+        estimate = sorted(intervals)[len(intervals) // 2] + 1 if intervals else 0
         target = self.part_target_ms
         duration = dts - open_.part_start
         if duration > target and open_.part_lead_units > 1 and open_.part_last_lead_dts is not None:
@@ -722,10 +728,10 @@ class Segmenter:
         if first > self._parts_from:
             self._unlist_parts(first, now)
 
-    def _unlist_parts(self, first: int, now: float) -> None:
-        """Segments below msn ``first`` no longer list their parts."""
+    def _unlist_parts(self, first: int, now: float, extra: tuple[Segment, ...] = ()) -> None:
+        """Segments below msn ``first`` (and ``extra`` ones) no longer list their parts."""
         expires = now + PART_WINDOW_TARGETS * self.target_duration
-        for segment in self.segments + self.removed:
+        for segment in [*self.removed, *extra, *self.segments]:
             if self._parts_from <= segment.msn < first:
                 for part in segment.parts:
                     if part.expires_at is None:
@@ -877,7 +883,7 @@ class Segmenter:
             gone = self.segments.pop(0)
             gone.expires_at = now + listed + self.target_duration
             if gone.parts and gone.msn >= self._parts_from:
-                self._unlist_parts(gone.msn + 1, now)
+                self._unlist_parts(gone.msn + 1, now, (gone,))
             self.media_sequence += 1
             if gone.discontinuity:
                 self.discontinuity_sequence += 1

@@ -30,8 +30,12 @@ def playlist_duration(pl: ParsedPlaylist) -> float:
     return sum(s.duration for s in pl.segments) + sum(p.duration for p in pl.partial_parts)
 
 
-def check_ll_playlist(text: str, *, live: bool | None = None) -> ParsedPlaylist:
-    """Every LL-HLS rule one playlist must satisfy on its own; returns it parsed."""
+def check_ll_playlist(text: str, *, live: bool | None = None, lenient_breaks: bool = False) -> ParsedPlaylist:
+    """Every LL-HLS rule one playlist must satisfy on its own; returns it parsed.
+
+    ``lenient_breaks``: a segment that spans a publisher's break (EXT-X-DISCONTINUITY)
+    may have a part under 85 % of PART-TARGET where the timeline jumped (whole frames
+    cannot fill it then); only "never longer" is checked for those."""
     pl = check_media_playlist(text, fmp4=True)
     listed = [p for s in pl.segments for p in s.parts] + pl.partial_parts
     if live is not None:
@@ -56,8 +60,10 @@ def check_ll_playlist(text: str, *, live: bool | None = None) -> ParsedPlaylist:
     uris = [p.uri for p in listed]
     assert len(set(uris)) == len(uris), "a part URI is listed twice"
     for segment in pl.segments:
-        _check_parts(segment.parts, target, complete=True, segment_duration=segment.duration, name=segment.uri)
-    _check_parts(pl.partial_parts, target, complete=False, segment_duration=None, name="partial segment")
+        _check_parts(segment.parts, target, complete=True, segment_duration=segment.duration, name=segment.uri,
+                     short_ok=lenient_breaks and segment.discontinuity)
+    _check_parts(pl.partial_parts, target, complete=False, segment_duration=None, name="partial segment",
+                 short_ok=lenient_breaks and pl.partial_discontinuity)
     # Segments start at keyframes: their first part is INDEPENDENT=YES.
     if pl.independent:
         for segment in pl.segments:
@@ -106,14 +112,14 @@ def check_ll_playlist(text: str, *, live: bool | None = None) -> ParsedPlaylist:
 
 
 def _check_parts(parts: list[ParsedPart], target: float | None, *, complete: bool,
-                 segment_duration: float | None, name: str) -> None:
+                 segment_duration: float | None, name: str, short_ok: bool = False) -> None:
     if not parts:
         return
     assert target is not None
     for index, part in enumerate(parts):
         assert 0 < part.duration <= target + EPS, f"{name} part {index}: {part.duration} > PART-TARGET {target}"
         last = complete and index == len(parts) - 1
-        if not last:
+        if not last and not short_ok:
             assert part.duration >= 0.85 * target - EPS, f"{name} part {index}: {part.duration} < 85 % of {target}"
     if segment_duration is not None:
         # The segment is its parts: their durations add up to its EXTINF.

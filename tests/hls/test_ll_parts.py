@@ -27,7 +27,8 @@ T0 = 1_700_000_000.0
 class LLRun:
     """Feeds a segmenter with parts, checking the LL rules after every playlist change."""
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, *, lenient_breaks: bool = False, **kwargs) -> None:
+        self.lenient_breaks = lenient_breaks
         kwargs.setdefault("tag", "t")
         kwargs.setdefault("part_duration", 0.333)
         kwargs.setdefault("segment_duration", 2.0)
@@ -57,7 +58,8 @@ class LLRun:
         self.version = seg.version
         if not seg.segments and seg.last_part() is None:
             return
-        pl = check_ll_playlist(render_media_playlist(seg.playlist()), live=not seg.ended)
+        pl = check_ll_playlist(render_media_playlist(seg.playlist()), live=not seg.ended,
+                               lenient_breaks=self.lenient_breaks)
         if self.last is not None:
             check_ll_update(self.last, pl)
         self.last = pl
@@ -95,15 +97,16 @@ def test_parts_tile_each_segment_within_the_part_target(fps, part_duration):
             assert p.duration_ms <= target
         for p in s.parts[:-1]:
             assert p.duration_ms >= 0.85 * target
-    # The advertised target stays near the configured duration.
-    assert abs(target - part_duration * 1000) <= 1000 / fps / 2 + 3
+    # The advertised target stays within a frame of the configured duration.
+    assert abs(target - part_duration * 1000) <= 1000 / fps + 1
 
 
 def test_part_target_is_the_configured_duration_or_whole_frames():
     assert choose_part_target(333, 1000 / 60) == 333  # fine frames: as configured
-    assert choose_part_target(333, 40) == 322  # 8 frames of 40 ms + 2 ms jitter
-    assert choose_part_target(200, 34) == 206  # 6 frames at 29.97/30 fps (33/34 ms)
-    assert choose_part_target(333, 67) == 337  # 15 fps: 5 frames
+    assert choose_part_target(333, 40) == 333  # 25 fps: a frame is 1/8 of it
+    assert choose_part_target(333, 42) == 357  # 24 fps: 8 frames + half a frame
+    assert choose_part_target(200, 34) == 221  # 6 frames at 29.97/30 fps (33/34 ms) + 17
+    assert choose_part_target(333, 67) == 369  # 15 fps: 5 frames + half a frame
     assert choose_part_target(100, 200) == 202  # 5 fps: never less than one frame
     assert choose_part_target(333, None) == 333
 
@@ -306,4 +309,92 @@ def test_part_names_and_the_file_name_rule():
                 "../part_a_1_1.m4s", "part_A_1_1.m4s"):
         assert not names.is_file_name(bad) and names.parse_part_name(bad) is None, bad
     assert not names.is_init_name("part_abc_1_1.m4s")
+
+
+
+def test_parts_of_a_segment_leaving_a_short_window_expire_too():
+    """window=2 x 1 s is shorter than the 3-target-duration part window: segments leave the
+    playlist while their parts are still listed; their parts expire all the same."""
+    run = LLRun(segment_duration=1.0, window=2, part_duration=0.25)
+    now = run.push_all(synthetic(12, fps=25, gop=25))
+    seg = run.seg
+    for segment in seg.removed:
+        for part in segment.parts:
+            assert part.expires_at is not None
+    seg.expire(now + 60)
+    assert not seg.removed_parts
+    assert not [n for n in seg.file_names() if names.is_part_name(n) and n.split("_")[2] in
+                {str(s.msn) for s in seg.removed}]
+
+
+# --- property: the LL rules hold whatever the input does ---------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from tests.hls.conftest import AVCC, VIDEO  # noqa: E402
+from tests.hls.test_segmenter import _event  # noqa: E402
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    events=st.lists(_event, min_size=1, max_size=20),
+    window=st.integers(1, 8),
+    duration=st.sampled_from([1.0, 2.0]),
+    part_duration=st.sampled_from([0.2, 0.333, 0.5]),
+    fps=st.sampled_from([24, 25, 30, 60]),
+)
+def test_ll_rules_hold_for_any_input(events, window, duration, part_duration, fps):
+    """Reconnects, gaps, codec changes, pauses, GOPs of any length; one frame rate per
+    stream (a frame rate that changes mid-stream can make whole-frame parts miss the 85 %
+    of a PART-TARGET chosen for the first rate: only "never longer" holds then, below;
+    likewise for the part where a reconnect's timeline jumps)."""
+    run = LLRun(segment_duration=duration, window=window, part_duration=part_duration, lenient_breaks=True)
+    dts = 0
+    now = T0
+    video = VIDEO
+    variants = [VIDEO, dataclasses.replace(VIDEO, config=AVCC[:3] + b"\x1f" + AVCC[4:], codec_string="avc1.4d401f")]
+    discontinuity = False
+    for event in events:
+        kind = event[0]
+        if kind == "gop":
+            frames = event[1]
+            units = synthetic(frames / fps, fps=fps, gop=frames, start_ms=dts, video_track=video,
+                              first_discontinuity=discontinuity)
+            discontinuity = False
+            if units:
+                run.push_all(units, start=now)
+                dts = round(dts + frames * 1000 / fps)  # the encoder's clock goes on regularly
+                now += frames / fps
+        elif kind == "reconnect":
+            discontinuity = True
+            dts += 40 + event[1] * 10
+        elif kind == "gap":
+            run.seg.mark_gap()
+        elif kind == "change":
+            video = variants[event[1]]
+        else:
+            now += event[1]
+            run.seg.expire(now)
+            run.check(now)
+    run.finish(now)
+    seg = run.seg
+    for s in run.made:
+        if s.parts:
+            assert s.data == b"".join(p.data for p in s.parts)
+            assert sum(p.duration_ms for p in s.parts) == round(s.duration * 1000)
+    assert [s.msn for s in run.made] == list(range(len(run.made)))
+    assert len(seg.removed) <= seg.max_removed
+
+
+def test_a_frame_rate_change_never_makes_a_part_longer_than_the_target():
+    units = synthetic(3, fps=60, gop=120)
+    units += synthetic(3, fps=24, gop=48, start_ms=3000)
+    units += synthetic(3, fps=15, gop=30, start_ms=6000)
+    run = LLRun(segment_duration=2.0, part_duration=0.25)
+    run.check = lambda now: None  # the 85 % rule cannot hold across rates; the bound does
+    run.finish(run.push_all(units))
+    target = run.seg.part_target_ms
+    assert target == 250
+    assert all(p.duration_ms <= target for s in run.made for p in s.parts)
 
