@@ -507,15 +507,19 @@ http {{
         return f"http://{HOST}:{self.http_port}/hls/{STREAM}.m3u8"
 
 
-async def sample_warnings(session, server, stop: asyncio.Event, into: set[str]) -> None:
-    """mediasrv's health warnings for the stream (e.g. a transcoder rung behind real time)."""
-    url = f"http://{HOST}:{server.http_port}/api/streams/{STREAM}/stats"
+async def sample_warnings(session, server, stop: asyncio.Event, into: set[str], renditions: set[str]) -> None:
+    """While live: mediasrv's health warnings for the stream (e.g. a transcoder rung behind
+    real time) and the renditions it serves."""
+    base = f"http://{HOST}:{server.http_port}/api/streams/{STREAM}"
     while not stop.is_set():
         try:
-            async with session.get(url) as response:
+            async with session.get(base + "/stats") as response:
                 if response.status == 200:
                     for warning in (await response.json()).get("warnings", []):
                         into.add(re.sub(r"\d+\.\d+x", "<1x", str(warning)))
+            async with session.get(base) as response:
+                if response.status == 200:
+                    renditions.update(r["name"] for r in (await response.json()).get("renditions", []))
         except Exception:  # noqa: BLE001 - best effort
             pass
         await asyncio.sleep(2.0)
@@ -580,7 +584,8 @@ async def run_scenario(scenario: Scenario, args, workdir: Path, procs: ProcessGr
     async with aiohttp.ClientSession() as session:
         follower = asyncio.ensure_future(follow(session, server.media_url, kind, stop, available))
         warnings: set[str] = set()
-        sampler = asyncio.ensure_future(sample_warnings(session, server, stop, warnings)) \
+        renditions: set[str] = set()
+        sampler = asyncio.ensure_future(sample_warnings(session, server, stop, warnings, renditions)) \
             if scenario.server == "mediasrv" else None
         server_proc = next(m for m in procs.procs if m.name in ("mediasrv", "nginx-rtmp"))
         cpu_start = (time.monotonic(), cpu_seconds(server_proc.pid))
@@ -605,22 +610,14 @@ async def run_scenario(scenario: Scenario, args, workdir: Path, procs: ProcessGr
                 load = f.read().split()[0]
             notes.append(f"server CPU {100 * cpu / elapsed:.0f} % of a core (its process tree), load average {load}")
             await asyncio.sleep(1.0)
-            if scenario.server == "mediasrv":
-                async with session.get(f"http://{HOST}:{server.http_port}/api/streams/{STREAM}") as response:
-                    if response.status == 200:
-                        facts = await response.json()
-                        notes.append("renditions: " + ", ".join(r["name"] for r in facts.get("renditions", [])))
-                async with session.get(f"http://{HOST}:{server.http_port}/api/streams/{STREAM}/stats") as response:
-                    if response.status == 200:
-                        stats = await response.json()
-                        if stats.get("warnings"):
-                            notes.append("warnings: " + "; ".join(map(str, stats["warnings"])))
         finally:
             stop.set()
             follower.cancel()
             if sampler is not None:
                 sampler.cancel()
             await asyncio.gather(follower, *([sampler] if sampler else []), return_exceptions=True)
+    if renditions:
+        notes.append("renditions served: " + ", ".join(sorted(renditions)))
     if warnings:
         notes.append("health warnings seen: " + "; ".join(sorted(warnings)))
     procs.stop(pusher)
@@ -722,6 +719,22 @@ def scenarios(args) -> list[Scenario]:
     return out
 
 
+def no_realtime_scheduling_for_children() -> None:
+    """Run as root, Chromium puts its audio threads on SCHED_FIFO, which can starve a small
+    machine (and every figure here): drop RLIMIT_RTPRIO and CAP_SYS_NICE for what this
+    process starts (as tests/support/browser.py does for the tests)."""
+    import ctypes
+    import ctypes.util
+    import resource
+
+    try:
+        resource.setrlimit(resource.RLIMIT_RTPRIO, (0, 0))
+    except (ValueError, OSError):
+        pass
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc.prctl(24, 23, 0, 0, 0)  # PR_CAPBSET_DROP, CAP_SYS_NICE; fails harmlessly when not root
+
+
 async def amain(args, workdir: Path, procs: ProcessGroup) -> list[Outcome]:
     outcomes = []
     browser = None
@@ -730,6 +743,7 @@ async def amain(args, workdir: Path, procs: ProcessGroup) -> list[Outcome]:
         if not args.no_browser:
             from playwright.async_api import async_playwright
 
+            no_realtime_scheduling_for_children()
             playwright = await async_playwright().start()
             browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
                 "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--mute-audio",

@@ -101,7 +101,7 @@ class HlsConfig:
     reconnect_grace: float = 10.0
     keep_after_end: float = 300.0
     low_latency: bool = True
-    part_duration: float = 0.333
+    part_duration: float = 0.25
 
 
 @dataclass(frozen=True, slots=True)

@@ -190,7 +190,7 @@ class HlsService:
         #: Low-Latency HLS: parts, blocking reload, preload hints, rendition reports,
         #: delta updates. It needs fMP4 (MPEG-TS playlists stay plain HLS).
         self.low_latency = bool(getattr(hls, "low_latency", False)) and self.format is Container.FMP4
-        self.part_duration = float(getattr(hls, "part_duration", 0.333))
+        self.part_duration = float(getattr(hls, "part_duration", 0.25))
         self.hub = hub
         self.clock = clock
         self.stats = HlsStats()
