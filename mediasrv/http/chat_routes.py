@@ -2,7 +2,8 @@
 
 Anyone may connect and read; a logged-in user (``Authorization: Bearer`` or, for
 browsers, ``?access_token=``) may write. The token is checked before the upgrade: an
-invalid one is an ordinary 401 JSON answer. The connection's writer drains the member's
+invalid one is an ordinary 401 JSON answer, and a user banned from the creator's chats gets
+a 403 JSON answer (code ``banned``), also before the upgrade. The connection's writer drains the member's
 bounded queue (``mediasrv.server.chat``); a member that overflows it is disconnected at
 once (the transport is aborted: a close frame could not get through a full buffer).
 """
@@ -24,7 +25,7 @@ from mediasrv.http.accounts_routes import ACCOUNTS, optional_user
 from mediasrv.http.app import CONFIG, HUB
 from mediasrv.http.openapi import op, path_param, query_param, register_operation
 from mediasrv.http.validate import ApiError
-from mediasrv.server.chat import ChatService
+from mediasrv.server.chat import ChatError, ChatService
 
 log = logging.getLogger("mediasrv.chat")
 
@@ -59,6 +60,11 @@ async def chat(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=config.heartbeat, max_msg_size=config.max_chars * 12 + 1024)
     if not ws.can_prepare(request).ok:
         raise ApiError(400, "this endpoint is a WebSocket: send an Upgrade request")
+    room = service.room(name, owner_id=owner_id)
+    try:
+        await service.admit(room, user)
+    except ChatError as refused:
+        raise ApiError(403, refused.reason, code=refused.code) from None
     await ws.prepare(request)
 
     transport = request.transport
@@ -73,7 +79,6 @@ async def chat(request: web.Request) -> web.StreamResponse:
         if transport is not None:
             transport.abort()
 
-    room = service.room(name, owner_id=owner_id)
     member = service.join(room, user, on_drop=drop)
     sockets = request.app[_SOCKETS]
     sockets.add(ws)
@@ -90,6 +95,8 @@ async def chat(request: web.Request) -> web.StreamResponse:
             member.close("gone")
         if member.closed == "shutdown":
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
+        elif member.closed == "banned":
+            await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"banned from this chat")
 
     writer = asyncio.get_running_loop().create_task(pump(), name=f"chat-writer-{name}")
     try:
