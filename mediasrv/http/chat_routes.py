@@ -166,11 +166,15 @@ def setup(app: web.Application, config: Config) -> None:
             "JSON objects with a `type`. The first frame from the server is `state` {stream, live, viewers, "
             "pinned, history[], you|null}; then `message` {id, user, display_name, badges[], text, sent_at}, "
             "`system`, `pinned` {message|null, by}, `deleted` {id, by}, `viewer-count` {viewers}, "
-            "`stream-ended`, and `error` {code, reason, retry_after} for the sender's refused requests. "
-            "Client requests: `message` {text}, `pin` {id}, `unpin`, `delete` {id}. All fields are plain "
+            "`stream-ended`, `moderation` {action, by, user, until, minutes, deleted[], seconds, on}, "
+            "`reported` {report, kind}, and `error` {code, reason, retry_after} for the sender's refused requests. "
+            "Client requests: `message` {text}, `pin` {id}, `unpin`, `delete` {id}, `timeout` {user, minutes}, "
+            "`untimeout` {user}, `ban` {user, reason}, `unban` {user}, `slow_mode` {seconds}, `followers_only` "
+            "{on}, `report` {kind, id|user, reason}. A user banned from the creator's chats is refused with 403 "
+            "before the upgrade; a ban closes their open connections (code 1008). All fields are plain "
             "text: render them as text, never as HTML. A client that cannot keep up with "
             f"`chat.send_buffer` ({config.chat.send_buffer}) queued frames is disconnected. See docs/chat.md."),
         params=[path_param("name", "public stream name (the creator's handle in auth.mode accounts)"),
                 query_param("access_token", "bearer token (instead of the Authorization header)")],
         ok=101, ok_description="Switching Protocols: the WebSocket is open",
-        errors=[400, 404]))
+        errors=[400, 403, 404]))

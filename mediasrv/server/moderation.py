@@ -272,6 +272,11 @@ class ModerationService:
         state = await self._state(creator_id)
         state.banned.add(target.id)
         state.timeouts.pop(target.id, None)
+        if target.id in state.moderators:
+            # A banned moderator is no moderator (appointing them again needs an unban first).
+            await asyncio.to_thread(self.store.remove_chat_moderator, creator_id, target.id)
+            state.moderators.discard(target.id)
+            await self._log(creator_id, actor, Action.REMOVE_MODERATOR, target.id, None, {"reason": "banned"})
         kicked = encode({"type": "error", "code": "banned", "reason": "you were banned from this creator's chats",
                          "retry_after": 0})
         for room in self._rooms_of(creator_id):

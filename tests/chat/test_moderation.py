@@ -216,6 +216,11 @@ async def test_rest_roles_and_refusals(tmp_path):
         settings = await (await api.http.get("/api/me/settings", headers=alice["auth"])).json()
         assert settings["chat"]["slow_mode_seconds"] == 5 and settings["chat"]["followers_only"] is True
 
+        # Banning an appointed moderator ends the appointment.
+        assert (await api.http.put(f"{base}/bans/carol", headers=alice["auth"])).status == 200
+        public = await (await api.http.get(f"{base}/moderators")).json()
+        assert [m["handle"] for m in public["moderators"]] == ["bob"]
+
         doc = await (await api.http.get("/api/openapi.json")).json()
         assert doc["paths"]["/api/reports"]["get"]["x-required-role"] == "moderator"
         assert "409" in doc["paths"]["/api/users/{handle}/chat/moderators/{user}"]["put"]["responses"]
