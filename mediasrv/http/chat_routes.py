@@ -118,6 +118,10 @@ async def chat(request: web.Request) -> web.StreamResponse:
         service.leave(room, member)
         if member.closed is None:
             member.close("gone")
+        if member.closed == "banned":
+            # The writer is sending the last frame and the 1008 close: let it finish.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(writer), 2.0)
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await writer

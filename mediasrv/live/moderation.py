@@ -132,7 +132,8 @@ def clean_word_list(words: object, *, max_words: int, max_chars: int) -> tuple[s
             raise ModerationRefused("bad_request", f"words[{index}]: expected text")
         word = " ".join(word.split())
         if not word or _has_control(word) or len(word) > max_chars:
-            raise ModerationRefused("bad_request", f"words[{index}]: 1-{max_chars} characters without control characters")
+            raise ModerationRefused("bad_request",
+                                    f"words[{index}]: 1-{max_chars} characters without control characters")
         key = unicodedata.normalize("NFKC", word).casefold()
         if key not in seen:
             seen.add(key)

@@ -17,7 +17,7 @@ UPGRADE = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Versi
            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
 
 
-async def appoint(api: Api, creator: dict, handle: str, who: str) -> dict:
+async def appoint(api: Api, creator: dict, who: str) -> dict:
     response = await api.http.put(f"/api/users/{creator['handle']}/chat/moderators/{who}", headers=creator["auth"])
     assert response.status == 200, await response.text()
     return await response.json()
@@ -48,8 +48,8 @@ async def refused_upgrade(api: Api, headers: dict) -> dict:
 async def test_appointed_moderator_times_a_viewer_out(tmp_path):
     async with accounts_server(tmp_path) as api:
         alice, users = await creator_and_users(api, "bob", "carol", "dave")
-        await appoint(api, alice, "alice", "bob")
-        await appoint(api, alice, "alice", "dave")
+        await appoint(api, alice, "bob")
+        await appoint(api, alice, "dave")
         creator, _ = await join(api, "alice", alice["auth"])
         mod, state = await join(api, "alice", users["bob"])
         assert state["you"]["badges"] == ["moderator"] and state["you"]["can_moderate"] is True
@@ -97,7 +97,7 @@ async def test_appointed_moderator_times_a_viewer_out(tmp_path):
 async def test_ban_closes_connections_refuses_reconnects_and_survives_a_restart(tmp_path):
     async with accounts_server(tmp_path) as api:
         alice, users = await creator_and_users(api, "bob", "carol", "erin")
-        await appoint(api, alice, "alice", "bob")
+        await appoint(api, alice, "bob")
         carol_token = users["carol"]
         creator, _ = await join(api, "alice", alice["auth"])
         mod, _ = await join(api, "alice", users["bob"])
@@ -167,7 +167,7 @@ async def test_rest_roles_and_refusals(tmp_path):
     async with accounts_server(tmp_path) as api:
         alice, users = await creator_and_users(api, "bob", "carol")
         admin = await api.admin()
-        await appoint(api, alice, "alice", "bob")
+        await appoint(api, alice, "bob")
         mod = await api.user("sitemod", "moderator")
         base = "/api/users/alice/chat"
         # Appointing: the creator or an admin, nobody else (not even an appointed moderator).
@@ -227,9 +227,10 @@ async def test_rest_roles_and_refusals(tmp_path):
 
 
 async def test_slow_mode_followers_only_and_banned_words(tmp_path):
-    async with accounts_server(tmp_path, "chat.banned_words=spam", "moderation.max_banned_words=3", "chat.burst=20") as api:
+    overrides = ("chat.banned_words=spam", "moderation.max_banned_words=3", "chat.burst=20")
+    async with accounts_server(tmp_path, *overrides) as api:
         alice, users = await creator_and_users(api, "bob", "carol")
-        await appoint(api, alice, "alice", "bob")
+        await appoint(api, alice, "bob")
         creator, _ = await join(api, "alice", alice["auth"])
         mod, _ = await join(api, "alice", users["bob"])
         viewer, _ = await join(api, "alice", users["carol"])
@@ -298,7 +299,7 @@ async def test_slow_mode_followers_only_and_banned_words(tmp_path):
 async def test_every_action_is_in_the_log_for_the_creator(tmp_path):
     async with accounts_server(tmp_path) as api:
         alice, users = await creator_and_users(api, "bob", "carol")
-        await appoint(api, alice, "alice", "bob")
+        await appoint(api, alice, "bob")
         mod, _ = await join(api, "alice", users["bob"])
         viewer, _ = await join(api, "alice", users["carol"])
         said = await viewer.say("rude words")

@@ -59,9 +59,12 @@ def test_who_may_act_on_whom(actor, target, allowed):
 
 
 def test_nobody_acts_on_the_creator_or_themselves():
-    assert code(check_target, Standing.ADMIN, Standing.CREATOR, self_target=False, target_is_creator=True) == "forbidden"
-    assert code(check_target, Standing.CREATOR, Standing.CREATOR, self_target=True, target_is_creator=True) == "bad_request"
-    assert code(check_target, Standing.ADMIN, Standing.ADMIN, self_target=True, target_is_creator=False) == "bad_request"
+    def refusal(actor, target, *, self_target, target_is_creator):
+        return code(check_target, actor, target, self_target=self_target, target_is_creator=target_is_creator)
+
+    assert refusal(Standing.ADMIN, Standing.CREATOR, self_target=False, target_is_creator=True) == "forbidden"
+    assert refusal(Standing.CREATOR, Standing.CREATOR, self_target=True, target_is_creator=True) == "bad_request"
+    assert refusal(Standing.ADMIN, Standing.ADMIN, self_target=True, target_is_creator=False) == "bad_request"
 
 
 def test_timeouts_are_whole_minutes_within_the_limit_and_expire():
