@@ -239,6 +239,22 @@ class ChatConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ModerationConfig:
+    """Chat moderation by creators and their moderators, and the report queue."""
+
+    #: Words and phrases in one creator's own banned-word list (on top of chat.banned_words).
+    max_banned_words: int = 500
+    #: Longest banned word or phrase, in characters.
+    max_word_chars: int = 64
+    #: Longest ban reason, report reason or report resolution, in characters.
+    max_reason_chars: int = 500
+    #: Longest chat timeout, in minutes (default one week).
+    max_timeout_minutes: int = 7 * 24 * 60
+    #: Reports one user may file per hour.
+    reports_per_hour: int = 10
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -260,6 +276,7 @@ class Config:
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     recording: RecordingConfig = field(default_factory=RecordingConfig)
     chat: ChatConfig = field(default_factory=ChatConfig)
+    moderation: ModerationConfig = field(default_factory=ModerationConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
     @property
@@ -305,6 +322,11 @@ _RANGES: dict[str, tuple[float, float]] = {
     "chat.burst": (1, 1000),
     "chat.send_buffer": (1, 100_000),
     "chat.heartbeat": (1, 3600),
+    "moderation.max_banned_words": (0, 100_000),
+    "moderation.max_word_chars": (1, 1000),
+    "moderation.max_reason_chars": (1, 10_000),
+    "moderation.max_timeout_minutes": (1, 10 * 365 * 24 * 60),
+    "moderation.reports_per_hour": (1, 100_000),
 }
 
 

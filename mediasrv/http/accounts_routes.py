@@ -345,6 +345,12 @@ async def update_settings(request: web.Request) -> web.Response:
             merged["slow_mode_seconds"] = slow
         values["chat"] = merged
     settings = await service.update_settings(user, **values)
+    if "chat" in values:
+        from mediasrv.http.moderation_routes import MODERATION
+
+        moderation = request.app.get(MODERATION)
+        if moderation is not None:  # slow mode, followers-only: applied to the open chat at once
+            await moderation.settings_changed(user.id, user, settings.chat)
     return web.json_response(_settings_json(user, settings))
 
 

@@ -48,6 +48,7 @@ def create_app(config: Config, *, rtmp_port: int | None = None) -> web.Applicati
         chat_routes,
         discovery_routes,
         hls_routes,
+        moderation_routes,
         openapi,
         recording_links,
         stats_routes,
@@ -63,6 +64,7 @@ def create_app(config: Config, *, rtmp_port: int | None = None) -> web.Applicati
     vod_routes.setup(app, config, hub)
     recording_links.setup(app, config)
     chat_routes.setup(app, config)
+    moderation_routes.setup(app, config)
     api.setup(app)
     openapi.setup(app)
     app.cleanup_ctx.append(_hub_shutdown)

@@ -2,7 +2,8 @@
 
 Anyone may connect and read; a logged-in user (``Authorization: Bearer`` or, for
 browsers, ``?access_token=``) may write. The token is checked before the upgrade: an
-invalid one is an ordinary 401 JSON answer. The connection's writer drains the member's
+invalid one is an ordinary 401 JSON answer, and a user banned from the creator's chats gets
+a 403 JSON answer (code ``banned``), also before the upgrade. The connection's writer drains the member's
 bounded queue (``mediasrv.server.chat``); a member that overflows it is disconnected at
 once (the transport is aborted: a close frame could not get through a full buffer).
 """
@@ -24,7 +25,7 @@ from mediasrv.http.accounts_routes import ACCOUNTS, optional_user
 from mediasrv.http.app import CONFIG, HUB
 from mediasrv.http.openapi import op, path_param, query_param, register_operation
 from mediasrv.http.validate import ApiError
-from mediasrv.server.chat import ChatService
+from mediasrv.server.chat import ChatError, ChatService
 
 log = logging.getLogger("mediasrv.chat")
 
@@ -59,6 +60,11 @@ async def chat(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=config.heartbeat, max_msg_size=config.max_chars * 12 + 1024)
     if not ws.can_prepare(request).ok:
         raise ApiError(400, "this endpoint is a WebSocket: send an Upgrade request")
+    room = service.room(name, owner_id=owner_id)
+    try:
+        await service.admit(room, user)
+    except ChatError as refused:
+        raise ApiError(403, refused.reason, code=refused.code) from None
     await ws.prepare(request)
 
     transport = request.transport
@@ -73,7 +79,6 @@ async def chat(request: web.Request) -> web.StreamResponse:
         if transport is not None:
             transport.abort()
 
-    room = service.room(name, owner_id=owner_id)
     member = service.join(room, user, on_drop=drop)
     sockets = request.app[_SOCKETS]
     sockets.add(ws)
@@ -90,6 +95,8 @@ async def chat(request: web.Request) -> web.StreamResponse:
             member.close("gone")
         if member.closed == "shutdown":
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
+        elif member.closed == "banned":
+            await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"banned from this chat")
 
     writer = asyncio.get_running_loop().create_task(pump(), name=f"chat-writer-{name}")
     try:
@@ -111,6 +118,10 @@ async def chat(request: web.Request) -> web.StreamResponse:
         service.leave(room, member)
         if member.closed is None:
             member.close("gone")
+        if member.closed == "banned":
+            # The writer is sending the last frame and the 1008 close: let it finish.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(writer), 2.0)
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await writer
@@ -159,11 +170,15 @@ def setup(app: web.Application, config: Config) -> None:
             "JSON objects with a `type`. The first frame from the server is `state` {stream, live, viewers, "
             "pinned, history[], you|null}; then `message` {id, user, display_name, badges[], text, sent_at}, "
             "`system`, `pinned` {message|null, by}, `deleted` {id, by}, `viewer-count` {viewers}, "
-            "`stream-ended`, and `error` {code, reason, retry_after} for the sender's refused requests. "
-            "Client requests: `message` {text}, `pin` {id}, `unpin`, `delete` {id}. All fields are plain "
+            "`stream-ended`, `moderation` {action, by, user, until, minutes, deleted[], seconds, on}, "
+            "`reported` {report, kind}, and `error` {code, reason, retry_after} for the sender's refused requests. "
+            "Client requests: `message` {text}, `pin` {id}, `unpin`, `delete` {id}, `timeout` {user, minutes}, "
+            "`untimeout` {user}, `ban` {user, reason}, `unban` {user}, `slow_mode` {seconds}, `followers_only` "
+            "{on}, `report` {kind, id|user, reason}. A user banned from the creator's chats is refused with 403 "
+            "before the upgrade; a ban closes their open connections (code 1008). All fields are plain "
             "text: render them as text, never as HTML. A client that cannot keep up with "
             f"`chat.send_buffer` ({config.chat.send_buffer}) queued frames is disconnected. See docs/chat.md."),
         params=[path_param("name", "public stream name (the creator's handle in auth.mode accounts)"),
                 query_param("access_token", "bearer token (instead of the Authorization header)")],
         ok=101, ok_description="Switching Protocols: the WebSocket is open",
-        errors=[400, 404]))
+        errors=[400, 403, 404]))

@@ -10,7 +10,8 @@ dropped (its ``on_drop`` callback closes the connection) and the room goes on.
 
 Client requests are dispatched on their ``type`` through ``ChatService.handlers``; later
 features (timeouts, bans, reports, gifts) add entries there and use ``can_moderate``, the
-single moderator check (replaceable with ``moderator_check=``). See docs/chat.md.
+single moderator check. Moderation (``mediasrv.server.moderation``) plugs in as the room
+``policy``: appointed moderators, bans, timeouts, followers-only. See docs/chat.md.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Protocol
 
 from mediasrv.config import ChatConfig
 from mediasrv.hub import StreamEnded, StreamStarted
@@ -95,11 +96,14 @@ class Member:
         self._ready.set()
         return True
 
-    def close(self, reason: str) -> None:
+    def close(self, reason: str, final_frame: str | None = None) -> None:
+        """Close; ``final_frame`` (e.g. why) is the last frame the transport sends."""
         if self.closed is not None:
             return
         self.closed = reason
         self._frames.clear()
+        if final_frame is not None:
+            self._frames.append(final_frame)
         self._ready.set()
         if reason == "too_slow" and self.on_drop is not None:
             self.on_drop(self)
@@ -109,7 +113,7 @@ class Member:
         while not self._frames and self.closed is None:
             self._ready.clear()
             await self._ready.wait()
-        if self.closed is not None:
+        if self.closed is not None and not self._frames:
             return None
         frames = list(self._frames)
         self._frames.clear()
@@ -142,6 +146,13 @@ class Room:
                 return message
         return None
 
+    def remove_messages_of(self, user_id: int) -> list[ChatMessage]:
+        """Take a user's messages out of the history (a ban or timeout clears them)."""
+        removed = [m for m in self.history if m.user_id == user_id]
+        if removed:
+            self.history = collections.deque(m for m in self.history if m.user_id != user_id)
+        return removed
+
     def broadcast(self, payload: dict) -> int:
         """Queue ``payload`` for every member; return how many got it."""
         frame = encode(payload)
@@ -149,6 +160,22 @@ class Room:
 
 
 Handler = Callable[[Room, Member, dict], Awaitable[None]]
+
+
+class RoomPolicy(Protocol):
+    """What moderation adds to every room (``ChatService.policy``)."""
+
+    def can_moderate(self, room: Room, user: User) -> bool:
+        """The creator, a moderator they appointed, a site moderator or an admin."""
+
+    async def admit(self, room: Room, user: User | None) -> None:
+        """Before a connection joins: raise ``ChatError`` to refuse it (a banned user)."""
+
+    async def speaker(self, room: Room, user: User, speaker: Speaker) -> Speaker:
+        """Complete the speaker (banned, timed out, follower) before the rules decide."""
+
+    def you(self, room: Room, user: User) -> dict:
+        """Extra fields of ``state.you`` (``can_write`` false while timed out …)."""
 
 
 class ChatService:
@@ -169,6 +196,8 @@ class ChatService:
         self.wall_clock = wall_clock
         self.rooms: dict[str, Room] = {}
         self._moderator_check = moderator_check
+        #: Moderation's hooks (``mediasrv.server.moderation.ModerationService.attach``).
+        self.policy: RoomPolicy | None = None
         self._task: asyncio.Task | None = None
         #: type -> coroutine handling a client request of that type.
         self.handlers: dict[str, Handler] = {
@@ -255,6 +284,8 @@ class ChatService:
         come with the moderation feature through ``moderator_check``)."""
         if user is None:
             return False
+        if self.policy is not None:
+            return self.policy.can_moderate(room, user)
         if self._moderator_check is not None:
             return self._moderator_check(room, user)
         return room.is_creator(user) or user.at_least("moderator")
@@ -263,6 +294,8 @@ class ChatService:
         badges = ["creator"] if room.is_creator(user) else []
         if user.role in ("moderator", "admin"):
             badges.append(user.role)
+        elif not badges and self.can_moderate(room, user):
+            badges.append("moderator")  # appointed by this creator
         return tuple(badges)
 
     def state(self, room: Room, user: User | None) -> dict:
@@ -270,9 +303,22 @@ class ChatService:
         if user is not None:
             you = {"user": user.handle, "display_name": user.display_name, "badges": list(self.badges(room, user)),
                    "can_write": True, "can_pin": room.is_creator(user), "can_moderate": self.can_moderate(room, user)}
+            if self.policy is not None:
+                you.update(self.policy.you(room, user))
         return {"type": "state", "stream": room.name, "live": self.is_live(room.name), "viewers": room.viewers,
                 "pinned": room.pinned.to_json() if room.pinned else None,
                 "history": [m.to_json() for m in room.history], "you": you}
+
+    async def admit(self, room: Room, user: User | None) -> None:
+        """Before ``join``: raises ``ChatError`` when the connection is refused (the room,
+        if it was made for it, is forgotten again)."""
+        if self.policy is None:
+            return
+        try:
+            await self.policy.admit(room, user)
+        except ChatError:
+            self._forget_if_idle(room)
+            raise
 
     # --- requests -----------------------------------------------------------------------
 
@@ -308,6 +354,8 @@ class ChatService:
     async def _on_message(self, room: Room, member: Member, request: dict) -> None:
         user = self._writer(member)
         speaker = Speaker(user.id, is_moderator=self.can_moderate(room, user))
+        if self.policy is not None:
+            speaker = await self.policy.speaker(room, user, speaker)
         try:
             text = room.rules.check(speaker, request.get("text"), self.clock())
         except ChatRefused as refused:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from mediasrv.store.accounts import ACCOUNTS_MIGRATION, AccountsMixin
+from mediasrv.store.moderation import MODERATION_MIGRATION, ModerationMixin
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +64,11 @@ _MIGRATIONS = [
     CREATE INDEX broadcasts_stream ON broadcasts (stream, started_at);
     """,
     ACCOUNTS_MIGRATION,  # 2: users, tokens, follows, stream keys, go-live settings, live access
+    MODERATION_MIGRATION,  # chat moderators, bans, timeouts, banned words, moderation log, reports
 ]
 
 
-class SqliteStore(AccountsMixin):
+class SqliteStore(AccountsMixin, ModerationMixin):
     """The embedded store: a SQLite file (``:memory:`` for a throwaway one)."""
 
     def __init__(self, path: str | Path) -> None:
