@@ -174,6 +174,8 @@ class ChatService:
         self.handlers: dict[str, Handler] = {
             "message": self._on_message, "pin": self._on_pin, "unpin": self._on_unpin, "delete": self._on_delete,
         }
+        #: Called with every message accepted into a room (analytics count them).
+        self.message_listeners: list[Callable[[Room, ChatMessage], None]] = []
         # Plain counters, read at scrape time.
         self.messages_sent = 0
         self.messages_refused = 0
@@ -320,6 +322,8 @@ class ChatService:
             room.history.popleft()
         self.messages_sent += 1
         room.broadcast(message.to_json())
+        for listener in self.message_listeners:
+            listener(room, message)
 
     async def _on_pin(self, room: Room, member: Member, request: dict) -> None:
         user = self._writer(member)
