@@ -76,10 +76,14 @@ class ChatMessage:
 class Member:
     """One connection in a room: a bounded queue of encoded frames."""
 
-    def __init__(self, user: User | None, limit: int, on_drop: Callable[["Member"], None] | None = None) -> None:
+    def __init__(self, user: User | None, limit: int, on_drop: Callable[["Member"], None] | None = None,
+                 sink: Callable[[str], bool] | None = None) -> None:
         self.user = user
         self.limit = limit
         self.on_drop = on_drop
+        #: A transport that takes frames at once (False: it is ``limit`` frames behind);
+        #: without one, frames queue here for ``next_frames``.
+        self.sink = sink
         #: None while open; else why it closed: "too_slow" or "shutdown".
         self.closed: str | None = None
         self._frames: collections.deque[str] = collections.deque()
@@ -87,6 +91,11 @@ class Member:
 
     def push(self, frame: str) -> bool:
         if self.closed is not None:
+            return False
+        if self.sink is not None:
+            if self.sink(frame):
+                return True
+            self.close("too_slow")
             return False
         if len(self._frames) >= self.limit:
             self.close("too_slow")
@@ -225,9 +234,10 @@ class ChatService:
             room.owner_id = owner_id
         return room
 
-    def join(self, room: Room, user: User | None, *, on_drop: Callable[[Member], None] | None = None) -> Member:
+    def join(self, room: Room, user: User | None, *, on_drop: Callable[[Member], None] | None = None,
+             sink: Callable[[str], bool] | None = None) -> Member:
         """Add a member; its first frame is the room's state."""
-        member = Member(user, max(self.config.send_buffer, 1), on_drop=self._dropper(room, on_drop))
+        member = Member(user, max(self.config.send_buffer, 1), on_drop=self._dropper(room, on_drop), sink=sink)
         member.push(encode(self.state(room, user)))
         room.members.add(member)
         return member
