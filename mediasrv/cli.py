@@ -113,6 +113,7 @@ def startup_banner(config: Config, http_port: int, rtmp_port: int) -> str:
         "open": "any stream name, e.g. mystream (it is also the public name)",
         "keys": "a secret key from auth.keys (viewers see its public name)",
         "webhook": "a key that your auth webhook accepts",
+        "accounts": "your personal key from GET /api/me/stream-key (viewers see your handle)",
     }[mode]
     example = "mystream"
     return "\n".join(

@@ -232,6 +232,9 @@ class ChatConfig:
     burst: int = 3
     #: Messages queued per connection; a client that falls this far behind is disconnected.
     send_buffer: int = 256
+    #: Seconds frames for one connection may gather before they are written together
+    #: (0: at the end of the event loop's turn). Fewer system calls in big rooms.
+    flush_interval: float = 0.0
     #: Seconds between WebSocket pings; a peer that does not answer is disconnected.
     heartbeat: float = 20.0
     #: Words and phrases refused in every chat (case- and accent-insensitive).
@@ -252,6 +255,54 @@ class ModerationConfig:
     max_timeout_minutes: int = 7 * 24 * 60
     #: Reports one user may file per hour.
     reports_per_hour: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class GiftConfig:
+    """One gift of the catalogue."""
+
+    #: Stable identifier clients send (``gift_id``): 1-32 of a-z, 0-9, '_', '-'.
+    id: str = ""
+    name: str = ""
+    #: Price in whole coins.
+    price: int = 1
+    #: URL of its picture (absolute http(s) or a path on this server); '' = none.
+    image: str = ""
+
+
+def _default_catalogue() -> tuple[GiftConfig, ...]:
+    return (
+        GiftConfig("heart", "Heart", 1, ""),
+        GiftConfig("rose", "Rose", 10, ""),
+        GiftConfig("rocket", "Rocket", 100, ""),
+        GiftConfig("castle", "Castle", 1000, ""),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class GiftsConfig:
+    """Virtual gifts paid with coins (see docs/gifts.md)."""
+
+    catalogue: tuple[GiftConfig, ...] = field(default_factory=_default_catalogue)
+    #: Fraction of every gift kept by the platform (the creator gets the rest, rounded down).
+    platform_share: float = 0.5
+    #: Money value of one coin, in ``currency``.
+    coin_value: float = 0.01
+    currency: str = "USD"
+    #: Largest credit of coins to a wallet in one admin request.
+    max_credit: int = 10_000_000
+    #: Senders listed on a stream's top-gifters leaderboard.
+    leaderboard_size: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyticsConfig:
+    """The creator's live analytics (chat activity, gifts, new followers)."""
+
+    #: A chatter is active if they wrote within this many seconds.
+    active_window: float = 300.0
+    #: Seconds between refreshes of a live broadcast's new-follower count.
+    followers_refresh: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +328,8 @@ class Config:
     recording: RecordingConfig = field(default_factory=RecordingConfig)
     chat: ChatConfig = field(default_factory=ChatConfig)
     moderation: ModerationConfig = field(default_factory=ModerationConfig)
+    gifts: GiftsConfig = field(default_factory=GiftsConfig)
+    analytics: AnalyticsConfig = field(default_factory=AnalyticsConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
     @property
@@ -327,6 +380,13 @@ _RANGES: dict[str, tuple[float, float]] = {
     "moderation.max_reason_chars": (1, 10_000),
     "moderation.max_timeout_minutes": (1, 10 * 365 * 24 * 60),
     "moderation.reports_per_hour": (1, 100_000),
+    "chat.flush_interval": (0, 1),
+    "gifts.platform_share": (0, 1),
+    "gifts.coin_value": (0.000001, 1_000_000),
+    "gifts.max_credit": (1, 1_000_000_000_000),
+    "gifts.leaderboard_size": (1, 1000),
+    "analytics.active_window": (10, 86400),
+    "analytics.followers_refresh": (0.5, 3600),
 }
 
 
@@ -396,6 +456,7 @@ def build_config(data: dict) -> Config:
             raise ConfigError("auth.keys: a key may not be empty")
     _check_ladder(config.transcode.ladder)
     _check_accounts(config)
+    _check_gifts(config.gifts)
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", config.rtmp.app):
         raise ConfigError(f"rtmp.app: {config.rtmp.app!r} must be 1-64 letters, digits, '_' or '-'")
     return config
@@ -413,6 +474,28 @@ def _check_accounts(config: Config) -> None:
             raise ConfigError(f"webhooks.urls[{index}]: {url!r} is not an http:// or https:// URL")
     if config.webhooks.urls and not (config.webhooks.secret or os.environ.get("MEDIASRV_WEBHOOK_SECRET")):
         raise ConfigError("webhooks.secret: required when webhooks.urls is set (or set MEDIASRV_WEBHOOK_SECRET)")
+
+
+GIFT_ID_RE = re.compile(r"[a-z0-9_-]{1,32}")
+
+
+def _check_gifts(gifts: GiftsConfig) -> None:
+    if not re.fullmatch(r"[A-Z]{3}", gifts.currency):
+        raise ConfigError(f"gifts.currency: {gifts.currency!r} is not a three-letter ISO 4217 code (e.g. USD)")
+    seen: set[str] = set()
+    for index, gift in enumerate(gifts.catalogue):
+        key = f"gifts.catalogue[{index}]"
+        if not GIFT_ID_RE.fullmatch(gift.id):
+            raise ConfigError(f"{key}.id: {gift.id!r} must be 1-32 of a-z, 0-9, '_' or '-'")
+        if gift.id in seen:
+            raise ConfigError(f"{key}.id: {gift.id!r} is used twice")
+        seen.add(gift.id)
+        if not 1 <= len(gift.name) <= 64:
+            raise ConfigError(f"{key}.name: must be 1-64 characters")
+        if not 1 <= gift.price <= 1_000_000_000:
+            raise ConfigError(f"{key}.price: {gift.price} is out of range 1-1000000000 coins")
+        if gift.image and not re.fullmatch(r"(https?://[^\s]+|/[^\s]*)", gift.image):
+            raise ConfigError(f"{key}.image: {gift.image!r} is not an http(s) URL or a path starting with '/'")
 
 
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")

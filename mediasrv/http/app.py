@@ -47,6 +47,7 @@ def create_app(config: Config, *, rtmp_port: int | None = None) -> web.Applicati
         api,
         chat_routes,
         discovery_routes,
+        gifts_routes,
         hls_routes,
         moderation_routes,
         openapi,
@@ -65,6 +66,7 @@ def create_app(config: Config, *, rtmp_port: int | None = None) -> web.Applicati
     recording_links.setup(app, config)
     chat_routes.setup(app, config)
     moderation_routes.setup(app, config)
+    gifts_routes.setup(app, config)
     api.setup(app)
     openapi.setup(app)
     app.cleanup_ctx.append(_hub_shutdown)

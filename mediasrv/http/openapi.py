@@ -124,7 +124,7 @@ def json_content(schema: dict) -> dict:
 
 
 _ERROR_TEXT = {
-    400: "invalid input", 401: "no valid bearer token", 403: "the role does not allow it",
+    400: "invalid input", 401: "no valid bearer token", 402: "not enough coins", 403: "the role does not allow it",
     404: "not found", 409: "conflict", 413: "too large", 415: "unsupported media type",
     422: "well-formed but unacceptable",
 }
@@ -212,13 +212,15 @@ def _describe_core(app: web.Application) -> None:
         "properties": {name: {} for name in (
             "stream", "live", "viewers", "peak_viewers", "unique_viewers", "watch_seconds", "bytes_sent",
             "viewers_per_rendition", "bitrate_kbps", "fps", "keyframe_interval_ms", "timestamp_corrections",
-            "reconnects", "reader_skips", "warnings", "average_viewers", "started_at")},
+            "reconnects", "reader_skips", "warnings", "average_viewers", "started_at", "analytics")},
     })
     register_schema(app, "BroadcastSummary", {
         "type": "object",
         "properties": {name: {"type": "number"} for name in (
             "id", "started_at", "ended_at", "duration_seconds", "peak_viewers", "average_viewers",
-            "unique_viewers", "watch_seconds", "reconnects", "bytes_in", "bytes_out")} | {"stream": {"type": "string"}},
+            "unique_viewers", "watch_seconds", "reconnects", "bytes_in", "bytes_out", "chat_messages",
+            "peak_messages_per_minute", "unique_chatters", "gifts", "gift_coins", "new_followers")}
+        | {"stream": {"type": "string"}},
     })
     name = path_param("name", "public stream name", _STREAM_NAME)
     register_operation(app, "GET", "/healthz", op(

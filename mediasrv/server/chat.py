@@ -77,10 +77,14 @@ class ChatMessage:
 class Member:
     """One connection in a room: a bounded queue of encoded frames."""
 
-    def __init__(self, user: User | None, limit: int, on_drop: Callable[["Member"], None] | None = None) -> None:
+    def __init__(self, user: User | None, limit: int, on_drop: Callable[["Member"], None] | None = None,
+                 sink: Callable[[str], bool] | None = None) -> None:
         self.user = user
         self.limit = limit
         self.on_drop = on_drop
+        #: A transport that takes frames at once (False: it is ``limit`` frames behind);
+        #: without one, frames queue here for ``next_frames``.
+        self.sink = sink
         #: None while open; else why it closed: "too_slow" or "shutdown".
         self.closed: str | None = None
         self._frames: collections.deque[str] = collections.deque()
@@ -88,6 +92,11 @@ class Member:
 
     def push(self, frame: str) -> bool:
         if self.closed is not None:
+            return False
+        if self.sink is not None:
+            if self.sink(frame):
+                return True
+            self.close("too_slow")
             return False
         if len(self._frames) >= self.limit:
             self.close("too_slow")
@@ -203,6 +212,8 @@ class ChatService:
         self.handlers: dict[str, Handler] = {
             "message": self._on_message, "pin": self._on_pin, "unpin": self._on_unpin, "delete": self._on_delete,
         }
+        #: Called with every message accepted into a room (analytics count them).
+        self.message_listeners: list[Callable[[Room, ChatMessage], None]] = []
         # Plain counters, read at scrape time.
         self.messages_sent = 0
         self.messages_refused = 0
@@ -252,9 +263,10 @@ class ChatService:
             room.owner_id = owner_id
         return room
 
-    def join(self, room: Room, user: User | None, *, on_drop: Callable[[Member], None] | None = None) -> Member:
+    def join(self, room: Room, user: User | None, *, on_drop: Callable[[Member], None] | None = None,
+             sink: Callable[[str], bool] | None = None) -> Member:
         """Add a member; its first frame is the room's state."""
-        member = Member(user, max(self.config.send_buffer, 1), on_drop=self._dropper(room, on_drop))
+        member = Member(user, max(self.config.send_buffer, 1), on_drop=self._dropper(room, on_drop), sink=sink)
         member.push(encode(self.state(room, user)))
         room.members.add(member)
         return member
@@ -368,6 +380,8 @@ class ChatService:
             room.history.popleft()
         self.messages_sent += 1
         room.broadcast(message.to_json())
+        for listener in self.message_listeners:
+            listener(room, message)
 
     async def _on_pin(self, room: Room, member: Member, request: dict) -> None:
         user = self._writer(member)

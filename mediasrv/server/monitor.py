@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from mediasrv.hub import Hub, StreamEnded, StreamStarted
@@ -89,6 +89,10 @@ class StreamMonitor:
         self._task: asyncio.Task | None = None
         self._pending: set[asyncio.Task] = set()
         self.summaries_written = 0
+        #: The creator's analytics (``mediasrv.server.analytics.LiveAnalytics``), set by the
+        #: component that owns it: ``snapshot(stream)`` joins the live feed, ``await
+        #: final(stream)`` the broadcast summary.
+        self.analytics = None
 
     async def start(self) -> None:
         self.hub.add_listener(self._on_hub_event)
@@ -149,6 +153,11 @@ class StreamMonitor:
         task.add_done_callback(self._pending.discard)
 
     async def _save(self, health: StreamHealth, summary: BroadcastSummary) -> None:
+        if self.analytics is not None:
+            try:
+                summary = replace(summary, **await self.analytics.final(health.stream))
+            except Exception:
+                log.exception("stream %s: the broadcast's analytics could not be added", summary.stream)
         try:
             ident = await asyncio.to_thread(self.store.add_broadcast, summary)
         except Exception:
@@ -260,6 +269,7 @@ class StreamMonitor:
             "reconnects": stream.stats.reconnects,
             "reader_skips": sum(r.skips for r in stream.readers),
             "warnings": list(health.warnings),
+            "analytics": self.analytics.snapshot(stream) if self.analytics is not None else None,
         }
 
     def subscribe(self, name: str) -> asyncio.Queue | None:

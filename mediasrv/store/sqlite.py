@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from mediasrv.store.accounts import ACCOUNTS_MIGRATION, AccountsMixin
+from mediasrv.store.gifts import GIFTS_MIGRATION, GiftsMixin
 from mediasrv.store.moderation import MODERATION_MIGRATION, ModerationMixin
 
 
@@ -31,6 +32,13 @@ class BroadcastSummary:
     reconnects: int
     bytes_in: int
     bytes_out: int
+    # The creator's analytics (docs/observability.md): chat, gifts, follows.
+    chat_messages: int = 0
+    peak_messages_per_minute: int = 0
+    unique_chatters: int = 0
+    gifts: int = 0
+    gift_coins: int = 0
+    new_followers: int = 0
     id: int = 0
 
     def to_json(self) -> dict:
@@ -64,11 +72,12 @@ _MIGRATIONS = [
     CREATE INDEX broadcasts_stream ON broadcasts (stream, started_at);
     """,
     ACCOUNTS_MIGRATION,  # 2: users, tokens, follows, stream keys, go-live settings, live access
-    MODERATION_MIGRATION,  # chat moderators, bans, timeouts, banned words, moderation log, reports
+    MODERATION_MIGRATION,  # 3: chat moderators, bans, timeouts, banned words, moderation log, reports
+    GIFTS_MIGRATION,  # 4: wallets, credits, gift ledger, earnings; broadcast analytics columns
 ]
 
 
-class SqliteStore(AccountsMixin, ModerationMixin):
+class SqliteStore(AccountsMixin, ModerationMixin, GiftsMixin):
     """The embedded store: a SQLite file (``:memory:`` for a throwaway one)."""
 
     def __init__(self, path: str | Path) -> None:
