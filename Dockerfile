@@ -30,7 +30,8 @@ USER mediasrv
 WORKDIR /data
 VOLUME /data
 EXPOSE 1935 8080
-# /healthz answers 200 while the server runs (python: the slim image has no curl).
+# /healthz answers 200 while the server runs (python: the slim image has no curl). It
+# asks the default http.listen port: change it here too if you move the listener.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4)"]
 ENTRYPOINT ["mediasrv", "serve", "--set", "data_dir=/data"]
