@@ -20,6 +20,7 @@ import os
 import platform
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -28,6 +29,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterator, Sequence
+
+#: The checkout's root and where every benchmark records its figures.
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+#: Benchmarks talk to 127.0.0.1 only.
+HOST = "127.0.0.1"
+FFMPEG = shutil.which("ffmpeg") or "/usr/bin/ffmpeg"
+FFPROBE = shutil.which("ffprobe") or "/usr/bin/ffprobe"
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 

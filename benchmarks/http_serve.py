@@ -62,6 +62,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
+    ROOT,
+    RESULTS,
+    HOST,
+    FFMPEG,
     NGINX,
     Managed,
     ProcessGroup,
@@ -77,11 +81,7 @@ from common import (  # noqa: E402
     wait_for_tcp,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 SECTION = "## HTTP serving (issue 3)"
-HOST = "127.0.0.1"
-FFMPEG = shutil.which("ffmpeg") or "/usr/bin/ffmpeg"
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
 STREAM = "bench"
 INPUT_SECONDS = 20

@@ -39,6 +39,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
+    ROOT,
+    RESULTS,
+    HOST,
+    FFMPEG,
+    FFPROBE,
     Managed,
     ProcessGroup,
     append_to_section,
@@ -55,12 +60,7 @@ from common import (  # noqa: E402
     write_nginx_rtmp_conf,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 SECTION = "## Ingest CPU (issue 2)"
-HOST = "127.0.0.1"
-FFMPEG = shutil.which("ffmpeg") or "/usr/bin/ffmpeg"
-FFPROBE = shutil.which("ffprobe") or "/usr/bin/ffprobe"
 INPUT_SECONDS = 25
 
 

@@ -57,6 +57,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
+    ROOT,
+    RESULTS,
+    HOST,
+    FFMPEG,
     NGINX,
     ProcessGroup,
     append_to_section,
@@ -72,13 +76,9 @@ from common import (  # noqa: E402
     wait_for_tcp,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 SECTION = "## Latency (issue 5)"
-HOST = "127.0.0.1"
 HLS_JS = ROOT / "mediasrv" / "web" / "vendor" / "hls.js" / "hls.min.js"
 CHROMIUM = "/usr/bin/chromium"
-FFMPEG = shutil.which("ffmpeg") or "/usr/bin/ffmpeg"
 STREAM = "lat"
 FPS = 25
 BITS = 16

@@ -49,6 +49,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
+    ROOT,
+    RESULTS,
     ProcessGroup,
     append_to_section,
     command_line,
@@ -59,7 +61,6 @@ from common import (  # noqa: E402
     tree_digest,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import av  # noqa: E402
@@ -71,7 +72,6 @@ from mediasrv.transcode import protocol  # noqa: E402
 from mediasrv.transcode.ladder import KeyframePlanner, plan_ladder  # noqa: E402
 from mediasrv.transcode.protocol import AUDIO_INDEX, MessageType  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 SECTION = "## Transcode (issue 4)"
 INPUT_SECONDS = 30
 FPS = 30
