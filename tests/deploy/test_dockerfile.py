@@ -12,6 +12,7 @@ import fnmatch
 import json
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -259,7 +260,7 @@ def test_the_build_step_makes_a_wheel_with_the_web_assets(tmp_path):
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
         (source / name).write_bytes((ROOT / name).read_bytes())
-    subprocess.run(["cp", "-r", str(ROOT / "mediasrv"), str(source / "mediasrv")], check=True)
+    shutil.copytree(ROOT / "mediasrv", source / "mediasrv", ignore=shutil.ignore_patterns("__pycache__"))
     result = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-cache-dir",
          "--wheel-dir", str(tmp_path / "wheels"), str(source)],
