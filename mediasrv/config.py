@@ -73,6 +73,8 @@ class HttpConfig:
     listen: str = "0.0.0.0:8080"
     #: Public base URL printed and used in links; empty: derived from http.listen.
     public_url: str = ""
+    #: Reverse proxies (CIDRs) whose X-Forwarded-For names the client (empty: none).
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def address(self) -> ListenAddress:
@@ -445,6 +447,7 @@ def build_config(data: dict) -> Config:
             raise ConfigError(f"{key}: {value} is out of range {low:g}-{high:g}")
     config.rtmp.address  # noqa: B018 - validates
     config.http.address  # noqa: B018
+    _check_trusted_proxies(config.http.trusted_proxies)
     if config.auth.mode == "webhook" and not config.auth.webhook.url:
         raise ConfigError("auth.webhook.url: required when auth.mode is webhook")
     if config.auth.mode == "keys" and not config.auth.keys:
@@ -460,6 +463,15 @@ def build_config(data: dict) -> Config:
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", config.rtmp.app):
         raise ConfigError(f"rtmp.app: {config.rtmp.app!r} must be 1-64 letters, digits, '_' or '-'")
     return config
+
+
+def _check_trusted_proxies(values: tuple[str, ...]) -> None:
+    from mediasrv.forwarded import parse_networks
+
+    try:
+        parse_networks(values)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 HANDLE_RULE = "3-32 characters: lowercase letters, digits, '_' or '-', starting with a letter or digit"

@@ -20,8 +20,9 @@ a strict pattern (``mediasrv.hls.names``) before any lookup: a dot-dot, a slash 
 as ``%2F``, a backslash, NUL or an over-long name is a 400, an unknown stream, rendition or
 file a 404 — and lookups only ever go to in-memory dictionaries, never the file system.
 
-Caching (a CDN or nginx ``proxy_cache`` in front is correct with these): playlists
-``max-age=1``; init and media segments and parts ``public, max-age=86400, immutable``
+Caching (a CDN or nginx ``proxy_cache`` in front is correct with these): media playlists
+``max-age=1``; the master playlist, which hands each viewer a session token,
+``private, max-age=1`` (a shared cache must pass it through); init and media segments and parts ``public, max-age=86400, immutable``
 (their names carry the broadcast's tag and never mean other bytes; a hinted part is only
 answered once complete, so no partial body can be cached); errors ``no-store``.
 Blocking-reload answers depend on their query string (caches key on it: nginx's default
@@ -54,11 +55,14 @@ from mediasrv.hls import names
 from mediasrv.hub import Hub
 from mediasrv.server.hls import CONTENT_TYPES, SOURCE, HlsService
 from mediasrv.server.viewers import SESSION_PARAM, client_key
-from mediasrv.http.stats_routes import HTTP_STATS, VIEWERS
+from mediasrv.http.stats_routes import HTTP_STATS, VIEWERS, viewer_address
 
 HLS_SERVICE = web.AppKey("HLS_SERVICE", HlsService)
 
 PLAYLIST_CACHE = "max-age=1"
+#: A master playlist that carries a viewer's session token: no shared cache may keep it
+#: (RFC 9111 §5.2.2.7), or every viewer behind the cache would share one session.
+MASTER_WITH_TOKEN_CACHE = "private, max-age=1"
 SEGMENT_CACHE = "public, max-age=86400, immutable"
 ERROR_CACHE = "no-store"
 CORS = {
@@ -97,7 +101,7 @@ def setup(app: web.Application, config, hub: Hub) -> HlsService:
             viewers.touch(name, token, client=_client(request), now=time.time())
             text = service.master_playlist(name, uri_suffix=f"?{SESSION_PARAM}={token}")
             if text is not None:
-                data = text.encode()
+                return _playlist(request, text.encode(), MASTER_WITH_TOKEN_CACHE)
         return _playlist(request, data)
 
     async def media(request: web.Request) -> web.StreamResponse:
@@ -260,7 +264,7 @@ def _file_response(request: web.Request, name: str, file_name: str, data: bytes)
 
 
 def _client(request: web.Request) -> str:
-    return client_key(request.remote or "", request.headers.get("User-Agent", ""))
+    return client_key(viewer_address(request), request.headers.get("User-Agent", ""))
 
 
 def _count_viewer(request: web.Request, name: str, rendition: str, nbytes: int) -> None:

@@ -10,6 +10,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from mediasrv.config import STREAM_NAME_RE, Config
+from mediasrv.forwarded import client_address, parse_networks
 from mediasrv.hub import Hub
 from mediasrv.metrics import HttpStats, Sources, make_registry
 from mediasrv.server.monitor import StreamMonitor
@@ -20,6 +21,8 @@ VIEWERS = web.AppKey("viewers", ViewerTracker)
 MONITOR = web.AppKey("monitor", StreamMonitor)
 STORE = web.AppKey("store", SqliteStore)
 HTTP_STATS = web.AppKey("http_stats", HttpStats)
+#: Parsed ``http.trusted_proxies``: peers whose X-Forwarded-For names the client.
+TRUSTED_PROXIES = web.AppKey("trusted_proxies", tuple)
 
 #: How often the SSE feed sends a comment line to keep proxies from closing it.
 SSE_KEEPALIVE = 15.0
@@ -29,6 +32,7 @@ def setup_viewers(app: web.Application, config: Config) -> None:
     """Before the HLS routes: they count viewers through this tracker."""
     app[VIEWERS] = ViewerTracker(idle_timeout=config.viewers.idle_timeout)
     app[HTTP_STATS] = HttpStats()
+    app[TRUSTED_PROXIES] = parse_networks(config.http.trusted_proxies)
     app.middlewares.append(_count_requests)
 
 
@@ -82,6 +86,15 @@ def setup(app: web.Application, config: Config, hub: Hub) -> None:
     app.router.add_get("/api/streams/{name}/stats", stream_stats)
     app.router.add_get("/api/streams/{name}/events", stream_events)
     app.router.add_get("/api/broadcasts", broadcasts)
+
+
+def viewer_address(request: web.Request) -> str:
+    """The viewer's address: the peer, or behind a trusted proxy the client it names."""
+    peer = request.remote or ""
+    trusted = request.app.get(TRUSTED_PROXIES)
+    if not trusted:
+        return peer
+    return client_address(peer, request.headers.get("X-Forwarded-For"), trusted)
 
 
 def _transcode_service(app: web.Application):

@@ -1,0 +1,37 @@
+# mediasrv container image (README.md, "Docker").
+#
+#   docker build -t mediasrv .
+#   docker run -p 1935:1935 -p 8080:8080 -v mediasrv-data:/data mediasrv
+#
+# Ports: 1935 RTMP ingest (rtmp.listen), 8080 HLS, API, chat, /metrics (http.listen).
+# Volume: /data (data_dir): the SQLite database, recordings, thumbnails and uploads.
+# Arguments after the image name are passed to `mediasrv serve`, e.g.
+#   docker run ... mediasrv --set auth.mode=accounts --set http.public_url=https://live.example.com
+# tests/deploy/test_dockerfile.py checks this file against the README and the config.
+
+# --- build: wheels of mediasrv and of every dependency ---------------------------------
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY mediasrv ./mediasrv
+# PyAV, numpy and uvloop come as binary wheels (PyAV's bundles FFmpeg): no compiler needed.
+RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+
+# --- runtime: the wheels installed, nothing else ----------------------------------------
+FROM python:3.11-slim
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir --no-index /wheels/*.whl \
+    && rm -rf /wheels \
+    && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin mediasrv \
+    && mkdir -p /data \
+    && chown mediasrv /data
+COPY config/mediasrv.yaml /etc/mediasrv/mediasrv.example.yaml
+USER mediasrv
+WORKDIR /data
+VOLUME /data
+EXPOSE 1935 8080
+# /healthz answers 200 while the server runs (python: the slim image has no curl). It
+# asks the default http.listen port: change it here too if you move the listener.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4)"]
+ENTRYPOINT ["mediasrv", "serve", "--set", "data_dir=/data"]
