@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import time
@@ -212,8 +213,10 @@ async def test_hls_js_in_chromium_counts_as_one_viewer(tmp_path):
     from tests.support.browser import chromium, open_player, wait_playing
 
     async with running_server(tmp_path, *FAST) as srv, aiohttp.ClientSession() as http:
-        push = asyncio.create_task(run_process(*ffmpeg_push_args(srv.rtmp_url("web"), seconds=12, realtime=True),
-                                               timeout=40))
+        # Long enough to outlast a slow browser start on a busy machine; stopped below
+        # once the count is read.
+        push = asyncio.create_task(run_process(*ffmpeg_push_args(srv.rtmp_url("web"), seconds=40, realtime=True),
+                                               timeout=60))
         await poll(lambda: _json(http, f"{srv.http_url}/api/streams/web"),
                    lambda r: r[0] == 200 and r[1]["renditions"] and r[1]["renditions"][0].get("segments"))
         async with chromium() as browser:
@@ -224,7 +227,9 @@ async def test_hls_js_in_chromium_counts_as_one_viewer(tmp_path):
                                lambda r: r[1]["watch_seconds"] >= 3)
             assert stats[1]["viewers"] == 1 and stats[1]["unique_viewers"] == 1, stats[1]
             assert stats[1]["viewers_per_rendition"] == {"source": 1}
-        await push
+        push.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await push
 
 
 async def test_metrics_with_the_ladder_running_pass_promtool(tmp_path):

@@ -124,6 +124,12 @@ async def run_process(*args: str, timeout: float = 60, env: dict | None = None) 
         proc.kill()
         out, _ = await proc.communicate()
         return -9, out.decode(errors="replace")
+    except asyncio.CancelledError:
+        # A caller that stops waiting stops the process too: no orphan encoder.
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+        raise
     return proc.returncode, out.decode(errors="replace")
 
 
