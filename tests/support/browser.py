@@ -4,7 +4,10 @@
 the page saw (status and URL, recorded from Playwright's ``response`` event, so the
 test sees what hls.js really got, not what it chose to report) and every request that
 failed at the network level. ``wait_playing`` waits until ``currentTime`` advanced and
-fails on a fatal hls.js error or a media element error.
+fails on a fatal hls.js error or a media element error. ``Player.watch_stalls`` /
+``Player.stalls`` record hls.js ``BUFFER_STALLED_ERROR`` errors and the video element's
+``waiting`` events from a chosen moment (after the initial start), and
+``Player.level_switches`` every ``LEVEL_SWITCHED`` with the media time it happened at.
 """
 
 from __future__ import annotations
@@ -68,13 +71,26 @@ PLAYER_PAGE = """<!doctype html><html><body>
 window.playerErrors = [];
 window.otherErrors = [];
 window.levelSwitches = [];
+// Stall watch (Player.watch_stalls / stalls): every hls.js BUFFER_STALLED_ERROR and every
+// 'waiting' event of the video element, with the page clock and the media time, and each
+// LEVEL_SWITCHED with the media time at which the new level started playing.
+window.stallEvents = [];
+window.levelSwitchLog = [];
+window.stallWatchFrom = null;
 const video = document.getElementById('v');
 const hls = new Hls(%(config)s);
 window.hls = hls;
 hls.on(Hls.Events.ERROR, (e, d) => {
   (d.fatal ? window.playerErrors : window.otherErrors).push(d.type + ':' + d.details);
+  if (d.details === Hls.ErrorDetails.BUFFER_STALLED_ERROR) {
+    window.stallEvents.push({kind: 'hls:' + d.details, at: performance.now(), media: video.currentTime});
+  }
 });
-hls.on(Hls.Events.LEVEL_SWITCHED, (e, d) => window.levelSwitches.push(d.level));
+hls.on(Hls.Events.LEVEL_SWITCHED, (e, d) => {
+  window.levelSwitches.push(d.level);
+  window.levelSwitchLog.push({level: d.level, at: performance.now(), media: video.currentTime});
+});
+video.addEventListener('waiting', () => window.stallEvents.push({kind: 'video:waiting', at: performance.now(), media: video.currentTime}));
 video.addEventListener('error', () => window.playerErrors.push('video:' + (video.error && video.error.message)));
 hls.loadSource(%(url)s);
 hls.attachMedia(video);
@@ -108,6 +124,21 @@ class Player:
 
     async def errors(self) -> dict:
         return await self.page.evaluate("({fatal: window.playerErrors, other: window.otherErrors})")
+
+    async def watch_stalls(self) -> float:
+        """Start the stall watch now (call it once playback has started, so the initial
+        buffering does not count); return the page clock (ms) it started at."""
+        return await self.page.evaluate("window.stallWatchFrom = performance.now()")
+
+    async def stalls(self) -> list[dict]:
+        """Stalls since :meth:`watch_stalls`: hls.js ``BUFFER_STALLED_ERROR`` errors and the
+        video element's ``waiting`` events, each ``{kind, at (page ms), media (s)}``."""
+        return await self.page.evaluate(
+            "window.stallEvents.filter(e => window.stallWatchFrom !== null && e.at >= window.stallWatchFrom)")
+
+    async def level_switches(self) -> list[dict]:
+        """Every hls.js ``LEVEL_SWITCHED``: ``{level, at (page ms), media (s)}``, in order."""
+        return await self.page.evaluate("window.levelSwitchLog")
 
 
 async def open_player(browser, url: str, *, low_latency: bool = True, config: dict | None = None) -> Player:
