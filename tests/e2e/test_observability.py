@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 import yaml
 
-from tests.support.clients import ffmpeg_push_args, run_process
+from tests.support.clients import ffmpeg_push_args, pyav_push_process, run_process
 from tests.support.server import running_server
 from tests.support.tools import require_tool
 
@@ -165,6 +165,57 @@ async def test_sse_feed_and_health_warnings(tmp_path):
     warnings = " ".join(w for s in stats for w in s["warnings"])
     assert "audio missing" in warnings
     assert "keyframe interval" in warnings
+
+
+async def _sse_events(http, url: str) -> list[tuple[str, dict]]:
+    """Read a stream's SSE feed to its ``ended`` event; return (event, data) pairs."""
+    events = []
+    async with http.get(url) as response:
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        event = None
+        async for raw in response.content:
+            line = raw.decode().strip()
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: "):
+                events.append((event, json.loads(line[6:])))
+                if event == "ended":
+                    break
+    return events
+
+
+async def test_sse_feed_warns_of_a_bitrate_collapse_then_a_frame_rate_drop(tmp_path):
+    """A PyAV encoder (320x240, 25 fps, x264 ABR 2 Mbit/s + AAC) that, mid-stream, freezes
+    its picture for 7 s at full frame rate (the encoder has nothing to spend bits on: the
+    bitrate collapses) and then moves again keeping one frame in five (the frame rate
+    drops): the SSE feed says "bitrate collapsed" during the first trouble, while the
+    frame rate is still fine, then "frame rate dropped", and neither while the encoder
+    was healthy."""
+    async with running_server(tmp_path, *FAST) as srv, aiohttp.ClientSession() as http:
+        push = asyncio.create_task(pyav_push_process(
+            srv.rtmp_url("trouble"), seconds=28, fps=25, width=320, height=240, realtime=True,
+            bit_rate=2_000_000, still=(10, 17), keep_every=(17, 28, 5), timeout=90))
+        await poll(lambda: _json(http, f"{srv.http_url}/api/streams/trouble/stats"), lambda r: r[0] == 200)
+        events = await _sse_events(http, f"{srv.http_url}/api/streams/trouble/events")
+        result = await push
+    assert result.video_frames == 17 * 25 + 11 * 25 // 5
+    stats = [data for kind, data in events if kind == "stats"]
+    assert events[-1][0] == "ended" and len(stats) >= 18
+    trace = [(s["fps"], s["bitrate_kbps"], s["warnings"]) for s in stats]
+
+    def first(prefix: str) -> int:
+        return next((i for i, s in enumerate(stats) if any(w.startswith(prefix) for w in s["warnings"])), -1)
+
+    collapsed, dropped = first("bitrate collapsed"), first("frame rate dropped")
+    assert collapsed >= 0 and dropped >= 0, trace
+    # The feed saw the encoder healthy first (about 25 fps and 2 Mbit/s), with no warning.
+    healthy = [s for s in stats[:collapsed] if s["fps"] > 20]
+    assert healthy, trace
+    assert dropped > collapsed, trace
+    # The collapse is the bitrate's alone: the frame rate was still fine then.
+    assert stats[collapsed]["fps"] > 20, trace
+    assert stats[collapsed]["bitrate_kbps"] < 0.3 * max(s["bitrate_kbps"] for s in healthy), trace
+    assert stats[dropped]["fps"] < 0.6 * max(s["fps"] for s in healthy), trace
 
 
 async def test_a_real_prometheus_scrapes_per_stream_series(tmp_path):

@@ -49,8 +49,17 @@ def pyav_push(
     audio: bool = True,
     realtime: bool = False,
     gop: int | None = None,
+    bit_rate: int | None = None,
+    keep_every: tuple[float, float, int] | None = None,
+    still: tuple[float, float] | None = None,
 ) -> PushResult:
-    """Publish a synthetic stream with PyAV (blocking; run it with ``asyncio.to_thread``)."""
+    """Publish a synthetic stream with PyAV (blocking; run it with ``asyncio.to_thread``).
+
+    To push an encoder in trouble: ``bit_rate`` sets a video target (x264 ABR) instead of
+    the default quality; ``keep_every=(start, end, n)`` keeps only every n-th frame
+    between ``start`` and ``end`` seconds (the frame rate drops, timestamps stay real);
+    ``still=(start, end)`` freezes the picture between those seconds (the encoder has
+    nothing left to spend bits on: the bitrate collapses)."""
     gop = gop or fps
     frames = int(round(seconds * fps))
     options: dict[str, str] = {}
@@ -65,6 +74,8 @@ def pyav_push(
         video = container.add_stream(codec, rate=fps, options=options)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         video.codec_context.time_base = fractions.Fraction(1, fps)
+        if bit_rate:
+            video.bit_rate = bit_rate
         if codec == "libsvtav1":
             video.codec_context.gop_size = gop
         aud = None
@@ -77,13 +88,18 @@ def pyav_push(
         start = time.monotonic()
         pts_ms = []
         for index in range(frames):
-            frame = av.VideoFrame.from_ndarray(_frame_image(index, width, height), format="rgb24")
-            frame = frame.reformat(format="yuv420p")
-            frame.pts = index
-            frame.time_base = video.codec_context.time_base
-            pts_ms.append(round(index * 1000 / fps))
-            for packet in video.encode(frame):
-                container.mux(packet)
+            skipped = keep_every is not None and (
+                keep_every[0] * fps <= index < keep_every[1] * fps and index % keep_every[2])
+            if not skipped:
+                frozen = still is not None and still[0] * fps <= index < still[1] * fps
+                image = _frame_image(int(still[0] * fps) if frozen else index, width, height)
+                frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+                frame = frame.reformat(format="yuv420p")
+                frame.pts = index
+                frame.time_base = video.codec_context.time_base
+                pts_ms.append(round(index * 1000 / fps))
+                for packet in video.encode(frame):
+                    container.mux(packet)
             if aud is not None:
                 # Keep audio up to the video clock, in 1024-sample AAC frames.
                 while samples_sent < (index + 1) * 44100 / fps:
@@ -109,7 +125,7 @@ def pyav_push(
                 audio_frames += 1
     finally:
         container.close()
-    return PushResult(frames, audio_frames, pts_ms)
+    return PushResult(len(pts_ms), audio_frames, pts_ms)
 
 
 async def run_process(*args: str, timeout: float = 60, env: dict | None = None) -> tuple[int, str]:
