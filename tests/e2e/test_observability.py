@@ -41,6 +41,9 @@ class Player:
         self.session, self.base, self.name, self.agent = session, base, name, agent
         self.task: asyncio.Task | None = None
         self.segments = 0
+        #: time.monotonic() when the last playlist request (the ones that keep a viewer
+        #: session alive) was sent.
+        self.last_playlist_sent = 0.0
 
     async def _get(self, url: str) -> tuple[int, bytes]:
         async with self.session.get(url, headers={"User-Agent": self.agent}) as response:
@@ -54,6 +57,7 @@ class Player:
         playlist_url = f"{self.base}/live/{self.name}/{variant}"
         seen: set[str] = set()
         while True:
+            self.last_playlist_sent = time.monotonic()
             status, body = await self._get(playlist_url)
             if status != 200:
                 return
@@ -132,6 +136,53 @@ async def test_counts_are_exact_and_series_go_away(tmp_path):
         assert summary["watch_seconds"] > 5 and summary["average_viewers"] > 0
         # ... and the stream's series go away once keep_after_end passes.
         await poll(lambda: _text(http, f"{srv.http_url}/metrics"), lambda r: 'stream="obs1"' not in r[1], timeout=15)
+
+
+async def test_players_that_stop_count_until_the_idle_timeout_then_leave(tmp_path):
+    """Issue 6: "players that stop → leave after the timeout" — and not before it. Four
+    simulated players; two stop. Every stats sample taken before a stopped player's last
+    request + ``viewers.idle_timeout`` still counts it (exactly 4); then they leave
+    (exactly 2), while peak and unique stay 4."""
+    idle = 4.0
+    async with running_server(tmp_path, f"viewers.idle_timeout={idle:g}", "hls.keep_after_end=2",
+                              "hls.segment_duration=1") as srv, aiohttp.ClientSession() as http:
+        push = asyncio.create_task(run_process(*ffmpeg_push_args(srv.rtmp_url("idle"), seconds=18, realtime=True),
+                                               timeout=50))
+        stats_url = f"{srv.http_url}/api/streams/idle/stats"
+        await poll(lambda: _json(http, f"{srv.http_url}/api/streams/idle"),
+                   lambda r: r[0] == 200 and r[1]["renditions"] and r[1]["renditions"][0].get("segments"))
+        players = [Player(http, srv.http_url, "idle", f"player-{i}") for i in range(4)]
+        for player in players:
+            player.start()
+        await poll(lambda: _json(http, stats_url), lambda r: r[0] == 200 and r[1]["viewers"] == 4)
+        stopped = players[:2]
+        for player in stopped:
+            await player.stop()
+        # No session can have been closed before this (each last request + idle).
+        earliest_leave = min(p.last_playlist_sent for p in stopped) + idle
+        samples = []  # (seconds since the stop-earliest_leave, viewers, peak, unique)
+        deadline = earliest_leave + 6.0  # the timeout, one sweep period, and slack for load
+        while True:
+            status, body = await _json(http, stats_url)
+            assert status == 200
+            samples.append((time.monotonic() - earliest_leave, body["viewers"], body["peak_viewers"],
+                            body["unique_viewers"]))
+            if body["viewers"] == 2:
+                break
+            assert time.monotonic() < deadline, f"stopped players still counted: {samples}"
+            await asyncio.sleep(0.2)  # the sampling period of this check
+        before = [s for s in samples if s[0] < 0]
+        # The players stopped well within the timeout, so there are samples before it ...
+        assert len(before) >= 3, samples
+        # ... and every one of them still counts all four players, exactly.
+        assert all(v == 4 for _, v, _, _ in before), samples
+        assert all(v in (4, 3, 2) for _, v, _, _ in samples), samples
+        assert all((peak, unique) == (4, 4) for _, _, peak, unique in samples), samples
+        for player in players[2:]:
+            assert not player.task.done(), "a running player ended early"
+            await player.stop()
+        status, output = await push
+        assert status == 0, output
 
 
 async def test_sse_feed_and_health_warnings(tmp_path):
