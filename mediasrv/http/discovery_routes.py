@@ -154,7 +154,8 @@ async def thumbnail(request: web.Request) -> web.Response:
 
 
 async def my_events(request: web.Request) -> web.StreamResponse:
-    """SSE: ``ready`` once, then ``stream.started`` when someone the user follows goes live."""
+    """SSE: ``ready`` once, then ``stream.started`` when someone the user follows goes live,
+    and ``recording.pending`` / ``.saved`` / ``.failed`` of the user's own recordings."""
     user = await require_user(request, query_token=True)
     alerts = request.app.get(ALERTS)
     if alerts is None:

@@ -62,3 +62,60 @@ async def test_only_the_creator_or_an_admin_decides_and_saving_notifies(tmp_path
             assert status == 0, output
             frames = sum(1 for line in output.splitlines() if line and not line.startswith("#"))
             assert frames == pushed
+
+
+async def test_disk_full_tells_the_creator_and_the_stream_goes_on(tmp_path):
+    """Issue 7, D7: "Disk-full while recording: the stream goes on, the recording is marked
+    failed, the creator is told". ``recording.min_free_bytes`` above the free space of any
+    disk makes the recorder's free-space check refuse the first segment, as a full disk
+    does. The creator's alert feed (``GET /api/me/events``) gets ``recording.failed`` with
+    the reason while the broadcast is still live; another user's feed gets nothing; the
+    publisher never notices and live HLS has every frame pushed."""
+    from tests.accounts.test_discovery import _events
+    from tests.support.clients import ffmpeg_push_args
+    from mediasrv.http.hls_routes import HLS_SERVICE
+
+    async with accounts_server(tmp_path, "recording.enabled=true", f"recording.min_free_bytes={1 << 50}",
+                               "live_access.min_followers=0") as api:
+        hub_units = StreamRecorder(api.srv.hub)
+        alice = await api.user("alice", "creator")
+        bob = await api.user("bob")
+        queues, readers, responses = {}, [], []
+        for name, headers in (("alice", alice), ("bob", bob)):
+            response = await api.http.get("/api/me/events", headers=headers)
+            assert response.status == 200
+            responses.append(response)
+            queues[name] = asyncio.Queue()
+            readers.append(asyncio.create_task(_events(response, queues[name])))
+            assert (await asyncio.wait_for(queues[name].get(), 10))[0] == "ready"
+        try:
+            push = asyncio.create_task(run_process(*ffmpeg_push_args(
+                api.srv.rtmp_url(await api.stream_key(alice)), seconds=8, realtime=True), timeout=60))
+            # The first segment is cut ~2 s in: the recorder refuses to write it.
+            event, data = await asyncio.wait_for(queues["alice"].get(), 20)
+            assert event == "recording.failed", (event, data)
+            assert data["stream"] == "alice" and data["state"] == "failed"
+            assert "disk almost full" in data["error"] and "min_free_bytes" in data["error"], data
+            # The stream goes on: still live while its recording has failed ...
+            assert not push.done() and api.srv.hub.get("alice") is not None
+            live = await api.http.get("/live/alice/index.m3u8")
+            assert live.status == 200
+            # ... and to its end: the publisher never noticed, live HLS has every frame.
+            status, output = await push
+            assert status == 0, output
+            units = await hub_units.wait_ended("alice")
+            pushed = sum(1 for u in units if u.kind.value == "video")
+            assert pushed == 8 * 25
+            rendition = api.srv.app[HLS_SERVICE].rendition("alice", "source")
+            assert rendition is not None and rendition.segmenter.stats.video_frames == pushed
+
+            listing = await (await api.http.get("/api/recordings?stream=alice", headers=alice)).json()
+            assert [(r["id"], r["state"]) for r in listing["recordings"]] == [(data["id"], "failed")]
+            # Only the creator is told: bob's feed had nothing but its "ready".
+            assert queues["bob"].empty()
+            assert queues["alice"].empty() or (await queues["alice"].get())[0] != "recording.failed"
+        finally:
+            for task in readers:
+                task.cancel()
+            for response in responses:
+                response.close()
