@@ -24,6 +24,9 @@ from mediasrv.server.images import ImageError
 from mediasrv.store import ROLES, HandleTaken, User
 
 ACCOUNTS = web.AppKey("accounts", AccountService)
+#: More parts of a public profile, added by other components (e.g. the saved VODs, from
+#: ``recording_links``): ``async part(request, user) -> dict`` merged into the profile.
+PROFILE_PARTS = web.AppKey("profile_parts", list)
 
 DISPLAY_NAME_MAX = 64
 TITLE_MAX = 140
@@ -105,13 +108,16 @@ async def _profile(request: web.Request, user: User) -> dict:
         asyncio.to_thread(store.following_count, user.id),
         service.settings(user),
     )
-    return {
+    profile = {
         **user.to_json(),
         "followers": followers,
         "following": following,
         "live": request.app[HUB].get(user.handle) is not None,
         "cover_url": cover_url(user, settings),
     }
+    for part in request.app.get(PROFILE_PARTS, ()):
+        profile.update(await part(request, user))
+    return profile
 
 
 # --- handlers -----------------------------------------------------------------------------
@@ -436,6 +442,7 @@ def setup(app: web.Application, config: Config) -> None:
     from mediasrv.http.stats_routes import STORE
 
     validate.install(app)
+    app[PROFILE_PARTS] = []
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         service = AccountService(app[STORE], config)
@@ -454,7 +461,9 @@ def _routes(app: web.Application) -> None:
         "role": {"type": "string", "enum": list(ROLES)}, "created_at": {"type": "number"}}})
     register_schema(app, "Profile", {"allOf": [ref("User"), {"type": "object", "properties": {
         "followers": {"type": "integer"}, "following": {"type": "integer"}, "live": {"type": "boolean"},
-        "cover_url": {"type": "string", "nullable": True}}}]})
+        "cover_url": {"type": "string", "nullable": True},
+        "vods": {"type": "array", "items": ref("Vod"),
+                 "description": "the user's saved broadcasts, newest first (at most 50)"}}}]})
     register_schema(app, "UserList", {"type": "object", "properties": {
         "total": {"type": "integer"}, "users": {"type": "array", "items": ref("User")}}})
     register_schema(app, "LiveAccess", {"type": "object", "properties": {

@@ -13,15 +13,43 @@ from aiohttp import web
 
 from mediasrv.config import Config
 from mediasrv.http import openapi
-from mediasrv.http.accounts_routes import ACCOUNTS, optional_user
+from mediasrv.http.accounts_routes import ACCOUNTS, PROFILE_PARTS, optional_user
 from mediasrv.http.discovery_routes import ALERTS, configured_base_url, send_webhook
 from mediasrv.http.vod_routes import RECORDER, default_authorize
+from mediasrv.store.recordings import RecordingState
+
+#: Saved VODs listed on a profile, newest first (the full list: ``GET /api/recordings``).
+PROFILE_VODS = 50
 
 
 def setup(app: web.Application, config: Config) -> None:
     """After ``vod_routes.setup`` and ``accounts_routes.setup``."""
     _describe(app)
     app.cleanup_ctx.append(_connect(config))
+    base = configured_base_url(config)
+
+    async def saved_vods(request: web.Request, user) -> dict:
+        # A creator's public stream name is their handle: their saved recordings are
+        # the VODs of that stream (issue 7: "listed on the creator's profile").
+        recorder = request.app.get(RECORDER)
+        rows = [] if recorder is None else await recorder.list(
+            stream=user.handle, states=(RecordingState.SAVED,), limit=PROFILE_VODS)
+        return {"vods": [vod_json(r, base, fallback_title=user.display_name) for r in rows]}
+
+    app[PROFILE_PARTS].append(saved_vods)
+
+
+def vod_json(recording, base: str, *, fallback_title: str) -> dict:
+    """A saved recording as listed on its creator's profile."""
+    return {
+        "id": recording.id,
+        "title": recording.title or fallback_title,
+        "duration": round(recording.duration, 3),
+        "started_at": recording.started_at,
+        "ended_at": recording.ended_at,
+        "playback_url": f"{base}/vod/{recording.id}/index.m3u8",
+        "download_url": f"{base}/vod/{recording.id}/download.mp4",
+    }
 
 
 def _connect(config: Config):
@@ -44,6 +72,12 @@ def _connect(config: Config):
             if accounts is None:
                 return False
             return bool(await accounts.save_by_default(stream))
+
+        async def title_of(stream: str) -> str:
+            # The go-live title the creator set (with accounts; otherwise none).
+            accounts = app.get(ACCOUNTS)
+            user = None if accounts is None else await accounts.get_user(stream)
+            return "" if user is None else (await accounts.settings(user)).title
 
         async def tell_creator(recording, event: str) -> None:
             accounts, alerts = app.get(ACCOUNTS), app.get(ALERTS)
@@ -68,6 +102,7 @@ def _connect(config: Config):
         recorder.on_saved = on_saved
         recorder.on_ended = on_ended
         recorder.on_failed = on_failed
+        recorder.title_of = title_of
         yield
 
     return ctx
@@ -87,8 +122,17 @@ def _recording_event(recording, base: str) -> dict:
 def _describe(app: web.Application) -> None:
     rid = openapi.path_param("id", "the recording's id (16 url-safe characters)")
     recording = {"type": "object", "description": "a recording: id, stream, state (recording, pending_decision, "
-                 "saved, discarded, failed), started_at, ended_at, duration, size, segments, error"}
+                 "saved, discarded, failed), title, started_at, ended_at, duration, size, segments, error"}
     openapi.register_schema(app, "Recording", recording)
+    openapi.register_schema(app, "Vod", {"type": "object", "description": "a saved broadcast (a VOD)", "properties": {
+        "id": {"type": "string", "description": "the recording's id"},
+        "title": {"type": "string", "description": "the broadcast's title when it started (else the creator's "
+                                                   "display name)"},
+        "duration": {"type": "number", "description": "seconds"},
+        "started_at": {"type": "number", "description": "Unix time"},
+        "ended_at": {"type": "number", "nullable": True, "description": "Unix time"},
+        "playback_url": {"type": "string", "description": "the VOD playlist (EXT-X-PLAYLIST-TYPE:VOD)"},
+        "download_url": {"type": "string", "description": "the MP4 download"}}})
     tag = "recordings"
     who = ("with accounts: the stream's creator or an admin; otherwise the configured "
            "recording.admin_token, or a request from this machine")

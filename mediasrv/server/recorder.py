@@ -29,7 +29,9 @@ Hooks (plain attributes, sync or async; the accounts code replaces them):
 - ``default_save(stream_name) -> bool``: the creator's "save by default" (False here);
 - ``on_ended(recording)``: it awaits a decision; ``on_saved(recording)``: it became a VOD
   (the ``broadcast.saved`` webhook); ``on_failed(recording)``: recording stopped (reason in
-  ``recording.error``); ``on_discarded(recording)``.
+  ``recording.error``); ``on_discarded(recording)``;
+- ``title_of(stream_name) -> str``: the broadcast's title, kept with the recording (and
+  shown with the VOD).
 """
 
 from __future__ import annotations
@@ -177,6 +179,8 @@ class Recorder:
         self.on_saved: Callable[[Recording], Any] | None = None
         self.on_failed: Callable[[Recording], Any] | None = None
         self.on_discarded: Callable[[Recording], Any] | None = None
+        #: ``title_of(stream_name)``: the broadcast's title, kept with its recording.
+        self.title_of: Callable[[str], str | Awaitable[str]] | None = None
         self.store: RecordingStore | None = None
         self._active: dict[str, _Active] = {}
         self._remux: dict[str, _Remux] = {}
@@ -274,6 +278,7 @@ class Recorder:
         reader = active.reader
         segmenter = active.segmenter
         try:
+            recording.title = await self._title(recording.stream)
             try:
                 await asyncio.to_thread(self._create, active)
             except Exception as exc:
@@ -312,11 +317,21 @@ class Recorder:
                 # Writing stopped early; the broadcast itself ends when the stream does.
                 self._watch_end(recording, active.stream)
 
+    async def _title(self, stream_name: str) -> str:
+        """The title hook's answer; "" without one, or when it fails (never stops a recording)."""
+        try:
+            title = await _call(self.title_of, stream_name)
+        except Exception:
+            log.exception("recording of stream %s: title_of hook failed", stream_name)
+            return ""
+        return title if isinstance(title, str) else ""
+
     def _create(self, active: _Active) -> None:
         recording = active.recording
         assert self.store is not None
         self.store.insert(recording)
-        active.files.create({"id": recording.id, "stream": recording.stream, "started_at": recording.started_at})
+        active.files.create({"id": recording.id, "stream": recording.stream, "started_at": recording.started_at,
+                             "title": recording.title})
 
     async def _write(self, active: _Active, segments: list[Segment]) -> bool:
         """Write segments (in a thread); False if writing failed (the recording failed)."""
@@ -698,6 +713,7 @@ class Recorder:
             recording = Recording(
                 id=child.name, stream=str(manifest.header.get("stream", "")), state=S.RECORDING,
                 started_at=float(manifest.header.get("started_at", 0.0)),
+                title=str(manifest.header.get("title", "")),
             )
             store.insert(recording)
             self._recover_one(recording, child, now)

@@ -47,6 +47,8 @@ class Recording:
     decided_at: float | None = None
     #: Who decided: "creator" (the API) or "default" (recording.decide_within ran out).
     decided_by: str | None = None
+    #: The broadcast's title when it started ("" when it had none, or without accounts).
+    title: str = ""
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -67,11 +69,15 @@ CREATE TABLE IF NOT EXISTS recordings (
     video_frames INTEGER NOT NULL DEFAULT 0,
     error TEXT,
     decided_at REAL,
-    decided_by TEXT
+    decided_by TEXT,
+    title TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS recordings_stream ON recordings (stream, started_at);
 CREATE INDEX IF NOT EXISTS recordings_state ON recordings (state)
 """
+
+#: (column, definition) of columns newer than the table: added to an older file on open.
+_ADDED_COLUMNS = (("title", "TEXT NOT NULL DEFAULT ''"),)
 
 _COLUMNS = [f.name for f in fields(Recording)]
 
@@ -90,6 +96,11 @@ class RecordingStore:
         with self._lock:
             for statement in filter(str.strip, _SCHEMA.split(";")):
                 self._db.execute(statement)
+            # Columns added after the table was first made (idempotent, like the table).
+            have = {row[1] for row in self._db.execute("PRAGMA table_info(recordings)")}
+            for column, definition in _ADDED_COLUMNS:
+                if column not in have:
+                    self._db.execute(f"ALTER TABLE recordings ADD COLUMN {column} {definition}")
 
     def insert(self, recording: Recording) -> None:
         values = recording.to_json()

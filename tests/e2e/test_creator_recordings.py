@@ -119,3 +119,69 @@ async def test_disk_full_tells_the_creator_and_the_stream_goes_on(tmp_path):
                 task.cancel()
             for response in responses:
                 response.close()
+
+
+async def _recording_in_state(api, headers: dict, state: str, known: set[str], timeout: float = 15.0) -> dict:
+    """The creator's first recording in ``state`` not in ``known`` (polling the API)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        listing = await (await api.http.get("/api/recordings?stream=alice", headers=headers)).json()
+        rows = [r for r in listing["recordings"] if r["state"] == state and r["id"] not in known]
+        if rows:
+            return rows[0]
+        assert asyncio.get_running_loop().time() < deadline, f"no new {state} recording: {listing}"
+        await asyncio.sleep(0.1)
+
+
+async def test_saved_vods_are_listed_on_the_creators_profile(tmp_path):
+    """Issue 7, D7: a saved broadcast is "listed on the creator's profile": ``GET
+    /api/users/HANDLE`` has ``vods`` (id, title at go-live, duration, started_at, playback
+    and download URLs that work); undecided and discarded broadcasts are not listed, and
+    nobody else's profile lists them."""
+    async with accounts_server(tmp_path, "recording.enabled=true", "live_access.min_followers=0") as api:
+        alice = await api.user("alice", "creator")
+        await api.user("bob", "creator")
+        await api.http.patch("/api/me/settings", headers=alice, json={"save_by_default": False,
+                                                                     "title": "Cooking <live> & more"})
+        key = await api.stream_key(alice)
+        profile = await (await api.http.get("/api/users/alice")).json()
+        assert profile["vods"] == []
+
+        status, output = await ffmpeg_push(api.srv.rtmp_url(key), seconds=3)
+        assert status == 0, output
+        first = await _recording_in_state(api, alice, "pending_decision", set())
+        assert first["title"] == "Cooking <live> & more"
+        assert (await (await api.http.get("/api/users/alice")).json())["vods"] == []  # undecided: not yet
+
+        # A second broadcast under another title, discarded.
+        await api.http.patch("/api/me/settings", headers=alice, json={"title": "Outtakes"})
+        status, output = await ffmpeg_push(api.srv.rtmp_url(key), seconds=2)
+        assert status == 0, output
+        second = await _recording_in_state(api, alice, "pending_decision", {first["id"]})
+        assert second["title"] == "Outtakes"
+        response = await api.http.post(f"/api/recordings/{second['id']}/discard", headers=alice)
+        assert response.status == 200, await response.text()
+        response = await api.http.post(f"/api/recordings/{first['id']}/save", headers=alice)
+        assert response.status == 200, await response.text()
+        saved = await response.json()
+
+        profile = await (await api.http.get("/api/users/alice")).json()
+        assert [v["id"] for v in profile["vods"]] == [first["id"]]
+        vod = profile["vods"][0]
+        assert set(vod) == {"id", "title", "duration", "started_at", "ended_at", "playback_url", "download_url"}
+        assert vod["title"] == "Cooking <live> & more"  # the title it went live with, as plain text
+        assert vod["duration"] == round(saved["duration"], 3) and 2.5 <= vod["duration"] <= 3.5
+        assert vod["started_at"] == saved["started_at"] and vod["ended_at"] == saved["ended_at"]
+        assert vod["playback_url"].endswith(f"/vod/{first['id']}/index.m3u8")
+        assert vod["download_url"].endswith(f"/vod/{first['id']}/download.mp4")
+        playlist = await api.http.get(f"/vod/{first['id']}/index.m3u8")
+        assert playlist.status == 200 and "#EXT-X-PLAYLIST-TYPE:VOD" in await playlist.text()
+        # The same list on the creator's own /api/me; not on anyone else's profile.
+        me = await (await api.http.get("/api/me", headers=alice)).json()
+        assert me["vods"] == profile["vods"]
+        assert (await (await api.http.get("/api/users/bob")).json())["vods"] == []
+        # The OpenAPI description has it.
+        doc = await (await api.http.get("/api/openapi.json")).json()
+        schemas = doc["components"]["schemas"]
+        assert "vods" in schemas["Profile"]["allOf"][1]["properties"]
+        assert set(schemas["Vod"]["properties"]) == set(vod)
