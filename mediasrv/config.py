@@ -283,7 +283,7 @@ def _default_catalogue() -> tuple[GiftConfig, ...]:
 
 @dataclass(frozen=True, slots=True)
 class GiftsConfig:
-    """Virtual gifts paid with coins (see docs/gifts.md)."""
+    """Virtual gifts paid with coins (see docs/api.md, Gifts)."""
 
     catalogue: tuple[GiftConfig, ...] = field(default_factory=_default_catalogue)
     #: Fraction of every gift kept by the platform (the creator gets the rest, rounded down).

@@ -1,5 +1,5 @@
 """Gifts over HTTP: catalogue, wallet, admin credits, sending, leaderboard, earnings, the
-ledger's sums. Also owns the creator's live analytics. See docs/gifts.md.
+ledger's sums. Also owns the creator's live analytics. See docs/api.md (Gifts) and docs/chat.md (the gift frame).
 
 A send answers 201 with the ledger row and the new balance; the same ``request_id`` again
 answers 200 with the original row and ``replayed: true`` (nothing charged). Too few

@@ -4,7 +4,7 @@ The money rules are in ``mediasrv.live.gifts`` (the split) and the store
 (``mediasrv.store.gifts``: one transaction per send); this is the asyncio side. A send
 runs its transaction in a thread, then — only when coins actually moved, never for a
 replayed request id — broadcasts a ``gift`` frame into the stream's chat room and counts
-it in the live analytics. See docs/gifts.md.
+it in the live analytics. See docs/api.md (Gifts) and docs/chat.md (the gift frame).
 """
 
 from __future__ import annotations
