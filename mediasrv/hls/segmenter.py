@@ -607,14 +607,25 @@ class Segmenter:
         carries the EXT-X-DISCONTINUITY. Closing it would publish a segment of a frame or
         two, shorter than video's composition delay: its audio cannot reach past the end
         of the segment before it, and hls.js (1.7, low-latency mode) then stops loading at
-        the break, believing the buffer's end lies in fragments it already has."""
+        the break, believing the buffer's end lies in fragments it already has.
+
+        When the break's first unit is a keyframe at the open segment's cut point (a
+        transcoder rung that came back after a restart, having delivered only the keyframe
+        that opened this segment), it ends the segment as usual: the open segment keeps its
+        units from before the break, with no discontinuity and its usual init (tagging it
+        would also force a new init of only its tracks, and a second one for the next
+        segment), and the discontinuity goes to the segment that keyframe starts."""
         open_ = self._open
         if not self.parts_enabled or open_ is None or open_.parts or not open_.units:
             return False
         if open_.tracks.get(unit.kind) != unit.track or not 0 <= unit.dts - open_.units[-1].dts <= MERGE_GAP_MS:
             return False
+        cuts_here = unit.kind is TrackKind.VIDEO and unit.keyframe and unit.dts - open_.start_dts >= self.cut_ms
         if self.segments or self.removed:
-            open_.discontinuity = True
+            if cuts_here:
+                self._break = True  # taken by the segment this unit opens (push cuts next)
+            else:
+                open_.discontinuity = True
         self._anchor = (unit.dts, now)
         self._preroll = []
         self._force_cut = False

@@ -301,6 +301,33 @@ def test_reconnect_before_any_part_continues_the_open_segment():
     assert run.made[2].duration == pytest.approx(0.48, abs=0.001)
 
 
+def test_a_break_whose_keyframe_ends_the_open_segment_starts_the_next_one():
+    """A transcoder rung whose worker died right after the keyframe that opened a segment
+    comes back (after a restart) at the next aligned keyframe, a segment later, flagged as
+    a discontinuity: that keyframe cuts the open segment as usual. One discontinuity, on
+    the segment the keyframe starts; the segment before keeps what it had, and every
+    segment keeps the one init (before: the open segment took the discontinuity and a
+    video-only init of its own, and the next segment a second discontinuity and init).
+
+    Not checked here: the segment before the break is one frame followed by a second of
+    nothing, so its one part lasts that second, longer than PART-TARGET (whole frames
+    cannot be split; the same before this change)."""
+    seg = Segmenter(tag="t", segment_duration=1.0, part_duration=0.25)
+    # 2 s, then the keyframe at 2000 and nothing else of that segment (no audio either).
+    first = [u for u in synthetic(2.04, fps=25, gop=25) if u.dts < 2000 or u.kind is TrackKind.VIDEO]
+    assert first[-1].dts == 2000 and first[-1].keyframe
+    second = synthetic(2, fps=25, gop=25, start_ms=3000, first_discontinuity=True)
+    assert second[0].kind is TrackKind.VIDEO and second[0].keyframe and second[0].discontinuity
+    made = []
+    for unit in first + second:
+        made += seg.push(unit, T0 + unit.dts / 1000)
+    made += seg.finish(T0 + 5)
+    assert [s.discontinuity for s in made] == [False, False, False, True, False]
+    assert [s.start_dts for s in made] == [0, 1000, 2000, 3000, 4000]
+    assert made[2].duration == pytest.approx(1.0)
+    assert len({s.init.uri for s in made}) == 1 and TrackKind.AUDIO in made[0].init.tracks
+
+
 def test_part_names_and_the_file_name_rule():
     assert names.part_name("abc", 12, 3) == "part_abc_12_3.m4s"
     assert names.is_file_name("part_abc_12_3.m4s") and names.is_part_name("part_abc_12_3.m4s")
