@@ -56,7 +56,9 @@ export class LiveChart {
       if (f > 0) ctx.fillText(this.format(top * f), pad, y + 12 * dpr);
     }
     if (this.values.length < 2) return;
-    const step = (width - 2 * pad) / (this.size - 1);
+    // Until the window is full the line spans the whole width (at least 10 samples wide).
+    const span = Math.min(this.size, Math.max(this.values.length, 10)) - 1;
+    const step = (width - 2 * pad) / span;
     const x0 = width - pad - (this.values.length - 1) * step;
     const yOf = (v) => height - pad - (v / top) * (height - 2 * pad);
     ctx.beginPath();

@@ -21,9 +21,9 @@ export class ChatPanel {
     this.byId = new Map();
     nodes.form.addEventListener('submit', (event) => {
       event.preventDefault();
+      if (!this.you) { (hooks.needLogin || (() => {}))(); return; }
       const text = nodes.input.value.trim();
       if (!text) return;
-      if (!this.you) { (hooks.needLogin || (() => {}))(); return; }
       if (this.send({ type: 'message', text })) nodes.input.value = '';
     });
   }
@@ -75,6 +75,7 @@ export class ChatPanel {
     const { input, send } = this.nodes;
     input.disabled = !writable;
     send.disabled = !writable;
+    send.textContent = 'Send';
     input.placeholder = placeholder || (writable ? 'Say something…' : '');
   }
 
@@ -113,7 +114,12 @@ export class ChatPanel {
 
   updateWritable() {
     const you = this.you;
-    if (!you) this.setWritable(false, 'Log in to chat');
+    if (!you) {
+      this.setWritable(false, 'Log in to chat');
+      // The button logs in instead (the form's submit handler asks for it).
+      this.nodes.send.disabled = false;
+      this.nodes.send.textContent = 'Log in';
+    }
     else if (!you.can_write) {
       const until = you.timed_out_until ? ` until ${new Date(you.timed_out_until * 1000).toLocaleTimeString()}` : '';
       this.setWritable(false, `You cannot write here${until}`);

@@ -110,7 +110,8 @@ function onStats(stats) {
   c.gifts.push(a.gift_coins || 0);
   c.bitrate.push(stats.bitrate_kbps);
   c.fps.push(stats.fps);
-  const live = stats.started_at ? Date.now() / 1000 - stats.started_at : null;
+  const since = stats.started_at || state.startedAt;
+  const live = since ? Date.now() / 1000 - since : null;
   $('live-figures').replaceChildren(
     ...figure('Live for', live ? fmtDuration(live) : '–'),
     ...figure('Peak viewers', fmtCount(stats.peak_viewers)),
@@ -136,7 +137,8 @@ function watchLive() {
   clearTimeout(liveTimer);
   const check = async () => {
     try {
-      await api(`/api/streams/${encodeURIComponent(me.handle)}`);
+      const stream = await api(`/api/streams/${encodeURIComponent(me.handle)}`);
+      state.startedAt = Date.parse(stream.started_at) / 1000;
     } catch {
       setLive(false);
       liveTimer = setTimeout(check, 3000);

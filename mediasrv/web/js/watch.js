@@ -11,7 +11,7 @@ const $ = (id) => document.getElementById(id);
 const video = $('video');
 
 // Exposed for tests and debugging: what the page is doing.
-const state = window.mediasrvWatch = { name, mode: 'loading', player: null, error: null, liveStartedAt: null };
+const state = window.mediasrvWatch = { name, mode: 'loading', player: null, error: null, liveStartedAt: null, levelSwitches: [] };
 
 let profile = null;
 let following = false;
@@ -32,6 +32,7 @@ function overlay(title, text, actions = []) {
 function stopPlayer() {
   if (state.player) { state.player.destroy(); state.player = null; }
   $('quality').disabled = true;
+  $('quality').replaceChildren(el('option', { value: '-1', text: 'Auto' }));
   $('latency').hidden = true;
   $('go-live').hidden = true;
 }
@@ -48,6 +49,7 @@ function play(url, live) {
       quality.disabled = levels.length < 2;
     },
     onLevel: (index) => {
+      state.levelSwitches.push(index);
       const player = state.player;
       if (!player || !player.autoLevel()) return;
       const level = player.levels()[index];
@@ -272,7 +274,7 @@ async function loadProfile() {
   line.replaceChildren();
   if (profile) {
     line.append(el('strong', { text: profile.display_name || profile.handle }), ` @${profile.handle} · `,
-      el('span', { id: 'followers', text: `${fmtCount(profile.followers)} followers` }));
+      el('span', { id: 'followers', text: `${fmtCount(profile.followers)} ${profile.followers === 1 ? 'follower' : 'followers'}` }));
   } else {
     line.textContent = name;
   }
