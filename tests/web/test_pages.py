@@ -29,6 +29,7 @@ from aiohttp import web
 from mediasrv.config import load_config
 from mediasrv.http.app import RTMP_SERVER, create_app
 from tests.accounts.support import ADMIN_PASSWORD, Api
+from tests.accounts.test_cover import encode_image
 from tests.gifts.support import credit
 from tests.support.browser import chromium
 from tests.support.clients import ffmpeg_push_args
@@ -293,7 +294,35 @@ async def test_chat_and_gifts_between_two_viewers(site, browser):
     await carol.fill("#report-reason", "spam in the title")
     await carol.click("#report-form button[type=submit]")
     await carol.locator("#toast", has_text="report was sent").wait_for(timeout=10000)
+
+    # The creator pins Bob's message from her own watch page; everyone sees it pinned,
+    # and her own messages carry the creator badge.
+    alice_context = await context_for(browser, site, "alice")
+    alice = await alice_context.new_page()
+    alice_errors = PageErrors(alice)
+    await alice.goto(site.url + "/watch/alice")
+    message = alice.locator("#chat-log li.message", has_text="hello")
+    await message.wait_for(timeout=10000)
+    await message.hover()
+    await message.locator("button", has_text="Pin").click()
+    pinned = carol.locator("#pinned", has_text="hello")
+    await pinned.wait_for(timeout=10000)
+    assert await pinned.locator(".text").text_content() == text
+    assert "null" not in await pinned.text_content()
+    await alice.locator("#chat-input:not([disabled])").wait_for(timeout=10000)
+    await alice.fill("#chat-input", "thanks for watching")
+    await alice.press("#chat-input", "Enter")
+    own = carol.locator("#chat-log li.message", has_text="thanks for watching")
+    await own.wait_for(timeout=10000)
+    assert await own.locator(".badge.creator").count() == 1
     await screenshots(carol, "watch-chat")
+
+    # Carol's Following tab lists the creator she follows.
+    await carol.goto(site.url + "/")
+    await carol.click("#tab-following")
+    await carol.locator('.stream-card[data-stream="alice"]').wait_for(timeout=10000)
+    alice_errors.check()
+    await alice_context.close()
     bob_errors.check()
     carol_errors.check()
     await bob_context.close()
@@ -313,6 +342,19 @@ async def test_studio_charts_then_stop_save_and_the_vod_plays(site, browser):
     await studio.click("#reveal-key")
     assert await studio.get_attribute("#stream-key", "type") == "text"
     assert (await studio.input_value("#server-url")).startswith("rtmp://127.0.0.1:")
+
+    # Title and cover forms.
+    await studio.fill("#title", "Speedrun, part 2")
+    await studio.click("#settings-form button[type=submit]")
+    await studio.locator("#settings-msg", has_text="Saved").wait_for(timeout=10000)
+    alice_headers = {"Authorization": f"Bearer {site.tokens['alice']}"}
+    settings = await (await site.api.http.get("/api/me/settings", headers=alice_headers)).json()
+    assert settings["title"] == "Speedrun, part 2"
+    await studio.set_input_files("#cover-file", files=[{
+        "name": "cover.jpg", "mimeType": "image/jpeg", "buffer": encode_image("mjpeg", "yuvj420p")}])
+    await studio.click("#cover-upload")
+    await studio.locator("#cover-preview:visible").wait_for(timeout=10000)
+    assert "/api/users/alice/cover" in await studio.get_attribute("#cover-preview", "src")
 
     # Charts take one sample a second from the SSE feed.
     charts = ["viewers", "chat", "gifts", "bitrate", "fps"]

@@ -8,8 +8,8 @@ let me = null;
 
 function gate(text, withLogin) {
   $('admin').hidden = true;
-  $('gate').replaceChildren(el('p', { text }),
-    withLogin ? el('button', { class: 'primary', text: 'Log in', onclick: () => openLogin() }) : null);
+  $('gate').replaceChildren(el('p', { text }));
+  if (withLogin) $('gate').append(el('button', { class: 'primary', text: 'Log in', onclick: () => openLogin() }));
   $('gate').hidden = false;
 }
 

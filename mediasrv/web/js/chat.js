@@ -188,8 +188,9 @@ export class ChatPanel {
     if (!message) { pinned.hidden = true; pinned.replaceChildren(); return; }
     const unpin = this.you && this.you.can_pin
       ? el('button', { class: 'small', type: 'button', text: 'Unpin', onclick: () => this.send({ type: 'unpin' }) }) : null;
-    pinned.replaceChildren(el('span', { class: 'sr-only', text: 'Pinned: ' }), '📌 ', ...this.author(message), ' ',
-      el('span', { class: 'text', text: message.text }), ' ', unpin);
+    // el() drops the null parts (no unpin button, no handle note); replaceChildren would not.
+    pinned.replaceChildren(el('span', {}, el('span', { class: 'sr-only', text: 'Pinned: ' }), '📌 ', this.author(message), ' ',
+      el('span', { class: 'text', text: message.text }), ' ', unpin));
     pinned.hidden = false;
   }
 

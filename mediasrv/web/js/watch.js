@@ -182,6 +182,11 @@ async function toggleFollow() {
   try {
     await api(`/api/me/following/${encodeURIComponent(name)}`, { method: following ? 'DELETE' : 'PUT' });
     following = !following;
+    if (profile) {
+      profile.followers = Math.max(0, profile.followers + (following ? 1 : -1));
+      const count = $('followers');
+      if (count) count.textContent = `${fmtCount(profile.followers)} ${profile.followers === 1 ? 'follower' : 'followers'}`;
+    }
     renderFollow();
   } catch (e) {
     toast(errorText(e), true);
