@@ -154,7 +154,7 @@ function connectEvents() {
   events = new EventSource(`/api/streams/${encodeURIComponent(me.handle)}/events`);
   let first = true;
   events.addEventListener('stats', (e) => {
-    if (first) { first = false; setLive(true); Object.values(state.charts).forEach((c) => c.reset()); }
+    if (first) { first = false; setLive(true); Object.values(state.charts).forEach((c) => c.reset()); loadRecordings(); }
     onStats(JSON.parse(e.data));
   });
   events.addEventListener('ended', () => {
@@ -162,8 +162,7 @@ function connectEvents() {
     events = null;
     setLive(false);
     toast('Your stream ended. Save or discard the recording below.');
-    setTimeout(loadRecordings, 1000);
-    setTimeout(loadRecordings, 4000);
+    loadRecordings();
     watchLive();
   });
   events.onerror = () => {
@@ -219,7 +218,10 @@ async function saveWords() {
 
 // --- recordings and earnings ------------------------------------------------------------
 
+let recordingsTimer = null;
+
 async function loadRecordings() {
+  clearTimeout(recordingsTimer);
   const body = $('recordings');
   let data;
   try { data = await api(`/api/recordings?stream=${encodeURIComponent(me.handle)}&limit=50`); } catch (e) {
@@ -227,6 +229,10 @@ async function loadRecordings() {
     return;
   }
   const rows = (data.recordings || []).filter((r) => r.state !== 'discarded');
+  // A recording is still being finished after the stream ended: look again soon. While
+  // live, refresh now and then (its length grows).
+  const finishing = rows.some((r) => r.state === 'recording') && !state.live;
+  if (finishing || state.live) recordingsTimer = setTimeout(loadRecordings, finishing ? 2000 : 15000);
   const act = (r, action, text, cls) => el('button', { class: `small ${cls || ''}`, type: 'button', text,
     dataset: { action, id: r.id }, 'aria-label': `${text} the broadcast of ${fmtTime(r.started_at)}`, onclick: async () => {
       if (action === 'discard' && !confirm('Delete this recording for good?')) return;
