@@ -180,6 +180,13 @@ async def screenshots(page, name: str) -> None:
     await page.set_viewport_size(size)
 
 
+async def quiet_player(page) -> None:
+    """Stop a watch page's video once it started (tests about chat do not need three
+    players decoding at once on the shared 2-core machine)."""
+    await page.wait_for_function("() => window.mediasrvWatch && window.mediasrvWatch.player", timeout=UI)
+    await page.evaluate("() => { window.mediasrvWatch.player.hls.stopLoad(); document.getElementById('video').pause(); }")
+
+
 async def current_time(page) -> float:
     return await page.evaluate("document.getElementById('video').currentTime")
 
@@ -227,7 +234,7 @@ async def test_watch_page_plays_and_the_rung_can_be_changed(site, browser):
     await wait_playing(page, 1.5)
     assert await page.text_content("#title") == TITLE
     # Auto + source + 144p.
-    await page.wait_for_function("document.querySelectorAll('#quality option').length >= 3")
+    await page.wait_for_function("() => document.querySelectorAll('#quality option').length >= 3", timeout=UI)
     options = await page.eval_on_selector_all("#quality option", "os => os.map(o => [o.value, o.textContent])")
     assert options[0] == ["-1", "Auto"] or options[0][0] == "-1"
     small = [value for value, text in options if text.startswith("144p")]
@@ -259,6 +266,8 @@ async def test_chat_and_gifts_between_two_viewers(site, browser):
     bob_errors, carol_errors = PageErrors(bob), PageErrors(carol)
     await bob.goto(site.url + "/watch/alice")
     await carol.goto(site.url + "/watch/alice")
+    await quiet_player(bob)
+    await quiet_player(carol)
 
     # Carol logs in through the page's own dialog.
     await carol.click("#login")
@@ -303,6 +312,7 @@ async def test_chat_and_gifts_between_two_viewers(site, browser):
     alice = await alice_context.new_page()
     alice_errors = PageErrors(alice)
     await alice.goto(site.url + "/watch/alice")
+    await quiet_player(alice)
     message = alice.locator("#chat-log li.message", has_text="hello")
     await message.wait_for(timeout=UI)
     await message.hover()
