@@ -25,6 +25,34 @@ function card(stream) {
       Number.isFinite(live) && live > 0 ? ` · ${fmtDuration(live)}` : '')));
 }
 
+/** Put `cards` in `grid`, keeping the element of a stream already shown and moving
+ *  nothing that is already in place (keyboard focus stays where it was; a thumbnail
+ *  keeps showing until its new image has loaded). */
+function update(grid, cards) {
+  const old = new Map([...grid.children].map((node) => [node.dataset.stream, node]));
+  const nodes = cards.map((fresh) => {
+    const node = old.get(fresh.dataset.stream);
+    if (!node) return fresh;
+    const oldImg = node.querySelector('.thumb img');
+    const newImg = fresh.querySelector('.thumb img');
+    const thumb = node.querySelector('.thumb');
+    if (oldImg && newImg) {
+      if (oldImg.getAttribute('src') !== newImg.getAttribute('src')) oldImg.src = newImg.getAttribute('src');
+      newImg.remove();
+      thumb.replaceChildren(oldImg, ...fresh.querySelector('.thumb').children);
+    } else {
+      thumb.replaceWith(fresh.querySelector('.thumb'));
+    }
+    node.querySelector('.meta').replaceWith(fresh.querySelector('.meta'));
+    node.setAttribute('aria-label', fresh.getAttribute('aria-label'));
+    return node;
+  });
+  nodes.forEach((node, i) => {
+    if (grid.children[i] !== node) grid.insertBefore(node, grid.children[i] || null);
+  });
+  while (grid.children.length > nodes.length) grid.lastElementChild.remove();
+}
+
 async function refresh() {
   const grid = document.getElementById('grid');
   const empty = document.getElementById('empty');
@@ -40,7 +68,7 @@ async function refresh() {
   try {
     const data = await api(tab === 'following' ? '/api/live/following' : '/api/live');
     const streams = data.streams || data.live || [];
-    grid.replaceChildren(...streams.map(card));
+    update(grid, streams.map(card));
     empty.textContent = tab === 'following' ? 'Nobody you follow is live right now.' : 'Nobody is live right now. Check back soon!';
     empty.hidden = streams.length > 0;
   } catch (e) {
