@@ -218,7 +218,15 @@ async def test_discovery_lists_the_live_stream(site, browser):
     await page.click("#tab-all")
     await card.wait_for()
     # Wait for the thumbnail (taken every 2 s) so the screenshot shows one.
-    await page.locator('.stream-card[data-stream="alice"] img').wait_for(timeout=UI)
+    image = page.locator('.stream-card[data-stream="alice"] img')
+    await image.wait_for(timeout=UI)
+    # A refresh (every 5 s; the thumbnail changes every 2 s) keeps the card a keyboard
+    # user is on focused.
+    src = await image.get_attribute("src")
+    await card.focus()
+    await page.wait_for_function(
+        "s => document.querySelector('.stream-card[data-stream=alice] img').getAttribute('src') !== s", arg=src, timeout=UI)
+    assert await page.evaluate("document.activeElement.dataset.stream") == "alice"
     await screenshots(page, "discovery")
     errors.check()
     await context.close()
