@@ -157,11 +157,13 @@ async def context_for(browser, site: Site, user: str | None, viewport=DESKTOP):
 
 
 class PageErrors:
-    """Uncaught page errors (a JS exception fails the test)."""
+    """Uncaught page errors and Content-Security-Policy refusals fail the test."""
 
     def __init__(self, page) -> None:
         self.errors: list[str] = []
         page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.on("console", lambda m: self.errors.append(m.text)
+                if m.type == "error" and "Content Security Policy" in m.text else None)
 
     def check(self) -> None:
         assert not self.errors, self.errors
@@ -361,6 +363,15 @@ async def test_studio_charts_then_stop_save_and_the_vod_plays(site, browser):
     assert await studio.get_attribute("#stream-key", "type") == "password"
     await studio.click("#reveal-key")
     assert await studio.get_attribute("#stream-key", "type") == "text"
+    # Rotating (confirmed) shows a new key; the broadcast already live goes on.
+    studio.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    old_key = await studio.input_value("#stream-key")
+    await studio.click("#rotate-key")
+    await studio.wait_for_function(
+        "k => document.getElementById('stream-key').value && document.getElementById('stream-key').value !== k",
+        arg=old_key, timeout=UI)
+    assert await site.api.stream_key({"Authorization": f"Bearer {site.tokens['alice']}"}) == \
+        await studio.input_value("#stream-key")
     assert (await studio.input_value("#server-url")).startswith("rtmp://127.0.0.1:")
 
     # Title and cover forms.
