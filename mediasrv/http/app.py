@@ -54,6 +54,7 @@ def create_app(config: Config, *, rtmp_port: int | None = None) -> web.Applicati
         recording_links,
         stats_routes,
         vod_routes,
+        web_routes,
     )
 
     stats_routes.setup_viewers(app, config)
@@ -69,6 +70,7 @@ def create_app(config: Config, *, rtmp_port: int | None = None) -> web.Applicati
     gifts_routes.setup(app, config)
     api.setup(app)
     openapi.setup(app)
+    web_routes.setup(app, config)
     app.cleanup_ctx.append(_hub_shutdown)
     return app
 
