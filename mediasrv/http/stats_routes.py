@@ -115,10 +115,24 @@ def _health(request: web.Request):
 
 
 async def stream_stats(request: web.Request) -> web.Response:
+    from mediasrv.http import cluster_routes
+
     health = _health(request)
+    name = request.match_info["name"]
+    origin = cluster_routes.origin_of(request.app, name) if STREAM_NAME_RE.fullmatch(name) else None
+    if origin is not None:
+        # Another node ingests it: what this node knows (the viewers of every node).
+        here = cluster_routes.local_viewers(request.app, name)
+        return web.json_response({
+            "stream": name, "live": True, "origin": origin.node,
+            "viewers": cluster_routes.viewers_total(request.app, name, here), "viewers_here": here,
+        }, headers={"Cache-Control": "no-store"})
     if health is None:
         return web.json_response({"error": "no such stream"}, status=404)
     snapshot = request.app[MONITOR].snapshot(health)
+    if health.ended_at is None and cluster_routes.CLUSTER in request.app:
+        snapshot["viewers_here"] = snapshot["viewers"]
+        snapshot["viewers"] = cluster_routes.viewers_total(request.app, name, snapshot["viewers"])
     snapshot["started_at"] = health.stream.started_at
     snapshot["average_viewers"] = round(health.average_viewers, 3)
     return web.json_response(snapshot, headers={"Cache-Control": "no-store"})
