@@ -76,6 +76,7 @@ def setup(app: web.Application, config: Config, hub: Hub) -> None:
         hls=lambda: app.get(HLS_SERVICE),
         http=lambda: app.get(HTTP_STATS),
         transcode=lambda: _transcode_service(app),
+        cluster=lambda: _cluster_parts(app),
     ))
 
     async def metrics(request: web.Request) -> web.Response:
@@ -95,6 +96,14 @@ def viewer_address(request: web.Request) -> str:
     if not trusted:
         return peer
     return client_address(peer, request.headers.get("X-Forwarded-For"), trusted)
+
+
+def _cluster_parts(app: web.Application):
+    """``(ClusterBus, OriginFetcher)`` when the node is in a cluster, else None."""
+    from mediasrv.http.cluster_routes import CLUSTER, EDGE
+
+    bus, edge = app.get(CLUSTER), app.get(EDGE)
+    return (bus, edge) if bus is not None and edge is not None else None
 
 
 def _transcode_service(app: web.Application):

@@ -175,5 +175,14 @@ async def test_200_viewers_on_the_edge_cause_one_origin_request_per_part_and_cou
                 return at_a == total and at_b == total and stats_b["viewers"] == total
 
             await poll(both_report_the_sum, timeout=5, interval=0.1)
+            async with aiohttp.ClientSession() as session:
+                async with session.get(f"{a.http_url}/metrics") as response:
+                    metrics_a = await response.text()
+                async with session.get(f"{b.http_url}/metrics") as response:
+                    metrics_b = await response.text()
+            assert f'mediasrv_cluster_stream_viewers{{stream="crowd"}} {total}.0' in metrics_a
+            assert "mediasrv_cluster_nodes 2.0" in metrics_b
+            coalesced = re.search(r"^mediasrv_edge_coalesced_total (\S+)$", metrics_b, flags=re.MULTILINE)
+            assert coalesced and float(coalesced.group(1)) > 0, metrics_b[-2000:]
         finally:
             await _stop(publisher)
