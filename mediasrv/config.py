@@ -527,6 +527,8 @@ def _check_cluster(cluster: ClusterConfig) -> None:
         raise ConfigError(f"cluster.advertise_url: {cluster.advertise_url!r} is not a base URL like http://HOST:8080")
     if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", cluster.key_prefix):
         raise ConfigError(f"cluster.key_prefix: {cluster.key_prefix!r} must be 1-64 letters, digits, '_', '.', ':' or '-'")
+    if not cluster.ingest and not cluster.redis_url:
+        raise ConfigError("cluster.ingest: false (a pure edge) needs cluster.redis_url: alone it has nothing to serve")
     if cluster.directory_ttl < 2 * cluster.heartbeat:
         # One lost heartbeat must not drop a live node's streams from the directory.
         raise ConfigError(f"cluster.directory_ttl: {cluster.directory_ttl:g} must be at least twice "

@@ -149,7 +149,8 @@ class ClusterBus:
         if graceful:
             try:
                 async with asyncio.timeout(3):
-                    await self._send(self._drain_queue())
+                    while not self._queue.empty():
+                        await self._send(self._drain_queue())
                     pipe = self.redis.pipeline(transaction=True)
                     pipe.delete(self.keys.node(self.node_id), self.keys.viewers(self.node_id))
                     for name in self._announced:

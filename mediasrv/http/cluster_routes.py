@@ -64,7 +64,9 @@ def setup(app: web.Application, config: Config) -> None:
         return [(s.name, s.started_at) for s in hub.streams() if "/" not in s.name and s.state is not StreamState.ENDED]
 
     def local_viewers() -> dict[str, int]:
-        return {name: audience.concurrent for name, audience in list(app[VIEWERS].streams.items())}
+        tracker = app[VIEWERS]
+        _forget_served(app, tracker)
+        return {name: audience.concurrent for name, audience in list(tracker.streams.items())}
 
     def on_hub_event(event) -> None:
         name = event.stream.name
@@ -102,6 +104,19 @@ def setup(app: web.Application, config: Config) -> None:
         await fetcher.stop()
 
     app.cleanup_ctx.append(lifecycle)
+
+
+def _forget_served(app: web.Application, tracker) -> None:
+    """Drop the audiences of other nodes' streams that left the directory and have no
+    viewer left (the monitor forgets those of this node's broadcasts)."""
+    from mediasrv.http.app import HUB
+    from mediasrv.http.stats_routes import MONITOR
+
+    monitor = app.get(MONITOR)
+    for name, audience in list(tracker.streams.items()):
+        if (audience.concurrent == 0 and app[HUB].get(name) is None and app[CLUSTER].origin(name) is None
+                and (monitor is None or name not in monitor.streams)):
+            tracker.forget(name)
 
 
 def origin_of(app: web.Application, name: str) -> DirectoryEntry | None:
