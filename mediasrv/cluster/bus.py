@@ -104,8 +104,13 @@ class ClusterBus:
         self._queue: asyncio.Queue = asyncio.Queue(maxsize=QUEUE_LIMIT)
         self._tasks: list[asyncio.Task] = []
         self._announced: set[str] = set()
+        #: Streams other nodes said ended, and when (monotonic): a heartbeat whose read
+        #: began before must not bring them back.
+        self._ended: dict[str, float] = {}
         # Plain counters, read at scrape time.
         self.heartbeats = 0
+        #: The longest heartbeat so far, seconds (write + read; a slow one risks expiry).
+        self.slowest_beat = 0.0
         self.heartbeat_failures = 0
         self.sent = 0
         self.dropped = 0
@@ -184,6 +189,7 @@ class ClusterBus:
     async def beat(self) -> None:
         """One heartbeat: write this node's keys, read the cluster's (see the module doc)."""
         redis, keys, px = self.redis, self.keys, self.ttl_ms
+        began = self.clock()
         streams = self.local_streams()
         viewers = {name: count for name, count in self.local_viewers().items() if count > 0}
         pipe = redis.pipeline(transaction=True)
@@ -198,6 +204,7 @@ class ClusterBus:
         await pipe.execute()
         self._announced.update(name for name, _ in streams)
 
+        read_started = self.clock()
         stream_keys = [key async for key in redis.scan_iter(match=keys.stream_pattern, count=1000)]
         node_keys = [key async for key in redis.scan_iter(match=keys.node_pattern, count=1000)]
         pipe = redis.pipeline(transaction=False)
@@ -229,10 +236,25 @@ class ClusterBus:
                     totals[name] = totals.get(name, 0) + int(count)
                 except ValueError:
                     continue
+        # Directory events that came while this read was under way are newer than it.
+        for name, entry in self.directory.items():
+            if name not in directory and entry.seen >= read_started:
+                directory[name] = entry
+        for name, ended_at in list(self._ended.items()):
+            if ended_at >= read_started:
+                directory.pop(name, None)
+            else:
+                del self._ended[name]
         self.nodes = nodes
         self.directory = directory
         self.remote_viewers = totals
         self.heartbeats += 1
+        took = self.clock() - began
+        self.slowest_beat = max(self.slowest_beat, took)
+        if took > self.config.directory_ttl / 2:
+            log.warning("cluster: a heartbeat took %.1f s, close to cluster.directory_ttl (%g s): this node's "
+                        "streams may leave the directory; raise it or relieve the node", took,
+                        self.config.directory_ttl)
 
     # --- sending ------------------------------------------------------------------------
 
@@ -365,12 +387,14 @@ class ClusterBus:
         if not isinstance(name, str):
             return
         if data.get("event") == "started":
+            self._ended.pop(name, None)
             self.directory[name] = DirectoryEntry(name, str(data["node"]), str(data.get("url", "")),
                                                   float(data.get("started_at") or 0.0), self.clock())
         elif data.get("event") == "ended":
             entry = self.directory.get(name)
             if entry is not None and entry.node == data["node"]:
                 del self.directory[name]
+                self._ended[name] = self.clock()
 
 
 def _loads(value) -> dict | None:

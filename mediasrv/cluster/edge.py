@@ -9,8 +9,10 @@
   at the origin until the part is complete, so they all get it as soon as it exists.
 - **Blocking-reload answers** are kept as long as the origin's ``max-age`` says (they list
   at least the part asked for, and stay valid that long, docs/low-latency.md), so viewers
-  arriving just after the answer came get it too; plain playlist reloads are only shared
-  while in flight (they must be fresh).
+  arriving just after the answer came get it too. Plain playlist loads (a player's first,
+  or a player without LL-HLS) are kept at most ``PLAIN_PLAYLIST_SECONDS`` (a micro-cache:
+  many players starting at once cost one origin request, and what they get is at most
+  that old; their next blocking reload catches up).
 
 The fetch runs in its own task: a viewer that goes away does not cancel it for the others.
 Only 200 answers are cached; errors (404, 503 ...) are passed to the waiting viewers.
@@ -30,8 +32,10 @@ import aiohttp
 #: Header an edge sends to the origin: the origin neither counts it as a viewer nor hands
 #: it a session token (the edge counts its own viewers).
 EDGE_HEADER = "X-Mediasrv-Edge"
-#: Most blocking-reload answers kept.
+#: Most playlist answers kept.
 PLAYLIST_CACHE_ENTRIES = 512
+#: Seconds a plain (not blocking) playlist answer is shared (never more than its max-age).
+PLAIN_PLAYLIST_SECONDS = 0.5
 _MAX_AGE = re.compile(r"max-age=(\d+)")
 
 
@@ -94,15 +98,15 @@ class OriginFetcher:
 
     async def playlist(self, base_url: str, path: str, query: dict[str, str], *, blocking: bool) -> Fetched:
         """A playlist. ``query`` holds only the HLS parameters (never a viewer's token);
-        ``blocking`` answers (``_HLS_msn`` given) are cached for their ``max-age``."""
+        ``blocking`` answers (``_HLS_msn`` given) are cached for their ``max-age``, others
+        for at most ``PLAIN_PLAYLIST_SECONDS``."""
         key = ("playlist", path, tuple(sorted(query.items())))
-        if blocking:
-            cached = self._playlists.get(key)
-            if cached is not None:
-                if self.clock() < cached[0]:
-                    self.cache_hits += 1
-                    return cached[1]
-                del self._playlists[key]
+        cached = self._playlists.get(key)
+        if cached is not None:
+            if self.clock() < cached[0]:
+                self.cache_hits += 1
+                return cached[1]
+            del self._playlists[key]
         return await self._shared(key, lambda: self._fetch_playlist(base_url, path, query, key, blocking))
 
     async def _shared(self, key: tuple, fetch: Callable) -> Fetched:
@@ -141,10 +145,12 @@ class OriginFetcher:
     async def _fetch_playlist(self, base_url: str, path: str, query: dict[str, str], key: tuple,
                               blocking: bool) -> Fetched:
         fetched = await self._get(base_url + path, query or None)
-        if blocking and fetched.status == 200:
-            match = _MAX_AGE.search(fetched.cache_control)
-            if match is not None and "public" in fetched.cache_control and int(match.group(1)) > 0:
-                self._playlists[key] = (self.clock() + int(match.group(1)), fetched)
+        control = fetched.cache_control
+        match = _MAX_AGE.search(control)
+        if fetched.status == 200 and match is not None and "private" not in control and "no-store" not in control:
+            seconds = float(match.group(1)) if blocking else min(float(match.group(1)), PLAIN_PLAYLIST_SECONDS)
+            if seconds > 0:
+                self._playlists[key] = (self.clock() + seconds, fetched)
                 while len(self._playlists) > PLAYLIST_CACHE_ENTRIES:
                     self._playlists.popitem(last=False)
         return fetched

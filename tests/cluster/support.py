@@ -19,9 +19,14 @@ from tests.deploy.nginx_cache import free_port
 from tests.support.server import RunningServer
 from tests.support.tools import require_tool
 
-#: Short timings, so a dead node leaves the directory within seconds.
-HEARTBEAT = 0.3
-TTL = 2.0
+#: Timings of most tests: a heartbeat often enough that counts are summed soon, and a TTL
+#: that survives the event loop stalls of a loaded 2-core machine running both nodes and
+#: hundreds of viewers in one process.
+HEARTBEAT = 0.5
+TTL = 10.0
+#: Short timings, so a dead node leaves the directory within seconds (test_directory.py).
+SHORT_HEARTBEAT = 0.3
+SHORT_TTL = 2.0
 PREFIX = "msvtest"
 
 
@@ -73,23 +78,25 @@ async def running_redis(tmp_path: Path) -> AsyncIterator[RunningRedis]:
                 await process.wait()
 
 
-def node_settings(redis: RunningRedis, node: str, port: int, *, ingest: bool = True) -> list[str]:
+def node_settings(redis: RunningRedis, node: str, port: int, *, ingest: bool = True,
+                  heartbeat: float = HEARTBEAT, ttl: float = TTL) -> list[str]:
     return [
         f"cluster.redis_url={redis.url}", f"cluster.node_id={node}",
         f"cluster.advertise_url=http://127.0.0.1:{port}", f"cluster.ingest={'true' if ingest else 'false'}",
-        f"cluster.heartbeat={HEARTBEAT}", f"cluster.directory_ttl={TTL}", f"cluster.key_prefix={PREFIX}",
+        f"cluster.heartbeat={heartbeat}", f"cluster.directory_ttl={ttl}", f"cluster.key_prefix={PREFIX}",
     ]
 
 
 @contextlib.asynccontextmanager
-async def running_node(tmp_path: Path, redis: RunningRedis, node: str, *overrides: str,
-                       ingest: bool = True) -> AsyncIterator[RunningServer]:
+async def running_node(tmp_path: Path, redis: RunningRedis, node: str, *overrides: str, ingest: bool = True,
+                       heartbeat: float = HEARTBEAT, ttl: float = TTL) -> AsyncIterator[RunningServer]:
     """A whole mediasrv (``create_app``) in this event loop, a node of the cluster."""
     port = free_port()  # known before the start: it is the node's advertised URL
     data = tmp_path / node
     config = load_config(None, [
         f"data_dir={data}", "rtmp.listen=127.0.0.1:0", f"http.listen=127.0.0.1:{port}", "transcode.enabled=false",
-        "recording.enabled=false", *node_settings(redis, node, port, ingest=ingest), *overrides])
+        "recording.enabled=false", *node_settings(redis, node, port, ingest=ingest, heartbeat=heartbeat, ttl=ttl),
+        *overrides])
     app = create_app(config)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2)
     await runner.setup()

@@ -155,6 +155,7 @@ async def test_200_viewers_on_the_edge_cause_one_origin_request_per_part_and_cou
             # Blocking reloads shared too: far fewer playlists at A than viewers asked B for.
             playlist_asks = VIEWERS_ON_EDGE * (PARTS_PER_VIEWER + 1)
             assert origin_requests(a, "playlist") - playlists_before < playlist_asks / 10
+            print(f"\nslowest heartbeat A {a.app[CLUSTER].slowest_beat:.3f} s, B {b.app[CLUSTER].slowest_beat:.3f} s")
             print(f"\n{VIEWERS_ON_EDGE} viewers on the edge, {len(distinct)} parts, {sum(fetched)} part requests "
                   f"at B, {origin_parts} at A; {origin_requests(a, 'playlist') - playlists_before} playlist "
                   f"requests at A for {playlist_asks}+ at B")
