@@ -87,7 +87,8 @@ async def serve(config: Config) -> int:
         await runner.cleanup()
         return 1
     http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    rtmp_port = app[RTMP_SERVER].port
+    rtmp_server = app.get(RTMP_SERVER)  # none on a pure edge (cluster.ingest: false)
+    rtmp_port = rtmp_server.port if rtmp_server is not None else 0
     print(startup_banner(config, http_port, rtmp_port), flush=True)
     # Everything allocated so far (modules, app) lives for the whole run: move it out of
     # the collector's generations so collections triggered by per-packet objects stay cheap.

@@ -308,6 +308,31 @@ class AnalyticsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    """Several nodes over one Redis (docs/cluster.md). Without ``redis_url`` everything
+    stays in this process."""
+
+    #: ``redis://HOST:PORT/DB`` (or ``rediss://``, ``unix://``); empty: a single node.
+    redis_url: str = ""
+    #: This node's name in the cluster; empty: HOSTNAME-PID.
+    node_id: str = ""
+    #: Base URL the other nodes fetch this node's streams from; empty: http.public_url,
+    #: else derived from http.listen.
+    advertise_url: str = ""
+    #: false: a pure edge (no RTMP listener, takes no publishers).
+    ingest: bool = True
+    #: Seconds between refreshes of this node's keys (directory, liveness, viewers).
+    heartbeat: float = 2.0
+    #: Seconds a key lives without a refresh: a dead node's streams leave the directory
+    #: within this time.
+    directory_ttl: float = 10.0
+    #: Prefix of every Redis key and channel (several clusters can share one Redis).
+    key_prefix: str = "mediasrv"
+    #: Memory for the parts, segments and init segments fetched from other nodes (MiB).
+    edge_cache_mb: int = 64
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -332,6 +357,7 @@ class Config:
     moderation: ModerationConfig = field(default_factory=ModerationConfig)
     gifts: GiftsConfig = field(default_factory=GiftsConfig)
     analytics: AnalyticsConfig = field(default_factory=AnalyticsConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
     @property
@@ -389,6 +415,9 @@ _RANGES: dict[str, tuple[float, float]] = {
     "gifts.leaderboard_size": (1, 1000),
     "analytics.active_window": (10, 86400),
     "analytics.followers_refresh": (0.5, 3600),
+    "cluster.heartbeat": (0.1, 60),
+    "cluster.directory_ttl": (0.5, 3600),
+    "cluster.edge_cache_mb": (1, 65536),
 }
 
 
@@ -460,6 +489,7 @@ def build_config(data: dict) -> Config:
     _check_ladder(config.transcode.ladder)
     _check_accounts(config)
     _check_gifts(config.gifts)
+    _check_cluster(config.cluster)
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", config.rtmp.app):
         raise ConfigError(f"rtmp.app: {config.rtmp.app!r} must be 1-64 letters, digits, '_' or '-'")
     return config
@@ -486,6 +516,23 @@ def _check_accounts(config: Config) -> None:
             raise ConfigError(f"webhooks.urls[{index}]: {url!r} is not an http:// or https:// URL")
     if config.webhooks.urls and not (config.webhooks.secret or os.environ.get("MEDIASRV_WEBHOOK_SECRET")):
         raise ConfigError("webhooks.secret: required when webhooks.urls is set (or set MEDIASRV_WEBHOOK_SECRET)")
+
+
+def _check_cluster(cluster: ClusterConfig) -> None:
+    if cluster.redis_url and not re.fullmatch(r"(rediss?|unix)://[^\s]+", cluster.redis_url):
+        raise ConfigError(f"cluster.redis_url: {cluster.redis_url!r} is not a redis://, rediss:// or unix:// URL")
+    if cluster.node_id and not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", cluster.node_id):
+        raise ConfigError(f"cluster.node_id: {cluster.node_id!r} must be 1-64 letters, digits, '_', '.' or '-'")
+    if cluster.advertise_url and not re.fullmatch(r"https?://[^\s/?#]+/?", cluster.advertise_url):
+        raise ConfigError(f"cluster.advertise_url: {cluster.advertise_url!r} is not a base URL like http://HOST:8080")
+    if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", cluster.key_prefix):
+        raise ConfigError(f"cluster.key_prefix: {cluster.key_prefix!r} must be 1-64 letters, digits, '_', '.', ':' or '-'")
+    if not cluster.ingest and not cluster.redis_url:
+        raise ConfigError("cluster.ingest: false (a pure edge) needs cluster.redis_url: alone it has nothing to serve")
+    if cluster.directory_ttl < 2 * cluster.heartbeat:
+        # One lost heartbeat must not drop a live node's streams from the directory.
+        raise ConfigError(f"cluster.directory_ttl: {cluster.directory_ttl:g} must be at least twice "
+                          f"cluster.heartbeat ({cluster.heartbeat:g})")
 
 
 GIFT_ID_RE = re.compile(r"[a-z0-9_-]{1,32}")

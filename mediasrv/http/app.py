@@ -46,6 +46,7 @@ def create_app(config: Config, *, rtmp_port: int | None = None) -> web.Applicati
         accounts_routes,
         api,
         chat_routes,
+        cluster_routes,
         discovery_routes,
         gifts_routes,
         hls_routes,
@@ -68,6 +69,7 @@ def create_app(config: Config, *, rtmp_port: int | None = None) -> web.Applicati
     chat_routes.setup(app, config)
     moderation_routes.setup(app, config)
     gifts_routes.setup(app, config)
+    cluster_routes.setup(app, config)  # after chat and alerts: it relays them (docs/cluster.md)
     api.setup(app)
     openapi.setup(app)
     web_routes.setup(app, config)
@@ -84,6 +86,10 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
 def _rtmp_listener(port_override: int | None):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         config = app[CONFIG]
+        if not config.cluster.ingest:
+            # A pure edge (docs/cluster.md): it serves the cluster's streams, takes no publishers.
+            yield
+            return
         from mediasrv.http.accounts_routes import ACCOUNTS
 
         # auth.mode accounts: the accounts component starts later (it needs the store).
