@@ -400,10 +400,16 @@ def load_config(path: str | os.PathLike | None = None, overrides: list[str] | tu
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
         try:
             loaded = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        except ValueError as exc:  # PyYAML's int() of an over-long number (found by tests/fuzz)
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        except RecursionError:  # found by tests/fuzz: PyYAML recurses per nesting level
+            raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
@@ -550,7 +556,8 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
         raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
+    # key=str: YAML keys may be numbers or dates (found by tests/fuzz), not only text.
+    unknown = sorted(set(data) - names, key=str)
     if unknown:
         key = f"{prefix}{unknown[0]}"
         raise ConfigError(f"{key}: unknown key (known here: {', '.join(sorted(names))})")
@@ -605,9 +612,12 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
                 raise ConfigError(f"{key}: expected a {'whole ' if hint is int else ''}number, got {str(value)!r}") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}: expected a number, got {value!r}")
-        if hint is int and not float(value).is_integer():
-            raise ConfigError(f"{key}: expected a whole number, got {value!r}")
-        return hint(value)
+        try:
+            if hint is int and not float(value).is_integer():
+                raise ConfigError(f"{key}: expected a whole number, got {value!r}")
+            return hint(value)
+        except OverflowError:  # an integer beyond a float's range (found by tests/fuzz)
+            raise ConfigError(f"{key}: the number is out of range") from None
     if hint is str:
         if isinstance(value, (dict, list)) or value is None:
             raise ConfigError(f"{key}: expected text, got {type(value).__name__}")
