@@ -21,9 +21,11 @@ from mediasrv.http.openapi import add_route, op, path_param, query_param, ref, r
 from mediasrv.http.validate import ApiError
 from mediasrv.server.accounts import PASSWORD_MAX, PASSWORD_MIN, AccountService
 from mediasrv.server.images import ImageError
+from mediasrv.server.login_limit import LoginLimiter
 from mediasrv.store import ROLES, HandleTaken, User
 
 ACCOUNTS = web.AppKey("accounts", AccountService)
+LOGIN_LIMITER = web.AppKey("login_limiter", LoginLimiter)
 
 DISPLAY_NAME_MAX = 64
 TITLE_MAX = 140
@@ -145,8 +147,19 @@ async def login(request: web.Request) -> web.Response:
     body = await validate.read_json(request, allowed={"handle", "password"})
     handle = validate.text_field(body, "handle", required=True, min_len=1, max_len=64).lower()
     password = validate.text_field(body, "password", required=True, min_len=1, max_len=PASSWORD_MAX, strip=False)
+    from mediasrv.http.stats_routes import viewer_address
+
+    limiter = request.app[LOGIN_LIMITER]
+    address = viewer_address(request)
+    # Refused before the password is checked: a limited client learns nothing and costs
+    # no scrypt work (docs/security.md).
+    wait = limiter.retry_after(address, handle)
+    if wait:
+        raise ApiError(429, f"too many failed logins: try again in {wait} s", retry_after=wait,
+                       headers={"Retry-After": str(wait)})
     result = await service.login(handle, password)
     if result is None:
+        limiter.failed(address, handle)
         raise ApiError(401, "wrong handle or password")
     token, expires, user = result
     return web.json_response({"token": token, "token_type": "Bearer", "expires_at": expires, "user": user.to_json()},
@@ -436,6 +449,7 @@ def setup(app: web.Application, config: Config) -> None:
     from mediasrv.http.stats_routes import STORE
 
     validate.install(app)
+    app[LOGIN_LIMITER] = LoginLimiter(config.accounts.login_failures, config.accounts.login_window)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         service = AccountService(app[STORE], config)
@@ -491,7 +505,7 @@ def _routes(app: web.Application) -> None:
             "display_name": {"type": "string", "maxLength": DISPLAY_NAME_MAX},
             "role": {"type": "string", "enum": list(ROLES), "default": "viewer"}}}))
     add_route(app, "POST", "/api/login", login, op(
-        "Log in: returns a bearer token", tag=T, errors=[401],
+        "Log in: returns a bearer token", tag=T, errors=[401, 429],
         body={"type": "object", "required": ["handle", "password"], "additionalProperties": False,
               "properties": {"handle": {"type": "string"}, "password": {"type": "string"}}},
         ok_schema={"type": "object", "properties": {"token": {"type": "string"}, "token_type": {"type": "string"},

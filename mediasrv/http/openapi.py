@@ -126,7 +126,7 @@ def json_content(schema: dict) -> dict:
 _ERROR_TEXT = {
     400: "invalid input", 401: "no valid bearer token", 402: "not enough coins", 403: "the role does not allow it",
     404: "not found", 409: "conflict", 413: "too large", 415: "unsupported media type",
-    422: "well-formed but unacceptable",
+    422: "well-formed but unacceptable", 429: "too many attempts: wait Retry-After seconds",
 }
 
 
