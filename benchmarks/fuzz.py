@@ -69,12 +69,10 @@ def _worker_mutation(name: str, seconds: float, out_dir: str) -> None:
         else:
             data = bytearray(rng.choice(seeds))
             for _ in range(rng.randint(1, 8)):
-                if not data:
-                    break
-                i = rng.randrange(len(data))
+                i = rng.randrange(len(data) + 1)  # len(data): append
                 op = rng.randrange(4)
                 if op == 0:
-                    data[i] = rng.randrange(256)
+                    data[i:i + 1] = bytes((rng.randrange(256),))
                 elif op == 1:
                     data[i:i] = rng.randbytes(rng.randint(1, 4))
                 elif op == 2:

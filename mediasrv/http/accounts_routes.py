@@ -13,6 +13,7 @@ import time
 from typing import AsyncIterator
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from mediasrv.config import HANDLE_RE, HANDLE_RULE, Config
 from mediasrv.http import validate
@@ -367,6 +368,27 @@ async def update_settings(request: web.Request) -> web.Response:
     return web.json_response(_settings_json(user, settings))
 
 
+async def _read_form_file(request: web.Request, limit: int) -> bytes:
+    """The first file part of a multipart form, at most ``limit`` bytes (else 413)."""
+    reader = await request.multipart()
+    while True:
+        part = await reader.next()
+        if part is None:
+            raise ApiError(400, "the form has no file part")
+        if getattr(part, "filename", None) is not None or part.name in ("cover", "file"):
+            source = part
+            break
+    data = bytearray()
+    while True:
+        chunk = await source.read_chunk(64 * 1024)
+        if not chunk:
+            break
+        data += chunk
+        if len(data) > limit:
+            raise ApiError(413, f"the image is larger than {limit} bytes")
+    return bytes(data)
+
+
 async def _read_upload(request: web.Request, limit: int) -> bytes:
     """The uploaded file: the raw body, or the first file part of a multipart form. Never
     reads more than ``limit`` + 1 bytes."""
@@ -374,23 +396,12 @@ async def _read_upload(request: web.Request, limit: int) -> bytes:
     if length is not None and length > limit + 64 * 1024:
         raise ApiError(413, f"the image is larger than {limit} bytes")
     if request.content_type == "multipart/form-data":
-        reader = await request.multipart()
-        while True:
-            part = await reader.next()
-            if part is None:
-                raise ApiError(400, "the form has no file part")
-            if getattr(part, "filename", None) is not None or part.name in ("cover", "file"):
-                source = part
-                break
-        data = bytearray()
-        while True:
-            chunk = await source.read_chunk(64 * 1024)
-            if not chunk:
-                break
-            data += chunk
-            if len(data) > limit:
-                raise ApiError(413, f"the image is larger than {limit} bytes")
-        return bytes(data)
+        try:
+            return await _read_form_file(request, limit)
+        except (ValueError, HttpProcessingError) as exc:
+            # aiohttp's multipart reader: no or a wrong boundary, a broken part header
+            # (found by tests/security/test_schemathesis.py: both were a 500).
+            raise ApiError(400, f"the multipart form is malformed ({type(exc).__name__})") from None
     data = bytearray()
     async for chunk in request.content.iter_chunked(64 * 1024):
         data += chunk
@@ -569,7 +580,7 @@ def _routes(app: web.Application) -> None:
               "properties": {"role": {"type": "string", "enum": list(ROLES)}}}))
     add_route(app, "GET", "/api/users/{handle}/live-access", user_live_access, op(
         "A user's live access (themselves, moderators, admins)", tag=T, auth="required", params=[handle],
-        ok_schema=ref("LiveAccess"), errors=[403, 404]))
+        ok_schema=ref("LiveAccess"), errors=[400, 403, 404]))
     add_route(app, "PUT", "/api/users/{handle}/live-access", set_live_access, op(
         "Grant or revoke live access by hand, or return to the rule", tag=T, role="admin", params=[handle],
         description="Revoking stops the user's live stream, if any.", errors=[404],
@@ -579,7 +590,7 @@ def _routes(app: web.Application) -> None:
             "stopped_live_stream": {"type": "boolean"}}}]}))
     add_route(app, "DELETE", "/api/users/{handle}/tokens", revoke_tokens, op(
         "Revoke all of a user's tokens (themselves or an admin)", tag=T, auth="required", params=[handle],
-        ok_schema={"type": "object", "properties": {"revoked": {"type": "integer"}}}, errors=[403, 404]))
+        ok_schema={"type": "object", "properties": {"revoked": {"type": "integer"}}}, errors=[400, 403, 404]))
 
 
 __all__ = ["ACCOUNTS", "optional_user", "require_user", "setup"]

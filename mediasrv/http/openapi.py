@@ -105,6 +105,14 @@ def _with_path_params(path: str, operation: dict) -> dict:
 
 # --- builders ---------------------------------------------------------------------------
 
+#: The schema of a ``text/event-stream`` answer: each event as a client's parser sees it
+#: (WHATWG HTML §9.2 "Server-sent events"): its name and its data (JSON text here).
+SSE_EVENT = {
+    "type": "object", "description": "one Server-Sent Event; `data` is JSON text",
+    "properties": {"event": {"type": "string"}, "data": {"type": "string"}, "id": {"type": "string"},
+                   "retry": {"type": "integer"}},
+}
+
 def ref(name: str) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}
 
@@ -238,7 +246,7 @@ def _describe_core(app: web.Application) -> None:
         "Live statistics of a stream", tag="streams", params=[name], ok_schema=ref("StreamStats"), errors=[404]))
     register_operation(app, "GET", "/api/streams/{name}/events", op(
         "Server-Sent Events: `stats` once a second, `ended` at the end", tag="streams", params=[name],
-        ok_content={"text/event-stream": {"schema": {"type": "string"}}}, errors=[404]))
+        ok_content={"text/event-stream": {"schema": SSE_EVENT}}, errors=[404]))
     register_operation(app, "GET", "/api/broadcasts", op(
         "Summaries of ended broadcasts", tag="streams",
         params=[query_param("stream", "only this stream", _STREAM_NAME),

@@ -480,3 +480,14 @@ TARGETS: dict[str, Target] = {t.name: t for t in [
     Target("chat_requests", run_chat_requests, seeds_chat_requests, 1024),
     Target("cover_upload", run_cover_upload, _images, 2048),
 ]}
+
+
+def run_selftest(data: bytes) -> None:
+    """A target with a planted bug (any input holding the byte 0xAB), so a test can check
+    that the runner reports crashes. Only registered with MEDIASRV_FUZZ_SELFTEST=1."""
+    if b"\xab" in data:
+        raise RuntimeError("planted bug found")
+
+
+if os.environ.get("MEDIASRV_FUZZ_SELFTEST"):
+    TARGETS["selftest"] = Target("selftest", run_selftest, lambda: [b"bu"], 16)
