@@ -159,3 +159,13 @@ async def _no_live_streams(http: str) -> bool:
     async with aiohttp.ClientSession() as session:
         async with session.get(f"{http}/api/streams") as response:
             return (await response.json())["streams"] == []
+
+
+def test_the_suite_log_guard_catches_a_logged_token():
+    """The guard of tests/security/log_guard.py (on for every test) recognises a token."""
+    from tests.security.log_guard import GUARD
+
+    start = len(GUARD.leaks)
+    logging.getLogger("mediasrv.test").warning("leak %s", "msv_" + "A" * 43)
+    assert len(GUARD.leaks) == start + 1
+    del GUARD.leaks[start:]  # planted on purpose: do not fail this test
