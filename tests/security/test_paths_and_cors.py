@@ -52,7 +52,7 @@ async def _live_and_saved(api) -> str:
         rows = await recorder.list(stream="alice", states=None, limit=5)
         return rows if rows and rows[0].state.value == "pending_decision" else None
 
-    recording = (await eventually(ended, what="the recording to end"))[0]
+    recording = (await eventually(ended, timeout=60, what="the recording to end"))[0]
     response = await api.http.post(f"/api/recordings/{recording.id}/save", headers=alice)
     assert response.status == 200, await response.text()
     return recording.id
