@@ -98,7 +98,7 @@ async def serve(config: Config) -> int:
         return 1
     http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     rtmp_port = app[RTMP_SERVER].port
-    print(startup_banner(config, http_port, rtmp_port), flush=True)
+    print(startup_banner(config, http_port, rtmp_port, app[RTMP_SERVER].tls_port), flush=True)
     # Everything allocated so far (modules, app) lives for the whole run: move it out of
     # the collector's generations so collections triggered by per-packet objects stay cheap.
     gc.collect()
@@ -114,7 +114,7 @@ async def serve(config: Config) -> int:
     return 0
 
 
-def startup_banner(config: Config, http_port: int, rtmp_port: int) -> str:
+def startup_banner(config: Config, http_port: int, rtmp_port: int, rtmps_port: int | None = None) -> str:
     """What a creator types into OBS and where viewers watch."""
     rtmp_host = _display_host(config.rtmp.address.host)
     scheme = "https" if config.http.tls_cert else "http"
@@ -133,7 +133,7 @@ def startup_banner(config: Config, http_port: int, rtmp_port: int) -> str:
             f"  OBS  > Settings > Stream > Service: Custom",
             f"         Server:     rtmp://{rtmp_host}:{rtmp_port}/{config.rtmp.app}",
             f"         Stream Key: {key_form}",
-            *([f"         RTMPS:      rtmps://{rtmp_host}:{config.rtmp.tls_address.port}/{config.rtmp.app}"]
+            *([f"         RTMPS:      rtmps://{rtmp_host}:{rtmps_port or config.rtmp.tls_address.port}/{config.rtmp.app}"]
               if config.rtmp.tls_address is not None else []),
             f"  FFmpeg: ffmpeg -re -i INPUT -c copy -f flv rtmp://{rtmp_host}:{rtmp_port}/{config.rtmp.app}/{example}",
             f"  Watch:  {http_base}/live/<name>/index.m3u8",

@@ -12,6 +12,7 @@ configuration error naming the key.
 from __future__ import annotations
 
 import asyncio
+import signal
 import ssl
 import sys
 
@@ -93,3 +94,38 @@ async def test_serve_refuses_a_bad_certificate_with_exit_status_2(tmp_path):
     _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 2, err
     assert b"http.tls_cert" in err
+
+
+async def test_serve_announces_https_and_rtmps(tmp_path):
+    cert, key = self_signed(tmp_path)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "mediasrv.cli", "serve", "--set", "rtmp.listen=127.0.0.1:0",
+        "--set", "http.listen=127.0.0.1:0", "--set", f"data_dir={tmp_path}", "--set", "transcode.enabled=false",
+        "--set", "rtmp.tls_listen=127.0.0.1:0", "--set", f"rtmp.tls_cert={cert}", "--set", f"rtmp.tls_key={key}",
+        "--set", f"http.tls_cert={cert}", "--set", f"http.tls_key={key}",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        banner = ""
+        while "API:" not in banner:
+            line = await asyncio.wait_for(proc.stdout.readline(), 30)
+            assert line, (await proc.stderr.read()).decode()
+            banner += line.decode()
+        import re
+
+        rtmps = re.search(r"RTMPS:\s+rtmps://127\.0\.0\.1:(\d+)/live", banner)
+        https = re.search(r"Watch:\s+https://127\.0\.0\.1:(\d+)/live", banner)
+        assert rtmps and https and rtmps.group(1) != "0", banner
+        trust = ssl.create_default_context(cafile=str(cert))
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=trust)) as session:
+            async with session.get(f"https://127.0.0.1:{https.group(1)}/healthz") as response:
+                assert response.status == 200
+        # The RTMPS port speaks TLS: a TLS handshake with it succeeds.
+        reader, writer = await asyncio.open_connection("127.0.0.1", int(rtmps.group(1)), ssl=trust)
+        writer.close()
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 20) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
