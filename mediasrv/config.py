@@ -62,10 +62,19 @@ class RtmpConfig:
     play_queue_units: int = 1024
     #: Milliseconds a publisher's bytes may gather before they are read (0: read at once).
     read_batch_ms: float = 30.0
+    #: A second listener speaking RTMPS (RTMP in TLS), e.g. 0.0.0.0:1936; empty: none.
+    tls_listen: str = ""
+    #: PEM certificate chain and private key of the RTMPS listener.
+    tls_cert: str = ""
+    tls_key: str = ""
 
     @property
     def address(self) -> ListenAddress:
         return parse_listen(self.listen, "rtmp.listen")
+
+    @property
+    def tls_address(self) -> ListenAddress | None:
+        return parse_listen(self.tls_listen, "rtmp.tls_listen") if self.tls_listen else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +84,12 @@ class HttpConfig:
     public_url: str = ""
     #: Reverse proxies (CIDRs) whose X-Forwarded-For names the client (empty: none).
     trusted_proxies: tuple[str, ...] = ()
+    #: PEM certificate chain and private key: when both are set the listener speaks HTTPS.
+    tls_cert: str = ""
+    tls_key: str = ""
+    #: Largest request body (bytes) of any endpoint but the cover upload
+    #: (``uploads.max_cover_bytes``); more is a 413.
+    max_body_bytes: int = 1024 * 1024
 
     @property
     def address(self) -> ListenAddress:
@@ -167,6 +182,10 @@ class AccountsConfig:
     token_lifetime: float = 30 * 86400.0
     #: Anyone may create a viewer or creator account (false: only an admin may).
     open_registration: bool = True
+    #: Failed logins allowed per client address and per handle within ``login_window``
+    #: seconds; more are answered 429 with Retry-After.
+    login_failures: int = 10
+    login_window: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,6 +393,9 @@ _RANGES: dict[str, tuple[float, float]] = {
     "rtmp.chunk_size": (128, 0x7FFFFFFF),
     "rtmp.play_queue_units": (16, 1_000_000),
     "rtmp.read_batch_ms": (0, 200),
+    "http.max_body_bytes": (1024, 1 << 30),
+    "accounts.login_failures": (1, 1_000_000),
+    "accounts.login_window": (1, 86400),
     "auth.webhook.timeout": (0.1, 60),
     "hls.segment_duration": (0.5, 30),
     "hls.window": (2, 100),
@@ -429,10 +451,16 @@ def load_config(path: str | os.PathLike | None = None, overrides: list[str] | tu
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
         try:
             loaded = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        except ValueError as exc:  # PyYAML's int() of an over-long number (found by tests/fuzz)
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        except RecursionError:  # found by tests/fuzz: PyYAML recurses per nesting level
+            raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
@@ -476,6 +504,7 @@ def build_config(data: dict) -> Config:
             raise ConfigError(f"{key}: {value} is out of range {low:g}-{high:g}")
     config.rtmp.address  # noqa: B018 - validates
     config.http.address  # noqa: B018
+    _check_tls(config)
     _check_trusted_proxies(config.http.trusted_proxies)
     if config.auth.mode == "webhook" and not config.auth.webhook.url:
         raise ConfigError("auth.webhook.url: required when auth.mode is webhook")
@@ -493,6 +522,16 @@ def build_config(data: dict) -> Config:
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", config.rtmp.app):
         raise ConfigError(f"rtmp.app: {config.rtmp.app!r} must be 1-64 letters, digits, '_' or '-'")
     return config
+
+
+def _check_tls(config: Config) -> None:
+    """Certificate and key come together; the files are loaded when the listener starts
+    (``mediasrv.tls``), so a bad file is still a ConfigError naming the key."""
+    rtmp, http = config.rtmp, config.http
+    if rtmp.tls_address is not None and not (rtmp.tls_cert and rtmp.tls_key):
+        raise ConfigError("rtmp.tls_cert, rtmp.tls_key: required when rtmp.tls_listen is set")
+    if bool(http.tls_cert) != bool(http.tls_key):
+        raise ConfigError("http.tls_cert, http.tls_key: set both (HTTPS) or neither (HTTP)")
 
 
 def _check_trusted_proxies(values: tuple[str, ...]) -> None:
@@ -597,7 +636,8 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
         raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
+    # key=str: YAML keys may be numbers or dates (found by tests/fuzz), not only text.
+    unknown = sorted(set(data) - names, key=str)
     if unknown:
         key = f"{prefix}{unknown[0]}"
         raise ConfigError(f"{key}: unknown key (known here: {', '.join(sorted(names))})")
@@ -652,9 +692,12 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
                 raise ConfigError(f"{key}: expected a {'whole ' if hint is int else ''}number, got {str(value)!r}") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}: expected a number, got {value!r}")
-        if hint is int and not float(value).is_integer():
-            raise ConfigError(f"{key}: expected a whole number, got {value!r}")
-        return hint(value)
+        try:
+            if hint is int and not float(value).is_integer():
+                raise ConfigError(f"{key}: expected a whole number, got {value!r}")
+            return hint(value)
+        except OverflowError:  # an integer beyond a float's range (found by tests/fuzz)
+            raise ConfigError(f"{key}: the number is out of range") from None
     if hint is str:
         if isinstance(value, (dict, list)) or value is None:
             raise ConfigError(f"{key}: expected text, got {type(value).__name__}")

@@ -3,7 +3,7 @@
 # Real encoders and players: ffmpeg, GStreamer (rtmp2sink, librtmp rtmpsink, hlsdemux),
 # Chromium for hls.js; servers the tests start on 127.0.0.1: nginx (+ RTMP module),
 # redis-server, prometheus (promtool); wrk for the HTTP benchmark; curl (HTTP/2) and
-# openssl (certificates) for the TLS proxy tests.
+# openssl (certificates) for the TLS proxy and RTMPS/HTTPS tests.
 set -euo pipefail
 
 packages=(

@@ -30,7 +30,7 @@ STARTED_AT = web.AppKey("started_at", float)
 
 def create_app(config: Config, *, rtmp_port: int | None = None) -> web.Application:
     """Build the application. ``rtmp_port`` overrides the configured port (0 = ephemeral)."""
-    app = web.Application(client_max_size=1024 * 1024)
+    app = web.Application(client_max_size=config.http.max_body_bytes)
     app[CONFIG] = config
     app[STARTED_AT] = time.time()
     hub = Hub(
@@ -97,6 +97,15 @@ def _rtmp_listener(port_override: int | None):
         server = RtmpServer(config.rtmp, app[HUB], authorizer)
         address = config.rtmp.address
         await server.start(address.host, address.port if port_override is None else port_override)
+        tls_address = config.rtmp.tls_address
+        if tls_address is not None:
+            from mediasrv.tls import rtmp_context
+
+            try:
+                await server.start_tls(tls_address.host, tls_address.port, rtmp_context(config))
+            except BaseException:
+                await server.stop()
+                raise
         app[RTMP_SERVER] = server
         yield
         await server.stop()

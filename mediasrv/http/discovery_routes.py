@@ -28,7 +28,7 @@ from mediasrv.http import validate
 from mediasrv.http.accounts_routes import ACCOUNTS, cover_url, optional_user, require_user
 from mediasrv.http.api import public_base_url
 from mediasrv.http.app import CLIENT_SESSION
-from mediasrv.http.openapi import add_route, op, path_param, query_param, ref, register_schema
+from mediasrv.http.openapi import SSE_EVENT, add_route, op, path_param, query_param, ref, register_schema
 from mediasrv.http.validate import ApiError
 from mediasrv.hub import Hub
 from mediasrv.server.alerts import AlertHub, GoLiveNotifier, iso
@@ -274,4 +274,4 @@ def _routes(app: web.Application) -> None:
         description="Browsers' EventSource cannot send headers: the token may be given as ?access_token=. "
                     "The first event is `ready`; a comment line keeps the connection open every 15 s.",
         params=[query_param("access_token", "bearer token (instead of the Authorization header)")],
-        ok_content={"text/event-stream": {"schema": {"type": "string"}}}))
+        ok_content={"text/event-stream": {"schema": SSE_EVENT}}))

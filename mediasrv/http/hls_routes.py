@@ -52,6 +52,7 @@ from aiohttp.http import SERVER_SOFTWARE, HttpVersion11
 from multidict import CIMultiDict
 
 from mediasrv.hls import names
+from mediasrv.hls.reload import BadReloadQuery, parse_reload_query
 from mediasrv.hub import Hub
 from mediasrv.server.hls import CONTENT_TYPES, SOURCE, HlsService
 from mediasrv.server.viewers import SESSION_PARAM, client_key
@@ -72,7 +73,6 @@ CORS = {
     "Access-Control-Expose-Headers": "Content-Length, Content-Range, Accept-Ranges, Age, Date",
 }
 _HEADER_LIST = re.compile(r"[A-Za-z0-9\-, ]{0,512}")
-_DECIMAL = re.compile(r"[0-9]{1,10}")
 #: Requests for the hinted part (and blocking reloads) wait at most this many target durations.
 BLOCK_TARGETS = 3
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
@@ -121,16 +121,11 @@ def setup(app: web.Application, config, hub: Hub) -> HlsService:
         delta = False
         msn = part = None
         if service.low_latency and request.query_string:
-            query = request.query
-            delta = query.get("_HLS_skip") in ("YES", "v2")
-            raw_msn, raw_part = query.get("_HLS_msn"), query.get("_HLS_part")
-            if raw_part is not None and raw_msn is None:
-                return _error(400)  # §6.2.5.2: _HLS_part needs _HLS_msn
-            if raw_msn is not None:
-                if not _DECIMAL.fullmatch(raw_msn) or (raw_part is not None and not _DECIMAL.fullmatch(raw_part)):
-                    return _error(400)
-                msn = int(raw_msn)
-                part = int(raw_part) if raw_part is not None else None
+            try:
+                directives = parse_reload_query(request.query)
+            except BadReloadQuery:
+                return _error(400)
+            delta, msn, part = directives.skip, directives.msn, directives.part
         if msn is not None:
             return await blocking(request, name, rendition, msn, part, delta)
         data = service.media_playlist_bytes(name, rendition, delta=delta)
