@@ -23,6 +23,7 @@ from aiohttp import web
 from mediasrv.cluster import ClusterBus, DirectoryEntry, OriginFetcher
 from mediasrv.cluster.edge import EDGE_HEADER, OriginError
 from mediasrv.config import Config
+from mediasrv.hls.reload import BadReloadQuery, parse_reload_query
 from mediasrv.hub import StreamEnded, StreamStarted
 from mediasrv.hub.stream import StreamState
 from mediasrv.server.viewers import SESSION_PARAM
@@ -186,24 +187,22 @@ async def edge_master(request: web.Request, origin: DirectoryEntry, name: str) -
 async def edge_media(request: web.Request, origin: DirectoryEntry, name: str, rendition: str) -> web.StreamResponse:
     """A media playlist of another node's stream; blocking reloads (§6.2.5.2) are passed to
     the origin with their parameters and shared by every viewer asking the same."""
-    from mediasrv.http.hls_routes import PLAYLIST_CACHE, _count_viewer, _DECIMAL, _error, _playlist
+    from mediasrv.http.hls_routes import PLAYLIST_CACHE, _count_viewer, _error, _playlist
 
-    query = request.query
-    params: dict[str, str] = {}
-    raw_msn, raw_part, skip = query.get("_HLS_msn"), query.get("_HLS_part"), query.get("_HLS_skip")
-    if raw_part is not None and raw_msn is None:
+    try:
+        reload = parse_reload_query(request.query)
+    except BadReloadQuery:
         return _error(400)
-    if raw_msn is not None:
-        if not _DECIMAL.fullmatch(raw_msn) or (raw_part is not None and not _DECIMAL.fullmatch(raw_part)):
-            return _error(400)
-        params["_HLS_msn"] = raw_msn
-        if raw_part is not None:
-            params["_HLS_part"] = raw_part
-    if skip in ("YES", "v2"):
-        params["_HLS_skip"] = skip
+    params: dict[str, str] = {}
+    if reload.msn is not None:
+        params["_HLS_msn"] = str(reload.msn)
+        if reload.part is not None:
+            params["_HLS_part"] = str(reload.part)
+    if reload.skip:
+        params["_HLS_skip"] = request.query["_HLS_skip"]
     try:
         fetched = await request.app[EDGE].playlist(origin.url, f"/live/{name}/{rendition}/index.m3u8", params,
-                                                   blocking=raw_msn is not None)
+                                                   blocking=reload.msn is not None)
     except OriginError:
         return _bad_gateway()
     if fetched.status != 200:
