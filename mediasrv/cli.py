@@ -73,22 +73,34 @@ async def serve(config: Config) -> int:
     from aiohttp import web
 
     from mediasrv.http.app import RTMP_SERVER, create_app
+    from mediasrv.tls import http_context
 
     config.data_path.mkdir(parents=True, exist_ok=True)
+    try:
+        ssl_context = http_context(config)
+    except ConfigError as exc:
+        print(f"mediasrv: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     app = create_app(config)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5)
     try:
         await runner.setup()
         address = config.http.address
-        site = web.TCPSite(runner, address.host, address.port, reuse_address=True)
+        site = web.TCPSite(runner, address.host, address.port, reuse_address=True, ssl_context=ssl_context)
         await site.start()
+    except ConfigError as exc:  # the RTMPS certificate, loaded when its listener starts
+        print(f"mediasrv: configuration error: {exc}", file=sys.stderr)
+        await runner.cleanup()
+        return EXIT_CONFIG
     except OSError as exc:
         print(f"mediasrv: cannot listen: {exc.strerror or exc}", file=sys.stderr)
         await runner.cleanup()
         return 1
     http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    rtmp_port = app[RTMP_SERVER].port
-    print(startup_banner(config, http_port, rtmp_port), flush=True)
+    rtmp_server = app.get(RTMP_SERVER)  # none on a pure edge (cluster.ingest: false)
+    rtmp_port = rtmp_server.port if rtmp_server is not None else 0
+    tls_port = rtmp_server.tls_port if rtmp_server is not None else None
+    print(startup_banner(config, http_port, rtmp_port, tls_port), flush=True)
     # Everything allocated so far (modules, app) lives for the whole run: move it out of
     # the collector's generations so collections triggered by per-packet objects stay cheap.
     gc.collect()
@@ -104,10 +116,11 @@ async def serve(config: Config) -> int:
     return 0
 
 
-def startup_banner(config: Config, http_port: int, rtmp_port: int) -> str:
+def startup_banner(config: Config, http_port: int, rtmp_port: int, rtmps_port: int | None = None) -> str:
     """What a creator types into OBS and where viewers watch."""
     rtmp_host = _display_host(config.rtmp.address.host)
-    http_base = config.http.public_url.rstrip("/") or f"http://{_display_host(config.http.address.host)}:{http_port}"
+    scheme = "https" if config.http.tls_cert else "http"
+    http_base = config.http.public_url.rstrip("/") or f"{scheme}://{_display_host(config.http.address.host)}:{http_port}"
     mode = config.auth.mode
     key_form = {
         "open": "any stream name, e.g. mystream (it is also the public name)",
@@ -116,12 +129,22 @@ def startup_banner(config: Config, http_port: int, rtmp_port: int) -> str:
         "accounts": "your personal key from GET /api/me/stream-key (viewers see your handle)",
     }[mode]
     example = "mystream"
+    if not config.cluster.ingest:
+        # A pure edge takes no publishers: say where viewers watch, and where to publish.
+        return "\n".join([
+            f"mediasrv {__version__} is running as an edge (cluster.ingest: false): no RTMP listener;",
+            "  publish to an ingest node of the cluster",
+            f"  Watch:  {http_base}/live/<name>/index.m3u8",
+            f"  API:    {http_base}/api/live",
+        ])
     return "\n".join(
         [
             f"mediasrv {__version__} is running",
             f"  OBS  > Settings > Stream > Service: Custom",
             f"         Server:     rtmp://{rtmp_host}:{rtmp_port}/{config.rtmp.app}",
             f"         Stream Key: {key_form}",
+            *([f"         RTMPS:      rtmps://{rtmp_host}:{rtmps_port or config.rtmp.tls_address.port}/{config.rtmp.app}"]
+              if config.rtmp.tls_address is not None else []),
             f"  FFmpeg: ffmpeg -re -i INPUT -c copy -f flv rtmp://{rtmp_host}:{rtmp_port}/{config.rtmp.app}/{example}",
             f"  Watch:  {http_base}/live/<name>/index.m3u8",
             f"  API:    {http_base}/api/streams",

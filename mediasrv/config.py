@@ -62,10 +62,19 @@ class RtmpConfig:
     play_queue_units: int = 1024
     #: Milliseconds a publisher's bytes may gather before they are read (0: read at once).
     read_batch_ms: float = 30.0
+    #: A second listener speaking RTMPS (RTMP in TLS), e.g. 0.0.0.0:1936; empty: none.
+    tls_listen: str = ""
+    #: PEM certificate chain and private key of the RTMPS listener.
+    tls_cert: str = ""
+    tls_key: str = ""
 
     @property
     def address(self) -> ListenAddress:
         return parse_listen(self.listen, "rtmp.listen")
+
+    @property
+    def tls_address(self) -> ListenAddress | None:
+        return parse_listen(self.tls_listen, "rtmp.tls_listen") if self.tls_listen else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +84,12 @@ class HttpConfig:
     public_url: str = ""
     #: Reverse proxies (CIDRs) whose X-Forwarded-For names the client (empty: none).
     trusted_proxies: tuple[str, ...] = ()
+    #: PEM certificate chain and private key: when both are set the listener speaks HTTPS.
+    tls_cert: str = ""
+    tls_key: str = ""
+    #: Largest request body (bytes) of any endpoint but the cover upload
+    #: (``uploads.max_cover_bytes``); more is a 413.
+    max_body_bytes: int = 1024 * 1024
 
     @property
     def address(self) -> ListenAddress:
@@ -167,6 +182,10 @@ class AccountsConfig:
     token_lifetime: float = 30 * 86400.0
     #: Anyone may create a viewer or creator account (false: only an admin may).
     open_registration: bool = True
+    #: Failed logins allowed per client address and per handle within ``login_window``
+    #: seconds; more are answered 429 with Retry-After.
+    login_failures: int = 10
+    login_window: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,6 +327,31 @@ class AnalyticsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    """Several nodes over one Redis (docs/cluster.md). Without ``redis_url`` everything
+    stays in this process."""
+
+    #: ``redis://HOST:PORT/DB`` (or ``rediss://``, ``unix://``); empty: a single node.
+    redis_url: str = ""
+    #: This node's name in the cluster; empty: HOSTNAME-PID.
+    node_id: str = ""
+    #: Base URL the other nodes fetch this node's streams from; empty: http.public_url,
+    #: else derived from http.listen.
+    advertise_url: str = ""
+    #: false: a pure edge (no RTMP listener, takes no publishers).
+    ingest: bool = True
+    #: Seconds between refreshes of this node's keys (directory, liveness, viewers).
+    heartbeat: float = 2.0
+    #: Seconds a key lives without a refresh: a dead node's streams leave the directory
+    #: within this time.
+    directory_ttl: float = 10.0
+    #: Prefix of every Redis key and channel (several clusters can share one Redis).
+    key_prefix: str = "mediasrv"
+    #: Memory for the parts, segments and init segments fetched from other nodes (MiB).
+    edge_cache_mb: int = 64
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -332,6 +376,7 @@ class Config:
     moderation: ModerationConfig = field(default_factory=ModerationConfig)
     gifts: GiftsConfig = field(default_factory=GiftsConfig)
     analytics: AnalyticsConfig = field(default_factory=AnalyticsConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
     @property
@@ -348,6 +393,9 @@ _RANGES: dict[str, tuple[float, float]] = {
     "rtmp.chunk_size": (128, 0x7FFFFFFF),
     "rtmp.play_queue_units": (16, 1_000_000),
     "rtmp.read_batch_ms": (0, 200),
+    "http.max_body_bytes": (1024, 1 << 30),
+    "accounts.login_failures": (1, 1_000_000),
+    "accounts.login_window": (1, 86400),
     "auth.webhook.timeout": (0.1, 60),
     "hls.segment_duration": (0.5, 30),
     "hls.window": (2, 100),
@@ -389,6 +437,9 @@ _RANGES: dict[str, tuple[float, float]] = {
     "gifts.leaderboard_size": (1, 1000),
     "analytics.active_window": (10, 86400),
     "analytics.followers_refresh": (0.5, 3600),
+    "cluster.heartbeat": (0.1, 60),
+    "cluster.directory_ttl": (0.5, 3600),
+    "cluster.edge_cache_mb": (1, 65536),
 }
 
 
@@ -400,10 +451,16 @@ def load_config(path: str | os.PathLike | None = None, overrides: list[str] | tu
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
         try:
             loaded = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        except ValueError as exc:  # PyYAML's int() of an over-long number (found by tests/fuzz)
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        except RecursionError:  # found by tests/fuzz: PyYAML recurses per nesting level
+            raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
@@ -447,6 +504,7 @@ def build_config(data: dict) -> Config:
             raise ConfigError(f"{key}: {value} is out of range {low:g}-{high:g}")
     config.rtmp.address  # noqa: B018 - validates
     config.http.address  # noqa: B018
+    _check_tls(config)
     _check_trusted_proxies(config.http.trusted_proxies)
     if config.auth.mode == "webhook" and not config.auth.webhook.url:
         raise ConfigError("auth.webhook.url: required when auth.mode is webhook")
@@ -460,9 +518,20 @@ def build_config(data: dict) -> Config:
     _check_ladder(config.transcode.ladder)
     _check_accounts(config)
     _check_gifts(config.gifts)
+    _check_cluster(config.cluster)
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", config.rtmp.app):
         raise ConfigError(f"rtmp.app: {config.rtmp.app!r} must be 1-64 letters, digits, '_' or '-'")
     return config
+
+
+def _check_tls(config: Config) -> None:
+    """Certificate and key come together; the files are loaded when the listener starts
+    (``mediasrv.tls``), so a bad file is still a ConfigError naming the key."""
+    rtmp, http = config.rtmp, config.http
+    if rtmp.tls_address is not None and not (rtmp.tls_cert and rtmp.tls_key):
+        raise ConfigError("rtmp.tls_cert, rtmp.tls_key: required when rtmp.tls_listen is set")
+    if bool(http.tls_cert) != bool(http.tls_key):
+        raise ConfigError("http.tls_cert, http.tls_key: set both (HTTPS) or neither (HTTP)")
 
 
 def _check_trusted_proxies(values: tuple[str, ...]) -> None:
@@ -486,6 +555,23 @@ def _check_accounts(config: Config) -> None:
             raise ConfigError(f"webhooks.urls[{index}]: {url!r} is not an http:// or https:// URL")
     if config.webhooks.urls and not (config.webhooks.secret or os.environ.get("MEDIASRV_WEBHOOK_SECRET")):
         raise ConfigError("webhooks.secret: required when webhooks.urls is set (or set MEDIASRV_WEBHOOK_SECRET)")
+
+
+def _check_cluster(cluster: ClusterConfig) -> None:
+    if cluster.redis_url and not re.fullmatch(r"(rediss?|unix)://[^\s]+", cluster.redis_url):
+        raise ConfigError(f"cluster.redis_url: {cluster.redis_url!r} is not a redis://, rediss:// or unix:// URL")
+    if cluster.node_id and not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", cluster.node_id):
+        raise ConfigError(f"cluster.node_id: {cluster.node_id!r} must be 1-64 letters, digits, '_', '.' or '-'")
+    if cluster.advertise_url and not re.fullmatch(r"https?://[^\s/?#]+/?", cluster.advertise_url):
+        raise ConfigError(f"cluster.advertise_url: {cluster.advertise_url!r} is not a base URL like http://HOST:8080")
+    if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", cluster.key_prefix):
+        raise ConfigError(f"cluster.key_prefix: {cluster.key_prefix!r} must be 1-64 letters, digits, '_', '.', ':' or '-'")
+    if not cluster.ingest and not cluster.redis_url:
+        raise ConfigError("cluster.ingest: false (a pure edge) needs cluster.redis_url: alone it has nothing to serve")
+    if cluster.directory_ttl < 2 * cluster.heartbeat:
+        # One lost heartbeat must not drop a live node's streams from the directory.
+        raise ConfigError(f"cluster.directory_ttl: {cluster.directory_ttl:g} must be at least twice "
+                          f"cluster.heartbeat ({cluster.heartbeat:g})")
 
 
 GIFT_ID_RE = re.compile(r"[a-z0-9_-]{1,32}")
@@ -550,7 +636,8 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
         raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
+    # key=str: YAML keys may be numbers or dates (found by tests/fuzz), not only text.
+    unknown = sorted(set(data) - names, key=str)
     if unknown:
         key = f"{prefix}{unknown[0]}"
         raise ConfigError(f"{key}: unknown key (known here: {', '.join(sorted(names))})")
@@ -605,9 +692,12 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
                 raise ConfigError(f"{key}: expected a {'whole ' if hint is int else ''}number, got {str(value)!r}") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}: expected a number, got {value!r}")
-        if hint is int and not float(value).is_integer():
-            raise ConfigError(f"{key}: expected a whole number, got {value!r}")
-        return hint(value)
+        try:
+            if hint is int and not float(value).is_integer():
+                raise ConfigError(f"{key}: expected a whole number, got {value!r}")
+            return hint(value)
+        except OverflowError:  # an integer beyond a float's range (found by tests/fuzz)
+            raise ConfigError(f"{key}: the number is out of range") from None
     if hint is str:
         if isinstance(value, (dict, list)) or value is None:
             raise ConfigError(f"{key}: expected text, got {type(value).__name__}")

@@ -40,6 +40,8 @@ class Sources:
     hls: Callable[[], object | None]
     http: Callable[[], HttpStats | None]
     transcode: Callable[[], object | None] = lambda: None
+    #: ``(ClusterBus, OriginFetcher)`` in a cluster (docs/cluster.md), else None.
+    cluster: Callable[[], tuple | None] = lambda: None
 
 
 class MediasrvCollector(Collector):
@@ -52,6 +54,7 @@ class MediasrvCollector(Collector):
         yield from self._hls()
         yield from self._http()
         yield from self._transcode()
+        yield from self._cluster()
 
     def _streams(self) -> Iterable[Metric]:
         monitor = self.sources.monitor()
@@ -172,6 +175,37 @@ class MediasrvCollector(Collector):
                 speed.add_metric([name, rung], values.get("speed", 0.0))
                 dropped.add_metric([name, rung], values.get("dropped_frames", 0))
         yield from (speed, delay, dropped, restarts)
+
+
+    def _cluster(self) -> Iterable[Metric]:
+        parts = self.sources.cluster()
+        if parts is None:
+            return
+        bus, edge = parts
+        totals = GaugeMetricFamily("mediasrv_cluster_stream_viewers",
+                                   "Viewer sessions of a stream on every node of the cluster", labels=["stream"])
+        names = set(bus.remote_viewers)
+        local = bus.local_viewers()
+        for name in sorted(names | set(local)):
+            totals.add_metric([name], bus.total_viewers(name, local.get(name, 0)))
+        yield totals
+        yield GaugeMetricFamily("mediasrv_cluster_nodes", "Live nodes of the cluster", value=len(bus.nodes))
+        yield GaugeMetricFamily("mediasrv_cluster_remote_streams", "Streams ingested by other nodes",
+                                value=len(bus.remote_streams()))
+        yield CounterMetricFamily("mediasrv_cluster_heartbeats", "Heartbeats written to Redis", value=bus.heartbeats)
+        yield CounterMetricFamily("mediasrv_cluster_heartbeat_failures", "Heartbeats that failed",
+                                  value=bus.heartbeat_failures)
+        yield CounterMetricFamily("mediasrv_cluster_messages_dropped", "Commands and messages to Redis lost",
+                                  value=bus.dropped)
+        yield CounterMetricFamily("mediasrv_edge_origin_requests", "Requests this node made to origin nodes",
+                                  value=edge.origin_requests)
+        yield CounterMetricFamily("mediasrv_edge_origin_errors", "Origin requests that failed", value=edge.origin_errors)
+        yield CounterMetricFamily("mediasrv_edge_cache_hits", "Edge answers from the file or playlist cache",
+                                  value=edge.cache_hits)
+        yield CounterMetricFamily("mediasrv_edge_coalesced", "Edge requests that waited on another's origin request",
+                                  value=edge.coalesced)
+        yield GaugeMetricFamily("mediasrv_edge_cache_bytes", "Bytes of files cached from origin nodes",
+                                value=edge.memory_bytes())
 
 
 def make_registry(sources: Sources) -> CollectorRegistry:

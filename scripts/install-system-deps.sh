@@ -2,7 +2,8 @@
 # Installs the Debian packages the test suite and benchmarks use, only those missing.
 # Real encoders and players: ffmpeg, GStreamer (rtmp2sink, librtmp rtmpsink, hlsdemux),
 # Chromium for hls.js; servers the tests start on 127.0.0.1: nginx (+ RTMP module),
-# redis-server, prometheus (promtool); wrk for the HTTP benchmark.
+# redis-server, prometheus (promtool); wrk for the HTTP benchmark; curl (HTTP/2) and
+# openssl (certificates) for the TLS proxy and RTMPS/HTTPS tests.
 set -euo pipefail
 
 packages=(
@@ -14,6 +15,7 @@ packages=(
   redis-server
   prometheus
   wrk
+  curl openssl
 )
 
 missing=()

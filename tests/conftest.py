@@ -6,6 +6,9 @@ import os
 
 import pytest_asyncio
 
+# Greps every log record of the suite for generated tokens and stream keys (docs/security.md).
+pytest_plugins = ["tests.security.log_guard"]
+
 
 def pytest_configure(config):
     # Whatever started us, run the suite (and every encoder, player and browser it starts,

@@ -13,6 +13,7 @@ import time
 from typing import AsyncIterator
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from mediasrv.config import HANDLE_RE, HANDLE_RULE, Config
 from mediasrv.http import validate
@@ -21,9 +22,11 @@ from mediasrv.http.openapi import add_route, op, path_param, query_param, ref, r
 from mediasrv.http.validate import ApiError
 from mediasrv.server.accounts import PASSWORD_MAX, PASSWORD_MIN, AccountService
 from mediasrv.server.images import ImageError
+from mediasrv.server.login_limit import LoginLimiter
 from mediasrv.store import ROLES, HandleTaken, User
 
 ACCOUNTS = web.AppKey("accounts", AccountService)
+LOGIN_LIMITER = web.AppKey("login_limiter", LoginLimiter)
 #: More parts of a public profile, added by other components (e.g. the saved VODs, from
 #: ``recording_links``): ``async part(request, user) -> dict`` merged into the profile.
 PROFILE_PARTS = web.AppKey("profile_parts", list)
@@ -151,8 +154,19 @@ async def login(request: web.Request) -> web.Response:
     body = await validate.read_json(request, allowed={"handle", "password"})
     handle = validate.text_field(body, "handle", required=True, min_len=1, max_len=64).lower()
     password = validate.text_field(body, "password", required=True, min_len=1, max_len=PASSWORD_MAX, strip=False)
+    from mediasrv.http.stats_routes import viewer_address
+
+    limiter = request.app[LOGIN_LIMITER]
+    address = viewer_address(request)
+    # Refused before the password is checked: a limited client learns nothing and costs
+    # no scrypt work (docs/security.md).
+    wait = limiter.retry_after(address, handle)
+    if wait:
+        raise ApiError(429, f"too many failed logins: try again in {wait} s", retry_after=wait,
+                       headers={"Retry-After": str(wait)})
     result = await service.login(handle, password)
     if result is None:
+        limiter.failed(address, handle)
         raise ApiError(401, "wrong handle or password")
     token, expires, user = result
     return web.json_response({"token": token, "token_type": "Bearer", "expires_at": expires, "user": user.to_json()},
@@ -360,6 +374,27 @@ async def update_settings(request: web.Request) -> web.Response:
     return web.json_response(_settings_json(user, settings))
 
 
+async def _read_form_file(request: web.Request, limit: int) -> bytes:
+    """The first file part of a multipart form, at most ``limit`` bytes (else 413)."""
+    reader = await request.multipart()
+    while True:
+        part = await reader.next()
+        if part is None:
+            raise ApiError(400, "the form has no file part")
+        if getattr(part, "filename", None) is not None or part.name in ("cover", "file"):
+            source = part
+            break
+    data = bytearray()
+    while True:
+        chunk = await source.read_chunk(64 * 1024)
+        if not chunk:
+            break
+        data += chunk
+        if len(data) > limit:
+            raise ApiError(413, f"the image is larger than {limit} bytes")
+    return bytes(data)
+
+
 async def _read_upload(request: web.Request, limit: int) -> bytes:
     """The uploaded file: the raw body, or the first file part of a multipart form. Never
     reads more than ``limit`` + 1 bytes."""
@@ -367,23 +402,12 @@ async def _read_upload(request: web.Request, limit: int) -> bytes:
     if length is not None and length > limit + 64 * 1024:
         raise ApiError(413, f"the image is larger than {limit} bytes")
     if request.content_type == "multipart/form-data":
-        reader = await request.multipart()
-        while True:
-            part = await reader.next()
-            if part is None:
-                raise ApiError(400, "the form has no file part")
-            if getattr(part, "filename", None) is not None or part.name in ("cover", "file"):
-                source = part
-                break
-        data = bytearray()
-        while True:
-            chunk = await source.read_chunk(64 * 1024)
-            if not chunk:
-                break
-            data += chunk
-            if len(data) > limit:
-                raise ApiError(413, f"the image is larger than {limit} bytes")
-        return bytes(data)
+        try:
+            return await _read_form_file(request, limit)
+        except (ValueError, HttpProcessingError) as exc:
+            # aiohttp's multipart reader: no or a wrong boundary, a broken part header
+            # (found by tests/security/test_schemathesis.py: both were a 500).
+            raise ApiError(400, f"the multipart form is malformed ({type(exc).__name__})") from None
     data = bytearray()
     async for chunk in request.content.iter_chunked(64 * 1024):
         data += chunk
@@ -442,6 +466,7 @@ def setup(app: web.Application, config: Config) -> None:
     from mediasrv.http.stats_routes import STORE
 
     validate.install(app)
+    app[LOGIN_LIMITER] = LoginLimiter(config.accounts.login_failures, config.accounts.login_window)
     app[PROFILE_PARTS] = []
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -500,7 +525,7 @@ def _routes(app: web.Application) -> None:
             "display_name": {"type": "string", "maxLength": DISPLAY_NAME_MAX},
             "role": {"type": "string", "enum": list(ROLES), "default": "viewer"}}}))
     add_route(app, "POST", "/api/login", login, op(
-        "Log in: returns a bearer token", tag=T, errors=[401],
+        "Log in: returns a bearer token", tag=T, errors=[401, 429],
         body={"type": "object", "required": ["handle", "password"], "additionalProperties": False,
               "properties": {"handle": {"type": "string"}, "password": {"type": "string"}}},
         ok_schema={"type": "object", "properties": {"token": {"type": "string"}, "token_type": {"type": "string"},
@@ -564,7 +589,7 @@ def _routes(app: web.Application) -> None:
               "properties": {"role": {"type": "string", "enum": list(ROLES)}}}))
     add_route(app, "GET", "/api/users/{handle}/live-access", user_live_access, op(
         "A user's live access (themselves, moderators, admins)", tag=T, auth="required", params=[handle],
-        ok_schema=ref("LiveAccess"), errors=[403, 404]))
+        ok_schema=ref("LiveAccess"), errors=[400, 403, 404]))
     add_route(app, "PUT", "/api/users/{handle}/live-access", set_live_access, op(
         "Grant or revoke live access by hand, or return to the rule", tag=T, role="admin", params=[handle],
         description="Revoking stops the user's live stream, if any.", errors=[404],
@@ -574,7 +599,7 @@ def _routes(app: web.Application) -> None:
             "stopped_live_stream": {"type": "boolean"}}}]}))
     add_route(app, "DELETE", "/api/users/{handle}/tokens", revoke_tokens, op(
         "Revoke all of a user's tokens (themselves or an admin)", tag=T, auth="required", params=[handle],
-        ok_schema={"type": "object", "properties": {"revoked": {"type": "integer"}}}, errors=[403, 404]))
+        ok_schema={"type": "object", "properties": {"revoked": {"type": "integer"}}}, errors=[400, 403, 404]))
 
 
 __all__ = ["ACCOUNTS", "optional_user", "require_user", "setup"]

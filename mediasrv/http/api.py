@@ -64,15 +64,39 @@ def _stream_json(request: web.Request, stream) -> dict:
     }
 
 
+def _remote_json(request: web.Request, entry) -> dict:
+    """A stream another node of the cluster ingests (served here too; docs/cluster.md)."""
+    return {
+        "name": entry.name,
+        "state": "live",
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(entry.started_at)),
+        "origin": entry.node,
+        "playback_url": f"{public_base_url(request)}/live/{entry.name}/index.m3u8",
+    }
+
+
 async def list_streams(request: web.Request) -> web.Response:
+    from mediasrv.http.cluster_routes import CLUSTER
+
     streams = sorted(request.app[HUB].streams(), key=lambda s: s.started_at)
-    return web.json_response({"streams": [_stream_json(request, s) for s in streams]})
+    items = [_stream_json(request, s) for s in streams]
+    bus = request.app.get(CLUSTER)
+    if bus is not None:
+        local = {s.name for s in streams}
+        items += [_remote_json(request, e) for e in sorted(bus.remote_streams(), key=lambda e: e.started_at)
+                  if e.name not in local]
+    return web.json_response({"streams": items})
 
 
 async def get_stream(request: web.Request) -> web.Response:
+    from mediasrv.http.cluster_routes import origin_of
+
     name = request.match_info["name"]
     stream = request.app[HUB].get(name) if STREAM_NAME_RE.fullmatch(name) else None
     if stream is None:
+        origin = origin_of(request.app, name) if STREAM_NAME_RE.fullmatch(name) else None
+        if origin is not None:
+            return web.json_response(_remote_json(request, origin))
         return web.json_response({"error": "no such live stream"}, status=404)
     return web.json_response(_stream_json(request, stream))
 

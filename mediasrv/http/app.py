@@ -30,7 +30,7 @@ STARTED_AT = web.AppKey("started_at", float)
 
 def create_app(config: Config, *, rtmp_port: int | None = None) -> web.Application:
     """Build the application. ``rtmp_port`` overrides the configured port (0 = ephemeral)."""
-    app = web.Application(client_max_size=1024 * 1024)
+    app = web.Application(client_max_size=config.http.max_body_bytes)
     app[CONFIG] = config
     app[STARTED_AT] = time.time()
     hub = Hub(
@@ -46,6 +46,7 @@ def create_app(config: Config, *, rtmp_port: int | None = None) -> web.Applicati
         accounts_routes,
         api,
         chat_routes,
+        cluster_routes,
         discovery_routes,
         gifts_routes,
         hls_routes,
@@ -54,6 +55,7 @@ def create_app(config: Config, *, rtmp_port: int | None = None) -> web.Applicati
         recording_links,
         stats_routes,
         vod_routes,
+        web_routes,
     )
 
     stats_routes.setup_viewers(app, config)
@@ -67,8 +69,10 @@ def create_app(config: Config, *, rtmp_port: int | None = None) -> web.Applicati
     chat_routes.setup(app, config)
     moderation_routes.setup(app, config)
     gifts_routes.setup(app, config)
+    cluster_routes.setup(app, config)  # after chat and alerts: it relays them (docs/cluster.md)
     api.setup(app)
     openapi.setup(app)
+    web_routes.setup(app, config)
     app.cleanup_ctx.append(_hub_shutdown)
     return app
 
@@ -82,6 +86,10 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
 def _rtmp_listener(port_override: int | None):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         config = app[CONFIG]
+        if not config.cluster.ingest:
+            # A pure edge (docs/cluster.md): it serves the cluster's streams, takes no publishers.
+            yield
+            return
         from mediasrv.http.accounts_routes import ACCOUNTS
 
         # auth.mode accounts: the accounts component starts later (it needs the store).
@@ -89,6 +97,15 @@ def _rtmp_listener(port_override: int | None):
         server = RtmpServer(config.rtmp, app[HUB], authorizer)
         address = config.rtmp.address
         await server.start(address.host, address.port if port_override is None else port_override)
+        tls_address = config.rtmp.tls_address
+        if tls_address is not None:
+            from mediasrv.tls import rtmp_context
+
+            try:
+                await server.start_tls(tls_address.host, tls_address.port, rtmp_context(config))
+            except BaseException:
+                await server.stop()
+                raise
         app[RTMP_SERVER] = server
         yield
         await server.stop()

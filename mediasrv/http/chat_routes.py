@@ -249,13 +249,22 @@ def setup(app: web.Application, config: Config) -> None:
     app[_FLUSHER] = Flusher(config.chat.flush_interval)
     hub = app[HUB]
 
+    from mediasrv.http import cluster_routes
+
     def viewers(name: str) -> int:
+        if cluster_routes.origin_of(app, name) is not None:  # served here for another node
+            return cluster_routes.viewers_total(app, name, cluster_routes.local_viewers(app, name))
         monitor = app.get(MONITOR)
         health = monitor.streams.get(name) if monitor is not None else None
-        return health.audience.concurrent if health is not None and health.ended_at is None else 0
+        if health is None or health.ended_at is not None:
+            return 0
+        return cluster_routes.viewers_total(app, name, health.audience.concurrent)
+
+    def is_live(name: str) -> bool:
+        return hub.get(name) is not None or cluster_routes.origin_of(app, name) is not None
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        service = ChatService(config.chat, viewers=viewers, is_live=lambda name: hub.get(name) is not None)
+        service = ChatService(config.chat, viewers=viewers, is_live=is_live)
         app[CHAT] = service
         hub.add_listener(service.on_hub_event)
         await service.start()

@@ -28,7 +28,7 @@ from mediasrv.http import validate
 from mediasrv.http.accounts_routes import ACCOUNTS, cover_url, optional_user, require_user
 from mediasrv.http.api import public_base_url
 from mediasrv.http.app import CLIENT_SESSION
-from mediasrv.http.openapi import add_route, op, path_param, query_param, ref, register_schema
+from mediasrv.http.openapi import SSE_EVENT, add_route, op, path_param, query_param, ref, register_schema
 from mediasrv.http.validate import ApiError
 from mediasrv.hub import Hub
 from mediasrv.server.alerts import AlertHub, GoLiveNotifier, iso
@@ -68,6 +68,7 @@ def configured_base_url(config: Config) -> str:
 # --- handlers -----------------------------------------------------------------------------
 
 async def _items(request: web.Request, *, following_only: bool) -> list[dict]:
+    from mediasrv.http import cluster_routes
     from mediasrv.http.app import CONFIG, HUB
     from mediasrv.http.stats_routes import MONITOR
 
@@ -76,10 +77,13 @@ async def _items(request: web.Request, *, following_only: bool) -> list[dict]:
     user = await (require_user(request) if following_only else optional_user(request))
     accounts_mode = app[CONFIG].auth.mode == "accounts"
     streams = [s for s in app[HUB].streams() if "/" not in s.name]
+    # In a cluster, the streams other nodes ingest are listed too (served here as well).
+    bus = app.get(cluster_routes.CLUSTER)
+    remote = [e for e in bus.remote_streams() if app[HUB].get(e.name) is None] if bus is not None else []
     service = app.get(ACCOUNTS)
     cards = {}
-    if accounts_mode and service is not None and streams:
-        cards = await asyncio.to_thread(service.store.creator_cards, [s.name for s in streams])
+    if accounts_mode and service is not None and (streams or remote):
+        cards = await asyncio.to_thread(service.store.creator_cards, [s.name for s in streams] + [e.name for e in remote])
     followed: set[int] = set()
     if user is not None and cards:
         followed = await asyncio.to_thread(service.store.followed_among, user.id, [c.user.id for c in cards.values()])
@@ -87,15 +91,18 @@ async def _items(request: web.Request, *, following_only: bool) -> list[dict]:
     thumbnails = app.get(THUMBNAILS)
     base = public_base_url(request)
     items = []
-    for stream in streams:
+    for stream in [*map(_Listed.local, streams), *map(_Listed.other_node, remote)]:
         card = cards.get(stream.name)
         is_followed = card is not None and card.user.id in followed
         if following_only and not is_followed:
             continue
-        health = monitor.streams.get(stream.name) if monitor is not None else None
-        if health is not None and health.stream is not stream:
+        health = monitor.streams.get(stream.name) if monitor is not None and not stream.remote else None
+        if health is not None and health.stream is not stream.stream:
             health = None
         viewers = health.audience.concurrent if health is not None else 0
+        if stream.remote:
+            viewers = cluster_routes.local_viewers(app, stream.name)
+        viewers = cluster_routes.viewers_total(app, stream.name, viewers)
         average = health.average_viewers if health is not None else 0.0
         thumb = thumbnails.get(stream.name) if thumbnails is not None else None
         thumbnail_url = f"{base}/api/live/{stream.name}/thumbnail?n={thumb.number}" if thumb else None
@@ -126,6 +133,23 @@ async def _items(request: web.Request, *, following_only: bool) -> list[dict]:
     for item in items:
         del item["_started"]
     return items[:limit]
+
+
+class _Listed:
+    """A stream in the listing: live here (``stream``), or ingested by another node."""
+
+    __slots__ = ("name", "started_at", "stream", "remote")
+
+    def __init__(self, name: str, started_at: float, stream, remote: bool) -> None:
+        self.name, self.started_at, self.stream, self.remote = name, started_at, stream, remote
+
+    @classmethod
+    def local(cls, stream) -> "_Listed":
+        return cls(stream.name, stream.started_at, stream, False)
+
+    @classmethod
+    def other_node(cls, entry) -> "_Listed":
+        return cls(entry.name, entry.started_at, None, True)
 
 
 async def live(request: web.Request) -> web.Response:
@@ -251,4 +275,4 @@ def _routes(app: web.Application) -> None:
         description="Browsers' EventSource cannot send headers: the token may be given as ?access_token=. "
                     "The first event is `ready`; a comment line keeps the connection open every 15 s.",
         params=[query_param("access_token", "bearer token (instead of the Authorization header)")],
-        ok_content={"text/event-stream": {"schema": {"type": "string"}}}))
+        ok_content={"text/event-stream": {"schema": SSE_EVENT}}))

@@ -258,7 +258,7 @@ def _routes(app: web.Application, config: Config) -> None:
                 "coins": {"type": "integer"}, "gifts": {"type": "integer"}}}}}}))
     add_route(app, "GET", "/api/users/{handle}/earnings", earnings, op(
         "A creator's gift earnings in coins and money (the creator or an admin)", tag=T, auth="required",
-        params=[handle], errors=[403, 404],
+        params=[handle], errors=[400, 403, 404],
         ok_schema={"type": "object", "properties": {
             "handle": {"type": "string"}, "coins": {"type": "integer"}, "gifts": {"type": "integer"},
             "money": {"type": "string", "description": "decimal, coins × gifts.coin_value"},

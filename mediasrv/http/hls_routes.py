@@ -52,10 +52,13 @@ from aiohttp.http import SERVER_SOFTWARE, HttpVersion11
 from multidict import CIMultiDict
 
 from mediasrv.hls import names
+from mediasrv.hls.reload import BadReloadQuery, parse_reload_query
 from mediasrv.hub import Hub
 from mediasrv.server.hls import CONTENT_TYPES, SOURCE, HlsService
 from mediasrv.server.viewers import SESSION_PARAM, client_key
 from mediasrv.http.stats_routes import HTTP_STATS, VIEWERS, viewer_address
+from mediasrv.http import cluster_routes
+from mediasrv.http.cluster_routes import EDGE_HEADER
 
 HLS_SERVICE = web.AppKey("HLS_SERVICE", HlsService)
 
@@ -70,7 +73,6 @@ CORS = {
     "Access-Control-Expose-Headers": "Content-Length, Content-Range, Accept-Ranges, Age, Date",
 }
 _HEADER_LIST = re.compile(r"[A-Za-z0-9\-, ]{0,512}")
-_DECIMAL = re.compile(r"[0-9]{1,10}")
 #: Requests for the hinted part (and blocking reloads) wait at most this many target durations.
 BLOCK_TARGETS = 3
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
@@ -88,13 +90,16 @@ def setup(app: web.Application, config, hub: Hub) -> HlsService:
         name = request.match_info["name"]
         if not names.is_stream_name(name):
             return _error(400)
+        origin = cluster_routes.origin_of(request.app, name)
+        if origin is not None:  # another node ingests it (docs/cluster.md)
+            return await cluster_routes.edge_master(request, origin, name)
         data = service.master_playlist_bytes(name)
         if data is None and await service.wait_ready(name, SOURCE, timeout=wait):
             data = service.master_playlist_bytes(name)
         if data is None:
             return _error(404)
         viewers = request.app.get(VIEWERS)
-        if viewers is not None:
+        if viewers is not None and EDGE_HEADER not in request.headers:
             # Each player gets a session token on its variant URLs; segment URIs stay
             # token-free so caches share them (docs/observability.md).
             token = viewers.new_token()
@@ -110,19 +115,17 @@ def setup(app: web.Application, config, hub: Hub) -> HlsService:
         rendition = match_info["rendition"]
         if not names.is_stream_name(name) or not names.is_rendition_name(rendition):
             return _error(400)
+        origin = cluster_routes.origin_of(request.app, name)
+        if origin is not None:
+            return await cluster_routes.edge_media(request, origin, name, rendition)
         delta = False
         msn = part = None
         if service.low_latency and request.query_string:
-            query = request.query
-            delta = query.get("_HLS_skip") in ("YES", "v2")
-            raw_msn, raw_part = query.get("_HLS_msn"), query.get("_HLS_part")
-            if raw_part is not None and raw_msn is None:
-                return _error(400)  # §6.2.5.2: _HLS_part needs _HLS_msn
-            if raw_msn is not None:
-                if not _DECIMAL.fullmatch(raw_msn) or (raw_part is not None and not _DECIMAL.fullmatch(raw_part)):
-                    return _error(400)
-                msn = int(raw_msn)
-                part = int(raw_part) if raw_part is not None else None
+            try:
+                directives = parse_reload_query(request.query)
+            except BadReloadQuery:
+                return _error(400)
+            delta, msn, part = directives.skip, directives.msn, directives.part
         if msn is not None:
             return await blocking(request, name, rendition, msn, part, delta)
         data = service.media_playlist_bytes(name, rendition, delta=delta)
@@ -168,6 +171,9 @@ def setup(app: web.Application, config, hub: Hub) -> HlsService:
         file_name = "part_" + request.match_info["rest"]
         if not (names.is_stream_name(name) and names.is_rendition_name(rendition) and names.is_part_name(file_name)):
             return _error(400)
+        origin = cluster_routes.origin_of(request.app, name)
+        if origin is not None:
+            return await cluster_routes.edge_file(request, origin, name, rendition, file_name)
         data = service.get_file(name, rendition, file_name)
         if data is None:
             r = service.rendition(name, rendition)
@@ -183,6 +189,9 @@ def setup(app: web.Application, config, hub: Hub) -> HlsService:
         file_name = request.match_info["file"]
         if not (names.is_stream_name(name) and names.is_rendition_name(rendition) and names.is_file_name(file_name)):
             return _error(400)
+        origin = cluster_routes.origin_of(request.app, name)
+        if origin is not None:
+            return await cluster_routes.edge_file(request, origin, name, rendition, file_name)
         data = service.get_file(name, rendition, file_name)
         if data is None:
             if names.is_part_name(file_name):  # the part route takes these; kept for safety
@@ -270,7 +279,7 @@ def _client(request: web.Request) -> str:
 def _count_viewer(request: web.Request, name: str, rendition: str, nbytes: int) -> None:
     """Attribute a request to its viewer session (token in the query, else address+agent)."""
     viewers = request.app.get(VIEWERS)
-    if viewers is not None:
+    if viewers is not None and EDGE_HEADER not in request.headers:  # an edge counts its own viewers
         token = request.query.get(SESSION_PARAM) or None
         if token is not None and len(token) > 64:
             token = None

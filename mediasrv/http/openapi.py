@@ -105,6 +105,14 @@ def _with_path_params(path: str, operation: dict) -> dict:
 
 # --- builders ---------------------------------------------------------------------------
 
+#: The schema of a ``text/event-stream`` answer: each event as a client's parser sees it
+#: (WHATWG HTML §9.2 "Server-sent events"): its name and its data (JSON text here).
+SSE_EVENT = {
+    "type": "object", "description": "one Server-Sent Event; `data` is JSON text",
+    "properties": {"event": {"type": "string"}, "data": {"type": "string"}, "id": {"type": "string"},
+                   "retry": {"type": "integer"}},
+}
+
 def ref(name: str) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}
 
@@ -126,7 +134,7 @@ def json_content(schema: dict) -> dict:
 _ERROR_TEXT = {
     400: "invalid input", 401: "no valid bearer token", 402: "not enough coins", 403: "the role does not allow it",
     404: "not found", 409: "conflict", 413: "too large", 415: "unsupported media type",
-    422: "well-formed but unacceptable",
+    422: "well-formed but unacceptable", 429: "too many attempts: wait Retry-After seconds",
 }
 
 
@@ -238,7 +246,7 @@ def _describe_core(app: web.Application) -> None:
         "Live statistics of a stream", tag="streams", params=[name], ok_schema=ref("StreamStats"), errors=[404]))
     register_operation(app, "GET", "/api/streams/{name}/events", op(
         "Server-Sent Events: `stats` once a second, `ended` at the end", tag="streams", params=[name],
-        ok_content={"text/event-stream": {"schema": {"type": "string"}}}, errors=[404]))
+        ok_content={"text/event-stream": {"schema": SSE_EVENT}}, errors=[404]))
     register_operation(app, "GET", "/api/broadcasts", op(
         "Summaries of ended broadcasts", tag="streams",
         params=[query_param("stream", "only this stream", _STREAM_NAME),

@@ -150,9 +150,18 @@ def _describe(app: web.Application) -> None:
             summary, tag=tag, auth="optional", description=f"Who may decide: {who}.", params=[rid],
             ok_schema=openapi.ref("Recording"), errors=[403, 404, 409]))
     playlist = {"application/vnd.apple.mpegurl": {"schema": {"type": "string"}}}
-    openapi.register_operation(app, "GET", "/vod/{id}/index.m3u8", openapi.op(
+    openapi.register_operation(app, "GET", "/vod/{id}/index.m3u8", _plain_errors(openapi.op(
         "VOD playlist of a saved recording (EXT-X-PLAYLIST-TYPE:VOD)", tag="vod", params=[rid],
-        ok_content=playlist, errors=[404]))
-    openapi.register_operation(app, "GET", "/vod/{id}/download.mp4", openapi.op(
+        ok_content=playlist, errors=[400, 404])))
+    openapi.register_operation(app, "GET", "/vod/{id}/download.mp4", _plain_errors(openapi.op(
         "The recording as one MP4 (remuxed, not re-encoded)", tag="vod", params=[rid],
-        ok_content={"video/mp4": {"schema": {"type": "string", "format": "binary"}}}, errors=[404, 409]))
+        ok_content={"video/mp4": {"schema": {"type": "string", "format": "binary"}}}, errors=[400, 404, 409])))
+
+
+def _plain_errors(operation: dict) -> dict:
+    """The media routes answer 400 and 404 in plain text, like the HLS routes (players
+    show it; there is no API client to read JSON)."""
+    for code in ("400", "404"):
+        if code in operation["responses"]:
+            operation["responses"][code]["content"] = {"text/plain": {"schema": {"type": "string"}}}
+    return operation

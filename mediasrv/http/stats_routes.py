@@ -76,6 +76,7 @@ def setup(app: web.Application, config: Config, hub: Hub) -> None:
         hls=lambda: app.get(HLS_SERVICE),
         http=lambda: app.get(HTTP_STATS),
         transcode=lambda: _transcode_service(app),
+        cluster=lambda: _cluster_parts(app),
     ))
 
     async def metrics(request: web.Request) -> web.Response:
@@ -100,6 +101,14 @@ def viewer_address(request: web.Request) -> str:
     return client_address(peer, request.headers.get("X-Forwarded-For"), trusted)
 
 
+def _cluster_parts(app: web.Application):
+    """``(ClusterBus, OriginFetcher)`` when the node is in a cluster, else None."""
+    from mediasrv.http.cluster_routes import CLUSTER, EDGE
+
+    bus, edge = app.get(CLUSTER), app.get(EDGE)
+    return (bus, edge) if bus is not None and edge is not None else None
+
+
 def _transcode_service(app: web.Application):
     """The transcoding service, when the app has one (it is optional)."""
     try:
@@ -118,10 +127,24 @@ def _health(request: web.Request):
 
 
 async def stream_stats(request: web.Request) -> web.Response:
+    from mediasrv.http import cluster_routes
+
     health = _health(request)
+    name = request.match_info["name"]
+    origin = cluster_routes.origin_of(request.app, name) if STREAM_NAME_RE.fullmatch(name) else None
+    if origin is not None:
+        # Another node ingests it: what this node knows (the viewers of every node).
+        here = cluster_routes.local_viewers(request.app, name)
+        return web.json_response({
+            "stream": name, "live": True, "origin": origin.node,
+            "viewers": cluster_routes.viewers_total(request.app, name, here), "viewers_here": here,
+        }, headers={"Cache-Control": "no-store"})
     if health is None:
         return web.json_response({"error": "no such stream"}, status=404)
     snapshot = request.app[MONITOR].snapshot(health)
+    if health.ended_at is None and cluster_routes.CLUSTER in request.app:
+        snapshot["viewers_here"] = snapshot["viewers"]
+        snapshot["viewers"] = cluster_routes.viewers_total(request.app, name, snapshot["viewers"])
     snapshot["started_at"] = health.stream.started_at
     snapshot["average_viewers"] = round(health.average_viewers, 3)
     return web.json_response(snapshot, headers={"Cache-Control": "no-store"})

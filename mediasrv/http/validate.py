@@ -17,15 +17,19 @@ _INSTALLED = web.AppKey("api_errors_installed", bool)
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, **extra: Any) -> None:
+    """A refusal: ``extra`` goes into the JSON body, ``headers`` (e.g. Retry-After) into
+    the response."""
+
+    def __init__(self, status: int, message: str, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.extra = extra
+        self.headers = headers or {}
 
 
-def error_response(status: int, message: str, **extra: Any) -> web.Response:
-    headers = {"Cache-Control": "no-store"}
+def error_response(status: int, message: str, *, headers: dict[str, str] | None = None, **extra: Any) -> web.Response:
+    headers = {"Cache-Control": "no-store", **(headers or {})}
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="mediasrv"'
     return web.json_response({"error": message, **extra}, status=status, headers=headers)
@@ -44,7 +48,7 @@ async def _api_errors(request: web.Request, handler):
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(exc.status, exc.message, **exc.extra)
+        return error_response(exc.status, exc.message, headers=exc.headers, **exc.extra)
     except web.HTTPException as exc:
         if not request.path.startswith("/api/") or exc.status < 400 or exc.content_type == "application/json":
             raise

@@ -92,6 +92,8 @@ class GoLiveNotifier:
         self.accounts_mode = accounts_mode
         self.public_url = public_url
         self._tasks: set[asyncio.Task] = set()
+        #: In a cluster: sends a go-live alert to the other nodes (``ClusterBus.publish_alert``).
+        self.relay: Callable[[dict], None] | None = None
 
     async def start(self) -> None:
         self.hub.add_listener(self._on_event)
@@ -141,8 +143,31 @@ class GoLiveNotifier:
                 if connected:
                     followers = await asyncio.to_thread(self.store.followers_among, card.user.id, connected)
                     self.alerts.deliver(followers, "stream.started", data)
+                if self.relay is not None:
+                    self.relay({"event": "stream.started", "creator": card.user.handle, "data": data})
         except Exception:
             log.exception("stream %s: go-live notification failed", stream.name)
+
+    def deliver_remote(self, message: dict) -> None:
+        """A go-live alert from another node: to the feeds of the users connected here who
+        follow its creator (found by handle in this node's accounts)."""
+        handle, data = message.get("creator"), message.get("data")
+        if not self.accounts_mode or message.get("event") != "stream.started" or not isinstance(handle, str) \
+                or not isinstance(data, dict) or not self.alerts.connected_users():
+            return
+        task = asyncio.get_running_loop().create_task(self._deliver_remote(handle, data))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _deliver_remote(self, handle: str, data: dict) -> None:
+        try:
+            creator = await asyncio.to_thread(self.store.get_user_by_handle, handle)
+            connected = self.alerts.connected_users()
+            if creator is not None and connected:
+                followers = await asyncio.to_thread(self.store.followers_among, creator.id, connected)
+                self.alerts.deliver(followers, "stream.started", data)
+        except Exception:
+            log.exception("go-live alert from another node (%s) failed", handle)
 
     async def _ended(self, stream: Stream) -> None:
         try:

@@ -36,6 +36,9 @@ log = logging.getLogger("mediasrv.chat")
 VIEWER_COUNT_INTERVAL = 5.0
 #: Longest ``id`` accepted in a request.
 _ID_MAX = 64
+#: Frames every node makes for itself, never relayed to the other nodes of a cluster
+#: (each node sends the cluster-wide viewer count it reads from Redis).
+NODE_LOCAL_FRAMES = frozenset({"viewer-count"})
 
 
 class ChatError(Exception):
@@ -141,6 +144,9 @@ class Room:
     history: collections.deque[ChatMessage] = field(default_factory=collections.deque)
     pinned: ChatMessage | None = None
     viewers: int = 0
+    #: In a cluster: called with (room name, payload) for every frame broadcast here, so
+    #: the room's members on the other nodes get it too (docs/cluster.md).
+    relay: Callable[[str, dict], None] | None = None
 
     def is_creator(self, user: User | None) -> bool:
         if user is None:
@@ -163,9 +169,36 @@ class Room:
         return removed
 
     def broadcast(self, payload: dict) -> int:
-        """Queue ``payload`` for every member; return how many got it."""
+        """Queue ``payload`` for every member (and, in a cluster, relay it to the room on
+        the other nodes); return how many members here got it."""
+        if self.relay is not None and payload.get("type") not in NODE_LOCAL_FRAMES:
+            self.relay(self.name, payload)
         frame = encode(payload)
         return sum(member.push(frame) for member in list(self.members))
+
+    def apply_remote(self, payload: dict) -> None:
+        """Follow a frame from another node in this room's state (history, pin), then
+        queue it for the members here (not relayed again)."""
+        kind = payload.get("type")
+        if kind == "message":
+            try:
+                message = ChatMessage(str(payload["id"]), str(payload["user"]), str(payload["display_name"]),
+                                      tuple(payload.get("badges") or ()), str(payload["text"]),
+                                      float(payload["sent_at"]), 0)
+            except (KeyError, TypeError, ValueError):
+                return
+            self.history.append(message)
+            while len(self.history) > self.history_size:
+                self.history.popleft()
+        elif kind == "deleted" or (kind == "moderation" and payload.get("deleted")):
+            gone = {payload.get("id")} if kind == "deleted" else set(payload.get("deleted") or ())
+            self.history = collections.deque(m for m in self.history if m.id not in gone)
+        elif kind == "pinned":
+            pinned = payload.get("message")
+            self.pinned = self.find(pinned.get("id")) if isinstance(pinned, dict) else None
+        frame = encode(payload)
+        for member in list(self.members):
+            member.push(frame)
 
 
 Handler = Callable[[Room, Member, dict], Awaitable[None]]
@@ -212,6 +245,8 @@ class ChatService:
         self.handlers: dict[str, Handler] = {
             "message": self._on_message, "pin": self._on_pin, "unpin": self._on_unpin, "delete": self._on_delete,
         }
+        #: In a cluster: where rooms relay their frames (``ClusterBus.publish_chat``).
+        self.relay: Callable[[str, dict], None] | None = None
         #: Called with every message accepted into a room (analytics count them).
         self.message_listeners: list[Callable[[Room, ChatMessage], None]] = []
         # Plain counters, read at scrape time.
@@ -258,10 +293,21 @@ class ChatService:
             rules = RoomRules(server_words=tuple(cfg.banned_words), rate=cfg.rate, per=cfg.per, burst=cfg.burst,
                               max_chars=cfg.max_chars)
             room = self.rooms[name] = Room(name, rules, cfg.history, owner_id=owner_id,
-                                           viewers=self.viewers(name))
+                                           viewers=self.viewers(name), relay=self._relay)
         elif owner_id is not None:
             room.owner_id = owner_id
         return room
+
+    def _relay(self, name: str, payload: dict) -> None:
+        if self.relay is not None:
+            self.relay(name, payload)
+
+    def deliver_remote(self, name: str, payload: dict) -> None:
+        """A frame of room ``name`` from another node: for the room's members here. A room
+        nobody here has joined is not made for it."""
+        room = self.rooms.get(name)
+        if room is not None:
+            room.apply_remote(payload)
 
     def join(self, room: Room, user: User | None, *, on_drop: Callable[[Member], None] | None = None,
              sink: Callable[[str], bool] | None = None) -> Member:

@@ -71,6 +71,8 @@ class RtmpServer:
         self.stats = RtmpServerStats()
         self.connections: set[RtmpSession] = set()
         self._server: asyncio.base_events.Server | None = None
+        #: The RTMPS listener (``start_tls``), sharing sessions, limits and stats.
+        self._tls_server: asyncio.base_events.Server | None = None
         self._ids = itertools.count(1)
         #: Publishing sessions by stream name (also used to find a stream's publisher address).
         self.ingests: dict[str, RtmpSession] = {}
@@ -86,14 +88,30 @@ class RtmpServer:
             self._make_session, host, port, ssl=self.ssl_context, reuse_address=True, backlog=512
         )
 
+    async def start_tls(self, host: str, port: int, ssl_context: ssl.SSLContext) -> None:
+        """A second listener for RTMPS: the same sessions behind a TLS handshake."""
+        loop = asyncio.get_running_loop()
+        self._tls_server = await loop.create_server(
+            self._make_session, host, port, ssl=ssl_context, reuse_address=True, backlog=512,
+            ssl_handshake_timeout=self.config.handshake_timeout,
+        )
+
+    @property
+    def tls_port(self) -> int | None:
+        """The RTMPS port, or None without an RTMPS listener."""
+        if self._tls_server is None or not self._tls_server.sockets:
+            return None
+        return self._tls_server.sockets[0].getsockname()[1]
+
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        servers = [s for s in (self._server, self._tls_server) if s is not None]
+        for server in servers:
+            server.close()
         for session in list(self.connections):
             session.close("server shutting down")
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
+        for server in servers:
+            await server.wait_closed()
+        self._server = self._tls_server = None
 
     def _make_session(self) -> "RtmpSession":
         return RtmpSession(self, next(self._ids))
@@ -152,6 +170,10 @@ class RtmpSession(asyncio.Protocol):
             return
         self.server.connections.add(self)
         stats.connections_open = len(self.server.connections)
+        if transport.get_extra_info("sslcontext") is not None:
+            # RTMPS: the kernel's read batching counts TLS records, not RTMP bytes, and
+            # the TLS layer buffers on its own; read at once.
+            self._batch_delay = 0.0
         cfg = self.server.config
         self._setup_timer = self._loop.call_later(cfg.handshake_timeout, self._setup_timed_out)
         self._idle_timer = self._loop.call_later(cfg.idle_timeout, self._check_idle)

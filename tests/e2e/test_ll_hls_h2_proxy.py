@@ -22,7 +22,7 @@ from tests.hls.conftest import parse_media_playlist, until
 from tests.hls.ll_rules import check_ll_playlist, last_part_position
 from tests.support.clients import run_process
 from tests.support.server import StreamRecorder, running_server
-from tests.support.tools import require_path, require_tool
+from tests.support.tools import missing, require_path, require_tool
 
 pytestmark = pytest.mark.e2e
 
@@ -94,7 +94,8 @@ async def test_nginx_h2_proxy_example_serves_ll_hls(tmp_path):
     require_path(NGINX, "nginx")
     status, output = await run_process(NGINX, "-V")
     if "--with-http_v2_module" not in output or "--with-http_ssl_module" not in output:
-        pytest.skip("this nginx has no HTTP/2 or TLS module")
+        missing("this nginx has no HTTP/2 or TLS module")
+    curl = require_tool("curl")
     prefix = tmp_path / "nginx"
     prefix.mkdir()
     cert, key = prefix / "cert.pem", prefix / "key.pem"
@@ -164,6 +165,25 @@ async def test_nginx_h2_proxy_example_serves_ll_hls(tmp_path):
                 async with session.get(proxied + "index.m3u8?_HLS_part=1") as response:
                     assert response.status == 400
             assert parse_media_playlist(body).part_target is not None
+
+            # The same over HTTP/2 itself (curl with nghttp2, as Apple's players speak it):
+            # a blocking reload for the next part and that part, multiplexed on one
+            # connection, both answered with HTTP/2 200 and the part's exact bytes.
+            pl = check_ll_playlist(body, live=True)
+            msn, part = (pl.next_msn, len(pl.partial_parts)) if pl.partial_parts else (pl.next_msn, 0)
+            name = f"part_{seg.tag}_{msn}_{part}.m4s"
+            status, output = await run_process(
+                curl, "--http2", "--silent", "--show-error", "--cacert", str(cert), "--max-time", "15",
+                "--write-out", "%{http_version} %{response_code} %{num_connects}\\n",
+                "--output", str(prefix / "reload.m3u8"), f"{proxied}index.m3u8?_HLS_msn={msn}&_HLS_part={part}",
+                "--output", str(prefix / "part.m4s"), proxied + name, timeout=30)
+            assert status == 0, output
+            answers = [line.split() for line in output.splitlines() if line.strip()]
+            assert [a[:2] for a in answers] == [["2", "200"], ["2", "200"]], output
+            assert sum(int(a[2]) for a in answers) == 1, f"expected one connection: {output}"
+            reloaded = check_ll_playlist((prefix / "reload.m3u8").read_text(), live=True)
+            assert last_part_position(reloaded) >= (msn, part)
+            assert (prefix / "part.m4s").read_bytes() == seg.get(name)
         finally:
             if publisher is not None and publisher.returncode is None:
                 publisher.kill()

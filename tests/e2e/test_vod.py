@@ -30,7 +30,7 @@ from tests.recording.conftest import decode_file, tiny_filesystem, until
 from tests.support.browser import chromium, open_player
 from tests.support.clients import ffmpeg_push, ffmpeg_push_args, pyav_push_process, run_process
 from tests.support.server import StreamRecorder, running_server
-from tests.support.tools import require_tool
+from tests.support.tools import missing, require_tool
 
 pytestmark = pytest.mark.e2e
 
@@ -146,7 +146,7 @@ async def test_disk_full_while_live_fails_the_recording_not_the_stream(tmp_path)
     small = tmp_path / "small"
     with tiny_filesystem(small, "1m") as mounted:
         if mounted is None:
-            pytest.skip("mounting a tmpfs is not permitted here (tests/recording covers disk full by injection)")
+            missing("mounting a tmpfs is not permitted here (tests/recording covers disk full by injection)")
         async with running_server(tmp_path, f"recording.dir={small}", "recording.min_free_bytes=0") as srv, \
                 aiohttp.ClientSession() as session:
             base = srv.http_url

@@ -20,7 +20,7 @@ from mediasrv.hls.fmp4 import Fmp4Writer, TrackRun
 from mediasrv.hls.segmenter import Segmenter
 from mediasrv.media.types import TrackKind
 from tests.hls.conftest import Encoded, encode, has_encoder
-from tests.support.tools import require_gst_element, require_tool
+from tests.support.tools import missing, require_gst_element, require_tool
 
 T0 = 1_700_000_000.0
 
@@ -51,7 +51,7 @@ def decode_all(data: bytes):
 @pytest.fixture(scope="module")
 def hevc_aac() -> Encoded:
     if not has_encoder("libx265"):
-        pytest.skip("PyAV has no libx265 encoder here")
+        missing("PyAV has no libx265 encoder here")
     return encode("libx265")
 
 

@@ -50,7 +50,9 @@ async def running_server(tmp_path, *overrides: str) -> AsyncIterator[RunningServ
     app = create_app(config)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    from mediasrv.tls import http_context
+
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=http_context(config))
     await site.start()
     http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:

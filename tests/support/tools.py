@@ -18,7 +18,7 @@ def require_tool(name: str) -> str:
     """Return the path of executable ``name``; skip locally / fail in CI when missing."""
     path = shutil.which(name)
     if path is None:
-        _missing(f"{name} is not installed (run `make test` to install the test tools)")
+        missing(f"{name} is not installed (run `make test` to install the test tools)")
     return path
 
 
@@ -28,16 +28,17 @@ def require_gst_element(name: str) -> None:
     inspect = require_tool("gst-inspect-1.0")
     result = subprocess.run([inspect, "--exists", name], capture_output=True)
     if result.returncode != 0:
-        _missing(f"GStreamer element {name} is not installed")
+        missing(f"GStreamer element {name} is not installed")
 
 
 def require_path(path: str, what: str) -> str:
     if not os.path.exists(path):
-        _missing(f"{what} ({path}) is not installed")
+        missing(f"{what} ({path}) is not installed")
     return path
 
 
-def _missing(reason: str) -> None:
+def missing(reason: str) -> None:
+    """A required tool or feature is absent: skip locally with ``reason``, fail in CI."""
     if in_ci():
         pytest.fail(f"required in CI: {reason}")
     pytest.skip(reason)

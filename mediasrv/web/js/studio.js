@@ -1,0 +1,324 @@
+// Creator studio (/studio): OBS settings and stream key, live access, title/cover,
+// a live dashboard fed by the stats SSE feed, moderation, past broadcasts, earnings.
+import { api, el, errorText, fmtBytes, fmtCount, fmtDuration, fmtTime, toast } from './api.js';
+import { LiveChart } from './charts.js';
+import { atLeast, currentUser, initHeader, openLogin, refreshUser } from './nav.js';
+
+const $ = (id) => document.getElementById(id);
+let me = null;
+let events = null;
+let liveTimer = null;
+
+// Exposed for tests and debugging.
+const state = window.mediasrvStudio = { live: false, charts: {} };
+
+function gate(text, withLogin) {
+  $('studio').hidden = true;
+  const box = $('gate');
+  box.replaceChildren(el('p', { text }));
+  if (withLogin) box.append(el('button', { class: 'primary', text: 'Log in', onclick: () => openLogin() }));
+  box.hidden = false;
+}
+
+// --- go live --------------------------------------------------------------------------
+
+async function loadKey(rotate = false) {
+  const key = await api('/api/me/stream-key', { method: rotate ? 'POST' : 'GET' });
+  $('server-url').value = key.server;
+  $('stream-key').value = key.stream_key;
+}
+
+async function loadAccess() {
+  const access = await api('/api/me/live-access');
+  const pill = $('access-status');
+  pill.textContent = access.allowed ? 'Live access: yes' : 'Live access: no';
+  pill.className = `status-pill ${access.allowed ? 'ok' : 'no'}`;
+  $('access-reason').textContent = access.allowed ? '' : (access.reason || '');
+}
+
+// --- settings and cover ---------------------------------------------------------------
+
+async function loadSettings() {
+  const settings = await api('/api/me/settings');
+  $('title').value = settings.title || '';
+  $('save-default').checked = !!settings.save_by_default;
+  const chat = settings.chat || {};
+  $('followers-only').checked = !!chat.followers_only;
+  $('slow-mode').value = String(chat.slow_mode_seconds || 0);
+  showCover(settings.cover_url);
+}
+
+function showCover(url) {
+  const img = $('cover-preview');
+  img.hidden = !url;
+  if (url) img.src = url;
+}
+
+async function saveSettings(event) {
+  event.preventDefault();
+  const msg = $('settings-msg');
+  msg.textContent = 'Saving…';
+  try {
+    await api('/api/me/settings', { method: 'PATCH', body: {
+      title: $('title').value.trim(),
+      save_by_default: $('save-default').checked,
+      chat: { followers_only: $('followers-only').checked, slow_mode_seconds: Number($('slow-mode').value) || 0 },
+    } });
+    msg.textContent = 'Saved.';
+  } catch (e) {
+    msg.textContent = errorText(e);
+  }
+}
+
+async function uploadCover() {
+  const file = $('cover-file').files[0];
+  if (!file) { toast('Choose an image first.', true); return; }
+  try {
+    const result = await api('/api/me/cover', { method: 'PUT', raw: file, headers: { 'Content-Type': file.type || 'application/octet-stream' } });
+    showCover(result && result.cover_url);
+    toast('Cover updated.');
+  } catch (e) { toast(errorText(e), true); }
+}
+
+async function removeCover() {
+  try { await api('/api/me/cover', { method: 'DELETE' }); showCover(null); toast('Cover removed.'); } catch (e) { toast(errorText(e), true); }
+}
+
+// --- live dashboard -------------------------------------------------------------------
+
+function makeCharts() {
+  const chart = (id, out, color, format) => new LiveChart($(`chart-${id}`), { color, output: $(`out-${out || id}`), format });
+  const whole = (v) => fmtCount(Math.round(v));
+  state.charts = {
+    viewers: chart('viewers', null, '#a78bfa', whole),
+    chat: chart('chat', null, '#60a5fa', (v) => (v < 10 ? v.toFixed(1) : whole(v))),
+    gifts: chart('gifts', null, '#f472b6', whole),
+    bitrate: chart('bitrate', null, '#34d399', whole),
+    fps: chart('fps', null, '#fbbf24', (v) => v.toFixed(1)),
+  };
+}
+
+function figure(label, value) {
+  return [el('dt', { text: label }), el('dd', { text: value })];
+}
+
+function onStats(stats) {
+  const a = stats.analytics || {};
+  const c = state.charts;
+  c.viewers.push(stats.viewers);
+  c.chat.push(a.chat_messages_per_minute || 0);
+  c.gifts.push(a.gift_coins || 0);
+  c.bitrate.push(stats.bitrate_kbps);
+  c.fps.push(stats.fps);
+  const since = stats.started_at || state.startedAt;
+  const live = since ? Date.now() / 1000 - since : null;
+  $('live-figures').replaceChildren(
+    ...figure('Live for', live ? fmtDuration(live) : '–'),
+    ...figure('Peak viewers', fmtCount(stats.peak_viewers)),
+    ...figure('Unique viewers', fmtCount(stats.unique_viewers)),
+    ...figure('Messages', fmtCount(a.chat_messages || 0)),
+    ...figure('Gifts', `${fmtCount(a.gifts || 0)} (${fmtCount(a.gift_coins || 0)} coins)`),
+    ...figure('New followers', fmtCount(a.new_followers || 0)),
+    ...figure('Keyframe interval', stats.keyframe_interval_ms ? `${(stats.keyframe_interval_ms / 1000).toFixed(1)} s` : '–'));
+  const warnings = stats.warnings || [];
+  $('warnings').replaceChildren(...warnings.map((w) => el('li', { text: typeof w === 'string' ? w : (w.message || w.text || JSON.stringify(w)) })));
+}
+
+function setLive(live) {
+  state.live = live;
+  const pill = $('live-status');
+  pill.textContent = live ? 'Live' : 'Offline';
+  pill.className = `status-pill ${live ? 'live' : 'off'}`;
+  $('dash-status').textContent = live ? 'Live now: figures update every second.' : 'Waiting for your stream… Start streaming in OBS and this fills in.';
+}
+
+function watchLive() {
+  // The stats feed answers 404 until the stream is live: look every 3 s until it is.
+  clearTimeout(liveTimer);
+  const check = async () => {
+    try {
+      const stream = await api(`/api/streams/${encodeURIComponent(me.handle)}`);
+      state.startedAt = Date.parse(stream.started_at) / 1000;
+    } catch {
+      setLive(false);
+      liveTimer = setTimeout(check, 3000);
+      return;
+    }
+    connectEvents();
+  };
+  check();
+}
+
+function connectEvents() {
+  if (events) events.close();
+  events = new EventSource(`/api/streams/${encodeURIComponent(me.handle)}/events`);
+  let first = true;
+  events.addEventListener('stats', (e) => {
+    if (first) { first = false; setLive(true); Object.values(state.charts).forEach((c) => c.reset()); loadRecordings(); }
+    onStats(JSON.parse(e.data));
+  });
+  events.addEventListener('ended', () => {
+    events.close();
+    events = null;
+    setLive(false);
+    toast('Your stream ended. Save or discard the recording below.');
+    loadRecordings();
+    watchLive();
+  });
+  events.onerror = () => {
+    if (events && events.readyState === EventSource.CLOSED) { events = null; watchLive(); }
+  };
+}
+
+// --- moderation -----------------------------------------------------------------------
+
+const base = () => `/api/users/${encodeURIComponent(me.handle)}/chat`;
+
+async function loadModeration() {
+  try {
+    const [bans, mods, words, log] = await Promise.all([
+      api(`${base()}/bans`), api(`${base()}/moderators`), api(`${base()}/banned-words`), api(`${base()}/moderation-log?limit=20`)]);
+    const removeButton = (text, path) => el('button', { class: 'small', type: 'button', text, onclick: async () => {
+      try { await api(path, { method: 'DELETE' }); loadModeration(); } catch (e) { toast(errorText(e), true); }
+    } });
+    $('bans').replaceChildren(
+      ...bans.bans.map((b) => el('li', {}, `${b.user} — banned${b.reason ? `: ${b.reason}` : ''} `, removeButton('Unban', `${base()}/bans/${encodeURIComponent(b.user)}`))),
+      ...bans.timeouts.map((t) => el('li', {}, `${t.user} — timed out until ${new Date(t.until * 1000).toLocaleTimeString()} `,
+        removeButton('Lift', `${base()}/timeouts/${encodeURIComponent(t.user)}`))));
+    if (!bans.bans.length && !bans.timeouts.length) $('bans').replaceChildren(el('li', { class: 'muted', text: 'Nobody.' }));
+    $('moderators').replaceChildren(...mods.moderators.map((m) => el('li', {}, `${m.display_name || m.handle} (@${m.handle}) `,
+      removeButton('Remove', `${base()}/moderators/${encodeURIComponent(m.handle)}`))));
+    if (!mods.moderators.length) $('moderators').replaceChildren(el('li', { class: 'muted', text: 'None yet.' }));
+    $('banned-words').value = (words.words || []).join('\n');
+    $('mod-log').replaceChildren(...log.entries.map((e) => el('tr', {},
+      el('td', { text: fmtTime(e.at) }), el('td', { text: e.by || '' }), el('td', { text: e.action }), el('td', { text: e.target || '' }))));
+  } catch (e) {
+    $('bans').replaceChildren(el('li', { class: 'error-text', text: errorText(e) }));
+  }
+}
+
+async function moderate(action) {
+  const user = $('mod-user').value.trim().toLowerCase();
+  if (!user) { toast('Type a handle first.', true); return; }
+  const u = encodeURIComponent(user);
+  try {
+    if (action === 'timeout') await api(`${base()}/timeouts/${u}`, { method: 'PUT', body: { minutes: Number($('mod-minutes').value) || 10 } });
+    else if (action === 'ban') await api(`${base()}/bans/${u}`, { method: 'PUT' });
+    else await api(`${base()}/moderators/${u}`, { method: 'PUT' });
+    $('mod-user').value = '';
+    toast('Done.');
+    loadModeration();
+  } catch (e) { toast(errorText(e), true); }
+}
+
+async function saveWords() {
+  const words = $('banned-words').value.split('\n').map((w) => w.trim()).filter(Boolean);
+  try { await api(`${base()}/banned-words`, { method: 'PUT', body: { words } }); toast('Banned words saved.'); loadModeration(); } catch (e) { toast(errorText(e), true); }
+}
+
+// --- recordings and earnings ------------------------------------------------------------
+
+let recordingsTimer = null;
+
+async function loadRecordings() {
+  clearTimeout(recordingsTimer);
+  const body = $('recordings');
+  let data;
+  try { data = await api(`/api/recordings?stream=${encodeURIComponent(me.handle)}&limit=50`); } catch (e) {
+    body.replaceChildren(el('tr', {}, el('td', { colspan: 5, text: errorText(e) })));
+    return;
+  }
+  const rows = (data.recordings || []).filter((r) => r.state !== 'discarded');
+  // A recording is still being finished after the stream ended: look again soon. While
+  // live, refresh now and then (its length grows).
+  const finishing = rows.some((r) => r.state === 'recording') && !state.live;
+  if (finishing || state.live) recordingsTimer = setTimeout(loadRecordings, finishing ? 2000 : 15000);
+  const act = (r, action, text, cls) => el('button', { class: `small ${cls || ''}`, type: 'button', text,
+    dataset: { action, id: r.id }, 'aria-label': `${text} the broadcast of ${fmtTime(r.started_at)}`, onclick: async () => {
+      if (action === 'discard' && !confirm('Delete this recording for good?')) return;
+      try { await api(`/api/recordings/${encodeURIComponent(r.id)}/${action}`, { method: 'POST' }); toast(action === 'save' ? 'Saved: it is now a video on your channel.' : 'Discarded.'); } catch (e) { toast(errorText(e), true); }
+      loadRecordings();
+    } });
+  body.replaceChildren(...rows.map((r) => {
+    const actions = [];
+    if (r.state === 'pending_decision' || r.state === 'failed') actions.push(act(r, 'save', 'Save', 'primary'));
+    if (r.state === 'saved') {
+      actions.push(el('a', { class: 'button small', href: `/watch/${encodeURIComponent(me.handle)}?vod=${encodeURIComponent(r.id)}`, text: 'Watch' }));
+      actions.push(el('a', { class: 'button small', href: r.download_url || `/vod/${encodeURIComponent(r.id)}/download.mp4`, text: 'Download', download: '' }));
+    }
+    if (r.state !== 'recording') actions.push(act(r, 'discard', 'Discard', 'danger'));
+    const stateText = { recording: 'recording now', pending_decision: 'waiting for you', saved: 'saved', failed: `failed: ${r.error || ''}` }[r.state] || r.state;
+    return el('tr', { dataset: { recording: r.id, state: r.state } },
+      el('td', { text: fmtTime(r.started_at) }), el('td', { text: fmtDuration(r.duration) }), el('td', { text: fmtBytes(r.size) }),
+      el('td', { text: stateText }), el('td', {}, el('div', { class: 'row' }, actions)));
+  }));
+  if (!rows.length) body.replaceChildren(el('tr', {}, el('td', { colspan: 5, class: 'muted', text: 'No broadcasts yet.' })));
+}
+
+async function loadEarnings() {
+  try {
+    const [earnings, board] = await Promise.all([
+      api(`/api/users/${encodeURIComponent(me.handle)}/earnings`),
+      api(`/api/streams/${encodeURIComponent(me.handle)}/leaderboard`)]);
+    $('earnings').replaceChildren(
+      ...figure('Coins earned', fmtCount(earnings.coins)),
+      ...figure('Value', `${earnings.money} ${earnings.currency}`),
+      ...figure('Gifts received', fmtCount(earnings.gifts)));
+    $('leaderboard').replaceChildren(...(board.gifters || []).map((g) => el('li', { text: `${g.display_name || g.user} — ${fmtCount(g.coins)} coins` })));
+    if (!(board.gifters || []).length) $('leaderboard').replaceChildren(el('li', { class: 'muted', text: 'No gifts yet.' }));
+  } catch (e) {
+    $('earnings').replaceChildren(el('dd', { class: 'error-text', text: errorText(e) }));
+  }
+}
+
+// --- start ------------------------------------------------------------------------------
+
+let started = false;
+
+async function start() {
+  me = currentUser();
+  if (!me) { gate('Log in with a creator account to open your studio.', true); return; }
+  me = (await refreshUser()) || me;
+  if (!atLeast(me, 'creator')) { gate('The studio is for creators. This account is a viewer account.', false); return; }
+  $('gate').hidden = true;
+  $('studio').hidden = false;
+  $('watch-link').href = `/watch/${encodeURIComponent(me.handle)}`;
+  $('reports-link').hidden = !atLeast(me, 'moderator');
+  if (started) return;
+  started = true;
+  makeCharts();
+  const results = await Promise.allSettled([loadKey(), loadAccess(), loadSettings()]);
+  for (const r of results) if (r.status === 'rejected') toast(errorText(r.reason), true);
+  loadModeration();
+  loadRecordings();
+  loadEarnings();
+  watchLive();
+  setInterval(() => { if (state.live) loadEarnings(); }, 15000);
+  setInterval(loadAccess, 30000);
+}
+
+initHeader('studio');
+document.querySelectorAll('[data-copy]').forEach((button) => button.addEventListener('click', async () => {
+  const input = $(button.dataset.copy);
+  try { await navigator.clipboard.writeText(input.value); toast('Copied.'); } catch {
+    input.type = 'text'; input.select(); toast('Press Ctrl+C to copy.');
+  }
+}));
+$('reveal-key').addEventListener('click', () => {
+  const input = $('stream-key');
+  const show = input.type === 'password';
+  input.type = show ? 'text' : 'password';
+  $('reveal-key').textContent = show ? 'Hide' : 'Show';
+  $('reveal-key').setAttribute('aria-pressed', String(show));
+});
+$('rotate-key').addEventListener('click', async () => {
+  if (!confirm('Make a new stream key? The old one stops working for new broadcasts; update OBS afterwards.')) return;
+  try { await loadKey(true); toast('New stream key made. Paste it into OBS.'); } catch (e) { toast(errorText(e), true); }
+});
+$('settings-form').addEventListener('submit', saveSettings);
+$('cover-upload').addEventListener('click', uploadCover);
+$('cover-remove').addEventListener('click', removeCover);
+document.querySelectorAll('[data-mod]').forEach((b) => b.addEventListener('click', () => moderate(b.dataset.mod)));
+$('save-words').addEventListener('click', saveWords);
+window.addEventListener('mediasrv:auth', () => { if (!currentUser()) { started = false; gate('Logged out.', true); } else start(); });
+start();

@@ -1,0 +1,343 @@
+// Watch page (/watch/NAME, or /watch/NAME?vod=ID for a saved broadcast): player with a
+// quality selector and latency indicator, chat, gifts, follow and report.
+import { api, el, errorText, fmtCount, fmtDuration, fmtTime, requestId, toast } from './api.js';
+import { ChatPanel } from './chat.js';
+import { currentUser, initHeader, openLogin } from './nav.js';
+import { createPlayer } from './player.js';
+
+const name = decodeURIComponent(location.pathname.split('/')[2] || '');
+const vodId = new URLSearchParams(location.search).get('vod');
+const $ = (id) => document.getElementById(id);
+const video = $('video');
+
+// Exposed for tests and debugging: what the page is doing.
+const state = window.mediasrvWatch = { name, mode: 'loading', player: null, error: null, liveStartedAt: null, levelSwitches: [] };
+
+let profile = null;
+let following = false;
+let pollTimer = null;
+
+function setMode(mode) {
+  state.mode = mode;
+  document.body.dataset.mode = mode;
+}
+
+function overlay(title, text, actions = []) {
+  $('overlay-title').textContent = title;
+  $('overlay-text').textContent = text || '';
+  $('overlay-actions').replaceChildren(...actions);
+  $('overlay').hidden = !title;
+}
+
+function stopPlayer() {
+  if (state.player) { state.player.destroy(); state.player = null; }
+  $('quality').disabled = true;
+  $('quality').replaceChildren(el('option', { value: '-1', text: 'Auto' }));
+  $('latency').hidden = true;
+  $('go-live').hidden = true;
+}
+
+function play(url, live) {
+  stopPlayer();
+  state.error = null;
+  const quality = $('quality');
+  state.player = createPlayer(video, url, {
+    live,
+    onLevels: (levels) => {
+      quality.replaceChildren(el('option', { value: '-1', text: 'Auto' }),
+        ...levels.map((level) => el('option', { value: String(level.index), text: level.label })));
+      quality.disabled = levels.length < 2;
+    },
+    onLevel: (index) => {
+      state.levelSwitches.push(index);
+      const player = state.player;
+      if (!player || !player.autoLevel()) return;
+      const level = player.levels()[index];
+      quality.options[0].textContent = level ? `Auto (${level.height ? level.height + 'p' : level.rendition})` : 'Auto';
+    },
+    onError: (text) => { state.error = text; console.warn('player:', text); },
+  });
+}
+
+async function loadTitle() {
+  try {
+    const data = await api('/api/live');
+    const entry = (data.streams || []).find((s) => s.name === name);
+    if (entry) {
+      $('title').textContent = entry.title || name;
+      document.title = `${entry.title || name} · mediasrv`;
+    }
+  } catch { /* the title is cosmetic */ }
+}
+
+async function goLive() {
+  let stream;
+  try { stream = await api(`/api/streams/${encodeURIComponent(name)}`); } catch { stream = null; }
+  if (!stream) return false;
+  state.liveStartedAt = Date.parse(stream.started_at) / 1000;
+  setMode('live');
+  overlay('');
+  $('past').hidden = true;
+  play(`/live/${encodeURIComponent(name)}/index.m3u8`, true);
+  loadTitle();
+  return true;
+}
+
+async function showOffline() {
+  setMode('offline');
+  stopPlayer();
+  $('title').textContent = profile ? `${profile.display_name || name} is offline` : `${name} is offline`;
+  overlay('Offline', 'This stream is not live right now. The page starts playing when it goes live.');
+  await loadPast();
+}
+
+async function loadPast() {
+  try {
+    const data = await api(`/api/recordings?stream=${encodeURIComponent(name)}&state=saved&limit=10`);
+    const list = $('past-list');
+    const rows = data.recordings || [];
+    list.replaceChildren(...rows.map((r) => el('li', {},
+      el('a', { href: `/watch/${encodeURIComponent(name)}?vod=${encodeURIComponent(r.id)}`, text: fmtTime(r.started_at) }),
+      ` · ${fmtDuration(r.duration)}`)));
+    $('past').hidden = rows.length === 0;
+    return rows;
+  } catch {
+    return [];
+  }
+}
+
+function ended() {
+  if (state.mode !== 'live') return;
+  setMode('ended');
+  stopPlayer();
+  overlay('The stream has ended', 'Thanks for watching! If the creator saves this broadcast, you can watch it here.');
+  const started = state.liveStartedAt || 0;
+  // The creator decides after the end (docs/recording.md): look for the saved recording a while.
+  let tries = 0;
+  clearInterval(pollTimer);
+  const look = async () => {
+    const rows = await loadPast();
+    const mine = rows.find((r) => r.started_at >= started - 10);
+    if (mine) {
+      clearInterval(pollTimer);
+      overlay('The stream has ended', 'The broadcast was saved.', [
+        el('a', { class: 'button primary', id: 'watch-vod', href: `/watch/${encodeURIComponent(name)}?vod=${encodeURIComponent(mine.id)}`,
+          text: 'Watch the recording' })]);
+    } else if (++tries > 360) clearInterval(pollTimer);
+  };
+  look();
+  pollTimer = setInterval(look, 5000);
+}
+
+async function playVod() {
+  setMode('vod');
+  try {
+    const recording = await api(`/api/recordings/${encodeURIComponent(vodId)}`);
+    $('title').textContent = `Recording · ${fmtTime(recording.started_at)}`;
+    $('latency').hidden = true;
+    play(recording.playlist_url || `/vod/${encodeURIComponent(vodId)}/index.m3u8`, false);
+  } catch (e) {
+    overlay('Recording not available', errorText(e), [el('a', { class: 'button', href: `/watch/${encodeURIComponent(name)}`, text: 'Back to the channel' })]);
+  }
+}
+
+function updateLatency() {
+  const badge = $('latency');
+  const player = state.player;
+  const latency = player && state.mode === 'live' ? player.latency() : null;
+  if (latency === null || latency === undefined) { badge.hidden = true; $('go-live').hidden = true; return; }
+  badge.hidden = false;
+  badge.textContent = `${latency.toFixed(1)} s behind live`;
+  badge.className = `latency ${latency < 3 ? 'good' : latency < 6 ? 'fair' : 'poor'}`;
+  $('go-live').hidden = latency < 5;
+}
+
+// --- follow, gifts, report ------------------------------------------------------------
+
+function renderFollow() {
+  const button = $('follow');
+  const me = currentUser();
+  button.hidden = !profile || (me && me.handle === name);
+  button.textContent = following ? 'Following ✓' : 'Follow';
+  button.setAttribute('aria-pressed', String(following));
+  button.classList.toggle('primary', !following);
+}
+
+async function loadFollowing() {
+  const me = currentUser();
+  following = false;
+  if (me && profile) {
+    try {
+      const data = await api(`/api/users/${encodeURIComponent(me.handle)}/following?limit=500`);
+      following = (data.users || []).some((u) => u.handle === name);
+    } catch { /* shown as not following */ }
+  }
+  renderFollow();
+}
+
+async function toggleFollow() {
+  if (!currentUser()) { openLogin(); return; }
+  const button = $('follow');
+  button.disabled = true;
+  try {
+    await api(`/api/me/following/${encodeURIComponent(name)}`, { method: following ? 'DELETE' : 'PUT' });
+    following = !following;
+    if (profile) {
+      profile.followers = Math.max(0, profile.followers + (following ? 1 : -1));
+      const count = $('followers');
+      if (count) count.textContent = `${fmtCount(profile.followers)} ${profile.followers === 1 ? 'follower' : 'followers'}`;
+    }
+    renderFollow();
+  } catch (e) {
+    toast(errorText(e), true);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+let gifts = [];
+
+async function loadBalance() {
+  const balance = $('balance');
+  if (!currentUser()) { balance.textContent = 'Log in to send gifts'; return; }
+  try {
+    const wallet = await api('/api/me/wallet');
+    balance.textContent = `${fmtCount(wallet.balance)} coins`;
+    balance.dataset.balance = String(wallet.balance);
+  } catch { balance.textContent = ''; }
+}
+
+async function loadGifts() {
+  try {
+    const data = await api('/api/gifts');
+    gifts = data.gifts || [];
+  } catch { gifts = []; }
+  const bar = $('gift-bar');
+  bar.replaceChildren($('balance'), ...gifts.map((gift) => el('button', {
+    type: 'button', class: 'small gift-button', dataset: { gift: gift.id },
+    'aria-label': `Send ${gift.name} for ${gift.price} coins`, onclick: () => sendGift(gift) },
+  gift.image ? el('img', { src: gift.image, alt: '', width: 18, height: 18 }) : null, `${gift.name} · ${gift.price}`)));
+  bar.hidden = gifts.length === 0;
+}
+
+async function sendGift(gift) {
+  if (!currentUser()) { openLogin(); return; }
+  try {
+    const result = await api(`/api/streams/${encodeURIComponent(name)}/gifts`, { method: 'POST',
+      body: { gift_id: gift.id, request_id: requestId() } });
+    $('balance').textContent = `${fmtCount(result.balance)} coins`;
+    $('balance').dataset.balance = String(result.balance);
+  } catch (e) {
+    if (e.status === 402) toast(`Not enough coins: ${gift.name} costs ${gift.price}, you have ${e.body.balance}.`, true);
+    else toast(errorText(e), true);
+  }
+}
+
+function giftBurst(frame) {
+  const burst = el('div', { class: 'gift-burst', 'aria-hidden': 'true',
+    text: `🎁 ${frame.display_name || frame.user}: ${(frame.gift && frame.gift.name) || 'gift'}` });
+  $('player').append(burst);
+  burst.addEventListener('animationend', () => burst.remove());
+  setTimeout(() => burst.remove(), 3000);
+}
+
+let reportTarget = null;
+
+function openReport(message) {
+  if (!currentUser()) { openLogin(); return; }
+  reportTarget = message || null;
+  $('report-what').textContent = message ? `Message from ${message.user}: “${message.text}”` : `The stream ${name}`;
+  $('report-error').textContent = '';
+  $('report-reason').value = '';
+  $('report-dialog').showModal();
+  $('report-reason').focus();
+}
+
+async function submitReport(event) {
+  event.preventDefault();
+  const reason = $('report-reason').value.trim();
+  if (!reason) { $('report-error').textContent = 'Say what is wrong.'; return; }
+  const body = reportTarget
+    ? { kind: 'message', stream: name, message_id: reportTarget.id, reason }
+    : { kind: 'stream', stream: name, reason };
+  try {
+    await api('/api/reports', { method: 'POST', body });
+    $('report-dialog').close();
+    toast('Thanks, the report was sent to the moderators.');
+  } catch (e) {
+    $('report-error').textContent = errorText(e);
+  }
+}
+
+// --- start ------------------------------------------------------------------------------
+
+async function loadProfile() {
+  try {
+    profile = await api(`/api/users/${encodeURIComponent(name)}`);
+  } catch { profile = null; }
+  const line = $('creator-line');
+  line.replaceChildren();
+  if (profile) {
+    line.append(el('strong', { text: profile.display_name || profile.handle }), ` @${profile.handle} · `,
+      el('span', { id: 'followers', text: `${fmtCount(profile.followers)} ${profile.followers === 1 ? 'follower' : 'followers'}` }));
+  } else {
+    line.textContent = name;
+  }
+}
+
+async function main() {
+  initHeader('watch');
+  if (!name) { overlay('No stream', 'The address names no stream.'); return; }
+  $('title').textContent = name;
+  video.addEventListener('loadedmetadata', () => {
+    $('player').classList.toggle('vertical', video.videoHeight > video.videoWidth);
+  });
+  video.addEventListener('resize', () => {
+    $('player').classList.toggle('vertical', video.videoHeight > video.videoWidth);
+  });
+  video.addEventListener('ended', () => { if (state.mode === 'live') ended(); });
+  $('unmute').addEventListener('click', () => { video.muted = false; video.play().catch(() => {}); $('unmute').hidden = true; });
+  video.addEventListener('volumechange', () => { $('unmute').hidden = !video.muted; });
+  $('quality').addEventListener('change', (e) => {
+    if (state.player) state.player.setLevel(Number(e.target.value));
+    if (Number(e.target.value) === -1) e.target.options[0].textContent = 'Auto';
+  });
+  $('go-live').addEventListener('click', () => {
+    const edge = state.player && state.player.liveEdge();
+    if (edge) video.currentTime = edge;
+  });
+  $('follow').addEventListener('click', toggleFollow);
+  $('report').addEventListener('click', () => openReport(null));
+  $('report-form').addEventListener('submit', submitReport);
+  $('report-cancel').addEventListener('click', () => $('report-dialog').close());
+
+  const chat = new ChatPanel(name, {
+    log: $('chat-log'), pinned: $('pinned'), form: $('chat-form'), input: $('chat-input'), send: $('chat-send'),
+  }, {
+    onViewers: (n) => { $('viewer-count').textContent = `${fmtCount(n)} watching`; },
+    onEnded: () => ended(),
+    onStarted: () => { if (state.mode === 'offline' || state.mode === 'ended') goLive(); },
+    onGift: (frame) => { giftBurst(frame); },
+    onReport: (message) => openReport(message),
+    needLogin: () => openLogin(),
+  });
+  state.chat = chat;
+  chat.connect();
+  window.addEventListener('mediasrv:auth', () => { chat.reconnect(); loadBalance(); loadFollowing(); });
+
+  await loadProfile();
+  loadFollowing();
+  loadGifts().then(loadBalance);
+  setInterval(updateLatency, 1000);
+  if (vodId) { await playVod(); return; }
+  if (!(await goLive())) await showOffline();
+  // A fallback to the chat's start and end frames: look every 10 s.
+  setInterval(async () => {
+    if (state.mode === 'offline') await goLive();
+    else if (state.mode === 'live') {
+      try { await api(`/api/streams/${encodeURIComponent(name)}`); } catch (e) { if (e.status === 404) ended(); }
+    }
+  }, 10000);
+}
+
+main();
