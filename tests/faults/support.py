@@ -95,3 +95,19 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return data[data.rindex(")") + 2:].split()[0] != "Z"
+
+
+class LoopErrors:
+    """Collects whatever reaches the event loop's exception handler while installed."""
+
+    def __init__(self) -> None:
+        self.contexts: list[dict] = []
+
+    def __enter__(self) -> "LoopErrors":
+        self.loop = asyncio.get_running_loop()
+        self.previous = self.loop.get_exception_handler()
+        self.loop.set_exception_handler(lambda loop, context: self.contexts.append(context))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.loop.set_exception_handler(self.previous)

@@ -21,7 +21,7 @@ import aiohttp
 import pytest
 
 from mediasrv.http.hls_routes import HLS_SERVICE
-from tests.faults.test_encoder_drop import LoopErrors
+from tests.faults.support import LoopErrors
 from tests.recording.conftest import tiny_filesystem
 from tests.support.clients import ffmpeg_push_args, run_process
 from tests.support.server import StreamRecorder, running_server

@@ -17,6 +17,7 @@ import pytest
 
 from mediasrv.hub.stream import StreamState
 from tests.support.clients import ffmpeg_push
+from tests.faults.support import LoopErrors
 from tests.support.rawpublisher import RawPublisher, tiny_clip
 from tests.support.rawrtmp import chunk_fmt0
 from tests.support.server import StreamRecorder, running_server
@@ -30,22 +31,6 @@ def half_a_message() -> bytes:
     """A video message (csid 6, stream 1) announcing 20,000 bytes, of which only the first
     chunk's 4,000 arrive: the chunk reader holds a partial message when the peer vanishes."""
     return chunk_fmt0(6, 9, bytes([0x27, 0x01, 0, 0, 0]) + bytes(3995), timestamp=2000, stream_id=1, length=20_000)
-
-
-class LoopErrors:
-    """Collects whatever reaches the event loop's exception handler while installed."""
-
-    def __init__(self) -> None:
-        self.contexts: list[dict] = []
-
-    def __enter__(self) -> "LoopErrors":
-        self.loop = asyncio.get_running_loop()
-        self.previous = self.loop.get_exception_handler()
-        self.loop.set_exception_handler(lambda loop, context: self.contexts.append(context))
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.loop.set_exception_handler(self.previous)
 
 
 async def wait_state(srv, name: str, state: StreamState | None, timeout: float = 10.0) -> float:
