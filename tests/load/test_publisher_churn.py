@@ -100,3 +100,31 @@ async def test_100_publishers_in_churn_leave_no_fds_tasks_or_memory(tmp_path):
     assert tasks1 <= tasks0 == idle_tasks, (idle_tasks, tasks0, tasks1)
     # (ROUNDS - 1) × 100 publishers went through between the two readings.
     assert objects1 - objects0 < 5 * PUBLISHERS * (ROUNDS - 1), (objects0, objects1)
+
+
+async def test_churn_with_recording_keeps_no_recording_in_memory(tmp_path):
+    """The same churn with the recorder on (fewer rounds: 100 recordings written and
+    fsynced at once per round). Ended recordings await a decision in the database for a
+    day; none may stay in memory (the decision loop once held them all while it slept)."""
+    from mediasrv.http.vod_routes import RECORDER
+    from mediasrv.store.recordings import Recording, RecordingState
+
+    def recordings_in_memory() -> int:
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if isinstance(o, Recording))
+
+    async with running_server(tmp_path, f"hls.reconnect_grace={GRACE}", f"hls.keep_after_end={KEEP_AFTER_END}",
+                              "rtmp.max_connections=1000", "recording.enabled=true", "recording.min_free_bytes=0") as srv:
+        idle_tasks = len(asyncio.all_tasks())
+        await churn_round(srv, 0, idle_tasks)
+        fds0, tasks0 = len(os.listdir("/proc/self/fd")), len(asyncio.all_tasks())
+        await churn_round(srv, 1, idle_tasks)
+        await churn_round(srv, 2, idle_tasks)
+        fds1, tasks1 = len(os.listdir("/proc/self/fd")), len(asyncio.all_tasks())
+        kept = recordings_in_memory()
+        pending = len(await srv.app[RECORDER].list(states=(RecordingState.PENDING,), limit=10_000))
+    print(f"\n{3 * PUBLISHERS} recordings awaiting a decision; {kept} Recording objects in memory; fds {fds0} → {fds1}")
+    assert pending == 3 * PUBLISHERS
+    assert fds1 <= fds0 and tasks1 <= tasks0 == idle_tasks, (fds0, fds1, tasks0, tasks1)
+    assert kept < PUBLISHERS // 10, kept
+
