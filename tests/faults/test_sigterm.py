@@ -114,6 +114,7 @@ async def test_sigterm_ends_playlists_finalises_the_recording_and_exits(tmp_path
             took = time.monotonic() - signalled
         assert status == 0, srv.log()[-3000:]
         assert took < EXIT_WITHIN
+        print(f"\nSIGTERM with a live ladder: held reloads answered with EXT-X-ENDLIST, exit 0 after {took:.2f} s")
         assert not [pid for pid in workers if alive(pid)], "a transcoder worker outlived the server"
         assert "Traceback" not in srv.log(), srv.log()[-3000:]
 
