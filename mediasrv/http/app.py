@@ -74,6 +74,7 @@ def create_app(config: Config, *, rtmp_port: int | None = None) -> web.Applicati
     openapi.setup(app)
     web_routes.setup(app, config)
     app.cleanup_ctx.append(_hub_shutdown)
+    app.on_shutdown.append(_end_streams)
     return app
 
 
@@ -111,6 +112,14 @@ def _rtmp_listener(port_override: int | None):
         await server.stop()
 
     return ctx
+
+
+async def _end_streams(app: web.Application) -> None:
+    # on_shutdown runs before aiohttp waits (up to its shutdown_timeout) for the requests
+    # in flight: ending every stream now answers held blocking reloads and hinted-part
+    # requests with the final playlist (EXT-X-ENDLIST), so players stop cleanly rather
+    # than meet a closed port. The cleanup below ends anything published since.
+    app[HUB].close()
 
 
 async def _hub_shutdown(app: web.Application) -> AsyncIterator[None]:

@@ -562,6 +562,9 @@ class Recorder:
             except Exception:
                 log.exception("recorder: applying default decisions failed")
                 next_at = self.clock() + RETRY_DELAY
+            # Not kept while sleeping (up to an hour): with many broadcasts a day the list of
+            # every undecided recording is the recorder's biggest object (benchmarks/churn.py).
+            undecided = recording = None
             if self._stopping:
                 return
             timeout = None if next_at is None else min(3600.0, max(0.05, next_at - self.clock()))

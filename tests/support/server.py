@@ -22,6 +22,8 @@ class RunningServer:
     config: Config
     http_port: int
     rtmp_port: int
+    #: The aiohttp runner (its ``server`` knows every open HTTP connection).
+    runner: web.AppRunner | None = None
 
     @property
     def hub(self) -> Hub:
@@ -56,7 +58,7 @@ async def running_server(tmp_path, *overrides: str) -> AsyncIterator[RunningServ
     await site.start()
     http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:
-        yield RunningServer(app, config, http_port, app[RTMP_SERVER].port)
+        yield RunningServer(app, config, http_port, app[RTMP_SERVER].port, runner)
     finally:
         await runner.cleanup()
 
