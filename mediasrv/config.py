@@ -253,9 +253,12 @@ class ChatConfig:
     burst: int = 3
     #: Messages queued per connection; a client that falls this far behind is disconnected.
     send_buffer: int = 256
-    #: Seconds frames for one connection may gather before they are written together
-    #: (0: at the end of the event loop's turn). Fewer system calls in big rooms.
-    flush_interval: float = 0.0
+    #: In a big, busy room: seconds frames for one connection may gather before they are
+    #: written together (0: always at the end of the event loop's turn).
+    flush_interval: float = 0.1
+    #: A fan-out to this many connections or more makes the next frames gather for
+    #: ``flush_interval`` (a big room); smaller ones are written at once.
+    batch_above: int = 1000
     #: Seconds between WebSocket pings; a peer that does not answer is disconnected.
     heartbeat: float = 20.0
     #: Words and phrases refused in every chat (case- and accent-insensitive).
@@ -431,6 +434,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "moderation.max_timeout_minutes": (1, 10 * 365 * 24 * 60),
     "moderation.reports_per_hour": (1, 100_000),
     "chat.flush_interval": (0, 1),
+    "chat.batch_above": (0, 10_000_000),
     "gifts.platform_share": (0, 1),
     "gifts.coin_value": (0.000001, 1_000_000),
     "gifts.max_credit": (1, 1_000_000_000_000),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest_asyncio
 
 # Greps every log record of the suite for generated tokens and stream keys (docs/security.md).
@@ -11,13 +9,12 @@ pytest_plugins = ["tests.security.log_guard"]
 
 
 def pytest_configure(config):
-    # Whatever started us, run the suite (and every encoder, player and browser it starts,
-    # which inherit the policy) under the normal scheduler: a real-time process that spins
-    # starves the 2-core machine and everything in it.
-    try:
-        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-    except (AttributeError, OSError):
-        pass
+    # Whatever started us or changes us later, run the suite (and every encoder, player
+    # and browser it starts) under the normal scheduler: a real-time process that spins
+    # starves the 2-core machine and everything in it (tests/support/scheduling.py).
+    from tests.support.scheduling import start_guard
+
+    start_guard()
 
 
 @pytest_asyncio.fixture
