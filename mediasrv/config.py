@@ -255,7 +255,7 @@ class ChatConfig:
     send_buffer: int = 256
     #: In a big, busy room: seconds frames for one connection may gather before they are
     #: written together (0: always at the end of the event loop's turn).
-    flush_interval: float = 0.1
+    flush_interval: float = 0.07
     #: A fan-out to this many connections or more makes the next frames gather for
     #: ``flush_interval`` (a big room); smaller ones are written at once.
     batch_above: int = 1000
