@@ -195,18 +195,7 @@ async def test_sse_feed_and_health_warnings(tmp_path):
                 "-f", "flv", srv.rtmp_url("warn")]
         push = asyncio.create_task(run_process(*args, timeout=40))
         await poll(lambda: _json(http, f"{srv.http_url}/api/streams/warn/stats"), lambda r: r[0] == 200)
-        events = []
-        async with http.get(f"{srv.http_url}/api/streams/warn/events") as response:
-            assert response.headers["Content-Type"].startswith("text/event-stream")
-            event = None
-            async for raw in response.content:
-                line = raw.decode().strip()
-                if line.startswith("event: "):
-                    event = line[7:]
-                elif line.startswith("data: "):
-                    events.append((event, json.loads(line[6:])))
-                    if event == "ended":
-                        break
+        events = await _sse_events(http, f"{srv.http_url}/api/streams/warn/events")
         status, output = await push
         assert status == 0, output
     stats = [data for kind, data in events if kind == "stats"]

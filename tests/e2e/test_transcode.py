@@ -24,14 +24,12 @@ from typing import AsyncIterator
 import aiohttp
 import av
 import pytest
-from aiohttp import web
 
 from mediasrv.config import build_config
-from mediasrv.http.app import RTMP_SERVER, create_app
 from mediasrv.http.hls_routes import HLS_SERVICE
 from mediasrv.server.transcode import TRANSCODE_SERVICE
 from tests.support.clients import ffmpeg_push_args, pyav_push_process, run_process
-from tests.support.server import RunningServer
+from tests.support.server import RunningServer, serving
 from tests.transcode.conftest import process_alive, wait_gone
 
 pytestmark = pytest.mark.e2e
@@ -57,20 +55,15 @@ async def transcode_server(tmp_path, data: dict) -> AsyncIterator[RunningServer]
         "data_dir": str(tmp_path), "rtmp": {"listen": "127.0.0.1:0"}, "http": {"listen": "127.0.0.1:0"},
         "hls": {"window": 30}, "transcode": {"enabled": True},
     }, data))
-    app = create_app(config)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     pids: set[int] = set()
     try:
-        server = RunningServer(app, config, port, app[RTMP_SERVER].port)
-        server.seen_worker_pids = pids  # type: ignore[attr-defined]
-        yield server
+        async with serving(config) as server:
+            server.seen_worker_pids = pids  # type: ignore[attr-defined]
+            try:
+                yield server
+            finally:
+                pids.update(server.app[TRANSCODE_SERVICE].worker_pids())
     finally:
-        pids.update(app[TRANSCODE_SERVICE].worker_pids())
-        await runner.cleanup()
         left = [pid for pid in pids if not wait_gone(pid, 5)]
         assert not left, f"worker processes left behind: {left}"
 

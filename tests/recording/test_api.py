@@ -32,9 +32,15 @@ async def test_decide_and_serve_through_the_api(tmp_path, media):
         publication = srv.hub.publish("alice", Publisher())
         await push(publication, media.units[:60])
 
-        status, body, _ = await call(session, "GET", f"{base}/api/recordings?stream=alice")
-        listed = (await _json(body))["recordings"]
-        assert status == 200 and len(listed) == 1 and listed[0]["state"] == "recording"
+        # The recorder registers the broadcast on its own task (title, database row): wait
+        # for it to be listed.
+        async def listed_recordings():
+            status, body, _ = await call(session, "GET", f"{base}/api/recordings?stream=alice")
+            assert status == 200
+            return (await _json(body))["recordings"]
+
+        listed = await until(listed_recordings)
+        assert len(listed) == 1 and listed[0]["state"] == "recording"
         rid = listed[0]["id"]
         assert len(rid) == 16
         status, body, _ = await call(session, "POST", f"{base}/api/recordings/{rid}/save")

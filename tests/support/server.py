@@ -49,11 +49,19 @@ async def running_server(tmp_path, *overrides: str) -> AsyncIterator[RunningServ
     most tests are about other things and the 2-core machine is shared."""
     config = load_config(None, [f"data_dir={tmp_path}", "rtmp.listen=127.0.0.1:0", "http.listen=127.0.0.1:0",
                                 "transcode.enabled=false", *overrides])
+    async with serving(config) as server:
+        yield server
+
+
+@contextlib.asynccontextmanager
+async def serving(config: Config) -> AsyncIterator[RunningServer]:
+    """Run ``create_app(config)`` on an ephemeral HTTP port (HTTPS when the config has a
+    certificate) until the block ends."""
+    from mediasrv.tls import http_context
+
     app = create_app(config)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2)
     await runner.setup()
-    from mediasrv.tls import http_context
-
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=http_context(config))
     await site.start()
     http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]

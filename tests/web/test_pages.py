@@ -24,16 +24,14 @@ from pathlib import Path
 import aiohttp
 import pytest
 import pytest_asyncio
-from aiohttp import web
 
 from mediasrv.config import load_config
-from mediasrv.http.app import RTMP_SERVER, create_app
 from tests.accounts.support import ADMIN_PASSWORD, Api
 from tests.accounts.test_cover import encode_image
 from tests.gifts.support import credit
 from tests.support.browser import chromium
 from tests.support.clients import ffmpeg_push_args
-from tests.support.server import RunningServer
+from tests.support.server import RunningServer, serving
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
@@ -77,16 +75,8 @@ async def web_server(tmp_path: Path):
         f"data_dir={tmp_path}", "rtmp.listen=127.0.0.1:0", "http.listen=127.0.0.1:0",
         "auth.mode=accounts", f"accounts.admin_password={ADMIN_PASSWORD}", "live_access.min_followers=0",
         "recording.enabled=true", "thumbnails.interval=2"])
-    app = create_app(config)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield RunningServer(app, config, port, app[RTMP_SERVER].port)
-    finally:
-        await runner.cleanup()
+    async with serving(config) as server:
+        yield server
 
 
 async def wait_until(predicate, timeout: float = 20.0, interval: float = 0.2):
