@@ -45,16 +45,17 @@ from common import (  # noqa: E402
     HOST,
     RESULTS,
     ROOT,
-    ProcessGroup,
     _set_parent_death_signal,
     append_to_section,
+    code_revision,
     command_line,
     cpu_seconds,
     free_port,
+    load_average,
     machine_description,
     markdown_table,
+    ProcessGroup,
     sigterm_as_keyboard_interrupt,
-    tree_digest,
     wait_for_tcp,
 )
 
@@ -374,13 +375,8 @@ def report(levels: list[Level], args) -> str:
 
 def record(text: str, args) -> None:
     when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    git = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                         capture_output=True, text=True).stdout.strip() or "?"
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "mediasrv"],
-                           capture_output=True, text=True).stdout.strip()
-    code = f"git {git}" + (f" + uncommitted changes (mediasrv/*.py sha256 {tree_digest(ROOT / 'mediasrv')})" if dirty else "")
-    with open("/proc/loadavg") as f:
-        load = " ".join(f.read().split()[:3])
+    code = code_revision()
+    load = load_average()
     body = (f"### {when}\n\n```\n{command_line()}\n```\n\n"
             f"Machine: {machine_description()}; load average at the end {load}. mediasrv at {code}.\n"
             f"{args.processes} client processes, {args.seconds:g} s of sending per level, {args.grace:g} s grace.\n\n"

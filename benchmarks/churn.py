@@ -24,7 +24,6 @@ import asyncio
 import datetime as dt
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,14 +36,15 @@ from common import (  # noqa: E402
     HOST,
     RESULTS,
     ROOT,
-    ProcessGroup,
     append_to_section,
+    code_revision,
     command_line,
     free_port,
+    load_average,
     machine_description,
     markdown_table,
+    ProcessGroup,
     sigterm_as_keyboard_interrupt,
-    tree_digest,
     wait_for_tcp,
 )
 
@@ -121,13 +121,8 @@ def report(rows: list[list], args) -> str:
 
 def record(text: str, args) -> None:
     when = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    git = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                         capture_output=True, text=True).stdout.strip() or "?"
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "mediasrv"],
-                           capture_output=True, text=True).stdout.strip()
-    code = f"git {git}" + (f" + uncommitted changes (mediasrv/*.py sha256 {tree_digest(ROOT / 'mediasrv')})" if dirty else "")
-    with open("/proc/loadavg") as f:
-        load = " ".join(f.read().split()[:3])
+    code = code_revision()
+    load = load_average()
     body = (f"### Publisher churn, {when}\n\n```\n{command_line()}\n```\n\n"
             f"Machine: {machine_description()}; shared with other engineers' test runs; load average at the end "
             f"{load}. mediasrv at {code}. Each round: {args.publishers} publishers at once, one second of 64x64 "

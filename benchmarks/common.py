@@ -436,6 +436,24 @@ def machine_description(tools: dict[str, Sequence[str]] | None = None) -> str:
     return ", ".join(parts)
 
 
+
+def code_revision() -> str:
+    """The mediasrv code measured: its git revision, and a digest of mediasrv/*.py when
+    that tree has uncommitted changes."""
+    git = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                         capture_output=True, text=True).stdout.strip() or "?"
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "mediasrv"],
+                           capture_output=True, text=True).stdout.strip()
+    if not dirty:
+        return f"git {git}"
+    return f"git {git} + uncommitted changes (mediasrv/*.py sha256 {tree_digest(ROOT / 'mediasrv')})"
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, as /proc/loadavg gives them."""
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
 def command_line() -> str:
     """The command that is running, as a user would type it again."""
     return " ".join(shlex.quote(a) for a in [os.path.relpath(sys.executable)] + sys.argv)

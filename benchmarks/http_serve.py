@@ -62,22 +62,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
-    ROOT,
-    RESULTS,
-    HOST,
     FFMPEG,
+    HOST,
     NGINX,
-    Managed,
-    ProcessGroup,
+    RESULTS,
+    ROOT,
     append_to_section,
+    code_revision,
     command_line,
     cpu_seconds,
     free_port,
     machine_description,
+    Managed,
     markdown_table,
     nginx_argv,
+    ProcessGroup,
     sigterm_as_keyboard_interrupt,
-    tree_digest,
     wait_for_tcp,
 )
 
@@ -878,12 +878,7 @@ def _rounds(results: list[WrkResult], kind: str) -> list[list[WrkResult]]:
 
 def record(text: str, facts: dict, args) -> None:
     when = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    git = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                         capture_output=True, text=True).stdout.strip() or "?"
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "mediasrv"],
-                           capture_output=True, text=True).stdout.strip()
-    code = f"git {git}" + (f" + uncommitted changes (mediasrv/*.py sha256 {tree_digest(ROOT / 'mediasrv')})"
-                           if dirty else "")
+    code = code_revision()
     machine = machine_description({"nginx": [NGINX, "-v"], "ffmpeg": [FFMPEG, "-version"], "wrk": [WRK, "-v"]})
     extra = f"; extra settings: {' '.join(args.mediasrv_set)}" if args.mediasrv_set else ""
     body = (

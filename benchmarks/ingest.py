@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -39,23 +38,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
-    ROOT,
-    RESULTS,
-    HOST,
     FFMPEG,
     FFPROBE,
-    Managed,
-    ProcessGroup,
+    HOST,
+    RESULTS,
+    ROOT,
     append_to_section,
+    code_revision,
     command_line,
     cpu_seconds,
     free_port,
     machine_description,
+    Managed,
     markdown_table,
     nginx_argv,
-    tcp_bytes_read,
-    tree_digest,
+    ProcessGroup,
     sigterm_as_keyboard_interrupt,
+    tcp_bytes_read,
     wait_for_tcp,
     write_nginx_rtmp_conf,
 )
@@ -401,12 +400,7 @@ def table(results: list[Result]) -> str:
 
 def record(results: list[Result], input_path: Path, input_bps: float, args) -> None:
     when = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    git = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                         capture_output=True, text=True).stdout.strip() or "?"
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "mediasrv"],
-                           capture_output=True, text=True).stdout.strip()
-    code = f"git {git}" + (f" + uncommitted changes (mediasrv/*.py sha256 {tree_digest(ROOT / 'mediasrv')})"
-                           if dirty else "")
+    code = code_revision()
     machine = machine_description({
         "nginx": ["/usr/sbin/nginx", "-v"],
         "ffmpeg": [FFMPEG, "-version"],

@@ -43,7 +43,6 @@ import asyncio
 import datetime as dt
 import io
 import json
-import os
 import re
 import shutil
 import statistics
@@ -57,22 +56,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
-    ROOT,
-    RESULTS,
-    HOST,
     FFMPEG,
+    HOST,
     NGINX,
-    ProcessGroup,
+    RESULTS,
+    ROOT,
     append_to_section,
+    code_revision,
     command_line,
     cpu_seconds,
     find_rtmp_module,
     free_port,
+    load_average,
     machine_description,
     markdown_table,
     nginx_argv,
+    ProcessGroup,
     sigterm_as_keyboard_interrupt,
-    tree_digest,
     wait_for_tcp,
 )
 
@@ -681,14 +681,9 @@ def report(outcomes: list[Outcome], args) -> str:
 
 def record(text: str, args) -> None:
     when = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    git = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                         capture_output=True, text=True).stdout.strip() or "?"
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "mediasrv"],
-                           capture_output=True, text=True).stdout.strip()
-    code = f"git {git}" + (f" + uncommitted changes (mediasrv/*.py sha256 {tree_digest(ROOT / 'mediasrv')})" if dirty else "")
+    code = code_revision()
     machine = machine_description({"nginx": [NGINX, "-v"], "ffmpeg": [FFMPEG, "-version"], "chromium": [CHROMIUM, "--version"]})
-    with open("/proc/loadavg") as f:
-        load = " ".join(f.read().split()[:3])
+    load = load_average()
     body = (
         f"### {when}\n\n```\n{command_line()}\n```\n\n"
         f"Machine: {machine}; load average at the end {load}. mediasrv at {code}.\n"

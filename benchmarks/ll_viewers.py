@@ -28,14 +28,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import bisect
 import contextlib
 import datetime as dt
 import json
 import os
 import re
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,14 +46,15 @@ from common import (  # noqa: E402
     HOST,
     RESULTS,
     ROOT,
-    ProcessGroup,
     append_to_section,
+    code_revision,
     command_line,
     cpu_seconds,
+    load_average,
     machine_description,
     markdown_table,
+    ProcessGroup,
     sigterm_as_keyboard_interrupt,
-    tree_digest,
 )
 
 SECTION = "## Load (issue 10)"
@@ -374,13 +373,8 @@ def report(outcomes: list[Outcome]) -> str:
 
 def record(text: str, args) -> None:
     when = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    git = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                         capture_output=True, text=True).stdout.strip() or "?"
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "mediasrv"],
-                           capture_output=True, text=True).stdout.strip()
-    code = f"git {git}" + (f" + uncommitted changes (mediasrv/*.py sha256 {tree_digest(ROOT / 'mediasrv')})" if dirty else "")
-    with open("/proc/loadavg") as f:
-        load = " ".join(f.read().split()[:3])
+    code = code_revision()
+    load = load_average()
     body = (
         f"### LL-HLS viewers, {when}\n\n```\n{command_line()}\n```\n\n"
         f"Machine: {machine_description({'ffmpeg': [FFMPEG, '-version']})}; shared with other engineers' "

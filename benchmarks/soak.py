@@ -48,15 +48,16 @@ from common import (  # noqa: E402
     HOST,
     RESULTS,
     ROOT,
-    ProcessGroup,
     append_to_section,
+    code_revision,
     command_line,
     descendants,
     free_port,
+    load_average,
     machine_description,
     markdown_table,
+    ProcessGroup,
     sigterm_as_keyboard_interrupt,
-    tree_digest,
     wait_for_tcp,
 )
 
@@ -308,8 +309,7 @@ async def run(args, workdir: Path, procs: ProcessGroup) -> Outcome:
             await asyncio.gather(*tasks, return_exceptions=True)
     elapsed = time.monotonic() - started
     cpu = _tree_cpu(server.pid) - cpu0
-    with open("/proc/loadavg") as f:
-        load = " ".join(f.read().split()[:3])
+    load = load_average()
     cpu_note = f"server process tree used {100 * cpu / elapsed:.0f} % of a core on average; load average at the end {load}"
     return Outcome(samples, args.warmup, stats, renditions, publisher_restarts, cpu_note)
 
@@ -388,14 +388,6 @@ def report(outcome: Outcome, args) -> str:
     return "\n".join(lines)
 
 
-def code_version() -> str:
-    """The code measured (taken at the start: the server runs what was there then)."""
-    git = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                         capture_output=True, text=True).stdout.strip() or "?"
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "mediasrv"],
-                           capture_output=True, text=True).stdout.strip()
-    return f"git {git}" + (f" + uncommitted changes (mediasrv/*.py sha256 {tree_digest(ROOT / 'mediasrv')})" if dirty else "")
-
 
 def record(text: str, args, code: str, started_at: str) -> None:
     when = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
@@ -428,7 +420,7 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="mediasrv-bench-soak-"))
-    code = code_version()
+    code = code_revision()
     started_at = dt.datetime.now().astimezone().strftime("%H:%M %Z")
     note(f"work directory {workdir}; {args.warmup:g} s warm-up + {args.duration:g} s")
     with sigterm_as_keyboard_interrupt(), ProcessGroup() as procs:

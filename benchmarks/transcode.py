@@ -49,16 +49,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
-    ROOT,
     RESULTS,
-    ProcessGroup,
+    ROOT,
     append_to_section,
+    code_revision,
     command_line,
     cpu_seconds,
     machine_description,
     markdown_table,
+    ProcessGroup,
     sigterm_as_keyboard_interrupt,
-    tree_digest,
 )
 
 sys.path.insert(0, str(ROOT))
@@ -465,12 +465,7 @@ def live_table(lives: list[Live]) -> str:
 
 def record(text: str) -> None:
     when = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    git = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                         capture_output=True, text=True).stdout.strip() or "?"
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "mediasrv"],
-                           capture_output=True, text=True).stdout.strip()
-    code = f"git {git}" + (f" + uncommitted changes (mediasrv/*.py sha256 {tree_digest(ROOT / 'mediasrv')})"
-                           if dirty else "")
+    code = code_revision()
     block = (f"### {when}\n\n```\n{command_line()}\n```\n\nmediasrv at {code}.\n\n{text}")
     append_to_section(RESULTS, SECTION, block)
     note(f"appended to {RESULTS.relative_to(ROOT)}")
