@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -290,8 +289,10 @@ def test_writer_reader_round_trip_in_random_pieces(msgs, chunk_size, rnd):
     assert r.buffered == 0
 
 
-def test_reader_throughput():
-    # 3 Mbit/s for 10 s: 3.75 MB of 12.5 kB video messages in 4096-byte chunks.
+def test_socket_sized_reads_of_a_3_mbit_stream_give_every_message_whole():
+    # 3 Mbit/s for 10 s: 3.75 MB of 12.5 kB video messages in 4096-byte chunks, read in
+    # 16 kB pieces as a socket hands them over (pieces end mid-chunk and mid-header).
+    # How fast this goes is measured by benchmarks/ingest.py, not asserted here.
     w = ChunkWriter(128)
     data = bytearray(w.write(2, 1, 0, 0, (4096).to_bytes(4, "big")))
     w.chunk_size = 4096
@@ -300,10 +301,11 @@ def test_reader_throughput():
         data += w.write(6, 9, 1, i * 33, frame)
         data += w.write(4, 8, 1, i * 33, frame[:300])
     r = ChunkReader()
-    start = time.perf_counter()
-    count = 0
-    for i in range(0, len(data), 16384):  # socket-sized reads
-        count += len(r.receive_data(bytes(data[i:i + 16384])))
-    elapsed = time.perf_counter() - start
-    assert count == 601
-    assert elapsed < 1.0, f"{len(data) / elapsed / 1e6:.1f} MB/s is too slow"
+    got = []
+    for i in range(0, len(data), 16384):
+        got += r.receive_data(bytes(data[i:i + 16384]))
+    assert len(got) == 601
+    media = got[1:]
+    assert [(m.type_id, m.timestamp) for m in media[:4]] == [(9, 0), (8, 0), (9, 33), (8, 33)]
+    assert all(m.payload == frame for m in media[0::2]) and all(m.payload == frame[:300] for m in media[1::2])
+    assert r.buffered == 0
