@@ -234,11 +234,11 @@ async def test_kill_mid_stream_recovers_every_complete_segment(tmp_path, media):
     recording = await only_recording(recorder, "frank")
     path = recorder.path_of(recording.id)
     await until(lambda: len((rf.load_manifest(path) or rf.Manifest({})).segments) >= 2)
-    await asyncio.sleep(0.2)
     # "kill -9": the task stops where it is; nothing is finalised, the row says recording.
-    for active in list(recorder._active.values()):
-        active.task.cancel()
-    await asyncio.sleep(0.05)
+    tasks = [active.task for active in recorder._active.values()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
     recorder.store.close()
     listed = rf.load_manifest(path)
     frames = listed.video_frames
@@ -359,8 +359,9 @@ async def test_recording_disabled_records_nothing(tmp_path, media):
     try:
         publication = recorder.hub.publish("judy", Publisher())
         await push(publication, media.units[:50])
+        # A recording would begin synchronously on StreamStarted (it subscribes at once).
+        assert recorder._active == {} and recorder.stats.recordings_started == 0
         publication.detach(clean=True)
-        await asyncio.sleep(0.1)
         assert await recorder.list() == []
     finally:
         await recorder.stop()
