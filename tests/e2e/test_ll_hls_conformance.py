@@ -36,6 +36,7 @@ import aiohttp
 import pytest
 
 from mediasrv.http.hls_routes import HLS_SERVICE
+from mediasrv.hub.stream import StreamState
 from tests.e2e.test_hls_continuity import start_ffmpeg
 from tests.hls.conftest import ParsedPlaylist, parse_media_playlist, until
 from tests.hls.ll_rules import EPS, check_ll_playlist, check_ll_update, last_part_position
@@ -262,7 +263,13 @@ async def test_live_playlists_follow_every_ll_hls_rule(tmp_path):
         publisher.send_signal(signal.SIGKILL)
         await publisher.wait()
         killed_at = time.monotonic()
-        await asyncio.sleep(0.5)
+        # The server sees the connection go and its readers (the segmenter's among them)
+        # take in what had arrived: from then on nothing more comes.
+        deadline = killed_at + 5
+        stream = srv.hub.get(name)
+        while stream.state is not StreamState.ORPHANED or any(r.queued for r in stream.readers):
+            assert time.monotonic() < deadline, (stream.state, [(r.name, r.queued) for r in stream.readers])
+            await asyncio.sleep(0.05)
         pl = check_ll_playlist((await fetch(session, base + "index.m3u8"))[1].decode(), live=True)
         msn, part = next_directive(pl)
         status, _, headers, waited = await fetch(session, f"{base}index.m3u8?_HLS_msn={msn}&_HLS_part={part + 1}")
