@@ -50,6 +50,8 @@ log = logging.getLogger("mediasrv.http.fastlane")
 MAX_HEAD = 4096
 #: Most header fields the lane reads (aiohttp allows 128).
 MAX_FIELDS = 64
+#: Most parsed heads a lane remembers (forgotten all at once when full).
+HEADS_REMEMBERED = 256
 
 INCOMPLETE: Literal["incomplete"] = "incomplete"
 FOREIGN: Literal["foreign"] = "foreign"
@@ -72,11 +74,16 @@ _EDGE_FIELD = b"\r\n" + cluster_routes.EDGE_HEADER.lower().encode() + b":"
 #: (RFC 9112 §6), a protocol switch (RFC 9110 §7.8), an expectation (RFC 9110 §10.1.1),
 #: a request from an edge node (docs/cluster.md).
 _FOREIGN_FIELDS = (b"\r\ncontent-length:", b"\r\ntransfer-encoding:", b"\r\nupgrade:", b"\r\nexpect:", _EDGE_FIELD)
+#: Fields that may appear once only (RFC 9110 §5.3: not list-based); aiohttp answers 400
+#: to a repeated one, so the lane leaves such heads to it.
+_SINGLETONS = tuple(b"\r\n" + name + b":" for name in (
+    b"user-agent", b"content-location", b"content-range", b"content-type", b"etag", b"max-forwards", b"server"))
 
 
 @dataclass(frozen=True, slots=True)
 class PlaylistRequest:
-    """A request head the lane may answer: a GET of a playlist, keep-alive HTTP/1.1."""
+    """A request head the lane may answer: a GET of a playlist (valid stream and rendition
+    names, ``mediasrv.hls.names``), keep-alive HTTP/1.1."""
 
     name: str
     #: None for the master playlist.
@@ -116,15 +123,26 @@ def parse_head(data: bytes, start: int = 0) -> PlaylistRequest | Literal["incomp
     for name in _FOREIGN_FIELDS:
         if name in fields:
             return FOREIGN
+    for name in _SINGLETONS:
+        if fields.count(name) > 1:
+            return FOREIGN
     # HTTP/1.1 is persistent unless "close" is among the Connection options (RFC 9112
     # §9.3); only a lone "keep-alive" is read here, any other option is aiohttp's.
     connection = _value(head, fields, b"\r\nconnection:")
     if connection is not None and (connection.lower() != "keep-alive" or _value(head, fields, b"\r\nconnection:", 2)):
         return FOREIGN
-    name, rendition, token = match.group(2, 3, 4)
+    name = match.group(2).decode("ascii")
+    rendition = match.group(3)
+    if rendition is not None:
+        rendition = rendition.decode("ascii")
+        if not names.is_rendition_name(rendition):
+            return FOREIGN  # the handler's 400
+    if not names.is_stream_name(name):
+        return FOREIGN
+    token = match.group(4)
     return PlaylistRequest(
-        name.decode("ascii"),
-        rendition.decode("ascii") if rendition is not None else None,
+        name,
+        rendition,
         token.decode("ascii") if token is not None else None,
         _value(head, fields, b"\r\nuser-agent:") or "",
         _value(head, fields, b"\r\nx-forwarded-for:"),
@@ -159,28 +177,30 @@ class FastLane:
         self.viewers = app.get(stats_routes.VIEWERS)
         self.stats = app.get(stats_routes.HTTP_STATS)
         self.trusted = app.get(stats_routes.TRUSTED_PROXIES)
+        self.clustered = app.get(cluster_routes.CLUSTER) is not None
+        #: Whole heads already parsed, by their bytes (see :meth:`parse`).
+        self.heads: dict[bytes, PlaylistRequest] = {}
         #: Connections still in the lane (handed-over ones are aiohttp's to close).
         self.connections: set[FastLaneProtocol] = set()
 
     def __call__(self) -> asyncio.Protocol:
         return FastLaneProtocol(self)
 
-    def answer(self, request: PlaylistRequest, peer: str) -> bytes | None:
-        """The whole response (head, Date, body) to ``request`` from the peer at address
-        ``peer``, with its side effects done; or None (nothing done) for aiohttp to answer.
+    def answer(self, request: PlaylistRequest, connection: FastLaneProtocol) -> bytes | None:
+        """The whole response (head, Date, body) to ``request`` on ``connection``, with its
+        side effects done; or None (nothing done) for aiohttp to answer.
 
         The same decisions as ``hls_routes`` ``media``/``master`` in their no-wait case."""
         name, rendition = request.name, request.rendition
-        if not names.is_stream_name(name) or (rendition is not None and not names.is_rendition_name(rendition)):
-            return None  # the handler's 400
-        if cluster_routes.origin_of(self.app, name) is not None:
+        if self.clustered and cluster_routes.origin_of(self.app, name) is not None:
             return None  # an edge fetch from the origin node
         service = self.service
         if rendition is None:
             data = service.master_playlist_bytes(name)
             if data is None:
                 return None  # the handler waits for the stream
-            body, cache = hls_routes.master_body(service, self.viewers, name, data, lambda: self._client(request, peer))
+            body, cache = hls_routes.master_body(service, self.viewers, name, data,
+                                                 lambda: connection.client(request))
             kind = "master"
         else:
             # The session parameter is the only query the lane takes, and it is no
@@ -190,18 +210,26 @@ class FastLane:
                 return None
             if self.viewers is not None:
                 hls_routes.count_viewer(self.viewers, name, rendition, len(body), request.token,
-                                        self._client(request, peer))
+                                        connection.client(request))
             cache = hls_routes.PLAYLIST_CACHE
             kind = "playlist"
         if self.stats is not None:
             self.stats.count(kind, 200)  # what stats_routes' middleware records
         return b"".join((hls_routes.playlist_head(len(body), cache), hls_routes.date_line(), body))
 
-    def _client(self, request: PlaylistRequest, peer: str) -> str:
-        """``hls_routes._client``: the viewer's address (the peer, or behind a trusted
-        proxy the client it names) and User-Agent, hashed."""
-        address = client_address(peer, request.forwarded_for, self.trusted) if self.trusted else peer
-        return client_key(address, request.user_agent)
+    def parse(self, data: bytes, start: int) -> PlaylistRequest | Literal["incomplete", "foreign"]:
+        """:func:`parse_head`, remembering the heads that arrive whole in one read: a
+        player reloading a playlist sends the same bytes every time (so does wrk)."""
+        if start == 0:
+            request = self.heads.get(data)
+            if request is not None:
+                return request
+        request = parse_head(data, start)
+        if start == 0 and type(request) is PlaylistRequest and request.end == len(data):
+            if len(self.heads) >= HEADS_REMEMBERED:
+                self.heads.clear()
+            self.heads[data] = request
+        return request
 
 
 class FastLaneProtocol(asyncio.Protocol):
@@ -209,7 +237,8 @@ class FastLaneProtocol(asyncio.Protocol):
     and hands the connection to aiohttp's ``RequestHandler`` at the first request they do
     not (or when the client stops reading its answers: aiohttp has the flow control)."""
 
-    __slots__ = ("lane", "transport", "peer", "buffer", "handler", "paused", "idle_since", "timer")
+    __slots__ = ("lane", "transport", "peer", "buffer", "handler", "paused", "idle_since", "timer",
+                 "client_of", "client_key")
 
     def __init__(self, lane: FastLane) -> None:
         self.lane = lane
@@ -220,6 +249,18 @@ class FastLaneProtocol(asyncio.Protocol):
         self.paused = False
         self.idle_since = 0.0
         self.timer: asyncio.TimerHandle | None = None
+        self.client_of: PlaylistRequest | None = None
+        self.client_key = ""
+
+    def client(self, request: PlaylistRequest) -> str:
+        """``hls_routes._client``: the viewer's address (the peer, or behind a trusted proxy
+        the client it names) and User-Agent, hashed; kept while the head stays the same."""
+        if request is not self.client_of:
+            trusted = self.lane.trusted
+            address = client_address(self.peer, request.forwarded_for, trusted) if trusted else self.peer
+            self.client_key = client_key(address, request.user_agent)
+            self.client_of = request
+        return self.client_key
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self.transport = transport
@@ -244,11 +285,11 @@ class FastLaneProtocol(asyncio.Protocol):
         size = len(data)
         out = []
         while start < size:
-            request = parse_head(data, start)
+            request = self.lane.parse(data, start)
             if request is INCOMPLETE:
                 self.buffer = data[start:]
                 break
-            response = None if request is FOREIGN else self.lane.answer(request, self.peer)  # type: ignore[arg-type]
+            response = None if request is FOREIGN else self.lane.answer(request, self)  # type: ignore[arg-type]
             if response is None:
                 if out:
                     self.transport.write(b"".join(out))  # type: ignore[union-attr]
