@@ -129,7 +129,7 @@ def parse_head(data: bytes, start: int = 0) -> PlaylistRequest | Literal["incomp
     # HTTP/1.1 is persistent unless "close" is among the Connection options (RFC 9112
     # §9.3); only a lone "keep-alive" is read here, any other option is aiohttp's.
     connection = _value(head, fields, b"\r\nconnection:")
-    if connection is not None and (connection.lower() != "keep-alive" or _value(head, fields, b"\r\nconnection:", 2)):
+    if connection is not None and (connection.lower() != "keep-alive" or fields.count(b"\r\nconnection:") > 1):
         return FOREIGN
     name = match.group(2).decode("ascii")
     rendition = match.group(3)
@@ -150,16 +150,14 @@ def parse_head(data: bytes, start: int = 0) -> PlaylistRequest | Literal["incomp
     )
 
 
-def _value(head: bytes, fields: bytes, name: bytes, nth: int = 1) -> str | None:
-    """The value of the ``nth`` field called ``name`` (lowercase, with its CRLF and colon),
-    without the optional whitespace around it (RFC 9112 §5.1); None when absent."""
-    offset = len(head) - len(fields)
-    at = -1
-    for _ in range(nth):
-        at = fields.find(name, at + 1)
-        if at < 0:
-            return None
-    first = offset + at + len(name)
+def _value(head: bytes, fields: bytes, name: bytes) -> str | None:
+    """The value of the first field called ``name`` (lowercase, with its CRLF and colon),
+    without the optional whitespace around it (RFC 9112 §5.1); None when absent. (The
+    first, as ``request.headers.get`` gives the handler.)"""
+    at = fields.find(name)
+    if at < 0:
+        return None
+    first = len(head) - len(fields) + at + len(name)
     last = head.find(b"\r\n", first)
     return head[first:last if last >= 0 else len(head)].strip(b" \t").decode("ascii")
 
@@ -374,7 +372,8 @@ _KNOWN_MIDDLEWARES = frozenset({stats_routes._count_requests, validate._api_erro
 
 def lane_for(app: web.Application, server) -> FastLane | None:
     """The fast lane for ``app`` served by aiohttp's ``server`` (``runner.server``), or None
-    when it must not apply: no HLS routes, an unknown middleware, or response signals."""
+    when it must not apply: no HLS routes, an unknown middleware, response signals, or an
+    access log."""
     if hls_routes.HLS_SERVICE not in app:
         return None
     unknown = [m for m in app.middlewares if m not in _KNOWN_MIDDLEWARES]
@@ -382,9 +381,12 @@ def lane_for(app: web.Application, server) -> FastLane | None:
         log.warning("HTTP fast lane off: the app has middlewares or response signals it does not know (%s)",
                     ", ".join(getattr(m, "__qualname__", repr(m)) for m in unknown) or "on_response_prepare")
         return None
-    # aiohttp's keep-alive timeout for idle connections, read from a handler it makes
-    # (constructing one has no side effect: it registers with the server on connection).
-    return FastLane(app, server, server().keepalive_timeout)
+    # A handler made the way aiohttp makes one per connection (constructing it has no side
+    # effect: it registers with the server on connection) tells the runner's settings.
+    probe = server()
+    if probe.access_logger is not None:
+        return None  # an access log wants every request: the lane would not write it
+    return FastLane(app, server, probe.keepalive_timeout)
 
 
 class FastLaneSite(web.TCPSite):

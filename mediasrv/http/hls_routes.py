@@ -39,6 +39,10 @@ writes it all to the transport in one call, then waits for it to drain. That ski
 aiohttp's per-response header multidict, header merging and serialisation, most of the
 CPU of a playlist request. Everything else (HEAD, ``Range``, ``If-None-Match``,
 HTTP/1.0, ``Connection: close``, errors) goes through ordinary ``web.Response`` objects.
+Below aiohttp, on the plain-HTTP listener, the fast lane (mediasrv/http/fastlane.py)
+answers plain GETs of playlists that exist with the same bytes (``playlist_head``,
+``date_line``) and counts them the same way (``count_viewer``, ``master_body``) without
+aiohttp's per-request pipeline; the handlers here answer everything it hands over.
 """
 
 from __future__ import annotations

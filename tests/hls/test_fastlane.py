@@ -11,6 +11,7 @@ connection is registered: the lane's own set, or aiohttp's server (``connections
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from dataclasses import dataclass
 
@@ -361,3 +362,34 @@ async def test_a_client_that_stops_reading_is_handed_to_aiohttp_flow_control(bar
     assert recorder.events[-1] == ("data", b"rest") and len(transport.written) == 1
     assert protocol not in site.lane.connections
     protocol.connection_lost(None)
+
+
+async def test_behind_a_trusted_proxy_the_viewer_is_the_forwarded_client(tmp_path, h264_aac):
+    async with running_server(tmp_path, "http.trusted_proxies=127.0.0.1/32") as server:
+        plain = web.TCPSite(server.runner, "127.0.0.1", 0)
+        await plain.start()
+        publication = server.hub.publish("x", Publisher())
+        for unit in h264_aac.units:
+            publication.push(unit)
+        await until(server.app[HLS_SERVICE], "x", lambda s: len(s.segments) >= 1)
+        request = get(MEDIA, "User-Agent: ua", "X-Forwarded-For: 203.0.113.9, 127.0.0.1")
+        _, _, w1 = await ask(server.http_port, request * 2, 2)
+        _, _, w2 = await ask(plain.port, request, 1)
+        site = next(s for s in server.runner.sites if isinstance(s, FastLaneSite))
+        assert len(site.lane.connections) == 1
+        sessions = server.app[VIEWERS].audience("x").sessions
+        assert sessions["c-" + client_key("203.0.113.9", "ua")].requests == 3
+        assert list(sessions) == ["c-" + client_key("203.0.113.9", "ua")]
+        w1.close(), w2.close()
+
+
+async def test_an_access_log_turns_the_lane_off():
+    app, _ = make_app(hls_config())
+    runner = web.AppRunner(app, access_log=logging.getLogger("test.access"))
+    await runner.setup()
+    site = FastLaneSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        assert site.lane is None
+    finally:
+        await runner.cleanup()
