@@ -291,7 +291,10 @@ class FastLaneProtocol(asyncio.Protocol):
             if response is None:
                 if out:
                     self.transport.write(b"".join(out))  # type: ignore[union-attr]
-                self._hand_over(data[start:])
+                if self.handler is None:
+                    self._hand_over(data[start:])
+                else:  # that write went over the high-water mark and handed over already
+                    self.handler.data_received(data[start:])
                 return
             out.append(response)
             start = request.end  # type: ignore[union-attr]

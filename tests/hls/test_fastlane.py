@@ -311,9 +311,14 @@ class FakeTransport(asyncio.Transport):
         self.written: list[bytes] = []
         self.protocol = None
         self.closing = False
+        #: Call pause_writing on the protocol once this many writes were made.
+        self.full_after: int | None = None
 
     def write(self, data) -> None:
         self.written.append(bytes(data))
+        if self.full_after is not None and len(self.written) >= self.full_after:
+            self.full_after = None
+            self.protocol.pause_writing()  # as a transport over its high-water mark does
 
     def set_protocol(self, protocol) -> None:
         self.protocol = protocol
@@ -393,3 +398,28 @@ async def test_an_access_log_turns_the_lane_off():
         assert site.lane is None
     finally:
         await runner.cleanup()
+
+
+async def test_a_write_over_the_high_water_mark_before_a_foreign_request(bare):
+    """The answers before a request the lane does not take fill the buffer: the connection
+    goes to aiohttp once, with that request."""
+    runner, site = bare
+    made = []
+
+    def factory():
+        recorder = Recorder()
+        made.append(recorder)
+        return recorder
+
+    site.lane.server = factory
+    transport = FakeTransport()
+    protocol = site.lane()
+    transport.protocol = protocol
+    transport.full_after = 1
+    protocol.connection_made(transport)
+    head = get(MEDIA, method="HEAD")
+    protocol.data_received(get(MEDIA) + head)
+    assert len(made) == 1 and transport.protocol is made[0]
+    assert made[0].events == [("made", transport), ("pause",), ("data", head)]
+    assert transport.written[0].startswith(b"HTTP/1.1 200 OK") and len(transport.written) == 1
+    protocol.connection_lost(None)
