@@ -2,9 +2,9 @@
 a plain keep-alive HTTP/1.1 ``GET`` of a live playlist.
 
 Every player reloads its media playlist every target duration, so playlists are most of
-the requests; aiohttp spends ~30 µs of CPU on each (a task, a request object, the router,
-the middlewares) to send ~700 bytes that are already built (benchmarks/RESULTS.md, HTTP
-serving). Each connection of the listener starts with :class:`FastLaneProtocol`: it reads
+the requests; aiohttp spends tens of µs of CPU on each (a task, a request object, the
+router, the middlewares) to send a few kB that are already built (benchmarks/RESULTS.md,
+HTTP serving). Each connection of the listener starts with :class:`FastLaneProtocol`: it reads
 complete request heads and, when a head is a ``GET`` of ``/live/{name}/index.m3u8`` or
 ``/live/{name}/{rendition}/index.m3u8`` (optionally ``?s=TOKEN``) on a keep-alive
 HTTP/1.1 connection with only headers that cannot change the answer, and the playlist
