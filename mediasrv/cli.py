@@ -73,6 +73,7 @@ async def serve(config: Config) -> int:
     from aiohttp import web
 
     from mediasrv.http.app import RTMP_SERVER, create_app
+    from mediasrv.http.fastlane import FastLaneSite
     from mediasrv.tls import http_context
 
     config.data_path.mkdir(parents=True, exist_ok=True)
@@ -86,7 +87,8 @@ async def serve(config: Config) -> int:
     try:
         await runner.setup()
         address = config.http.address
-        site = web.TCPSite(runner, address.host, address.port, reuse_address=True, ssl_context=ssl_context)
+        # Plain GETs of live playlists are answered below aiohttp (mediasrv/http/fastlane.py).
+        site = FastLaneSite(runner, address.host, address.port, reuse_address=True, ssl_context=ssl_context)
         await site.start()
     except ConfigError as exc:  # the RTMPS certificate, loaded when its listener starts
         print(f"mediasrv: configuration error: {exc}", file=sys.stderr)

@@ -39,13 +39,17 @@ writes it all to the transport in one call, then waits for it to drain. That ski
 aiohttp's per-response header multidict, header merging and serialisation, most of the
 CPU of a playlist request. Everything else (HEAD, ``Range``, ``If-None-Match``,
 HTTP/1.0, ``Connection: close``, errors) goes through ordinary ``web.Response`` objects.
+Below aiohttp, on the plain-HTTP listener, the fast lane (mediasrv/http/fastlane.py)
+answers plain GETs of playlists that exist with the same bytes (``playlist_head``,
+``date_line``) and counts them the same way (``count_viewer``, ``master_body``) without
+aiohttp's per-request pipeline; the handlers here answer everything it hands over.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
 from aiohttp import web
 from aiohttp.http import SERVER_SOFTWARE, HttpVersion11
@@ -98,16 +102,8 @@ def setup(app: web.Application, config, hub: Hub) -> HlsService:
             data = service.master_playlist_bytes(name)
         if data is None:
             return _error(404)
-        viewers = request.app.get(VIEWERS)
-        if viewers is not None and EDGE_HEADER not in request.headers:
-            # Each player gets a session token on its variant URLs; segment URIs stay
-            # token-free so caches share them (docs/observability.md).
-            token = viewers.new_token()
-            viewers.touch(name, token, client=_client(request), now=time.time())
-            text = service.master_playlist(name, uri_suffix=f"?{SESSION_PARAM}={token}")
-            if text is not None:
-                return _playlist(request, text.encode(), MASTER_WITH_TOKEN_CACHE)
-        return _playlist(request, data)
+        viewers = request.app.get(VIEWERS) if EDGE_HEADER not in request.headers else None
+        return _playlist(request, *master_body(service, viewers, name, data, lambda: _client(request)))
 
     async def media(request: web.Request) -> web.StreamResponse:
         match_info = request.match_info
@@ -280,24 +276,39 @@ def _count_viewer(request: web.Request, name: str, rendition: str, nbytes: int) 
     """Attribute a request to its viewer session (token in the query, else address+agent)."""
     viewers = request.app.get(VIEWERS)
     if viewers is not None and EDGE_HEADER not in request.headers:  # an edge counts its own viewers
-        token = request.query.get(SESSION_PARAM) or None
-        if token is not None and len(token) > 64:
-            token = None
-        viewers.touch(name, token, client=_client(request), now=time.time(), rendition=rendition, nbytes=nbytes)
+        count_viewer(viewers, name, rendition, nbytes, request.query.get(SESSION_PARAM), _client(request))
+
+
+def count_viewer(viewers, name: str, rendition: str, nbytes: int, token: str | None, client: str) -> None:
+    """Record one media playlist request of ``name`` under the session ``token`` (its
+    ``?s=`` parameter: none, empty or longer than 64 characters counts under ``client``).
+    The aiohttp handlers and the fast lane (mediasrv/http/fastlane.py) both count here."""
+    if not token or len(token) > 64:
+        token = None
+    viewers.touch(name, token, client=client, now=time.time(), rendition=rendition, nbytes=nbytes)
+
+
+def master_body(service: HlsService, viewers, name: str, data: bytes,
+                client: Callable[[], str]) -> tuple[bytes, str]:
+    """Body and Cache-Control of the master playlist ``data`` of ``name`` for one viewer.
+
+    With a viewer tracker (``viewers``; None on a request from an edge, which counts its
+    own viewers) each player gets a session token on its variant URLs, and the playlist is
+    ``private``; segment URIs stay token-free so caches share them
+    (docs/observability.md). ``client()`` gives the viewer's client key, only when needed.
+    """
+    if viewers is not None:
+        token = viewers.new_token()
+        viewers.touch(name, token, client=client(), now=time.time())
+        text = service.master_playlist(name, uri_suffix=f"?{SESSION_PARAM}={token}")
+        if text is not None:
+            return text.encode(), MASTER_WITH_TOKEN_CACHE
+    return data, PLAYLIST_CACHE
 
 
 def _playlist(request: web.Request, data: bytes, cache: str = PLAYLIST_CACHE) -> web.StreamResponse:
     if _plain_get(request):
-        size = len(data)
-        head = _playlist_heads.get((size, cache))
-        if head is None:
-            if len(_playlist_heads) >= 1024:
-                _playlist_heads.clear()
-            head = _playlist_heads[(size, cache)] = (
-                f"HTTP/1.1 200 OK\r\nContent-Type: {CONTENT_TYPES['m3u8']}\r\nContent-Length: {size}\r\n"
-                f"Cache-Control: {cache}\r\n{_COMMON_LINES}"
-            ).encode()
-        return PrebuiltResponse(head, data)
+        return PrebuiltResponse(playlist_head(len(data), cache), data)
     return web.Response(body=data, headers={
         **CORS, "Content-Type": CONTENT_TYPES["m3u8"], "Cache-Control": cache,
     })
@@ -311,12 +322,26 @@ _playlist_heads: dict[tuple[int, str], bytes] = {}
 _date: list = [0, b""]
 
 
+def playlist_head(size: int, cache: str) -> bytes:
+    """Status line and headers (all but ``Date``) of a 200 playlist response to a plain
+    keep-alive HTTP/1.1 GET, for a body of ``size`` bytes; built once per (size, cache)."""
+    head = _playlist_heads.get((size, cache))
+    if head is None:
+        if len(_playlist_heads) >= 1024:
+            _playlist_heads.clear()
+        head = _playlist_heads[(size, cache)] = (
+            f"HTTP/1.1 200 OK\r\nContent-Type: {CONTENT_TYPES['m3u8']}\r\nContent-Length: {size}\r\n"
+            f"Cache-Control: {cache}\r\n{_COMMON_LINES}"
+        ).encode()
+    return head
+
+
 def _plain_get(request: web.BaseRequest) -> bool:
     """A GET on a keep-alive HTTP/1.1 connection: what a prebuilt response answers."""
     return request.method == "GET" and request.version == HttpVersion11 and request.keep_alive
 
 
-def _date_line() -> bytes:
+def date_line() -> bytes:
     """``Date: …`` (RFC 9110 §6.6.1, IMF-fixdate) and the blank line, once per second."""
     now = int(time.time())
     if _date[0] != now:
@@ -380,9 +405,9 @@ class PrebuiltResponse(web.StreamResponse):
             raise ConnectionResetError("Cannot write to closing transport")
         data = self._data
         if len(data) < 16384:
-            transport.write(b"".join((self._head, _date_line(), data)))
+            transport.write(b"".join((self._head, date_line(), data)))
         else:
-            transport.writelines((self._head, _date_line(), data))
+            transport.writelines((self._head, date_line(), data))
         self._body_length = len(data)
         if transport.get_write_buffer_size():
             await writer.drain()  # waits only while the transport is over its high-water mark

@@ -57,12 +57,14 @@ async def running_server(tmp_path, *overrides: str) -> AsyncIterator[RunningServ
 async def serving(config: Config) -> AsyncIterator[RunningServer]:
     """Run ``create_app(config)`` on an ephemeral HTTP port (HTTPS when the config has a
     certificate) until the block ends."""
+    from mediasrv.http.fastlane import FastLaneSite
     from mediasrv.tls import http_context
 
     app = create_app(config)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=http_context(config))
+    # The listener mediasrv.cli starts: playlists in the fast lane (mediasrv/http/fastlane.py).
+    site = FastLaneSite(runner, "127.0.0.1", 0, ssl_context=http_context(config))
     await site.start()
     http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:
