@@ -1,7 +1,7 @@
 """A thumbnail of every live stream, at most every ``thumbnails.interval`` seconds.
 
-One hub reader per stream (renditions such as ``name/720p`` are skipped) drains units;
-when a video keyframe arrives and the interval has passed, that keyframe is decoded and
+One hub reader of video keyframes per stream (renditions such as ``name/720p`` are
+skipped); when a keyframe arrives and the interval has passed, that keyframe is decoded and
 encoded to JPEG in a worker thread (``asyncio.to_thread``), one at a time per stream and at
 most two at once overall. The reader itself only looks at each unit, so it never falls
 behind; the newest JPEG is kept in memory and dropped when the broadcast ends.
@@ -75,7 +75,8 @@ class ThumbnailService:
     def _track(self, stream: Stream) -> None:
         if "/" in stream.name:  # a rendition of a stream, not a broadcast
             return
-        reader = stream.subscribe(max_units=512, name="thumbnails")
+        # Keyframes only: the other ~95 % of units would each wake this task for nothing.
+        reader = stream.subscribe(max_units=16, name="thumbnails", keyframes_only=True)
         task = asyncio.get_running_loop().create_task(self._run(stream, reader), name=f"thumbnails:{stream.name}")
         self._tasks[stream.name] = task
         task.add_done_callback(lambda t, name=stream.name: self._tasks.pop(name, None) if self._tasks.get(name) is t else None)
