@@ -14,12 +14,17 @@ For each server in turn (never both at once), in one invocation:
    still be running at the end of the window;
 5. kill publishers and server.
 
+``--servers nginx-rtmp,mediasrv,mediasrv-live-only`` adds the like-for-like row:
+mediasrv doing what nginx-rtmp's ``live on`` does (``LIVE_ONLY_SETTINGS``: no HLS
+packaging, no recording, no thumbnails after the first), beside mediasrv's defaults.
+
 The publishers' CPU is not counted. The input (1280x720 30 fps H.264 High with B-frames
 + AAC, ~3.2 Mbit/s, 25 s, FLV) is made once with the FFmpeg CLI and cached in the temp
 dir. Prints one Markdown table on stdout (progress goes to stderr); ``--append-results``
 also appends it, with the command line, date and machine, to benchmarks/RESULTS.md.
 
     .venv/bin/python benchmarks/ingest.py --streams 4 --seconds 30
+    .venv/bin/python benchmarks/ingest.py --servers nginx-rtmp,mediasrv,mediasrv-live-only
 """
 
 from __future__ import annotations
@@ -218,6 +223,21 @@ class Mediasrv(Server):
         )
 
 
+#: mediasrv doing what nginx-rtmp's ``live on`` does: ingest into the hub (RTMP playback
+#: from it), no HLS packaging, no recording, thumbnails left to their first one (taken
+#: before the window; ``thumbnails.interval`` has no "off").
+LIVE_ONLY_SETTINGS = ("hls.enabled=false", "recording.enabled=false", "thumbnails.interval=3600")
+
+
+class MediasrvLiveOnly(Mediasrv):
+    """The like-for-like row: mediasrv with ``LIVE_ONLY_SETTINGS`` (then ``--mediasrv-set``)."""
+
+    name = "mediasrv-live-only"
+
+    def __init__(self, procs: ProcessGroup, workdir: Path, extra_sets: list[str]) -> None:
+        super().__init__(procs, workdir, [*LIVE_ONLY_SETTINGS, *extra_sets])
+
+
 def ffprobe_stream(url: str, timeout: float) -> str:
     """Pull ``url`` briefly; return e.g. 'h264 1280x720 + aac' or raise."""
     try:
@@ -410,7 +430,8 @@ def record(results: list[Result], input_path: Path, input_bps: float, args) -> N
         f"### {when}\n\n"
         f"```\n{command_line()}\n```\n\n"
         f"Machine: {machine}. mediasrv at {code}"
-        f"{'; extra settings: ' + ' '.join(args.mediasrv_set) if args.mediasrv_set else ''}.\n"
+        f"{'; extra settings: ' + ' '.join(args.mediasrv_set) if args.mediasrv_set else ''}"
+        f"{'; mediasrv-live-only = mediasrv with ' + ' '.join(LIVE_ONLY_SETTINGS) if 'mediasrv-live-only' in args.servers else ''}.\n"
         f"Input: {input_path.name}, {input_bps / 1e6:.2f} Mbit/s, "
         f"published with `ffmpeg -re -stream_loop -1 -c copy`; warmup {args.warmup:g} s.\n\n"
         f"{table(results)}\n\n"
@@ -420,6 +441,9 @@ def record(results: list[Result], input_path: Path, input_bps: float, args) -> N
     note(f"appended to {RESULTS.relative_to(ROOT)}")
 
 
+SERVERS = ("nginx-rtmp", "mediasrv", "mediasrv-live-only")
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--streams", type=int, default=4, help="concurrent publishers (default 4)")
@@ -427,7 +451,9 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=float, default=3.0,
                    help="seconds between 'all streams up' and the window (default 3)")
     p.add_argument("--servers", default="nginx-rtmp,mediasrv",
-                   help="comma-separated, run in this order (default nginx-rtmp,mediasrv)")
+                   help="comma-separated, run in this order (default nginx-rtmp,mediasrv); "
+                        "mediasrv-live-only is mediasrv with " + " ".join(LIVE_ONLY_SETTINGS)
+                        + ", the like-for-like row")
     p.add_argument("--mediasrv-set", action="append", default=[], metavar="KEY=VALUE",
                    help="extra --set for mediasrv (repeatable)")
     p.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "mediasrv-bench",
@@ -445,8 +471,8 @@ def parse_args(argv=None):
         p.error("--profile and --append-results exclude each other (the profiler perturbs the run)")
     args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
     for s in args.servers:
-        if s not in ("nginx-rtmp", "mediasrv"):
-            p.error(f"unknown server {s!r} (nginx-rtmp, mediasrv)")
+        if s not in SERVERS:
+            p.error(f"unknown server {s!r} ({', '.join(SERVERS)})")
     return args
 
 
@@ -462,6 +488,8 @@ def main(argv=None) -> int:
             for name in args.servers:
                 if name == "nginx-rtmp":
                     server: Server = NginxRtmp(procs, workdir / "nginx")
+                elif name == "mediasrv-live-only":
+                    server = MediasrvLiveOnly(procs, workdir / name, args.mediasrv_set)
                 else:
                     server = Mediasrv(procs, workdir / "mediasrv", args.mediasrv_set)
                 results.append(run_one(server, procs, args, input_path, input_bps))

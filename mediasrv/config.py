@@ -112,6 +112,9 @@ class AuthConfig:
 
 @dataclass(frozen=True, slots=True)
 class HlsConfig:
+    #: Package every live stream as HLS. False: an RTMP-only ingest/relay node (what
+    #: nginx-rtmp's ``live on`` does): publishers in, RTMP players out, no muxing.
+    enabled: bool = True
     format: Literal["fmp4", "mpegts"] = "fmp4"
     segment_duration: float = 2.0
     window: int = 6
@@ -523,6 +526,7 @@ def build_config(data: dict) -> Config:
     _check_accounts(config)
     _check_gifts(config.gifts)
     _check_cluster(config.cluster)
+    _check_hls(config)
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", config.rtmp.app):
         raise ConfigError(f"rtmp.app: {config.rtmp.app!r} must be 1-64 letters, digits, '_' or '-'")
     return config
@@ -576,6 +580,17 @@ def _check_cluster(cluster: ClusterConfig) -> None:
         # One lost heartbeat must not drop a live node's streams from the directory.
         raise ConfigError(f"cluster.directory_ttl: {cluster.directory_ttl:g} must be at least twice "
                           f"cluster.heartbeat ({cluster.heartbeat:g})")
+
+
+def _check_hls(config: Config) -> None:
+    """``hls.enabled: false`` leaves nothing for what only consumes HLS: the transcoder's
+    rungs are HLS renditions, and cluster edges fetch a node's streams as HLS."""
+    if config.hls.enabled:
+        return
+    if config.transcode.enabled:
+        raise ConfigError("hls.enabled: false needs transcode.enabled: false (the rungs are HLS renditions)")
+    if config.cluster.redis_url:
+        raise ConfigError("hls.enabled: false needs cluster.redis_url empty (other nodes fetch streams as HLS)")
 
 
 GIFT_ID_RE = re.compile(r"[a-z0-9_-]{1,32}")

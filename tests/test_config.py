@@ -69,6 +69,7 @@ def test_overrides_set_values_and_add_map_entries():
         ("hls.window=1", "hls.window"),
         ("hls.format=avi", "hls.format"),
         ("hls.low_latency=maybe", "hls.low_latency"),
+        ("hls.enabled=maybe", "hls.enabled"),
         ("rtmp.nope=1", "rtmp.nope"),
         ("auth.mode=webhook", "auth.webhook.url"),
         ("auth.mode=keys", "auth.keys"),
@@ -81,6 +82,18 @@ def test_bad_values_name_the_key(override, key):
     with pytest.raises(ConfigError) as info:
         load_config(None, [override])
     assert str(info.value).startswith(key), str(info.value)
+
+
+def test_hls_off_only_where_nothing_needs_it():
+    # The transcoder's rungs and the cluster's edges consume HLS: turning it off under
+    # them is refused, naming the key.
+    with pytest.raises(ConfigError, match=r"^hls.enabled: false needs transcode.enabled: false"):
+        load_config(None, ["hls.enabled=false"])
+    with pytest.raises(ConfigError, match=r"^hls.enabled: false needs cluster.redis_url empty"):
+        load_config(None, ["hls.enabled=false", "transcode.enabled=false", "cluster.redis_url=redis://127.0.0.1:6379/0"])
+    config = load_config(None, ["hls.enabled=false", "transcode.enabled=false"])
+    assert config.hls.enabled is False
+    assert load_config(None, []).hls.enabled is True
 
 
 def test_ladder_rungs_are_validated():

@@ -20,17 +20,22 @@ class Reader:
     resumes at a decodable point. Each such skip is counted in ``skips`` and the units
     thrown away in ``dropped_units``. ``read()`` returns ``None`` once the stream ended and
     the queue is drained.
+
+    With ``keyframes_only`` it receives video keyframes and nothing else: for a consumer
+    that only looks at keyframes (the thumbnailer), every other unit costs one check here
+    instead of a queue entry and a wake-up of its task.
     """
 
     __slots__ = (
         "stream", "max_units", "_queue", "_waiter", "_closed", "_ended",
-        "_awaiting_keyframe", "skips", "dropped_units", "delivered_units", "name",
+        "_awaiting_keyframe", "skips", "dropped_units", "delivered_units", "name", "keyframes_only",
     )
 
-    def __init__(self, stream: "Stream", max_units: int, name: str = "") -> None:
+    def __init__(self, stream: "Stream", max_units: int, name: str = "", *, keyframes_only: bool = False) -> None:
         self.stream = stream
         self.max_units = max_units
         self.name = name
+        self.keyframes_only = keyframes_only
         self._queue: deque[MediaUnit] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._closed = False
@@ -45,6 +50,8 @@ class Reader:
     def _offer(self, unit: MediaUnit, *, has_video: bool) -> None:
         if self._closed:
             return
+        if self.keyframes_only and not (unit.keyframe and unit.kind is TrackKind.VIDEO):
+            return  # not for this reader: neither queued nor counted as dropped
         if self._awaiting_keyframe:
             if not _is_resume_point(unit, has_video):
                 self.dropped_units += 1

@@ -216,15 +216,18 @@ class Stream:
     def gop_cache_bytes(self) -> int:
         return self._gop_bytes
 
-    def subscribe(self, *, max_units: int | None = None, from_gop: bool = True, name: str = "") -> Reader:
-        """Add a reader. With ``from_gop`` it starts at the cached last keyframe."""
-        reader = Reader(self, max_units or self.hub.reader_queue_units, name=name)
+    def subscribe(self, *, max_units: int | None = None, from_gop: bool = True, name: str = "",
+                  keyframes_only: bool = False) -> Reader:
+        """Add a reader. With ``from_gop`` it starts at the cached last keyframe; with
+        ``keyframes_only`` it receives video keyframes only (see ``Reader``)."""
+        reader = Reader(self, max_units or self.hub.reader_queue_units, name=name, keyframes_only=keyframes_only)
         if self.state is StreamState.ENDED:
             reader._end()
             return reader
         if from_gop:
             for unit in self._gop[-reader.max_units:]:
-                reader._queue.append(unit)
+                if not keyframes_only or (unit.keyframe and unit.kind is TrackKind.VIDEO):
+                    reader._queue.append(unit)
         self._readers.append(reader)
         return reader
 

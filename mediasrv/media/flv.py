@@ -366,8 +366,22 @@ def _parse_ex_video(c: ByteReader, raw_frame_type: int, packet_type: int) -> Vid
     return VideoTag(codec, frame_type, packet, composition_time, c.rest(), True, track_id, offset_ns)
 
 
+# First bytes of the most common tags, for the fast paths below (FLV §E.4.3.1: FrameType
+# in the high nibble, CodecID 7 = AVC in the low one; §E.4.2.1: SoundFormat 10 = AAC).
+_AVC_KEY_BYTE = (VideoFrameType.KEY << 4) | VideoCodecId.AVC
+_AVC_INTER_BYTE = (VideoFrameType.INTER << 4) | VideoCodecId.AVC
+
+
 def parse_video_tag(payload: bytes) -> VideoTag:
     """Parse the body of an RTMP video message / FLV video tag (legacy or Enhanced RTMP)."""
+    # Fast path for nearly every message of an H.264 stream: a legacy AVC key or inter
+    # frame with AVCPacketType 1 (NALUs) and its SI24 composition time (§E.4.3.1, 5 bytes
+    # of header). Same result as the general parser below, without its reader object.
+    if len(payload) >= 5 and payload[1] == AvcPacketType.NALU:
+        b = payload[0]
+        if b == _AVC_KEY_BYTE or b == _AVC_INTER_BYTE:
+            return VideoTag(Codec.H264, VideoFrameType.KEY if b == _AVC_KEY_BYTE else VideoFrameType.INTER,
+                            TagPacket.CODED_FRAME, int.from_bytes(payload[2:5], "big", signed=True), payload[5:])
     c = ByteReader(payload, "FLV video tag")
     b = c.u8()
     if b & 0x80:  # IsExHeader
@@ -418,6 +432,10 @@ def parse_audio_tag(payload: bytes) -> AudioTag:
     An empty payload (RTMP's "audio silence" message) is malformed here; callers that
     want to tolerate it check for emptiness first.
     """
+    # Fast path for most messages of a stream: a raw AAC frame (SoundFormat 10,
+    # AACPacketType 1; FLV §E.4.2.1-2). Same result as the general parser below.
+    if len(payload) >= 2 and payload[0] >> 4 == SoundFormat.AAC and payload[1] == AacPacketType.RAW:
+        return AudioTag(Codec.AAC, TagPacket.CODED_FRAME, payload[2:])
     c = ByteReader(payload, "FLV audio tag")
     b = c.u8()
     sound_format = b >> 4

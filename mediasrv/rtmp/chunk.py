@@ -310,6 +310,10 @@ class ChunkReader:
             if self._partial_bytes + length > self.max_partial_bytes:
                 raise RemoteProtocolError(
                     f"partial messages of more than {self.max_partial_bytes} bytes in total")
+            if csid <= 63 and not st.extended:
+                whole = self._gather(st, p, length)
+                if whole is not None:
+                    return whole
             self._partial_count += 1
             self._partial_bytes += length
             st.remaining = length
@@ -317,6 +321,32 @@ class ChunkReader:
         self._current = st
         self._chunk_left = min(self._chunk_size, st.remaining)
         return True
+
+    def _gather(self, st: _ChunkStream, p: int, length: int) -> Message | None:
+        """A multi-chunk message whose chunks are all buffered back to back, in one step.
+
+        With the read batching of the server, a video frame's chunks are usually all in
+        the buffer, unbroken by other chunk streams: payload, then for each continuation
+        a one-byte fmt 3 basic header of the same chunk stream (§5.3.1.1, csid 2-63;
+        §5.3.1.2.4) and the next ``chunk_size`` bytes. Checked byte for byte and joined
+        with one copy; anything else (interleaving, a partial message, extended
+        timestamps, whose continuations may repeat a 4-byte field, §5.3.1.3) returns None
+        and goes chunk by chunk as before."""
+        size = self._chunk_size
+        continuations = (length - 1) // size
+        stop = p + length + continuations
+        buf = self._buf
+        if len(buf) < stop:
+            return None
+        marker = 0xC0 | st.csid  # fmt 3 in the top two bits, the csid in the low six
+        step = size + 1
+        for header in range(p + size, stop, step):
+            if buf[header] != marker:
+                return None
+        with memoryview(buf) as view:  # released before the buffer can resize
+            payload = b"".join([view[start:min(start + size, stop)] for start in range(p, stop, step)])
+        self._pos = stop
+        return self._complete_single(st, payload)
 
     def _complete_single(self, st: _ChunkStream, payload: bytes) -> Message:
         msg = Message(st.csid, st.type_id, st.stream_id, st.timestamp, payload)

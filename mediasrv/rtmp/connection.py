@@ -58,7 +58,16 @@ MAX_STREAMS = 16
 ACCEPTED_FOURCCS = ("avc1", "hvc1", "av01", "vp09", "mp4a")
 
 
-class ConnectionState(Enum):
+class _KeyEnum(Enum):
+    """An Enum hashed by identity: members are the keys of the transition tables, looked
+    up for every audio/video message. Enum's own ``__hash__`` is a Python-level function
+    (``hash(self._name_)``), several times the cost of the lookup itself; members compare
+    by identity anyway, so the identity hash is consistent with equality."""
+
+    __hash__ = object.__hash__
+
+
+class ConnectionState(_KeyEnum):
     """States of an :class:`RtmpConnection`."""
 
     HANDSHAKE = "handshake"
@@ -69,7 +78,7 @@ class ConnectionState(Enum):
     ERROR = "error"  # a protocol error happened: the connection is dead
 
 
-class StreamState(Enum):
+class StreamState(_KeyEnum):
     """States of one NetStream (a message stream id made by ``createStream``)."""
 
     IDLE = "idle"
@@ -80,7 +89,7 @@ class StreamState(Enum):
     DELETED = "deleted"
 
 
-class _In(Enum):
+class _In(_KeyEnum):
     """Inputs of the connection machine."""
 
     HANDSHAKE_DONE = "handshake done"
@@ -94,7 +103,7 @@ class _In(Enum):
     PING = "send_ping"
 
 
-class _Next(Enum):
+class _Next(_KeyEnum):
     PROCEED = "proceed"
     IGNORE = "ignore"
 
@@ -127,7 +136,7 @@ del S
 _PEER_INPUTS = frozenset({_In.HANDSHAKE_DONE, _In.CONNECT, _In.COMMAND, _In.MEDIA, _In.CONTROL})
 
 
-class _SIn(Enum):
+class _SIn(_KeyEnum):
     """Inputs of a stream machine."""
 
     # from the peer
@@ -152,7 +161,7 @@ _PEER_STREAM_INPUTS = frozenset({_SIn.PUBLISH, _SIn.PLAY, _SIn.FC_UNPUBLISH, _SI
 _WITHDRAWING = frozenset({_SIn.FC_UNPUBLISH, _SIn.CLOSE, _SIn.DELETE})
 
 
-class _Do(Enum):
+class _Do(_KeyEnum):
     """Side effect of a stream transition."""
 
     NOTHING = "nothing"

@@ -179,10 +179,13 @@ class HlsService:
     ``config`` is the server config (its ``hls`` section is used) or the ``hls`` section
     itself: any object with ``format``, ``segment_duration``, ``window``,
     ``keep_after_end``. ``clock`` gives wall-clock seconds (PROGRAM-DATE-TIME, retention).
+    With ``enabled`` false (``hls.enabled``) it never listens to the hub: no stream is
+    packaged, every lookup finds nothing (the routes answer 404 at once).
     """
 
     def __init__(self, config: Any, hub: Hub, *, clock: Callable[[], float] = time.time) -> None:
         hls = getattr(config, "hls", config)
+        self.enabled = bool(getattr(hls, "enabled", True))
         self.format = Container(getattr(hls, "format", "fmp4"))
         self.segment_duration = float(getattr(hls, "segment_duration", 2.0))
         self.window = int(getattr(hls, "window", 6))
@@ -201,8 +204,8 @@ class HlsService:
     # --- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Listen to the hub (and pick up streams already live)."""
-        if self._started:
+        """Listen to the hub (and pick up streams already live); nothing when disabled."""
+        if self._started or not self.enabled:
             return
         self._loop = asyncio.get_running_loop()
         self._started = True

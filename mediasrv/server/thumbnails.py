@@ -1,9 +1,15 @@
 """A thumbnail of every live stream, at most every ``thumbnails.interval`` seconds.
 
-One hub reader per stream (renditions such as ``name/720p`` are skipped) drains units;
-when a video keyframe arrives and the interval has passed, that keyframe is decoded and
+One hub reader of video keyframes per stream (renditions such as ``name/720p`` are
+skipped); when a keyframe arrives and the interval has passed, that keyframe is decoded and
 encoded to JPEG in a worker thread (``asyncio.to_thread``), one at a time per stream and at
-most two at once overall. The reader itself only looks at each unit, so it never falls
+most two at once overall. Only while it is wanted: a stream's first thumbnail is always
+taken (listings show one from the start), later ones only while someone looked at that
+stream's thumbnail (``get``: the live listings, the thumbnail URL) within the last
+``WANTED_FOR`` seconds. Decoding a 720p keyframe and encoding a JPEG is the costliest
+thing done per live stream besides muxing; a stream nobody browses costs none of it, and
+the first look after a quiet spell gets the older picture once, a fresh one an interval
+later. The reader itself only looks at each unit, so it never falls
 behind; the newest JPEG is kept in memory and dropped when the broadcast ends.
 """
 
@@ -21,6 +27,11 @@ from mediasrv.media.types import TrackKind
 from mediasrv.server.images import thumbnail_from_keyframe
 
 log = logging.getLogger("mediasrv.thumbnails")
+
+#: Seconds after the last ``get`` of a stream's thumbnail during which it is kept fresh
+#: (at least three intervals): a listing refreshed every few seconds keeps its pictures
+#: current, an idle one lets the decoding stop.
+WANTED_FOR = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +54,9 @@ class ThumbnailService:
         self.width = width
         self.clock = clock
         self.latest: dict[str, Thumbnail] = {}
+        #: Stream name -> when its thumbnail was last asked for (``get``).
+        self._wanted_at: dict[str, float] = {}
+        self.wanted_for = max(WANTED_FOR, 3 * interval)
         self._tasks: dict[str, asyncio.Task] = {}
         self._busy: set[str] = set()
         self._takes: set[asyncio.Task] = set()
@@ -64,6 +78,10 @@ class ThumbnailService:
         self._tasks.clear()
 
     def get(self, name: str) -> Thumbnail | None:
+        """The newest thumbnail of live stream ``name`` (None before the first); asking
+        keeps that stream's thumbnail fresh for ``wanted_for`` seconds."""
+        if name in self._tasks:  # live streams only: lookups of any other name add nothing
+            self._wanted_at[name] = self.clock()
         return self.latest.get(name)
 
     def _on_event(self, event) -> None:
@@ -71,11 +89,13 @@ class ThumbnailService:
             self._track(event.stream)
         elif isinstance(event, StreamEnded):
             self.latest.pop(event.stream.name, None)
+            self._wanted_at.pop(event.stream.name, None)
 
     def _track(self, stream: Stream) -> None:
         if "/" in stream.name:  # a rendition of a stream, not a broadcast
             return
-        reader = stream.subscribe(max_units=512, name="thumbnails")
+        # Keyframes only: the other ~95 % of units would each wake this task for nothing.
+        reader = stream.subscribe(max_units=16, name="thumbnails", keyframes_only=True)
         task = asyncio.get_running_loop().create_task(self._run(stream, reader), name=f"thumbnails:{stream.name}")
         self._tasks[stream.name] = task
         task.add_done_callback(lambda t, name=stream.name: self._tasks.pop(name, None) if self._tasks.get(name) is t else None)
@@ -93,6 +113,8 @@ class ThumbnailService:
                 now = self.clock()
                 if now - last < self.interval:
                     continue
+                if stream.name in self.latest and now - self._wanted_at.get(stream.name, float("-inf")) > self.wanted_for:
+                    continue  # it has one, and nobody looked at it lately
                 last = now
                 number += 1
                 self._busy.add(stream.name)

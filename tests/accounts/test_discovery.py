@@ -150,6 +150,37 @@ async def test_thumbnails_are_taken_served_and_stand_in_for_the_cover(tmp_path):
         await api.error(await api.http.get("/api/live/bad..name%20/thumbnail"), 400)
 
 
+async def test_thumbnails_are_refreshed_only_while_someone_looks(tmp_path):
+    """The first thumbnail is always taken; later ones only while ``get`` (the listings,
+    the thumbnail URL) asked for that stream within ``wanted_for`` seconds."""
+    async with running_server(tmp_path, *NO_RECORDING, "thumbnails.interval=1") as srv:
+        service = srv.app[THUMBNAILS]
+        now = [1000.0]
+        service.clock = lambda: now[0]
+        publication = go_live(srv, "quiet", seconds=1)
+        first = await wait_for(lambda: service.latest.get("quiet"))  # not get(): nobody looks
+        stream = srv.hub.get("quiet")
+        (reader,) = [r for r in stream.readers if r.name == "thumbnails"]
+        keyframe = next(u for u in encode(seconds=1).units if u.kind is TrackKind.VIDEO and u.keyframe)
+
+        async def keyframe_at(dts: int) -> bool:
+            """Push a keyframe an interval later; True if it started a thumbnail."""
+            before = service.latest["quiet"]
+            now[0] += 10
+            publication.push(keyframe.__class__(keyframe.track, dts, dts, True, keyframe.data))
+            # The reader's task takes the unit and decides in the same step.
+            await wait_for(lambda: reader.queued == 0)
+            return "quiet" in service._busy or service.latest["quiet"] is not before
+
+        assert first.number == 1 and not await keyframe_at(5000)
+        assert service.get("quiet") is first  # someone looks: the next keyframe refreshes it
+        assert await keyframe_at(6000)
+        assert (await wait_for(lambda: service.latest["quiet"] is not first and service.latest["quiet"])).number == 2
+        now[0] += service.wanted_for  # nobody looked since
+        assert not await keyframe_at(7000)
+        assert service.get("nosuchstream") is None and "nosuchstream" not in service._wanted_at
+
+
 async def _events(response: aiohttp.ClientResponse, queue: asyncio.Queue) -> None:
     event = None
     async for raw in response.content:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import aiohttp
 import av
 import pytest
 
+from mediasrv.http.hls_routes import HLS_SERVICE
 from mediasrv.media.types import Codec, TrackKind
 from tests.support.clients import (
     decode_units,
@@ -15,6 +17,7 @@ from tests.support.clients import (
     pyav_push_process,
     run_process,
 )
+from tests.support.server import StreamRecorder, running_server
 from tests.support.tools import require_tool
 
 pytestmark = pytest.mark.e2e
@@ -121,3 +124,35 @@ async def test_ffmpeg_pulls_what_was_published(server, recorder, tmp_path):
     assert len(pushed) - 25 <= len(frames) <= len(pushed)
     assert frames[0].key_frame
     assert (frames[-1].width, frames[-1].height) == (320, 240)
+
+
+async def test_hls_disabled_node_relays_rtmp_without_packaging(tmp_path):
+    """``hls.enabled=false``: an RTMP-only relay (nginx-rtmp ``live on``). Publishing and
+    RTMP playback work; no HLS muxer reads the stream and its HLS URLs are 404 at once
+    (no wait for a first segment that will never come)."""
+    ffmpeg = require_tool("ffmpeg")
+    async with running_server(tmp_path / "srv", "hls.enabled=false", "recording.enabled=false") as srv:
+        recorder = StreamRecorder(srv.hub)
+        push = asyncio.create_task(ffmpeg_push(srv.rtmp_url("relay"), seconds=4, realtime=True))
+        await recorder.wait_started("relay")
+        stream = srv.hub.get("relay")
+        assert not any(reader.name.startswith("hls:") for reader in stream.readers)
+        async with aiohttp.ClientSession() as session:
+            for path in ("/live/relay/index.m3u8", "/live/relay/source/index.m3u8"):
+                # Well under the 6 s a playlist request may wait for a first segment.
+                async with asyncio.timeout(1.5):
+                    async with session.get(srv.http_url + path) as response:
+                        assert response.status == 404, path
+        out = tmp_path / "pulled.flv"
+        status, output = await run_process(
+            ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-i", srv.rtmp_url("relay"),
+            "-c", "copy", "-f", "flv", str(out), timeout=30,
+        )
+        push_status, push_output = await push
+        assert push_status == 0, push_output
+        assert status == 0, output
+        pushed = _video(await recorder.wait_ended("relay"))
+        with av.open(str(out)) as container:
+            frames = [f for f in container.decode(video=0)]
+        assert len(pushed) - 25 <= len(frames) <= len(pushed) and frames[0].key_frame
+        assert srv.app[HLS_SERVICE].stats.streams_started == 0

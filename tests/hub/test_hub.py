@@ -81,6 +81,22 @@ async def test_gop_cache_starts_new_reader_at_last_keyframe(hub):
     assert [u.dts for u in drain(late)] == [80, 90, 120]
 
 
+async def test_keyframes_only_reader_gets_video_keyframes_and_nothing_else(hub):
+    pub = hub.publish("s", Publisher())
+    pub.push(video(0, True))
+    pub.push(audio(10))  # audio units are "keyframes" too: still not for this reader
+    pub.push(video(40))
+    keys = pub.stream.subscribe(keyframes_only=True)  # from the GOP cache: the keyframe only
+    for unit in [audio(50), video(80), video(120, True), audio(130), video(160)]:
+        pub.push(unit)
+    assert [u.dts for u in drain(keys)] == [0, 120]
+    assert keys.dropped_units == 0 and keys.skips == 0
+    # More keyframes than its queue holds: it skips like any reader.
+    for dts in range(200, 200 + 40 * (hub.reader_queue_units + 1), 40):
+        pub.push(video(dts, True))
+    assert keys.skips == 1
+
+
 async def test_gop_cache_is_bounded_in_bytes():
     hub = Hub(gop_cache_bytes=10)
     pub = hub.publish("s", Publisher())

@@ -69,6 +69,8 @@ def test_legacy_video_layouts(codec_id, codec):
     assert (tag.packet, tag.composition_time, tag.data, tag.keyframe) == (TagPacket.CODED_FRAME, -42, NALUS, False)
     tag = parse_video_tag(legacy_video(1, codec_id, 1, 0x7FFFFF, NALUS))
     assert tag.composition_time == 0x7FFFFF
+    tag = parse_video_tag(legacy_video(2, codec_id, 1, -(1 << 23), b""))  # header only: empty frame
+    assert (tag.codec, tag.frame_type, tag.composition_time, tag.data) == (codec, VideoFrameType.INTER, -(1 << 23), b"")
     assert parse_video_tag(legacy_video(4, codec_id, 1, 0, NALUS)).keyframe  # generated key frame
     assert parse_video_tag(legacy_video(3, codec_id, 1, 0, NALUS)).frame_type is VideoFrameType.DISPOSABLE_INTER
     assert parse_video_tag(legacy_video(1, codec_id, 2)).packet is TagPacket.END_OF_SEQUENCE

@@ -175,6 +175,30 @@ def test_interleaved_messages_on_several_chunk_streams():
     assert read(data) == [Message(4, 8, 1, 11, audio), Message(6, 9, 1, 10, video)]
 
 
+@pytest.mark.parametrize("length", [101, 200, 201, 350, 400])
+def test_whole_multi_chunk_messages_in_one_buffer(length):
+    """Messages whose chunks are all buffered back to back are joined in one step
+    (``ChunkReader._gather``): same messages as chunk by chunk, across a chunk size
+    change, exact multiples of the chunk size, and a message cut short by the buffer."""
+    payload = bytes(i % 251 for i in range(length))
+    data = (set_chunk_size(100)
+            + chunk_message(payload, csid=6, type_id=9, stream_id=1, timestamp=7, chunk_size=100)
+            + chunk_message(payload[::-1], csid=6, type_id=9, fmt=1, timestamp=33, chunk_size=100))
+    expected = [Message(6, 9, 1, 7, payload), Message(6, 9, 1, 40, payload[::-1])]
+    assert read(data)[1:] == expected
+    assert read_bytewise(data)[1:] == expected
+    reader = ChunkReader()
+    assert len(reader.receive_data(data[:-1])) == 2  # the last byte missing: not complete
+    assert reader.receive_data(data[-1:]) == expected[1:]
+    # A continuation header of another chunk stream where ours was expected (interleaving)
+    # is parsed chunk by chunk: here it names a stream that does not exist yet.
+    bad = bytearray(data)
+    first_continuation = len(set_chunk_size(100)) + 12 + 100
+    bad[first_continuation] = 0xC0 | 7
+    with pytest.raises(RemoteProtocolError, match="chunk stream 7 starts with a fmt 3 header"):
+        read(bytes(bad))
+
+
 def test_message_over_the_limit():
     data = chunk_message(b"", csid=6, type_id=9, stream_id=1, length=1001)
     with pytest.raises(RemoteProtocolError, match="message of 1001 bytes exceeds the limit of 1000"):
