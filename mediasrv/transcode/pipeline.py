@@ -14,10 +14,11 @@ Threads (PyAV releases the GIL in decode, scale and encode, so they run in paral
 - the **audio thread** decodes the source AAC and encodes it once (AAC at
   ``audio_bitrate``) for all rungs.
 
-Every rung reformats the same decoded frame, concurrently. PyAV's ``reformat`` briefly
-rewrites the source frame's colour tags around ``sws_scale_frame`` and restores them;
-all rungs ask for the same conversion, so the values they write are the same and the
-overlap is harmless (and a rung of the source's size and format gets the frame itself).
+Every rung that scales reformats the same decoded frame, concurrently. PyAV's
+``reformat`` briefly rewrites the source frame's colour tags around ``sws_scale_frame``
+and restores them; all rungs ask for the same conversion, so the values they write are
+the same and the overlap is harmless. A rung of the source's size and pixel format
+skips the reformatter and encodes the decoded frame itself.
 
 Output goes through ``send(header, data)`` (thread-safe; framed ``protocol`` messages).
 Counters are plain ints and floats; ``stats()`` returns them as a dict.
@@ -303,14 +304,7 @@ class _Rung:
         started = time.perf_counter()
         if self.encoder is None:
             self._open(frame)
-        plan = self.plan
-        scaled = self.reformatter.reformat(
-            frame, plan.width, plan.height, "yuv420p", interpolation=INTERPOLATION, threads=1,
-        )
-        if scaled is not frame:
-            scaled.pts = pts
-            scaled.time_base = MS
-        packets = self.encoder.encode(scaled)
+        packets = self.encoder.encode(self._scaled(frame, pts))
         c.busy_seconds += time.perf_counter() - started
         self.waiting_keyframe = False
         last = self.last_pts
@@ -319,6 +313,22 @@ class _Rung:
         self.last_pts = pts
         c.frames_encoded += 1
         self._emit(packets)
+
+    def _scaled(self, frame, pts: int):
+        """The frame this rung encodes: the decoded frame itself when it already has the
+        rung's size and pixel format (the 720p rung of a 720p source: no reformat call, no
+        copy; x264 copies its input, so sharing the frame with the other rungs is safe),
+        else a new frame scaled by the rung's own reformatter."""
+        plan = self.plan
+        if frame.width == plan.width and frame.height == plan.height and frame.format.name == "yuv420p":
+            return frame
+        scaled = self.reformatter.reformat(
+            frame, plan.width, plan.height, "yuv420p", interpolation=INTERPOLATION, threads=1,
+        )
+        if scaled is not frame:  # (never the shared frame: its timestamps are the decoder's)
+            scaled.pts = pts
+            scaled.time_base = MS
+        return scaled
 
     def _open(self, frame) -> None:
         plan = self.plan

@@ -35,6 +35,34 @@ def test_rungs_have_their_sizes_and_keyframes_only_where_forced():
     assert out.stats["input_dropped"] == 0
 
 
+def test_the_rung_of_the_source_size_encodes_the_decoded_frame_without_reformatting(monkeypatch):
+    # 320x240 source: the 240p rung is the source's size and pixel format, so it must not
+    # go through a reformatter (no call, no copy) yet stay aligned with the scaled rung.
+    from mediasrv.transcode import pipeline as pipeline_module
+
+    calls: dict[tuple[int, int], int] = {}
+    real_reformatter = pipeline_module.VideoReformatter
+
+    class CountingReformatter:
+        def __init__(self) -> None:
+            self.real = real_reformatter()
+
+        def reformat(self, frame, width, height, *args, **kwargs):
+            calls[(width, height)] = calls.get((width, height), 0) + 1
+            return self.real.reformat(frame, width, height, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline_module, "VideoReformatter", CountingReformatter)
+    units = list(encode(seconds=3.0, fps=25, gop=10, width=320, height=240).units)
+    out = run_pipeline(units, segment=1.0)
+    same, scaled = out.by_name("240p"), out.by_name("144p")
+    assert (out.rungs[same]["width"], out.rungs[same]["height"]) == (320, 240)
+    assert calls == {(192, 144): 75}  # every frame of the scaled rung, none of the other
+    assert out.keyframes(same) == out.keyframes(scaled) == out.forced
+    for index, size in ((same, (320, 240)), (scaled, (192, 144))):
+        frames = decode_rung(out, index)
+        assert len(frames) == 75 and {(f.width, f.height) for f in frames} == {size}
+
+
 def test_audio_is_encoded_once_for_every_rung():
     units = list(encode(seconds=3.0).units)
     out = run_pipeline(units, audio_bitrate=64_000)
