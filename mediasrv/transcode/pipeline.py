@@ -422,6 +422,8 @@ class Pipeline:
         self._audio_thread = threading.Thread(target=self._audio_loop, name="audio", daemon=True)
         self.decode_progress_at = time.monotonic()
         self.done = threading.Event()
+        #: Set when every thread flushed (``done``) or one of them failed: what ``finish`` awaits.
+        self._over = threading.Event()
         self.failure: str | None = None
         self._fail_lock = threading.Lock()
         self._on_failure: Callable[[str], None] | None = None
@@ -451,8 +453,10 @@ class Pipeline:
             self._input.put(("end", None))
 
     def finish(self, timeout: float) -> bool:
-        """After END was submitted: wait until every thread flushed (True) or ``timeout``."""
-        return self.done.wait(timeout)
+        """After END was submitted: wait until every thread flushed (True), a thread failed
+        or ``timeout`` passed (False; ``failure`` says which)."""
+        self._over.wait(timeout)
+        return self.done.is_set()
 
     def stats(self) -> dict:
         c = self.counters
@@ -505,6 +509,10 @@ class Pipeline:
             if self.failure is not None:
                 return
             self.failure = reason
+        # A caller blocked on a full input queue (not live: it waits for room) would wait
+        # for a decode thread that is gone: let it through; nothing reads the queue now.
+        self._input.close()
+        self._over.set()
         if self._on_failure is not None:
             self._on_failure(reason)
 
@@ -533,6 +541,7 @@ class Pipeline:
                     self._audio.put(("end", None))
                     self._audio_thread.join()
                     self.done.set()
+                    self._over.set()
                     return
         except BaseException as exc:
             self._fail(f"decode: {exc!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -164,3 +165,32 @@ def test_live_queue_has_a_hard_bound_and_resumes_at_a_keyframe():
     for index in out.rungs:
         assert out.keyframes(index) and set(out.keyframes(index)) <= set(out.forced)
         assert len(out.packets[index]) >= 50  # the last 3 s at least
+
+
+def test_a_decode_thread_that_fails_mid_feed_releases_the_feeder_and_reports_why():
+    # Not live, the feeder waits for room in a full input queue (2 s of video here): when
+    # the decode thread dies it must be let through and the failure reported at once,
+    # not leave the feeder waiting for a reader that is gone.
+    from mediasrv.transcode.protocol import MessageType
+
+    units = list(encode(seconds=8.0, fps=25, gop=25).units)
+
+    def feed(pipeline, messages):
+        for kind, value in messages:
+            if kind is MessageType.VIDEO_TRACK:
+                value = {**value, "codec": "no-such-codec"}
+            pipeline.submit(kind, value)
+
+    result = {}
+
+    def run():
+        try:
+            run_pipeline(units, feed=feed, max_queue_seconds=2.0, timeout=120)
+        except AssertionError as exc:
+            result["error"] = str(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(30)  # a deadline for a hang, far above the few hundred ms this takes
+    assert not thread.is_alive(), "the feeder is still blocked on the input queue"
+    assert "cannot decode 'no-such-codec' video" in result.get("error", ""), result
