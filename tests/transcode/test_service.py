@@ -199,7 +199,7 @@ async def test_a_publisher_reconnect_continues_the_rungs():
     try:
         publication = await publish(hub, "r", first)
         publication.detach(clean=False)  # dropped: the hub waits for the reconnect
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.3)  # the encoder is away a moment (the scenario, not a wait for anything)
         again = hub.publish("r", Publisher())
         await push(again, first)  # its timestamps start at 0 again: the hub rebases them
         again.detach(clean=True)

@@ -53,9 +53,15 @@ async def test_a_whole_run_through_the_pipes():
 
 
 async def test_worker_exits_when_its_stdin_closes():
-    worker = WorkerProcess("t", lambda kind, value: None)
+    ready = asyncio.get_running_loop().create_future()  # its first heartbeat: running, reading stdin
+
+    def on_message(kind, value) -> None:
+        if kind is MessageType.STATS and not ready.done():
+            ready.set_result(None)
+
+    worker = WorkerProcess("t", on_message)
     await worker.start({"rungs": [], "live": True})
-    await asyncio.sleep(0.5)
+    await asyncio.wait_for(ready, 30)
     worker.close_stdin()
     status = await asyncio.wait_for(worker.exited, 10)
     assert status == 0
