@@ -73,6 +73,7 @@ async def serve(config: Config) -> int:
     from aiohttp import web
 
     from mediasrv.http.app import RTMP_SERVER, create_app
+    from mediasrv.http import send_timeout
     from mediasrv.http.fastlane import FastLaneSite
     from mediasrv.tls import http_context
 
@@ -103,6 +104,7 @@ async def serve(config: Config) -> int:
     rtmp_port = rtmp_server.port if rtmp_server is not None else 0
     tls_port = rtmp_server.tls_port if rtmp_server is not None else None
     print(startup_banner(config, http_port, rtmp_port, tls_port), flush=True)
+    sweeper = send_timeout.watch(runner, config.http.send_timeout)
     # Everything allocated so far (modules, app) lives for the whole run: move it out of
     # the collector's generations so collections triggered by per-packet objects stay cheap.
     gc.collect()
@@ -114,6 +116,7 @@ async def serve(config: Config) -> int:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("shutting down")
+    await sweeper.stop()
     await runner.cleanup()
     return 0
 

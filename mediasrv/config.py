@@ -90,6 +90,8 @@ class HttpConfig:
     #: Largest request body (bytes) of any endpoint but the cover upload
     #: (``uploads.max_cover_bytes``); more is a 413.
     max_body_bytes: int = 1024 * 1024
+    #: Seconds a client may take none of its answer before its connection is closed.
+    send_timeout: float = 60.0
 
     @property
     def address(self) -> ListenAddress:
@@ -400,6 +402,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "rtmp.play_queue_units": (16, 1_000_000),
     "rtmp.read_batch_ms": (0, 200),
     "http.max_body_bytes": (1024, 1 << 30),
+    "http.send_timeout": (1, 3600),
     "accounts.login_failures": (1, 1_000_000),
     "accounts.login_window": (1, 86400),
     "auth.webhook.timeout": (0.1, 60),

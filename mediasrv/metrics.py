@@ -23,6 +23,8 @@ class HttpStats:
     errors: dict[tuple[str, str], int] = field(default_factory=dict)
     blocking_waits: int = 0
     blocking_wait_seconds: float = 0.0
+    #: Connections closed because the client took no byte of its answer (http.send_timeout).
+    send_timeouts: int = 0
 
     def count(self, kind: str, status: int) -> None:
         self.requests[kind] = self.requests.get(kind, 0) + 1
@@ -155,6 +157,9 @@ class MediasrvCollector(Collector):
                                   value=stats.blocking_waits)
         yield CounterMetricFamily("mediasrv_http_blocking_reload_wait_seconds", "Time blocking playlist reloads waited",
                                   value=stats.blocking_wait_seconds)
+        yield CounterMetricFamily("mediasrv_http_send_timeouts",
+                                  "Connections closed because the client took none of its answer for http.send_timeout",
+                                  value=stats.send_timeouts)
 
     def _transcode(self) -> Iterable[Metric]:
         service = self.sources.transcode()

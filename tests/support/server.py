@@ -57,6 +57,7 @@ async def running_server(tmp_path, *overrides: str) -> AsyncIterator[RunningServ
 async def serving(config: Config) -> AsyncIterator[RunningServer]:
     """Run ``create_app(config)`` on an ephemeral HTTP port (HTTPS when the config has a
     certificate) until the block ends."""
+    from mediasrv.http import send_timeout
     from mediasrv.http.fastlane import FastLaneSite
     from mediasrv.tls import http_context
 
@@ -67,9 +68,11 @@ async def serving(config: Config) -> AsyncIterator[RunningServer]:
     site = FastLaneSite(runner, "127.0.0.1", 0, ssl_context=http_context(config))
     await site.start()
     http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    sweeper = send_timeout.watch(runner, config.http.send_timeout)  # as mediasrv.cli does
     try:
         yield RunningServer(app, config, http_port, app[RTMP_SERVER].port, runner)
     finally:
+        await sweeper.stop()
         await runner.cleanup()
 
 
