@@ -124,9 +124,11 @@ class Stream:
                 discontinuity=unit.discontinuity or self._pending_discontinuity,
             )
             self._pending_discontinuity = False
-        self._account(unit)
-        self._cache(unit)
-        has_video = self.has_video
+        # ``unit.kind`` is a property (a Python call): read the track's kind once per unit.
+        kind = unit.track.kind
+        self._account(unit, kind)
+        self._cache(unit, kind)
+        has_video = TrackKind.VIDEO in self.tracks
         for reader in self._readers:
             reader._offer(unit, has_video=has_video)
 
@@ -135,14 +137,14 @@ class Stream:
         if session == self._session:
             self.metadata = dict(values)
 
-    def _account(self, unit: MediaUnit) -> None:
+    def _account(self, unit: MediaUnit, kind: TrackKind) -> None:
         stats = self.stats
         stats.units_in += 1
         stats.bytes_in += len(unit.data)
-        self.tracks[unit.kind] = unit.track
+        self.tracks[kind] = unit.track
         if self._last_dts is None or unit.dts > self._last_dts:
             self._last_dts = unit.dts
-        if unit.kind is TrackKind.VIDEO:
+        if kind is TrackKind.VIDEO:
             stats.video_units += 1
             if unit.keyframe:
                 stats.keyframes += 1
@@ -153,15 +155,15 @@ class Stream:
         else:
             stats.audio_units += 1
 
-    def _cache(self, unit: MediaUnit) -> None:
+    def _cache(self, unit: MediaUnit, kind: TrackKind) -> None:
         # GOP cache: everything since the last video keyframe (audio-only: the last unit),
         # so a new reader starts decodable at once. Bounded in bytes: an over-long GOP is
         # dropped and the cache waits for the next keyframe.
-        if unit.kind is TrackKind.VIDEO and unit.keyframe:
+        if kind is TrackKind.VIDEO and unit.keyframe:
             self._gop = [unit]
             self._gop_bytes = len(unit.data)
             return
-        if not self.has_video:
+        if TrackKind.VIDEO not in self.tracks:
             self._gop = [unit]
             self._gop_bytes = len(unit.data)
             return

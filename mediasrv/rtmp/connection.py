@@ -215,6 +215,17 @@ def _stream_table() -> dict[tuple[StreamState, _SIn], tuple[StreamState, _Do]]:
 
 _STREAM_TRANSITIONS = _stream_table()
 
+# Media is most of what a connection receives (every audio and video message). Where the
+# tables say a media message changes nothing and proceeds/delivers, ``_media`` checks
+# membership in these sets instead of applying both transitions; derived from the tables
+# so they stay the one place where the rules are written.
+_CONN_MEDIA_PROCEEDS = frozenset(
+    state for (state, inp), (new, nxt) in _CONNECTION_TRANSITIONS.items()
+    if inp is _In.MEDIA and new is state and nxt is _Next.PROCEED)
+_STREAM_MEDIA_DELIVERS = frozenset(
+    state for (state, inp), (new, do) in _STREAM_TRANSITIONS.items()
+    if inp is _SIn.MEDIA and new is state and do is _Do.DELIVER)
+
 
 class _Stream:
     __slots__ = ("id", "state", "name", "withdrawn")
@@ -406,16 +417,19 @@ class RtmpConnection:
 
     def _media(self, stream_id: int, t: int, timestamp: int, payload: bytes,
                events: list[Event]) -> None:
-        if not self._conn(_In.MEDIA):
-            return
         stream = self._streams.get(stream_id)
-        if stream is None:
-            if stream_id == 0 and (t == T.DATA_AMF0 or t == T.DATA_AMF3):
-                return  # stray data on the connection's stream 0: no stream to give it to
-            raise RemoteProtocolError(f"message of type {t} on stream {stream_id}, "
-                                      "which was not created")
-        if self._stream(stream, _SIn.MEDIA) is not _Do.DELIVER:
-            return
+        if (stream is None or self._state not in _CONN_MEDIA_PROCEEDS
+                or stream.state not in _STREAM_MEDIA_DELIVERS):
+            # Anything but the common case goes through both tables.
+            if not self._conn(_In.MEDIA):
+                return
+            if stream is None:
+                if stream_id == 0 and (t == T.DATA_AMF0 or t == T.DATA_AMF3):
+                    return  # stray data on the connection's stream 0: no stream to give it to
+                raise RemoteProtocolError(f"message of type {t} on stream {stream_id}, "
+                                          "which was not created")
+            if self._stream(stream, _SIn.MEDIA) is not _Do.DELIVER:
+                return
         if t == T.VIDEO:
             events.append(VideoData(stream_id, timestamp, payload))
         elif t == T.AUDIO:
