@@ -30,6 +30,13 @@ class StreamState(enum.Enum):
     ENDED = "ended"
 
 
+# Enum members as module constants for the per-message paths: on CPython 3.11
+# ``Enum.MEMBER`` is an unspecialised class attribute look-up (~60 ns), a module
+# global ~5 ns, and these are read for every audio/video message.
+_LIVE = StreamState.LIVE
+_VIDEO = TrackKind.VIDEO
+
+
 @dataclass(slots=True)
 class StreamStats:
     """Plain counters read at scrape time (never pushed)."""
@@ -105,7 +112,7 @@ class Stream:
 
     def push(self, session: int, unit: MediaUnit) -> None:
         """Publish one unit from publisher ``session``. Never blocks; stale sessions are ignored."""
-        if session != self._session or self.state is not StreamState.LIVE:
+        if session != self._session or self.state is not _LIVE:
             return
         if self._need_keyframe:
             # A continuing session resumes at a keyframe so every reader can decode on.
@@ -128,7 +135,7 @@ class Stream:
         kind = unit.track.kind
         self._account(unit, kind)
         self._cache(unit, kind)
-        has_video = TrackKind.VIDEO in self.tracks
+        has_video = _VIDEO in self.tracks
         for reader in self._readers:
             reader._offer(unit, has_video=has_video)
 
@@ -144,7 +151,7 @@ class Stream:
         self.tracks[kind] = unit.track
         if self._last_dts is None or unit.dts > self._last_dts:
             self._last_dts = unit.dts
-        if kind is TrackKind.VIDEO:
+        if kind is _VIDEO:
             stats.video_units += 1
             if unit.keyframe:
                 stats.keyframes += 1
@@ -159,11 +166,11 @@ class Stream:
         # GOP cache: everything since the last video keyframe (audio-only: the last unit),
         # so a new reader starts decodable at once. Bounded in bytes: an over-long GOP is
         # dropped and the cache waits for the next keyframe.
-        if kind is TrackKind.VIDEO and unit.keyframe:
+        if kind is _VIDEO and unit.keyframe:
             self._gop = [unit]
             self._gop_bytes = len(unit.data)
             return
-        if TrackKind.VIDEO not in self.tracks:
+        if _VIDEO not in self.tracks:
             self._gop = [unit]
             self._gop_bytes = len(unit.data)
             return

@@ -225,6 +225,11 @@ _CONN_MEDIA_PROCEEDS = frozenset(
 _STREAM_MEDIA_DELIVERS = frozenset(
     state for (state, inp), (new, do) in _STREAM_TRANSITIONS.items()
     if inp is _SIn.MEDIA and new is state and do is _Do.DELIVER)
+# Plain module constants for the per-message paths: on CPython 3.11 ``Enum.MEMBER`` is an
+# unspecialised class attribute look-up (~60 ns), a module global ~5 ns.
+_VIDEO = int(T.VIDEO)
+_AUDIO = int(T.AUDIO)
+_ERROR = ConnectionState.ERROR
 
 
 class _Stream:
@@ -344,7 +349,7 @@ class RtmpConnection:
         the connection is then dead (further calls raise too) and the events of this
         call are lost: close the connection.
         """
-        if self._state is ConnectionState.ERROR:
+        if self._state is _ERROR:
             raise RemoteProtocolError(f"the connection already failed: {self._error}")
         self._bytes_received += len(data)
         events: list[Event] = []
@@ -379,7 +384,7 @@ class RtmpConnection:
 
     def _dispatch(self, msg: Message, events: list[Event]) -> None:
         t = msg.type_id
-        if t == T.VIDEO or t == T.AUDIO:
+        if t == _VIDEO or t == _AUDIO:
             self._media(msg.stream_id, t, msg.timestamp, msg.payload, events)
         elif t == T.COMMAND_AMF0 or t == T.COMMAND_AMF3:
             self._command(msg, m.parse_command(msg.payload, amf3=t == T.COMMAND_AMF3), events)
@@ -430,9 +435,9 @@ class RtmpConnection:
                                           "which was not created")
             if self._stream(stream, _SIn.MEDIA) is not _Do.DELIVER:
                 return
-        if t == T.VIDEO:
+        if t == _VIDEO:
             events.append(VideoData(stream_id, timestamp, payload))
-        elif t == T.AUDIO:
+        elif t == _AUDIO:
             events.append(AudioData(stream_id, timestamp, payload))
         else:
             name, values = m.parse_data(payload, amf3=t == T.DATA_AMF3)
