@@ -249,14 +249,14 @@ class FlvIngest:
         track: TrackInfo, clock: TrackClock, s: TrackStats,
         timestamp: int, composition_time: int, keyframe: bool, data: bytes,
     ) -> MediaUnit:
-        reading = clock.convert(timestamp, composition_time)
+        dts, pts, discontinuity = clock.convert_values(timestamp, composition_time)
         s.wraps, s.monotonic_fixes = clock.wraps, clock.monotonic_fixes
         s.rebases, s.pts_fixes = clock.rebases, clock.pts_fixes
         s.units += 1
         s.bytes += len(data)
         if keyframe:
             s.keyframes += 1
-        return MediaUnit(track, reading.dts, reading.pts, keyframe, data, reading.discontinuity)
+        return MediaUnit(track, dts, pts, keyframe, data, discontinuity)
 
 
 def _with_size(track: TrackInfo, width: int, height: int) -> TrackInfo:

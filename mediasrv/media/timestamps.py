@@ -97,6 +97,12 @@ class TrackClock:
 
     def convert(self, timestamp: int, composition_offset: int = 0) -> ClockReading:
         """Normalise one unit's RTMP ``timestamp`` (32-bit ms) and composition offset."""
+        return ClockReading(*self.convert_values(timestamp, composition_offset))
+
+    def convert_values(self, timestamp: int, composition_offset: int = 0) -> tuple[int, int, bool]:
+        """:meth:`convert` as a plain ``(dts, pts, discontinuity)`` tuple: for the ingest,
+        which converts every audio/video message and only needs the three values (no
+        ``ClockReading`` object built and dropped per message)."""
         candidate = self._unwrap(timestamp) + self._offset
         discontinuity = False
         last = self._last_dts
@@ -122,4 +128,4 @@ class TrackClock:
             pts = dts
             self.pts_fixes += 1
         self._last_dts = dts
-        return ClockReading(dts, pts, discontinuity)
+        return dts, pts, discontinuity
