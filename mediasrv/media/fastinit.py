@@ -26,7 +26,7 @@ def fast_frozen_init(cls: type) -> type:
 
     Apply it above ``@dataclass(frozen=True, slots=True)``. Refused (``TypeError``) for
     classes it cannot reproduce exactly: not frozen, no slots, a ``__post_init__``,
-    ``InitVar``/``init=False``/keyword-only fields or a ``default_factory``.
+    ``InitVar``/``ClassVar``/``init=False``/keyword-only fields or a ``default_factory``.
     """
     params = getattr(cls, "__dataclass_params__", None)
     if params is None or not params.frozen or "__slots__" not in cls.__dict__:
@@ -34,6 +34,8 @@ def fast_frozen_init(cls: type) -> type:
     if hasattr(cls, "__post_init__"):
         raise TypeError(f"{cls.__name__}: __post_init__ is not supported")
     fields = dataclasses.fields(cls)
+    if len(fields) != len(cls.__dataclass_fields__):  # InitVar (or ClassVar) pseudo-fields
+        raise TypeError(f"{cls.__name__}: InitVar/ClassVar pseudo-fields are not supported")
     namespace: dict[str, object] = {}
     args: list[str] = []
     body: list[str] = []

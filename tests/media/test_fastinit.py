@@ -80,6 +80,11 @@ def test_refuses_what_it_cannot_reproduce() -> None:
     class KeywordOnly:
         x: int
 
-    for cls in (Mutable, NoSlots, Factory, PostInit, KeywordOnly):
+    @dataclass(frozen=True, slots=True)
+    class WithInitVar:
+        x: int
+        scale: dataclasses.InitVar[int] = 1
+
+    for cls in (Mutable, NoSlots, Factory, PostInit, KeywordOnly, WithInitVar):
         with pytest.raises(TypeError):
             fast_frozen_init(cls)
