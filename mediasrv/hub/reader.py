@@ -11,6 +11,10 @@ from mediasrv.media.types import MediaUnit, TrackKind
 if TYPE_CHECKING:
     from mediasrv.hub.stream import Stream
 
+#: A module constant: offered for every unit, and ``TrackKind.VIDEO`` is an unspecialised
+#: class attribute look-up on CPython 3.11 (~60 ns against ~5 ns for a global).
+_VIDEO = TrackKind.VIDEO
+
 
 class Reader:
     """Receives the units a stream publishes, through its own bounded queue.
@@ -50,7 +54,7 @@ class Reader:
     def _offer(self, unit: MediaUnit, *, has_video: bool) -> None:
         if self._closed:
             return
-        if self.keyframes_only and not (unit.keyframe and unit.kind is TrackKind.VIDEO):
+        if self.keyframes_only and not (unit.keyframe and unit.track.kind is _VIDEO):
             return  # not for this reader: neither queued nor counted as dropped
         if self._awaiting_keyframe:
             if not _is_resume_point(unit, has_video):
@@ -120,5 +124,5 @@ class Reader:
 
 def _is_resume_point(unit: MediaUnit, has_video: bool) -> bool:
     if has_video:
-        return unit.kind is TrackKind.VIDEO and unit.keyframe
+        return unit.track.kind is _VIDEO and unit.keyframe
     return True

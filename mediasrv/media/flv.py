@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from mediasrv.media.bitreader import ByteReader
 from mediasrv.media.errors import MalformedMediaError, UnsupportedCodecError
+from mediasrv.media.fastinit import fast_frozen_init
 from mediasrv.media.types import Codec, MediaUnit, TrackInfo, TrackKind
 
 __all__ = [
@@ -196,6 +197,7 @@ _UNSUPPORTED_VIDEO_CODECS: dict[int, str] = {
 # --------------------------------------------------------------------------- tags
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class VideoTag:
     """A parsed video message.
@@ -221,9 +223,10 @@ class VideoTag:
     @property
     def keyframe(self) -> bool:
         """True for key frames (FrameType 1) and server-generated key frames (4)."""
-        return self.frame_type in (VideoFrameType.KEY, VideoFrameType.GENERATED_KEY)
+        return self.frame_type in _KEYFRAME_TYPES
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class AudioTag:
     """A parsed audio message: an AudioSpecificConfig (SEQUENCE_HEADER) or a raw AAC frame."""
@@ -370,6 +373,18 @@ def _parse_ex_video(c: ByteReader, raw_frame_type: int, packet_type: int) -> Vid
 # in the high nibble, CodecID 7 = AVC in the low one; §E.4.2.1: SoundFormat 10 = AAC).
 _AVC_KEY_BYTE = (VideoFrameType.KEY << 4) | VideoCodecId.AVC
 _AVC_INTER_BYTE = (VideoFrameType.INTER << 4) | VideoCodecId.AVC
+# Enum members as module constants for the per-message paths below: on CPython 3.11
+# ``Enum.MEMBER`` is an unspecialised class attribute look-up (~60 ns), a module
+# global ~5 ns, and these are read several times for every audio/video message.
+_KEY = VideoFrameType.KEY
+_INTER = VideoFrameType.INTER
+_KEYFRAME_TYPES = (VideoFrameType.KEY, VideoFrameType.GENERATED_KEY)
+_H264 = Codec.H264
+_AAC = Codec.AAC
+_CODED_FRAME = TagPacket.CODED_FRAME
+_NALU = int(AvcPacketType.NALU)
+_SOUND_AAC = int(SoundFormat.AAC)
+_AAC_RAW = int(AacPacketType.RAW)
 
 
 def parse_video_tag(payload: bytes) -> VideoTag:
@@ -377,11 +392,11 @@ def parse_video_tag(payload: bytes) -> VideoTag:
     # Fast path for nearly every message of an H.264 stream: a legacy AVC key or inter
     # frame with AVCPacketType 1 (NALUs) and its SI24 composition time (§E.4.3.1, 5 bytes
     # of header). Same result as the general parser below, without its reader object.
-    if len(payload) >= 5 and payload[1] == AvcPacketType.NALU:
+    if len(payload) >= 5 and payload[1] == _NALU:
         b = payload[0]
         if b == _AVC_KEY_BYTE or b == _AVC_INTER_BYTE:
-            return VideoTag(Codec.H264, VideoFrameType.KEY if b == _AVC_KEY_BYTE else VideoFrameType.INTER,
-                            TagPacket.CODED_FRAME, int.from_bytes(payload[2:5], "big", signed=True), payload[5:])
+            return VideoTag(_H264, _KEY if b == _AVC_KEY_BYTE else _INTER,
+                            _CODED_FRAME, int.from_bytes(payload[2:5], "big", signed=True), payload[5:])
     c = ByteReader(payload, "FLV video tag")
     b = c.u8()
     if b & 0x80:  # IsExHeader
@@ -434,8 +449,8 @@ def parse_audio_tag(payload: bytes) -> AudioTag:
     """
     # Fast path for most messages of a stream: a raw AAC frame (SoundFormat 10,
     # AACPacketType 1; FLV §E.4.2.1-2). Same result as the general parser below.
-    if len(payload) >= 2 and payload[0] >> 4 == SoundFormat.AAC and payload[1] == AacPacketType.RAW:
-        return AudioTag(Codec.AAC, TagPacket.CODED_FRAME, payload[2:])
+    if len(payload) >= 2 and payload[0] >> 4 == _SOUND_AAC and payload[1] == _AAC_RAW:
+        return AudioTag(_AAC, _CODED_FRAME, payload[2:])
     c = ByteReader(payload, "FLV audio tag")
     b = c.u8()
     sound_format = b >> 4

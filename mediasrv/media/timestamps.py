@@ -20,12 +20,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mediasrv.media.fastinit import fast_frozen_init
+
 __all__ = ["ClockReading", "TrackClock"]
 
 _WRAP = 1 << 32
 _HALF = 1 << 31
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class ClockReading:
     """The normalised timestamps of one unit, in milliseconds."""
@@ -94,6 +97,12 @@ class TrackClock:
 
     def convert(self, timestamp: int, composition_offset: int = 0) -> ClockReading:
         """Normalise one unit's RTMP ``timestamp`` (32-bit ms) and composition offset."""
+        return ClockReading(*self.convert_values(timestamp, composition_offset))
+
+    def convert_values(self, timestamp: int, composition_offset: int = 0) -> tuple[int, int, bool]:
+        """:meth:`convert` as a plain ``(dts, pts, discontinuity)`` tuple: for the ingest,
+        which converts every audio/video message and only needs the three values (no
+        ``ClockReading`` object built and dropped per message)."""
         candidate = self._unwrap(timestamp) + self._offset
         discontinuity = False
         last = self._last_dts
@@ -119,4 +128,4 @@ class TrackClock:
             pts = dts
             self.pts_fixes += 1
         self._last_dts = dts
-        return ClockReading(dts, pts, discontinuity)
+        return dts, pts, discontinuity

@@ -126,3 +126,16 @@ def test_property_small_steps_across_a_wrap_are_exact(start, steps):
         out.append(clock.convert(t % WRAP).dts)
     assert out == expected
     assert clock.rebases == clock.monotonic_fixes == 0
+
+
+def test_convert_values_is_convert_as_a_tuple() -> None:
+    """The ingest's tuple form gives what ``convert`` gives, corrections and counters too
+    (a wrap, a step back, a jump rebased, a PTS below its DTS)."""
+    inputs = [(0, 0), (33, 66), (WRAP - 10, 0), (5, 40), (2, 0), (60_000, 0), (60_033, -100)]
+    by_object, by_tuple = TrackClock(5000, 33), TrackClock(5000, 33)
+    for timestamp, offset in inputs:
+        reading = by_object.convert(timestamp, offset)
+        assert by_tuple.convert_values(timestamp, offset) == (reading.dts, reading.pts, reading.discontinuity)
+    assert by_object.corrections == by_tuple.corrections > 0
+    assert (by_object.wraps, by_object.monotonic_fixes, by_object.rebases, by_object.pts_fixes) == (
+        by_tuple.wraps, by_tuple.monotonic_fixes, by_tuple.rebases, by_tuple.pts_fixes)

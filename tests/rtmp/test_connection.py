@@ -704,3 +704,15 @@ def test_rtmp_package_imports_only_the_standard_library():
                 assert top not in forbidden, f"{path.name} imports {name}"
                 assert top in sys.stdlib_module_names or name.startswith("mediasrv.media"), \
                     f"{path.name} imports {name}"
+
+
+def test_media_fast_path_sets_follow_the_transition_tables() -> None:
+    """``_media`` skips the two table look-ups only where the tables say media changes
+    nothing and is delivered: a connected connection, a publishing (or publish-pending)
+    stream. Any other state still goes through the tables (and their errors/drops)."""
+    from mediasrv.rtmp import connection as c
+
+    assert c._CONN_MEDIA_PROCEEDS == {c.ConnectionState.CONNECTED}
+    assert c._STREAM_MEDIA_DELIVERS == {c.StreamState.PUBLISHING, c.StreamState.PUBLISH_PENDING}
+    for state in c._STREAM_MEDIA_DELIVERS:
+        assert c._STREAM_TRANSITIONS[(state, c._SIn.MEDIA)] == (state, c._Do.DELIVER)
