@@ -104,22 +104,30 @@ async def test_av1_over_enhanced_rtmp(server, recorder):
     assert decode_units(units) == result.video_frames
 
 
+async def ffmpeg_pull(ffmpeg: str, url: str, out) -> tuple[int, str, list]:
+    """``ffmpeg -i URL -c copy OUT`` (RTMP playback until the stream ends): its exit
+    status, its output and the video frames PyAV decodes from what it wrote."""
+    status, output = await run_process(
+        ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-i", url, "-c", "copy", "-f", "flv", str(out),
+        timeout=30,
+    )
+    frames = []
+    if status == 0:
+        with av.open(str(out)) as container:
+            frames = list(container.decode(video=0))
+    return status, output, frames
+
+
 async def test_ffmpeg_pulls_what_was_published(server, recorder, tmp_path):
     """``ffmpeg -i rtmp://…/live/NAME`` plays a live stream (RTMP playback)."""
     ffmpeg = require_tool("ffmpeg")
     push = asyncio.create_task(ffmpeg_push(server.rtmp_url("pullme"), seconds=4, realtime=True))
     await recorder.wait_started("pullme")
-    out = tmp_path / "pulled.flv"
-    status, output = await run_process(
-        ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-i", server.rtmp_url("pullme"),
-        "-c", "copy", "-f", "flv", str(out), timeout=30,
-    )
+    status, output, frames = await ffmpeg_pull(ffmpeg, server.rtmp_url("pullme"), tmp_path / "pulled.flv")
     push_status, push_output = await push
     assert push_status == 0, push_output
     assert status == 0, output
     pushed = _video(await recorder.wait_ended("pullme"))
-    with av.open(str(out)) as container:
-        frames = [f for f in container.decode(video=0)]
     # The player joined at the GOP cache: it gets every frame from a keyframe on.
     assert len(pushed) - 25 <= len(frames) <= len(pushed)
     assert frames[0].key_frame
@@ -143,16 +151,10 @@ async def test_hls_disabled_node_relays_rtmp_without_packaging(tmp_path):
                 async with asyncio.timeout(1.5):
                     async with session.get(srv.http_url + path) as response:
                         assert response.status == 404, path
-        out = tmp_path / "pulled.flv"
-        status, output = await run_process(
-            ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-i", srv.rtmp_url("relay"),
-            "-c", "copy", "-f", "flv", str(out), timeout=30,
-        )
+        status, output, frames = await ffmpeg_pull(ffmpeg, srv.rtmp_url("relay"), tmp_path / "pulled.flv")
         push_status, push_output = await push
         assert push_status == 0, push_output
         assert status == 0, output
         pushed = _video(await recorder.wait_ended("relay"))
-        with av.open(str(out)) as container:
-            frames = [f for f in container.decode(video=0)]
         assert len(pushed) - 25 <= len(frames) <= len(pushed) and frames[0].key_frame
         assert srv.app[HLS_SERVICE].stats.streams_started == 0

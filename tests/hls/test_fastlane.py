@@ -68,18 +68,25 @@ def get(path: str, *lines: str, method: str = "GET", version: str = "HTTP/1.1") 
     return "\r\n".join([f"{method} {path} {version}", "Host: test", *lines, "", ""]).encode()
 
 
+async def lane_and_plain(server, units) -> tuple[FastLaneSite, web.TCPSite]:
+    """The server's lane site and a plain aiohttp site of the same runner, with stream
+    ``x`` live from ``units``."""
+    plain = web.TCPSite(server.runner, "127.0.0.1", 0)
+    await plain.start()
+    publication = server.hub.publish("x", Publisher())
+    for unit in units:
+        publication.push(unit)
+    await until(server.app[HLS_SERVICE], "x", lambda s: len(s.segments) >= 1)
+    site = next(s for s in server.runner.sites if isinstance(s, FastLaneSite))
+    assert site.lane is not None, "the lane must apply to the real app (a new middleware? see lane_for)"
+    return site, plain
+
+
 @pytest.fixture
 async def both(tmp_path, h264_aac):
     """(server, lane site, lane port, plain aiohttp port) with stream ``x`` live."""
     async with running_server(tmp_path) as server:
-        plain = web.TCPSite(server.runner, "127.0.0.1", 0)
-        await plain.start()
-        publication = server.hub.publish("x", Publisher())
-        for unit in h264_aac.units:
-            publication.push(unit)
-        await until(server.app[HLS_SERVICE], "x", lambda s: len(s.segments) >= 1)
-        site = next(s for s in server.runner.sites if isinstance(s, FastLaneSite))
-        assert site.lane is not None, "the lane must apply to the real app (a new middleware? see lane_for)"
+        site, plain = await lane_and_plain(server, h264_aac.units)
         yield server, site, server.http_port, plain.port
 
 
@@ -371,16 +378,10 @@ async def test_a_client_that_stops_reading_is_handed_to_aiohttp_flow_control(bar
 
 async def test_behind_a_trusted_proxy_the_viewer_is_the_forwarded_client(tmp_path, h264_aac):
     async with running_server(tmp_path, "http.trusted_proxies=127.0.0.1/32") as server:
-        plain = web.TCPSite(server.runner, "127.0.0.1", 0)
-        await plain.start()
-        publication = server.hub.publish("x", Publisher())
-        for unit in h264_aac.units:
-            publication.push(unit)
-        await until(server.app[HLS_SERVICE], "x", lambda s: len(s.segments) >= 1)
+        site, plain = await lane_and_plain(server, h264_aac.units)
         request = get(MEDIA, "User-Agent: ua", "X-Forwarded-For: 203.0.113.9, 127.0.0.1")
         _, _, w1 = await ask(server.http_port, request * 2, 2)
         _, _, w2 = await ask(plain.port, request, 1)
-        site = next(s for s in server.runner.sites if isinstance(s, FastLaneSite))
         assert len(site.lane.connections) == 1
         sessions = server.app[VIEWERS].audience("x").sessions
         assert sessions["c-" + client_key("203.0.113.9", "ua")].requests == 3
