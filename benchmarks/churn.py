@@ -47,6 +47,7 @@ from common import (  # noqa: E402
     sigterm_as_keyboard_interrupt,
     wait_for_tcp,
 )
+from tests.support.rawpublisher import churn_publisher  # noqa: E402
 
 SECTION = "## Load (issue 10)"
 
@@ -67,17 +68,6 @@ def streams(http_port: int) -> int:
     return len(body["streams"] if isinstance(body, dict) else body)
 
 
-async def one(port: int, name: str, clean: bool) -> None:
-    from tests.support.rawpublisher import RawPublisher, tiny_clip
-
-    publisher = await RawPublisher.open(port, name, timeout=60)
-    await publisher.send_tags(tiny_clip(30))
-    if clean:
-        await publisher.close()
-    else:
-        await publisher.reset()
-
-
 async def run(args, procs: ProcessGroup, workdir: Path) -> list[list]:
     from tests.support.rawpublisher import tiny_clip
 
@@ -94,7 +84,8 @@ async def run(args, procs: ProcessGroup, workdir: Path) -> list[list]:
     started = time.monotonic()
     for index in range(args.rounds + 1):
         t0 = time.monotonic()
-        await asyncio.gather(*(one(rtmp_port, f"churn{i}", i % 2 == 0) for i in range(args.publishers)))
+        await asyncio.gather(*(churn_publisher(rtmp_port, f"churn{i}", clean=i % 2 == 0, timeout=60)
+                               for i in range(args.publishers)))
         deadline = time.monotonic() + 60
         while await asyncio.to_thread(streams, http_port):
             if time.monotonic() > deadline:

@@ -16,7 +16,7 @@ import pytest
 from mediasrv.http.hls_routes import HLS_SERVICE
 from mediasrv.http.stats_routes import HTTP_STATS, VIEWERS
 from tests.deploy.nginx_cache import running_cache
-from tests.e2e.test_hls_continuity import start_ffmpeg
+from tests.support.clients import start_ffmpeg_push
 from tests.hls.conftest import until
 from tests.hls.ll_rules import check_ll_playlist, last_part_position
 from tests.support.clients import run_process
@@ -47,7 +47,7 @@ async def test_ffmpeg_plays_through_the_cache_and_segments_are_cache_hits(tmp_pa
     async with running_server(tmp_path / "srv", "http.trusted_proxies=127.0.0.1/32") as srv, \
             running_cache(tmp_path, srv.http_port) as cache:
         recorder = StreamRecorder(srv.hub)
-        publisher = await start_ffmpeg(srv.rtmp_url("cached"), seconds=30)
+        publisher = await start_ffmpeg_push(srv.rtmp_url("cached"), seconds=30)
         try:
             await recorder.wait_started("cached")
             await until(srv.app[HLS_SERVICE], "cached", lambda s: len(s.segments) >= 2, timeout=20)
@@ -108,7 +108,7 @@ async def test_hlsjs_plays_through_the_cache(tmp_path):
     async with running_server(tmp_path / "srv", "http.trusted_proxies=127.0.0.1/32") as srv, \
             running_cache(tmp_path, srv.http_port) as cache:
         recorder = StreamRecorder(srv.hub)
-        publisher = await start_ffmpeg(srv.rtmp_url("webcached"), seconds=40)
+        publisher = await start_ffmpeg_push(srv.rtmp_url("webcached"), seconds=40)
         try:
             await recorder.wait_started("webcached")
             await until(srv.app[HLS_SERVICE], "webcached", lambda s: len(s.segments) >= 1, timeout=20)
@@ -167,7 +167,7 @@ async def test_200_viewers_cause_one_origin_request_per_part_and_are_all_counted
     async with running_server(tmp_path / "srv", "http.trusted_proxies=127.0.0.1/32") as srv, \
             running_cache(tmp_path, srv.http_port) as cache:
         recorder = StreamRecorder(srv.hub)
-        publisher = await start_ffmpeg(srv.rtmp_url("crowd"), seconds=60)
+        publisher = await start_ffmpeg_push(srv.rtmp_url("crowd"), seconds=60)
         try:
             await recorder.wait_started("crowd")
             await until(srv.app[HLS_SERVICE], "crowd", lambda s: len(s.segments) >= 1, timeout=20)

@@ -32,7 +32,7 @@ from mediasrv.http.hls_routes import HLS_SERVICE
 from tests.e2e.test_hls_playback import check_every_frame, fetch, fetch_all
 from tests.hls.conftest import ParsedPlaylist, check_media_playlist, check_playlist_update, until
 from tests.support.browser import chromium, open_player
-from tests.support.clients import ffmpeg_push, ffmpeg_push_args
+from tests.support.clients import ffmpeg_push, start_ffmpeg_push
 from tests.support.server import StreamRecorder, running_server
 
 pytestmark = pytest.mark.e2e
@@ -112,13 +112,6 @@ class PollingClient:
         return [(s, u) for s, u in self.responses if s != 200]
 
 
-async def start_ffmpeg(url: str, seconds: float) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        *ffmpeg_push_args(url, seconds=seconds, realtime=True),
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )
-
-
 async def stream_state(session: aiohttp.ClientSession, srv, name: str) -> str | None:
     async with session.get(f"{srv.http_url}/api/streams/{name}") as response:
         if response.status != 200:
@@ -149,7 +142,7 @@ async def test_killed_publisher_back_within_grace_continues_one_playlist(tmp_pat
         recorder = StreamRecorder(srv.hub)
         service = srv.app[HLS_SERVICE]
         url = srv.rtmp_url(name)
-        first = await start_ffmpeg(url, seconds=30)
+        first = await start_ffmpeg_push(url, seconds=30)
         client = None
         try:
             await recorder.wait_started(name)
@@ -240,7 +233,7 @@ async def test_dropped_publisher_ends_the_stream_when_the_grace_runs_out(tmp_pat
             aiohttp.ClientSession() as session:
         recorder = StreamRecorder(srv.hub)
         service = srv.app[HLS_SERVICE]
-        publisher = await start_ffmpeg(srv.rtmp_url(name), seconds=30)
+        publisher = await start_ffmpeg_push(srv.rtmp_url(name), seconds=30)
         try:
             await recorder.wait_started(name)
             await until(service, name, lambda s: len(s.segments) >= 1, timeout=15)

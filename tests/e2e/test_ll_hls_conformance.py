@@ -37,7 +37,7 @@ import pytest
 
 from mediasrv.http.hls_routes import HLS_SERVICE
 from mediasrv.hub.stream import StreamState
-from tests.e2e.test_hls_continuity import start_ffmpeg
+from tests.support.clients import start_ffmpeg_push
 from tests.hls.conftest import ParsedPlaylist, parse_media_playlist, until
 from tests.hls.ll_rules import EPS, check_ll_playlist, check_ll_update, last_part_position
 from tests.support.browser import chromium, open_player, wait_playing
@@ -133,7 +133,7 @@ async def pushed_stream(tmp_path, name: str, *overrides: str, seconds: float = 4
     """The whole server and a real-time FFmpeg publisher (killed on the way out)."""
     async with running_server(tmp_path, *overrides) as srv, aiohttp.ClientSession() as session:
         recorder = StreamRecorder(srv.hub)
-        publisher = await start_ffmpeg(srv.rtmp_url(name), seconds=seconds)
+        publisher = await start_ffmpeg_push(srv.rtmp_url(name), seconds=seconds)
         try:
             await recorder.wait_started(name)
             yield srv, session, publisher
@@ -298,7 +298,7 @@ async def test_rendition_reports_name_every_other_rendition(tmp_path):
     async with transcode_server(tmp_path, {"transcode": {"ladder": ladder}}) as srv, aiohttp.ClientSession() as session:
         name = "reports"
         recorder = StreamRecorder(srv.hub)
-        publisher = await start_ffmpeg(srv.rtmp_url(name), seconds=30)
+        publisher = await start_ffmpeg_push(srv.rtmp_url(name), seconds=30)
         try:
             await recorder.wait_started(name)
             await until(srv.app[HLS_SERVICE], name, lambda s: len(s.segments) >= 1, timeout=20)

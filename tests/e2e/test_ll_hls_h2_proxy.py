@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 
 from mediasrv.http.hls_routes import HLS_SERVICE
-from tests.e2e.test_hls_continuity import start_ffmpeg
+from tests.support.clients import start_ffmpeg_push
 from tests.hls.conftest import parse_media_playlist, until
 from tests.hls.ll_rules import check_ll_playlist, last_part_position
 from tests.support.clients import run_process
@@ -123,7 +123,7 @@ async def test_nginx_h2_proxy_example_serves_ll_hls(tmp_path):
             assert protocol == "h2" and version in ("TLSv1.2", "TLSv1.3")
 
             recorder = StreamRecorder(srv.hub)
-            publisher = await start_ffmpeg(srv.rtmp_url("proxied"), seconds=25)
+            publisher = await start_ffmpeg_push(srv.rtmp_url("proxied"), seconds=25)
             await recorder.wait_started("proxied")
             service = srv.app[HLS_SERVICE]
             seg = await until(service, "proxied", lambda s: len(s.segments) >= 1, timeout=20)

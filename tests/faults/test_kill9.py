@@ -28,7 +28,7 @@ from mediasrv.store import SqliteStore
 from tests.accounts.support import ADMIN_PASSWORD, PASSWORD
 from tests.faults.support import start_serve, stop
 from tests.gifts.support import assert_balanced
-from tests.support.clients import ffmpeg_push, ffmpeg_push_args
+from tests.support.clients import ffmpeg_push, start_ffmpeg_push
 
 pytestmark = pytest.mark.e2e
 
@@ -82,9 +82,7 @@ async def test_kill_9_while_live_then_restart_loses_nothing(tmp_path):
             async with http.get("/api/me/stream-key", headers=alice) as r:
                 key = (await r.json())["stream_key"]
 
-            publisher = await asyncio.create_subprocess_exec(
-                *ffmpeg_push_args(srv.rtmp_url(key), seconds=60, realtime=True),
-                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            publisher = await start_ffmpeg_push(srv.rtmp_url(key), seconds=60)
             await poll(lambda: recording_dirs(data)
                        and len((rf.load_manifest(recording_dirs(data)[0]) or rf.Manifest({})).segments) >= 3, 40)
 

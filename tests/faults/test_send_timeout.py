@@ -21,7 +21,7 @@ from mediasrv.http.hls_routes import HLS_SERVICE
 from mediasrv.metrics import HttpStats
 from tests.faults.test_slow_viewer import server_buffers, wait_for
 from tests.hls.conftest import until
-from tests.support.clients import ffmpeg_push_args
+from tests.support.clients import start_ffmpeg_push
 from tests.support.server import StreamRecorder, running_server
 
 
@@ -93,9 +93,7 @@ async def test_viewers_that_never_read_are_closed_after_the_send_timeout(tmp_pat
             aiohttp.ClientSession() as session:
         recorder = StreamRecorder(srv.hub)
         service = srv.app[HLS_SERVICE]
-        publisher = await asyncio.create_subprocess_exec(
-            *ffmpeg_push_args(srv.rtmp_url("stall"), seconds=30, realtime=True, size="640x360", video_bitrate="3M"),
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        publisher = await start_ffmpeg_push(srv.rtmp_url("stall"), seconds=30, size="640x360", video_bitrate="3M")
         socks: list[socket.socket] = []
         try:
             await recorder.wait_started("stall")

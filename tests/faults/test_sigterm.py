@@ -22,7 +22,7 @@ import pytest
 
 from mediasrv.server import recording_files as rf
 from tests.faults.support import alive, children, start_serve, stop
-from tests.support.clients import ffmpeg_push_args
+from tests.support.clients import start_ffmpeg_push
 
 pytestmark = pytest.mark.e2e
 
@@ -59,9 +59,7 @@ async def requests_read(port: int, count: int) -> bool:
 async def test_sigterm_ends_playlists_finalises_the_recording_and_exits(tmp_path):
     data = tmp_path / "data"
     srv = await start_serve(data, "hls.segment_duration=1", "transcode.enabled=true")
-    publisher = await asyncio.create_subprocess_exec(
-        *ffmpeg_push_args(srv.rtmp_url("live1"), seconds=60, realtime=True, size="640x360"),
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    publisher = await start_ffmpeg_push(srv.rtmp_url("live1"), seconds=60, size="640x360")
     try:
         async with aiohttp.ClientSession(srv.http_url) as http:
             async def renditions_ready():

@@ -20,7 +20,7 @@ import pytest
 
 from mediasrv.http.hls_routes import HLS_SERVICE
 from tests.hls.conftest import until
-from tests.support.clients import ffmpeg_push_args
+from tests.support.clients import start_ffmpeg_push
 from tests.support.server import StreamRecorder, running_server
 
 pytestmark = pytest.mark.e2e
@@ -77,9 +77,7 @@ async def test_slow_viewers_hold_one_response_each_and_others_are_served_fast(tm
     async with running_server(tmp_path, "hls.segment_duration=2") as srv, aiohttp.ClientSession() as session:
         recorder = StreamRecorder(srv.hub)
         service = srv.app[HLS_SERVICE]
-        publisher = await asyncio.create_subprocess_exec(
-            *ffmpeg_push_args(srv.rtmp_url("busy"), seconds=25, realtime=True, size="640x360", video_bitrate="2M"),
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        publisher = await start_ffmpeg_push(srv.rtmp_url("busy"), seconds=25, size="640x360", video_bitrate="2M")
         stop = asyncio.Event()
         slow_tasks: list[asyncio.Task] = []
         try:

@@ -13,7 +13,6 @@ that other test runs put on these 2 shared cores.)
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import sys
 from pathlib import Path
@@ -22,7 +21,7 @@ import pytest
 
 from mediasrv.http.hls_routes import HLS_SERVICE
 from tests.hls.conftest import until
-from tests.support.clients import ffmpeg_push_args
+from tests.support.clients import start_ffmpeg_push
 from tests.support.server import StreamRecorder, running_server
 
 pytestmark = pytest.mark.load
@@ -46,9 +45,7 @@ async def test_300_ll_hls_sessions_get_each_part_promptly(tmp_path):
     bench.raise_fd_limit()
     async with running_server(tmp_path, "recording.enabled=false") as srv:
         recorder = StreamRecorder(srv.hub)
-        publisher = await asyncio.create_subprocess_exec(
-            *ffmpeg_push_args(srv.rtmp_url(bench.STREAM), seconds=60, realtime=True, size="640x360"),
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        publisher = await start_ffmpeg_push(srv.rtmp_url(bench.STREAM), seconds=60, size="640x360")
         try:
             await recorder.wait_started(bench.STREAM)
             service = srv.app[HLS_SERVICE]

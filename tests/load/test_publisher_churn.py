@@ -27,7 +27,7 @@ import time
 import pytest
 
 from mediasrv.http.hls_routes import HLS_SERVICE
-from tests.support.rawpublisher import RawPublisher, tiny_clip
+from tests.support.rawpublisher import churn_publisher
 from tests.support.server import running_server
 
 pytestmark = pytest.mark.load
@@ -36,15 +36,6 @@ PUBLISHERS = 100
 ROUNDS = 4  # after the warm-up
 GRACE = 0.3
 KEEP_AFTER_END = 0.3
-
-
-async def one_publisher(port: int, name: str, clean: bool) -> None:
-    publisher = await RawPublisher.open(port, name, timeout=30)
-    await publisher.send_tags(tiny_clip(30))
-    if clean:
-        await publisher.close()
-    else:
-        await publisher.reset()
 
 
 def task_names() -> list[str]:
@@ -56,7 +47,7 @@ async def churn_round(srv, round_index: int, idle_tasks: int) -> None:
     returns once every stream, rendition and RTMP connection is gone again and the
     server's tasks are back to what it runs when idle (a task that never ends is a leak;
     the recorder's and thumbnailer's tasks may queue for worker threads a while)."""
-    await asyncio.gather(*(one_publisher(srv.rtmp_port, f"churn{i}", clean=i % 2 == 0) for i in range(PUBLISHERS)))
+    await asyncio.gather(*(churn_publisher(srv.rtmp_port, f"churn{i}", clean=i % 2 == 0) for i in range(PUBLISHERS)))
     service = srv.app[HLS_SERVICE]
     deadline = time.monotonic() + 30
     while srv.hub.streams() or srv.rtmp.stats.connections_open or any(

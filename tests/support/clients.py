@@ -149,6 +149,15 @@ async def run_process(*args: str, timeout: float = 60, env: dict | None = None) 
     return proc.returncode, out.decode(errors="replace")
 
 
+async def start_ffmpeg_push(url: str, *, seconds: float, realtime: bool = True, **push_args) -> asyncio.subprocess.Process:
+    """An FFmpeg CLI publisher (``ffmpeg_push_args``) running in the background, its
+    output discarded; the caller waits for or kills it."""
+    return await asyncio.create_subprocess_exec(
+        *ffmpeg_push_args(url, seconds=seconds, realtime=realtime, **push_args),
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )
+
+
 def ffmpeg_push_args(url: str, *, seconds: float = 3, fps: int = 25, realtime: bool = False,
                      size: str = "320x240", video_bitrate: str | None = None) -> list[str]:
     ffmpeg = require_tool("ffmpeg")

@@ -119,3 +119,14 @@ class RawPublisher:
             except asyncio.CancelledError:
                 pass
             self._drain_task = None
+
+
+async def churn_publisher(port: int, name: str, *, clean: bool, timeout: float = 30.0) -> None:
+    """One publisher of a churn: connect, publish ``tiny_clip(30)`` (about a second), then
+    leave cleanly (FCUnpublish, deleteStream) or vanish with an RST."""
+    publisher = await RawPublisher.open(port, name, timeout=timeout)
+    await publisher.send_tags(tiny_clip(30))
+    if clean:
+        await publisher.close()
+    else:
+        await publisher.reset()
