@@ -109,7 +109,7 @@ class Flusher:
     noticed in a chat). When the room quietens, flushes fall back to once per turn.
     """
 
-    def __init__(self, interval: float = 0.1, batch_above: int = 1000) -> None:
+    def __init__(self, interval: float = 0.07, batch_above: int = 1000) -> None:
         self.interval = interval
         self.batch_above = batch_above
         self.dirty: list[FrameSink] = []

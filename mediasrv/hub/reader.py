@@ -54,7 +54,7 @@ class Reader:
     def _offer(self, unit: MediaUnit, *, has_video: bool) -> None:
         if self._closed:
             return
-        if self.keyframes_only and not (unit.keyframe and unit.track.kind is _VIDEO):
+        if self.keyframes_only and not is_video_keyframe(unit):
             return  # not for this reader: neither queued nor counted as dropped
         if self._awaiting_keyframe:
             if not _is_resume_point(unit, has_video):
@@ -122,7 +122,10 @@ class Reader:
             self._wake()
 
 
+def is_video_keyframe(unit: MediaUnit) -> bool:
+    """A video keyframe: where a video decoder can start, what a ``keyframes_only`` reader takes."""
+    return unit.keyframe and unit.track.kind is _VIDEO
+
+
 def _is_resume_point(unit: MediaUnit, has_video: bool) -> bool:
-    if has_video:
-        return unit.track.kind is _VIDEO and unit.keyframe
-    return True
+    return is_video_keyframe(unit) if has_video else True

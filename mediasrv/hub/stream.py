@@ -7,7 +7,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from mediasrv.hub.reader import Reader
+from mediasrv.hub.reader import Reader, is_video_keyframe
 from mediasrv.media.types import MediaUnit, TrackInfo, TrackKind
 
 if TYPE_CHECKING:
@@ -235,7 +235,7 @@ class Stream:
             return reader
         if from_gop:
             for unit in self._gop[-reader.max_units:]:
-                if not keyframes_only or (unit.keyframe and unit.kind is TrackKind.VIDEO):
+                if not keyframes_only or is_video_keyframe(unit):
                     reader._queue.append(unit)
         self._readers.append(reader)
         return reader
