@@ -28,7 +28,7 @@ import tests.deploy.nginx_cache as nginx_cache  # noqa: E402
 from mediasrv.http.hls_routes import HLS_SERVICE  # noqa: E402
 from mediasrv.http.stats_routes import HTTP_STATS, VIEWERS  # noqa: E402
 from tests.deploy.test_nginx_cache import Viewer  # noqa: E402
-from tests.e2e.test_hls_continuity import start_ffmpeg  # noqa: E402
+from tests.support.clients import start_ffmpeg_push  # noqa: E402
 from tests.hls.conftest import until  # noqa: E402
 from tests.support.server import StreamRecorder, running_server  # noqa: E402
 
@@ -40,7 +40,7 @@ async def run_once(conf: Path, viewers: int, parts: int) -> dict:
         async with running_server(tmp_path / "srv", "http.trusted_proxies=127.0.0.1/32") as srv, \
                 nginx_cache.running_cache(tmp_path, srv.http_port) as cache:
             recorder = StreamRecorder(srv.hub)
-            publisher = await start_ffmpeg(srv.rtmp_url("crowd"), seconds=90)
+            publisher = await start_ffmpeg_push(srv.rtmp_url("crowd"), seconds=90)
             try:
                 await recorder.wait_started("crowd")
                 await until(srv.app[HLS_SERVICE], "crowd", lambda s: len(s.segments) >= 1, timeout=20)

@@ -19,7 +19,7 @@ from mediasrv.http.cluster_routes import CLUSTER
 from tests.cluster.support import PREFIX, node_settings, poll, running_node, running_redis
 from tests.cluster.support import SHORT_HEARTBEAT as HEARTBEAT, SHORT_TTL as TTL
 from tests.deploy.nginx_cache import free_port
-from tests.e2e.test_hls_continuity import start_ffmpeg
+from tests.support.clients import start_ffmpeg_push
 from tests.support.server import StreamRecorder
 
 pytestmark = pytest.mark.e2e
@@ -69,7 +69,7 @@ async def test_a_killed_node_leaves_the_directory_within_the_ttl(tmp_path):
         node_c, rtmp_port = await _serve_process(tmp_path, redis, "c")
         publisher = None
         try:
-            publisher = await start_ffmpeg(f"rtmp://127.0.0.1:{rtmp_port}/live/doomed", seconds=60)
+            publisher = await start_ffmpeg_push(f"rtmp://127.0.0.1:{rtmp_port}/live/doomed", seconds=60)
             key = f"{PREFIX}:stream:doomed"
             await poll(lambda: client.exists(key), timeout=20)
             await poll(lambda: _contains(_listed(session, b.http_url), "doomed"), timeout=5)
@@ -105,7 +105,7 @@ async def test_a_node_that_stops_cleanly_removes_its_streams_at_once(tmp_path):
         try:
             async with running_node(tmp_path, redis, "a") as a:
                 recorder = StreamRecorder(a.hub)
-                publisher = await start_ffmpeg(a.rtmp_url("brief"), seconds=60)
+                publisher = await start_ffmpeg_push(a.rtmp_url("brief"), seconds=60)
                 await recorder.wait_started("brief")
                 # Announced at once (a directory event), not only at the next heartbeat.
                 await poll(lambda: client.exists(f"{PREFIX}:stream:brief"), timeout=2)

@@ -18,10 +18,8 @@ from mediasrv.http.stats_routes import HTTP_STATS, VIEWERS
 from tests.cluster.support import PREFIX, poll, running_node, running_redis
 from tests.deploy.nginx_cache import running_cache
 from tests.deploy.test_nginx_cache import Viewer
-from tests.e2e.test_hls_continuity import start_ffmpeg
 from tests.hls.conftest import until
-from tests.hls.ll_rules import check_ll_playlist
-from tests.support.clients import run_process
+from tests.support.clients import run_process, start_ffmpeg_push
 from tests.support.server import StreamRecorder
 from tests.support.tools import require_tool
 
@@ -45,7 +43,7 @@ async def _published(a, b, name: str, seconds: float):
     """Push a live test stream to A (FFmpeg, 320x240); return once B knows A is its origin
     and A lists a segment."""
     recorder = StreamRecorder(a.hub)
-    publisher = await start_ffmpeg(a.rtmp_url(name), seconds=seconds)
+    publisher = await start_ffmpeg_push(a.rtmp_url(name), seconds=seconds)
     await recorder.wait_started(name)
     await until(a.app[HLS_SERVICE], name, lambda s: len(s.segments) >= 1, timeout=20)
     await poll(lambda: _true(b.app[CLUSTER].origin(name) is not None), timeout=5)
