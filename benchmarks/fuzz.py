@@ -38,12 +38,12 @@ def _worker_atheris(name: str, libfuzzer_args: list[str]) -> None:
     with atheris.instrument_imports(include=["mediasrv"]):
         import mediasrv.config  # noqa: F401
         import mediasrv.hls.reload  # noqa: F401
-        import mediasrv.live.chat  # noqa: F401
+        import mediasrv.community.chat.rules  # noqa: F401
         import mediasrv.media  # noqa: F401
         import mediasrv.rtmp.connection  # noqa: F401
-        import mediasrv.server.chat  # noqa: F401
-        import mediasrv.server.images  # noqa: F401
-        import mediasrv.server.moderation  # noqa: F401
+        import mediasrv.community.chat.service  # noqa: F401
+        import mediasrv.images  # noqa: F401
+        import mediasrv.community.moderation.service  # noqa: F401
         from tests.fuzz.targets import TARGETS
     target = TARGETS[name]
     if name == "chat_requests":

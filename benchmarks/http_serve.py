@@ -86,7 +86,7 @@ WRK = shutil.which("wrk") or "/usr/bin/wrk"
 STREAM = "bench"
 INPUT_SECONDS = 20
 
-# The headers mediasrv sends (mediasrv/http/hls_routes.py), so nginx does the same work.
+# The headers mediasrv sends (mediasrv/delivery/routes.py), so nginx does the same work.
 PLAYLIST_CACHE = "max-age=1"
 SEGMENT_CACHE = "public, max-age=86400, immutable"
 

@@ -67,7 +67,7 @@ import av  # noqa: E402
 
 from mediasrv.config import TranscodeConfig  # noqa: E402
 from mediasrv.hls.segmenter import CUT_FRACTION  # noqa: E402
-from mediasrv.server.transcode import WorkerProcess  # noqa: E402
+from mediasrv.transcode.service import WorkerProcess  # noqa: E402
 from mediasrv.transcode import protocol  # noqa: E402
 from mediasrv.transcode.ladder import KeyframePlanner, plan_ladder  # noqa: E402
 from mediasrv.transcode.protocol import AUDIO_INDEX, MessageType  # noqa: E402

@@ -72,8 +72,8 @@ async def serve(config: Config) -> int:
     """Run until SIGINT/SIGTERM; return the exit status."""
     from aiohttp import web
 
-    from mediasrv.http.app import RTMP_SERVER, create_app
-    from mediasrv.http import send_timeout
+    from mediasrv.app.root import RTMP_SERVER, create_app
+    from mediasrv.httpkit import send_timeout
     from mediasrv.http.fastlane import FastLaneSite
     from mediasrv.tls import http_context
 

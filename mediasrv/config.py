@@ -546,7 +546,7 @@ def _check_tls(config: Config) -> None:
 
 
 def _check_trusted_proxies(values: tuple[str, ...]) -> None:
-    from mediasrv.forwarded import parse_networks
+    from mediasrv.httpkit.forwarded import parse_networks
 
     try:
         parse_networks(values)

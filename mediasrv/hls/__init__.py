@@ -2,7 +2,7 @@
 
 ``segmenter`` cuts a rendition's MediaUnits into segments and keeps the playlist window;
 ``fmp4`` and ``mpegts`` write the container bytes; ``playlist`` renders the text;
-``names`` says which URL names exist. ``mediasrv.server.hls`` drives it from the hub.
+``names`` says which URL names exist. ``mediasrv.delivery.hls_service`` drives it from the hub.
 With a ``part_duration`` the segmenter also cuts Low-Latency HLS parts (docs/low-latency.md).
 """
 

@@ -38,10 +38,13 @@ from aiohttp import web
 from aiohttp.tcp_helpers import tcp_keepalive
 from aiohttp.web_protocol import RequestHandler
 
-from mediasrv.forwarded import client_address
+from mediasrv.httpkit.forwarded import client_address
 from mediasrv.hls import names
-from mediasrv.http import cluster_routes, hls_routes, stats_routes, validate
-from mediasrv.server.viewers import SESSION_PARAM, client_key
+from mediasrv.cluster import routes as cluster_routes
+from mediasrv.delivery import routes as hls_routes
+from mediasrv.observe import routes as stats_routes
+from mediasrv.httpkit import validate
+from mediasrv.observe.viewers import SESSION_PARAM, client_key
 
 log = logging.getLogger("mediasrv.http.fastlane")
 

@@ -3,7 +3,7 @@ creator's banned words, the moderation log and the report queue.
 
 ``ModerationMixin`` is mixed into ``SqliteStore`` (it uses its connection and lock); every
 call is short and synchronous, async callers wrap it in ``asyncio.to_thread``. Times are
-Unix seconds. The rules (who may do what) are in ``mediasrv.live.moderation``.
+Unix seconds. The rules (who may do what) are in ``mediasrv.community.moderation.rules``.
 """
 
 from __future__ import annotations

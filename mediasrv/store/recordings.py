@@ -9,7 +9,7 @@ neither side depends on the other's migration numbering. WAL lets both connectio
 at once; writes are short and serialised by SQLite itself (``timeout`` = busy wait).
 
 The files of a recording (segments and manifest) are on disk under ``recording.dir``;
-the row is the index and the state machine's state (``mediasrv.server.recorder``).
+the row is the index and the state machine's state (``mediasrv.recording.recorder``).
 """
 
 from __future__ import annotations

@@ -4,5 +4,5 @@
 when to shed load); ``protocol`` frames the pipe between server and worker;
 ``pipeline`` is the threaded decode-once/encode-per-rung engine; ``worker`` is the
 process entry point (``python -m mediasrv.transcode.worker``). The asyncio side lives in
-``mediasrv.server.transcode``.
+``mediasrv.transcode.service``.
 """

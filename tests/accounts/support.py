@@ -8,8 +8,8 @@ from typing import AsyncIterator
 
 import aiohttp
 
-from mediasrv.http.stats_routes import STORE
-from mediasrv.server.accounts import hash_password
+from mediasrv.observe.routes import STORE
+from mediasrv.community.accounts.service import hash_password
 from mediasrv.store import SqliteStore, User
 from tests.support.server import RunningServer, running_server
 

@@ -12,8 +12,8 @@ import aiohttp
 import av
 import pytest
 
-from mediasrv.http.discovery_routes import FOLLOW_BOOST, THUMBNAILS, score
-from mediasrv.http.stats_routes import VIEWERS
+from mediasrv.community.discovery.routes import FOLLOW_BOOST, THUMBNAILS, score
+from mediasrv.observe.routes import VIEWERS
 from mediasrv.media.types import TrackKind
 from tests.accounts.support import NO_RECORDING, accounts_server, bulk_users
 from tests.hls.conftest import Publisher, encode

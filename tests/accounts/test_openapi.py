@@ -6,7 +6,7 @@ import re
 
 from aiohttp import web
 
-from mediasrv.http import openapi
+from mediasrv.httpkit import openapi
 from tests.accounts.support import accounts_server
 
 METHODS = {"get", "put", "post", "delete", "patch"}

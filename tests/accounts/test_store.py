@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from mediasrv.server.accounts import evaluate_live_access, hash_password, verify_password
+from mediasrv.community.accounts.service import evaluate_live_access, hash_password, verify_password
 from mediasrv.store import HandleTaken, SqliteStore, User
 from mediasrv.store.accounts import AccountsMixin
 from mediasrv.store.sqlite import _MIGRATIONS

@@ -13,8 +13,8 @@ import time
 import pytest
 from aiohttp import web
 
-from mediasrv.http.discovery_routes import WEBHOOKS, send_webhook
-from mediasrv.server.webhooks import sign, verify
+from mediasrv.community.discovery.routes import WEBHOOKS, send_webhook
+from mediasrv.community.alerts.webhooks import sign, verify
 from tests.accounts.support import accounts_server
 from tests.accounts.test_discovery import go_live, wait_for
 

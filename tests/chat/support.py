@@ -7,8 +7,8 @@ import json
 
 import aiohttp
 
-from mediasrv.http.chat_routes import CHAT
-from mediasrv.server.chat import ChatService
+from mediasrv.community.chat.routes import CHAT
+from mediasrv.community.chat.service import ChatService
 from tests.accounts.support import Api
 
 

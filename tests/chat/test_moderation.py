@@ -9,7 +9,7 @@ import asyncio
 import aiohttp
 import pytest
 
-from mediasrv.http.moderation_routes import MODERATION
+from mediasrv.community.moderation.routes import MODERATION
 from tests.accounts.support import Api, accounts_server
 from tests.chat.support import Client, chat_service, join
 

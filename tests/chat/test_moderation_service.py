@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 from mediasrv.config import Config
-from mediasrv.server.chat import ChatService
-from mediasrv.server.moderation import ModerationService
+from mediasrv.community.chat.service import ChatService
+from mediasrv.community.moderation.service import ModerationService
 from mediasrv.store import SqliteStore
 
 

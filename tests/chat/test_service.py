@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from mediasrv.config import ChatConfig
-from mediasrv.server.chat import ChatService, encode
+from mediasrv.community.chat.service import ChatService, encode
 from mediasrv.store import User
 
 BOB = User(2, "bob", "Bob <b>", "viewer", 0.0)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from mediasrv.config import ConfigError, load_config
-from mediasrv.http.app import RTMP_SERVER, create_app
-from mediasrv.http.cluster_routes import CLUSTER, EDGE, advertise_url
+from mediasrv.app.root import RTMP_SERVER, create_app
+from mediasrv.cluster.routes import CLUSTER, EDGE, advertise_url
 
 
 def test_without_redis_url_nothing_of_the_cluster_runs():

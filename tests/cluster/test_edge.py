@@ -11,10 +11,10 @@ import time
 import aiohttp
 import pytest
 
-from mediasrv.http.app import RTMP_SERVER
-from mediasrv.http.cluster_routes import CLUSTER, EDGE
-from mediasrv.http.hls_routes import HLS_SERVICE
-from mediasrv.http.stats_routes import HTTP_STATS, VIEWERS
+from mediasrv.app.root import RTMP_SERVER
+from mediasrv.cluster.routes import CLUSTER, EDGE
+from mediasrv.delivery.routes import HLS_SERVICE
+from mediasrv.observe.routes import HTTP_STATS, VIEWERS
 from tests.cluster.support import PREFIX, poll, running_node, running_redis
 from tests.deploy.nginx_cache import running_cache
 from tests.deploy.test_nginx_cache import Viewer

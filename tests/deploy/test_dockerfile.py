@@ -23,7 +23,7 @@ import yaml
 
 from mediasrv.cli import build_parser
 from mediasrv.config import load_config
-from mediasrv.http.app import create_app
+from mediasrv.app.root import create_app
 from tests.support.tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -270,7 +270,7 @@ def test_the_build_step_makes_a_wheel_with_the_web_assets(tmp_path):
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     wheel = next((tmp_path / "wheels").glob("mediasrv-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    assert "mediasrv/cli.py" in names and "mediasrv/http/app.py" in names
+    assert "mediasrv/cli.py" in names and "mediasrv/app/root.py" in names
     assert any(n.startswith("mediasrv/web/vendor/hls.js/") and n.endswith(".js") for n in names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "mediasrv = mediasrv.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from mediasrv.config import ConfigError, load_config
-from mediasrv.forwarded import client_address, parse_networks
+from mediasrv.httpkit.forwarded import client_address, parse_networks
 
 TRUSTED = parse_networks(["127.0.0.1", "10.0.0.0/8", "::1"])
 

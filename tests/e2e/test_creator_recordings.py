@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from mediasrv.server.webhooks import verify
+from mediasrv.community.alerts.webhooks import verify
 from tests.accounts.support import accounts_server
 from tests.accounts.test_discovery import wait_for
 from tests.accounts.test_webhooks import SECRET, hook_settings, receiver
@@ -73,7 +73,7 @@ async def test_disk_full_tells_the_creator_and_the_stream_goes_on(tmp_path):
     publisher never notices and live HLS has every frame pushed."""
     from tests.accounts.test_discovery import _events
     from tests.support.clients import ffmpeg_push_args
-    from mediasrv.http.hls_routes import HLS_SERVICE
+    from mediasrv.delivery.routes import HLS_SERVICE
 
     async with accounts_server(tmp_path, "recording.enabled=true", f"recording.min_free_bytes={1 << 50}",
                                "live_access.min_followers=0") as api:

@@ -13,7 +13,7 @@ import time
 import av
 import pytest
 
-from mediasrv.server.webhooks import verify
+from mediasrv.community.alerts.webhooks import verify
 from tests.accounts.support import accounts_server, bulk_users
 from tests.accounts.test_discovery import wait_for
 from tests.accounts.test_webhooks import SECRET, hook_settings, receiver

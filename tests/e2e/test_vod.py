@@ -23,8 +23,8 @@ import sys
 import aiohttp
 import pytest
 
-from mediasrv.http.hls_routes import HLS_SERVICE
-from mediasrv.http.vod_routes import RECORDER
+from mediasrv.delivery.routes import HLS_SERVICE
+from mediasrv.recording.routes import RECORDER
 from mediasrv.media.types import TrackKind
 from tests.recording.conftest import decode_file, tiny_filesystem, until
 from tests.support.browser import chromium, open_player
@@ -175,7 +175,7 @@ async def test_server_shutdown_mid_stream_finalises_the_recording(tmp_path):
     """The shutdown order of the app: the hub ends every stream first, then the recorder
     writes the segment in progress and marks the recording ended — every frame the hub
     got is in it."""
-    from mediasrv.server import recording_files as rf
+    from mediasrv.recording import files as rf
     from mediasrv.store.recordings import RecordingStore
 
     name = "vodstop"

@@ -23,7 +23,7 @@ import aiohttp
 import av
 import pytest
 
-from mediasrv.server import recording_files as rf
+from mediasrv.recording import files as rf
 from mediasrv.store import SqliteStore
 from tests.accounts.support import ADMIN_PASSWORD, PASSWORD
 from tests.faults.support import start_serve, stop

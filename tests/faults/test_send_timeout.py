@@ -15,10 +15,10 @@ import time
 import aiohttp
 import pytest
 
-from mediasrv.http.send_timeout import SendTimeout
-from mediasrv.http.stats_routes import HTTP_STATS
-from mediasrv.http.hls_routes import HLS_SERVICE
-from mediasrv.metrics import HttpStats
+from mediasrv.httpkit.send_timeout import SendTimeout
+from mediasrv.observe.routes import HTTP_STATS
+from mediasrv.delivery.routes import HLS_SERVICE
+from mediasrv.observe.metrics import HttpStats
 from tests.faults.test_slow_viewer import server_buffers, wait_for
 from tests.hls.conftest import until
 from tests.support.clients import start_ffmpeg_push

@@ -20,7 +20,7 @@ import time
 import aiohttp
 import pytest
 
-from mediasrv.server import recording_files as rf
+from mediasrv.recording import files as rf
 from tests.faults.support import alive, children, start_serve, stop
 from tests.support.clients import start_ffmpeg_push
 

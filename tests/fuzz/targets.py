@@ -19,7 +19,7 @@ from typing import Callable
 
 from mediasrv.config import ConfigError, load_config
 from mediasrv.hls.reload import BadReloadQuery, parse_reload_query
-from mediasrv.live.chat import ChatRefused, RoomRules, Speaker, clean_text
+from mediasrv.community.chat.rules import ChatRefused, RoomRules, Speaker, clean_text
 from mediasrv.media import aac, av1, avc, flv, hevc, track_from_config, vp9
 from mediasrv.media.errors import MediaError
 from mediasrv.media.ingest import FlvIngest
@@ -378,8 +378,8 @@ class _ChatHarness:
 
     def __init__(self) -> None:
         from mediasrv.config import Config
-        from mediasrv.server.chat import ChatService
-        from mediasrv.server.moderation import ModerationService
+        from mediasrv.community.chat.service import ChatService
+        from mediasrv.community.moderation.service import ModerationService
         from mediasrv.store import SqliteStore
 
         self.loop = asyncio.new_event_loop()
@@ -447,7 +447,7 @@ def seeds_chat_requests() -> list[bytes]:
 
 def run_cover_upload(data: bytes) -> None:
     """An uploaded cover through the same checks and re-encoding as ``PUT /api/me/cover``."""
-    from mediasrv.server.images import ImageError, reencode_cover
+    from mediasrv.images import ImageError, reencode_cover
 
     try:
         image = reencode_cover(data, max_bytes=256 * 1024, max_pixels=512 * 512)

@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from yarl import URL
 
-from mediasrv.http.cluster_routes import EDGE_HEADER
+from mediasrv.cluster.routes import EDGE_HEADER
 from mediasrv.http.fastlane import FOREIGN, INCOMPLETE, MAX_HEAD, PlaylistRequest, parse_head
 
 EXAMPLES = int(os.environ.get("MEDIASRV_FUZZ_EXAMPLES", "150"))

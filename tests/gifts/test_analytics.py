@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 
-from mediasrv.live.analytics import BroadcastCounters
+from mediasrv.observe.analytics_rules import BroadcastCounters
 from tests.chat.support import Publisher, join
 from tests.gifts.support import credit, gifts_server, send
 

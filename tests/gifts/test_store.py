@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from mediasrv.live.gifts import split_gift
+from mediasrv.community.gifts.rules import split_gift
 from mediasrv.store import SqliteStore
 from mediasrv.store.gifts import IdempotencyConflict, InsufficientCoins
 from tests.gifts.support import assert_balanced

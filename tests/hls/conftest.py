@@ -389,7 +389,7 @@ def make_app(config, *, reader_queue_units: int = 2048):
     """(app, hub): a bare aiohttp app with only the HLS routes."""
     from aiohttp import web
 
-    from mediasrv.http import hls_routes
+    from mediasrv.delivery import routes as hls_routes
     from mediasrv.hub import Hub
 
     hub = Hub(reconnect_grace=config.hls.reconnect_grace, reader_queue_units=reader_queue_units)

@@ -19,9 +19,9 @@ import pytest
 from aiohttp import web
 
 from mediasrv.http.fastlane import FastLaneProtocol, FastLaneSite
-from mediasrv.http.hls_routes import HLS_SERVICE
-from mediasrv.http.stats_routes import HTTP_STATS, VIEWERS
-from mediasrv.server.viewers import client_key
+from mediasrv.delivery.routes import HLS_SERVICE
+from mediasrv.observe.routes import HTTP_STATS, VIEWERS
+from mediasrv.observe.viewers import client_key
 from tests.hls.conftest import Publisher, hls_config, make_app, until
 from tests.support.server import running_server
 

@@ -10,7 +10,7 @@ import av
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from mediasrv.http.hls_routes import HLS_SERVICE, parse_range
+from mediasrv.delivery.routes import HLS_SERVICE, parse_range
 from tests.hls.conftest import Publisher, check_media_playlist, hls_config, make_app, until
 
 
@@ -233,7 +233,7 @@ _SAME = ("Content-Type", "Content-Length", "Cache-Control", "Access-Control-Allo
 async def test_fast_path_answers_like_the_regular_path(h264_aac):
     """A keep-alive GET (prebuilt response) and a ``Connection: close`` GET (aiohttp's
     ordinary response) carry the same bytes and the same headers."""
-    from mediasrv.http.hls_routes import PrebuiltResponse
+    from mediasrv.delivery.routes import PrebuiltResponse
 
     app, hub = make_app(hls_config())
     seen = []

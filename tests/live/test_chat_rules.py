@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mediasrv.live.chat import (
+from mediasrv.community.chat.rules import (
     ChatRefused,
     RefusalCode,
     RoomRules,

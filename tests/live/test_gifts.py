@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mediasrv.live.gifts import coins_to_money, split_gift
+from mediasrv.community.gifts.rules import coins_to_money, split_gift
 
 
 @given(st.integers(1, 10**9), st.decimals(0, 1, places=4))

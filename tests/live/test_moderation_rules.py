@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from mediasrv.live.moderation import (
+from mediasrv.community.moderation.rules import (
     ModerationRefused,
     ReportQuota,
     Standing,

@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from mediasrv.metrics import HttpStats, MediasrvCollector, Sources
+from mediasrv.observe.metrics import HttpStats, MediasrvCollector, Sources
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "mediasrv-dashboard.json"
 

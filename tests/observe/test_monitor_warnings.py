@@ -12,8 +12,8 @@ import pytest
 
 from mediasrv.hub import Hub
 from mediasrv.media.types import Codec, MediaUnit, TrackInfo
-from mediasrv.server.monitor import StreamMonitor
-from mediasrv.server.viewers import ViewerTracker
+from mediasrv.observe.monitor import StreamMonitor
+from mediasrv.observe.viewers import ViewerTracker
 from mediasrv.store.sqlite import SqliteStore
 
 VIDEO = TrackInfo(Codec.H264, b"\x01\x64\x00\x1f\xff", "avc1.64001f", 320, 240)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mediasrv.http.stats_routes import kind_of_path
+from mediasrv.observe.routes import kind_of_path
 
 
 @pytest.mark.parametrize("path, kind", [

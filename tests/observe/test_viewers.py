@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mediasrv.server.viewers import ViewerTracker, client_key
+from mediasrv.observe.viewers import ViewerTracker, client_key
 
 
 def test_sessions_peak_unique_watch_time_and_expiry():

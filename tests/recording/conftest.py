@@ -18,8 +18,8 @@ import pytest
 from mediasrv.config import load_config
 from mediasrv.hub import Hub
 from mediasrv.media.types import MediaUnit, TrackKind
-from mediasrv.server import recording_files as rf
-from mediasrv.server.recorder import Recorder
+from mediasrv.recording import files as rf
+from mediasrv.recording.recorder import Recorder
 from mediasrv.store.recordings import Recording, RecordingState
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from mediasrv.http.vod_routes import RECORDER
-from mediasrv.server import recording_files as rf
+from mediasrv.recording.routes import RECORDER
+from mediasrv.recording import files as rf
 from tests.hls.conftest import encode
 from tests.recording.conftest import Publisher, push, until
 from tests.support.server import running_server

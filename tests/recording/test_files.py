@@ -9,7 +9,7 @@ import io
 import pytest
 
 from mediasrv.hls.segmenter import Segmenter
-from mediasrv.server import recording_files as rf
+from mediasrv.recording import files as rf
 from tests.hls.conftest import encode
 
 

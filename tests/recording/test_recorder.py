@@ -13,8 +13,8 @@ import pytest
 
 from mediasrv.hub import Hub
 from mediasrv.media.types import TrackKind
-from mediasrv.server import recording_files as rf
-from mediasrv.server.recorder import DecisionRefused, RecordingNotFound
+from mediasrv.recording import files as rf
+from mediasrv.recording.recorder import DecisionRefused, RecordingNotFound
 from mediasrv.store.recordings import RecordingState as S
 from tests.hls.conftest import encode, synthetic
 from tests.recording.conftest import (

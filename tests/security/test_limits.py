@@ -14,7 +14,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from mediasrv.server.login_limit import LoginLimiter
+from mediasrv.community.accounts.login_limit import LoginLimiter
 from tests.accounts.support import PASSWORD, accounts_server
 
 pytestmark = pytest.mark.e2e

@@ -98,8 +98,8 @@ def _description() -> dict:
     the operations at collection time (its lazy fixture loader does not work with this
     pytest). The test checks the served one is the same."""
     from mediasrv.config import load_config
-    from mediasrv.http.app import create_app
-    from mediasrv.http.openapi import OPENAPI
+    from mediasrv.app.root import create_app
+    from mediasrv.httpkit.openapi import OPENAPI
 
     return create_app(load_config(None, _settings()))[OPENAPI].document()
 

@@ -10,10 +10,10 @@ from typing import AsyncIterator
 from aiohttp import web
 
 from mediasrv.config import Config, load_config
-from mediasrv.http.app import HUB, RTMP_SERVER, create_app
+from mediasrv.app.root import HUB, RTMP_SERVER, create_app
 from mediasrv.hub import Hub, StreamEnded, StreamStarted
 from mediasrv.media.types import MediaUnit
-from mediasrv.server.rtmp import RtmpServer
+from mediasrv.ingest.rtmp_server import RtmpServer
 
 
 @dataclass
@@ -57,7 +57,7 @@ async def running_server(tmp_path, *overrides: str) -> AsyncIterator[RunningServ
 async def serving(config: Config) -> AsyncIterator[RunningServer]:
     """Run ``create_app(config)`` on an ephemeral HTTP port (HTTPS when the config has a
     certificate) until the block ends."""
-    from mediasrv.http import send_timeout
+    from mediasrv.httpkit import send_timeout
     from mediasrv.http.fastlane import FastLaneSite
     from mediasrv.tls import http_context
 

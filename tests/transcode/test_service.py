@@ -16,9 +16,9 @@ import time
 from mediasrv.config import build_config
 from mediasrv.hub import Hub
 from mediasrv.media.types import TrackKind
-from mediasrv.server import transcode as transcode_module
-from mediasrv.server.hls import HlsService
-from mediasrv.server.transcode import TranscodeService
+from mediasrv.transcode import service as transcode_module
+from mediasrv.delivery.hls_service import HlsService
+from mediasrv.transcode.service import TranscodeService
 from tests.hls.conftest import Publisher, encode
 from tests.transcode.conftest import process_alive, wait_gone
 

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 
-from mediasrv.server.transcode import WorkerProcess
+from mediasrv.transcode.service import WorkerProcess
 from mediasrv.transcode import protocol
 from mediasrv.transcode.protocol import MessageType
 from tests.hls.conftest import encode
@@ -77,7 +77,7 @@ async def test_worker_refuses_garbage():
 
 CHILD = """
 import asyncio, sys
-from mediasrv.server.transcode import WorkerProcess
+from mediasrv.transcode.service import WorkerProcess
 async def main():
     w = WorkerProcess("orphan-test", lambda k, v: None)
     await w.start({"rungs": [], "live": True})

@@ -1,0 +1,1 @@
+"""The composition root: builds every component once and starts them in order."""

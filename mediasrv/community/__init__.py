@@ -1,0 +1,1 @@
+"""Community features: accounts, chat, moderation, gifts, alerts and discovery."""

@@ -1,0 +1,1 @@
+"""Accounts: users, tokens, follows, creator settings, covers."""

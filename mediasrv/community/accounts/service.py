@@ -1,0 +1,291 @@
+"""Accounts: passwords, bearer tokens, the admin bootstrap, live access, stream keys,
+go-live settings and covers. Async methods run the store's (blocking) calls in a thread.
+
+- Passwords: ``hashlib.scrypt`` (n=2^14, r=8, p=1), a random 16-byte salt per user, kept
+  as ``scrypt$n$r$p$salt$hash``; compared in constant time.
+- Tokens: 32 random bytes, handed out once; the store keeps their SHA-256. Logout deletes
+  one; an admin (or the user) can delete all of a user's tokens.
+- Stream keys: 24 random bytes. A publish looks its key up by SHA-256 (no comparison
+  that leaks timing). Rotation replaces the row: the old key stops working for every new
+  publish at once, while a stream already live on it goes on (nothing is re-checked).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from mediasrv.config import HANDLE_RE, Config
+from mediasrv.ingest.publish_auth import PublishDecision
+from mediasrv.images import StillImage, reencode_cover
+from mediasrv.store.accounts import AccountStore, CreatorSettings, HandleTaken, User
+
+log = logging.getLogger("mediasrv.accounts")
+
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 1 << 14, 8, 1
+PASSWORD_MIN, PASSWORD_MAX = 8, 256
+ADMIN_PASSWORD_ENV = "MEDIASRV_ADMIN_PASSWORD"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def hash_password(password: str, *, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int = SCRYPT_P) -> str:
+    salt = os.urandom(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=32, maxmem=64 * 1024 * 1024)
+    return f"scrypt${n}${r}${p}${_b64(salt)}${_b64(digest)}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = _unb64(digest)
+        actual = hashlib.scrypt(password.encode(), salt=_unb64(salt), n=int(n), r=int(r), p=int(p),
+                                dklen=len(expected), maxmem=64 * 1024 * 1024)
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(actual, expected)
+
+
+#: Compared against when the handle is unknown, so a login takes as long either way.
+_DUMMY_HASH = f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(bytes(16))}${_b64(bytes(32))}"
+
+
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class LiveAccess:
+    """Where a creator stands with the live-access rule."""
+
+    allowed: bool
+    reason: str
+    followers: int
+    min_followers: int
+    #: ``granted``/``revoked`` by an admin, or None (the rule decides).
+    override: str | None
+
+    def to_json(self) -> dict:
+        return {"allowed": self.allowed, "reason": self.reason, "followers": self.followers,
+                "min_followers": self.min_followers, "override": self.override}
+
+
+def evaluate_live_access(user: User, followers: int, override: str | None, min_followers: int) -> LiveAccess:
+    """The rule: creators (and moderators, admins) with ``min_followers`` followers may go
+    live; an admin's grant or revoke overrides the count."""
+    def result(allowed: bool, reason: str) -> LiveAccess:
+        return LiveAccess(allowed, reason, followers, min_followers, override)
+
+    if not user.at_least("creator"):
+        return result(False, f"only creators can go live (this account is a {user.role})")
+    if override == "revoked":
+        return result(False, "live access was revoked by an admin")
+    if override == "granted":
+        return result(True, "live access was granted by an admin")
+    if followers < min_followers:
+        return result(False, f"live access requires {min_followers} followers, you have {followers}")
+    if min_followers:
+        return result(True, f"you have {followers} followers (at least {min_followers} needed)")
+    return result(True, "no follower minimum")
+
+
+class AccountService:
+    """The accounts component (``app[ACCOUNTS]``)."""
+
+    def __init__(self, store: AccountStore, config: Config, *, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.config = config
+        self.clock = clock
+        self.covers_dir = config.data_path / "covers"
+        self.logins_failed = 0
+        self.publishes_refused = 0
+
+    async def _run(self, fn, *args, **kwargs):
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def bootstrap_admin(self) -> User | None:
+        """Create the configured admin if no user has its handle (an existing one is kept)."""
+        settings = self.config.accounts
+        password = settings.admin_password or os.environ.get(ADMIN_PASSWORD_ENV, "")
+        if not password:
+            return None
+        existing = await self._run(self.store.get_user_by_handle, settings.admin_handle)
+        if existing is not None:
+            return existing
+        if len(password) < PASSWORD_MIN:
+            log.error("admin bootstrap skipped: the admin password must have at least %d characters", PASSWORD_MIN)
+            return None
+        user = await self.create_user(settings.admin_handle, password, display_name=settings.admin_handle,
+                                      role="admin")
+        log.info("created the admin account %s", user.handle)
+        return user
+
+    # --- users and tokens ---------------------------------------------------------------
+
+    async def create_user(self, handle: str, password: str, *, display_name: str = "", role: str = "viewer") -> User:
+        """Raises ``HandleTaken``. Inputs are validated by the caller (HTTP layer)."""
+        assert HANDLE_RE.fullmatch(handle)
+        password_hash = await self._run(hash_password, password)
+        user = await self._run(self.store.create_user, handle, display_name or handle, password_hash, role,
+                               self.clock())
+        if user.at_least("creator"):
+            await self.stream_key(user)
+        return user
+
+    async def login(self, handle: str, password: str) -> tuple[str, float, User] | None:
+        """A new bearer token for valid credentials, else None (same work either way)."""
+        user = await self._run(self.store.get_user_by_handle, handle) if HANDLE_RE.fullmatch(handle) else None
+        stored = await self._run(self.store.get_password_hash, user.id) if user else None
+        ok = await self._run(verify_password, password, stored or _DUMMY_HASH)
+        if not (ok and user and stored):
+            self.logins_failed += 1
+            return None
+        token = "msv_" + secrets.token_urlsafe(32)
+        now = self.clock()
+        expires = now + self.config.accounts.token_lifetime
+        await self._run(self.store.add_token, sha256_hex(token), user.id, now, expires)
+        return token, expires, user
+
+    async def user_for_token(self, token: str) -> User | None:
+        if not token or len(token) > 200:
+            return None
+        return await self._run(self.store.user_for_token, sha256_hex(token), self.clock())
+
+    async def logout(self, token: str) -> bool:
+        return await self._run(self.store.delete_token, sha256_hex(token))
+
+    async def revoke_tokens(self, user: User) -> int:
+        return await self._run(self.store.delete_tokens, user.id)
+
+    async def change_password(self, user: User, current: str, new: str) -> bool:
+        stored = await self._run(self.store.get_password_hash, user.id)
+        if not stored or not await self._run(verify_password, current, stored):
+            return False
+        await self._run(self.store.set_password_hash, user.id, await self._run(hash_password, new))
+        return True
+
+    async def set_role(self, user: User, role: str) -> User:
+        await self._run(self.store.set_role, user.id, role)
+        if role in ("creator", "moderator", "admin"):
+            await self.stream_key(user)
+        return await self._run(self.store.get_user, user.id)
+
+    async def get_user(self, handle: str) -> User | None:
+        if not HANDLE_RE.fullmatch(handle):
+            return None
+        return await self._run(self.store.get_user_by_handle, handle)
+
+    # --- live access --------------------------------------------------------------------
+
+    async def live_access(self, user: User) -> LiveAccess:
+        followers = await self._run(self.store.follower_count, user.id)
+        override = await self._run(self.store.get_live_access, user.id)
+        return evaluate_live_access(user, followers, override, self.config.live_access.min_followers)
+
+    async def set_live_access(self, user: User, access: str | None, by: User) -> LiveAccess:
+        await self._run(self.store.set_live_access, user.id, access, by.id, self.clock())
+        return await self.live_access(user)
+
+    async def check_publish(self, key: str) -> PublishDecision:
+        """``auth.mode: accounts``: the key must be a creator's current stream key and the
+        creator must hold live access. The reason never contains the key."""
+        if not key or len(key) > 200:
+            self.publishes_refused += 1
+            return PublishDecision(False, reason="unknown stream key")
+        user = await self._run(self.store.user_for_key_hash, sha256_hex(key))
+        if user is None:
+            self.publishes_refused += 1
+            return PublishDecision(False, reason="unknown stream key")
+        access = await self.live_access(user)
+        if not access.allowed:
+            self.publishes_refused += 1
+            return PublishDecision(False, reason=access.reason)
+        return PublishDecision(True, user.handle)
+
+    # --- stream keys --------------------------------------------------------------------
+
+    async def stream_key(self, user: User) -> str:
+        """The user's current key (made on first use)."""
+        key = await self._run(self.store.get_stream_key, user.id)
+        return key if key is not None else await self.rotate_stream_key(user)
+
+    async def rotate_stream_key(self, user: User) -> str:
+        key = "sk_" + secrets.token_urlsafe(24)
+        await self._run(self.store.set_stream_key, user.id, key, sha256_hex(key), self.clock())
+        return key
+
+    # --- go-live settings and the cover -------------------------------------------------
+
+    async def settings(self, user: User) -> CreatorSettings:
+        return await self._run(self.store.get_settings, user.id)
+
+    async def update_settings(self, user: User, **values) -> CreatorSettings:
+        return await self._run(self.store.update_settings, user.id, self.clock(), **values)
+
+    async def save_by_default(self, handle: str) -> bool | None:
+        """The creator's "save the broadcast by default" setting for stream ``handle``;
+        None when no user has that handle (for the recorder's undecided broadcasts)."""
+        user = await self.get_user(handle)
+        if user is None:
+            return None
+        return (await self.settings(user)).save_by_default
+
+    def cover_path(self, settings: CreatorSettings) -> Path | None:
+        return self.covers_dir / settings.cover if settings.cover else None
+
+    async def set_cover(self, user: User, data: bytes) -> tuple[CreatorSettings, StillImage]:
+        """Check and re-encode ``data`` (raises ``ImageError``: nothing is stored then),
+        write it under ``data_dir/covers`` and make it the user's cover."""
+        uploads = self.config.uploads
+        image = await self._run(reencode_cover, data, max_bytes=uploads.max_cover_bytes,
+                                max_pixels=uploads.max_cover_pixels)
+        name = f"{user.id}-{secrets.token_hex(6)}.jpg"
+        await self._run(self._write_file, name, image.jpeg)
+        old = await self.settings(user)
+        settings = await self.update_settings(user, cover=name)
+        if old.cover and old.cover != name:
+            await self._run(self._remove_file, old.cover)
+        return settings, image
+
+    async def remove_cover(self, user: User) -> CreatorSettings:
+        old = await self.settings(user)
+        settings = await self.update_settings(user, cover="")
+        if old.cover:
+            await self._run(self._remove_file, old.cover)
+        return settings
+
+    def _write_file(self, name: str, data: bytes) -> None:
+        self.covers_dir.mkdir(parents=True, exist_ok=True)
+        temp = self.covers_dir / f".{name}.tmp"
+        temp.write_bytes(data)
+        os.replace(temp, self.covers_dir / name)
+
+    def _remove_file(self, name: str) -> None:
+        try:
+            (self.covers_dir / name).unlink()
+        except FileNotFoundError:
+            pass
+
+
+__all__ = [
+    "AccountService", "HandleTaken", "LiveAccess", "evaluate_live_access", "hash_password", "verify_password",
+]

@@ -1,0 +1,1 @@
+"""Go-live alerts (SSE feeds) and outgoing event webhooks."""

@@ -1,0 +1,1 @@
+"""Live chat: pure rules, rooms service, WebSocket routes."""

@@ -1,0 +1,1 @@
+"""Discovery: the list of lives, thumbnails, the go-live feed routes."""

@@ -1,0 +1,1 @@
+"""Gifts: the catalogue split rules, the gift service and its routes."""

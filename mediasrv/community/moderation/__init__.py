@@ -1,0 +1,1 @@
+"""Chat moderation: rules, per-creator policy service, routes."""

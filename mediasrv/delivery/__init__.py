@@ -1,0 +1,1 @@
+"""Delivery: HLS and LL-HLS muxing per stream and its HTTP routes."""

@@ -1,0 +1,1 @@
+"""Shared HTTP helpers every feature's routes use: errors, validation, OpenAPI, URLs."""

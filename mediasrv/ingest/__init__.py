@@ -1,0 +1,1 @@
+"""Ingest: the RTMP/RTMPS listener and publish authorisation."""

@@ -1,0 +1,1 @@
+"""Observability: stream monitor, viewer sessions, analytics, metrics and stats routes."""

@@ -1,0 +1,252 @@
+"""Observability over HTTP: /metrics, per-stream stats and their live SSE feed, broadcasts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import AsyncIterator
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from mediasrv.config import STREAM_NAME_RE, Config
+from mediasrv.httpkit.forwarded import client_address, parse_networks
+from mediasrv.hub import Hub
+from mediasrv.observe.metrics import HttpStats, Sources, make_registry
+from mediasrv.observe.monitor import StreamMonitor
+from mediasrv.observe.viewers import ViewerTracker
+from mediasrv.store import SqliteStore
+
+VIEWERS = web.AppKey("viewers", ViewerTracker)
+MONITOR = web.AppKey("monitor", StreamMonitor)
+STORE = web.AppKey("store", SqliteStore)
+HTTP_STATS = web.AppKey("http_stats", HttpStats)
+#: Parsed ``http.trusted_proxies``: peers whose X-Forwarded-For names the client.
+TRUSTED_PROXIES = web.AppKey("trusted_proxies", tuple)
+
+#: How often the SSE feed sends a comment line to keep proxies from closing it.
+SSE_KEEPALIVE = 15.0
+
+
+def setup_viewers(app: web.Application, config: Config) -> None:
+    """Before the HLS routes: they count viewers through this tracker."""
+    app[VIEWERS] = ViewerTracker(idle_timeout=config.viewers.idle_timeout)
+    app[HTTP_STATS] = HttpStats()
+    app[TRUSTED_PROXIES] = parse_networks(config.http.trusted_proxies)
+    app.middlewares.append(_count_requests)
+
+
+def setup(app: web.Application, config: Config, hub: Hub) -> None:
+    """Routes and the store/monitor lifecycle."""
+    from mediasrv.app.root import RTMP_SERVER
+    from mediasrv.delivery.routes import HLS_SERVICE
+
+    def ingest_stats(name: str):
+        server = app.get(RTMP_SERVER)
+        session = server.ingests.get(name) if server is not None else None
+        ingest = getattr(session, "ingest", None)
+        return getattr(ingest, "stats", None)
+
+    def transcode_speeds(name: str) -> dict:
+        service = _transcode_service(app)
+        if service is None or not hasattr(service, "rung_speeds"):
+            return {}
+        return service.rung_speeds(name)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        store = await asyncio.to_thread(SqliteStore, config.data_path / "mediasrv.db")
+        app[STORE] = store
+        monitor = StreamMonitor(
+            hub, app[VIEWERS], store,
+            segment_duration=config.hls.segment_duration,
+            keep_after_end=config.hls.keep_after_end,
+            ingest_stats=ingest_stats,
+            transcode_stats=transcode_speeds,
+        )
+        app[MONITOR] = monitor
+        await monitor.start()
+        yield
+        await monitor.stop()
+        store.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    registry = make_registry(Sources(
+        monitor=lambda: app.get(MONITOR),
+        rtmp=lambda: app.get(RTMP_SERVER),
+        hls=lambda: app.get(HLS_SERVICE),
+        http=lambda: app.get(HTTP_STATS),
+        transcode=lambda: _transcode_service(app),
+        cluster=lambda: _cluster_parts(app),
+    ))
+
+    async def metrics(request: web.Request) -> web.Response:
+        # Collected on the event loop's thread, as a scrape-time read of the components'
+        # own counters: they are not thread-safe (the monitor's snapshot can even start a
+        # task on the loop), and one scrape of a few hundred series takes milliseconds.
+        body = generate_latest(registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST, "Cache-Control": "no-store"})
+
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/api/streams/{name}/stats", stream_stats)
+    app.router.add_get("/api/streams/{name}/events", stream_events)
+    app.router.add_get("/api/broadcasts", broadcasts)
+
+
+def viewer_address(request: web.Request) -> str:
+    """The viewer's address: the peer, or behind a trusted proxy the client it names."""
+    peer = request.remote or ""
+    trusted = request.app.get(TRUSTED_PROXIES)
+    if not trusted:
+        return peer
+    return client_address(peer, request.headers.get("X-Forwarded-For"), trusted)
+
+
+def _cluster_parts(app: web.Application):
+    """``(ClusterBus, OriginFetcher)`` when the node is in a cluster, else None."""
+    from mediasrv.cluster.routes import CLUSTER, EDGE
+
+    bus, edge = app.get(CLUSTER), app.get(EDGE)
+    return (bus, edge) if bus is not None and edge is not None else None
+
+
+def _transcode_service(app: web.Application):
+    """The transcoding service, when the app has one (it is optional)."""
+    try:
+        from mediasrv.transcode.service import TRANSCODE_SERVICE
+    except ImportError:
+        return None
+    return app.get(TRANSCODE_SERVICE)
+
+
+def _health(request: web.Request):
+    name = request.match_info["name"]
+    if not STREAM_NAME_RE.fullmatch(name):
+        return None
+    monitor = request.app.get(MONITOR)
+    return monitor.streams.get(name) if monitor is not None else None
+
+
+async def stream_stats(request: web.Request) -> web.Response:
+    from mediasrv.cluster import routes as cluster_routes
+
+    health = _health(request)
+    name = request.match_info["name"]
+    origin = cluster_routes.origin_of(request.app, name) if STREAM_NAME_RE.fullmatch(name) else None
+    if origin is not None:
+        # Another node ingests it: what this node knows (the viewers of every node).
+        here = cluster_routes.local_viewers(request.app, name)
+        return web.json_response({
+            "stream": name, "live": True, "origin": origin.node,
+            "viewers": cluster_routes.viewers_total(request.app, name, here), "viewers_here": here,
+        }, headers={"Cache-Control": "no-store"})
+    if health is None:
+        return web.json_response({"error": "no such stream"}, status=404)
+    snapshot = request.app[MONITOR].snapshot(health)
+    if health.ended_at is None and cluster_routes.CLUSTER in request.app:
+        snapshot["viewers_here"] = snapshot["viewers"]
+        snapshot["viewers"] = cluster_routes.viewers_total(request.app, name, snapshot["viewers"])
+    snapshot["started_at"] = health.stream.started_at
+    snapshot["average_viewers"] = round(health.average_viewers, 3)
+    return web.json_response(snapshot, headers={"Cache-Control": "no-store"})
+
+
+async def stream_events(request: web.Request) -> web.StreamResponse:
+    """Server-Sent Events: one ``stats`` event a second; ``ended`` when the broadcast ends."""
+    name = request.match_info["name"]
+    monitor = request.app.get(MONITOR)
+    queue = monitor.subscribe(name) if monitor is not None and STREAM_NAME_RE.fullmatch(name) else None
+    if queue is None:
+        return web.json_response({"error": "no such stream"}, status=404)
+    response = web.StreamResponse(headers={
+        "Content-Type": "text/event-stream",
+        "Cache-Control": "no-store",
+        "X-Accel-Buffering": "no",
+        "Access-Control-Allow-Origin": "*",
+    })
+    await response.prepare(request)
+    try:
+        while True:
+            try:
+                snapshot = await asyncio.wait_for(queue.get(), SSE_KEEPALIVE)
+            except asyncio.TimeoutError:
+                await response.write(b": keepalive\n\n")
+                continue
+            if snapshot is None:
+                await response.write(b"event: ended\ndata: {}\n\n")
+                break
+            await response.write(f"event: stats\ndata: {json.dumps(snapshot)}\n\n".encode())
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        monitor.unsubscribe(name, queue)
+    return response
+
+
+async def broadcasts(request: web.Request) -> web.Response:
+    stream = request.query.get("stream")
+    if stream is not None and not STREAM_NAME_RE.fullmatch(stream):
+        return web.json_response({"error": "invalid stream name"}, status=400)
+    try:
+        limit = int(request.query.get("limit", "100"))
+    except ValueError:
+        return web.json_response({"error": "limit must be a whole number"}, status=400)
+    if not 1 <= limit <= 1000:
+        return web.json_response({"error": "limit must be 1-1000"}, status=400)
+    rows = await asyncio.to_thread(request.app[STORE].list_broadcasts, stream, limit)
+    return web.json_response({"broadcasts": [row.to_json() for row in rows]})
+
+
+def kind_of_path(path: str) -> str:
+    """The request kind used as a metrics label (a small fixed set)."""
+    if path.startswith("/live/"):
+        if path.endswith("/chat"):
+            return "chat"
+        if path.endswith(".m3u8"):
+            return "master" if path.count("/") == 3 else "playlist"
+        last = path.rsplit("/", 1)[-1]
+        if last.endswith(".mp4"):
+            return "init"
+        if "part" in last:
+            return "part"
+        return "segment"
+    if path.startswith("/vod/"):
+        return "vod"
+    if path == "/metrics":
+        return "metrics"
+    if path.startswith("/api/"):
+        return "api"
+    return "other"
+
+
+# Kind per route resource, computed once from its canonical path (e.g.
+# "/live/{name}/index.m3u8"): the per-request cost is one dict lookup.
+_KIND_BY_RESOURCE: dict[object, str] = {}
+
+
+def _kind(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    if resource is None:
+        return "other"
+    kind = _KIND_BY_RESOURCE.get(resource)
+    if kind is None:
+        kind = _KIND_BY_RESOURCE[resource] = kind_of_path(resource.canonical)
+    if kind == "segment":  # the generic file route: init, part or segment by its name
+        kind = kind_of_path(request.path)
+    return kind
+
+
+@web.middleware
+async def _count_requests(request: web.Request, handler):
+    stats = request.app[HTTP_STATS]
+    kind = _kind(request)
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        stats.count(kind, exc.status)
+        raise
+    except Exception:
+        stats.count(kind, 500)
+        raise
+    stats.count(kind, response.status)
+    return response
+

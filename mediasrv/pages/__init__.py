@@ -1,0 +1,1 @@
+"""The browser pages and their static assets."""

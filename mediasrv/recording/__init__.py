@@ -1,0 +1,1 @@
+"""Recording: the recorder, its files, VOD routes and the creator's choice."""

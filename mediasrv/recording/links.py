@@ -1,0 +1,167 @@
+"""Connects the recorder to the people around a stream: who decides, the creator's
+default, the ``broadcast.saved`` webhook, alerts to the creator, and the OpenAPI text of
+the recording and VOD routes.
+
+Kept apart from both components so neither imports the other.
+"""
+
+from __future__ import annotations
+
+from typing import AsyncIterator
+
+from aiohttp import web
+
+from mediasrv.config import Config
+from mediasrv.httpkit import openapi
+from mediasrv.community.accounts.routes import ACCOUNTS, PROFILE_PARTS, optional_user
+from mediasrv.community.discovery.routes import ALERTS, configured_base_url, send_webhook
+from mediasrv.recording.routes import RECORDER, default_authorize
+from mediasrv.store.recordings import RecordingState
+
+#: Saved VODs listed on a profile, newest first (the full list: ``GET /api/recordings``).
+PROFILE_VODS = 50
+
+
+def setup(app: web.Application, config: Config) -> None:
+    """After ``vod_routes.setup`` and ``accounts_routes.setup``."""
+    _describe(app)
+    app.cleanup_ctx.append(_connect(config))
+    base = configured_base_url(config)
+
+    async def saved_vods(request: web.Request, user) -> dict:
+        # A creator's public stream name is their handle: their saved recordings are
+        # the VODs of that stream (issue 7: "listed on the creator's profile").
+        recorder = request.app.get(RECORDER)
+        rows = [] if recorder is None else await recorder.list(
+            stream=user.handle, states=(RecordingState.SAVED,), limit=PROFILE_VODS)
+        return {"vods": [vod_json(r, base, fallback_title=user.display_name) for r in rows]}
+
+    app[PROFILE_PARTS].append(saved_vods)
+
+
+def vod_json(recording, base: str, *, fallback_title: str) -> dict:
+    """A saved recording as listed on its creator's profile."""
+    return {
+        "id": recording.id,
+        "title": recording.title or fallback_title,
+        "duration": round(recording.duration, 3),
+        "started_at": recording.started_at,
+        "ended_at": recording.ended_at,
+        "playback_url": f"{base}/vod/{recording.id}/index.m3u8",
+        "download_url": f"{base}/vod/{recording.id}/download.mp4",
+    }
+
+
+def _connect(config: Config):
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        recorder = app[RECORDER]
+        fallback = default_authorize(config)
+        base = configured_base_url(config)
+
+        async def authorize(request: web.Request, recording) -> bool:
+            # With accounts, the creator whose stream it was (its public name is their
+            # handle) or an admin decides; otherwise the recorder's own rule (admin
+            # token, or loopback with no proxy in between).
+            if config.auth.mode == "accounts":
+                user = await optional_user(request)
+                return user is not None and (user.handle == recording.stream or user.at_least("admin"))
+            return bool(fallback(request, recording))
+
+        async def default_save(stream: str) -> bool:
+            accounts = app.get(ACCOUNTS)
+            if accounts is None:
+                return False
+            return bool(await accounts.save_by_default(stream))
+
+        async def title_of(stream: str) -> str:
+            # The go-live title the creator set (with accounts; otherwise none).
+            accounts = app.get(ACCOUNTS)
+            user = None if accounts is None else await accounts.get_user(stream)
+            return "" if user is None else (await accounts.settings(user)).title
+
+        async def tell_creator(recording, event: str) -> None:
+            accounts, alerts = app.get(ACCOUNTS), app.get(ALERTS)
+            if accounts is None or alerts is None:
+                return
+            user = await accounts.get_user(recording.stream)
+            if user is not None:
+                alerts.deliver([user.id], event, _recording_event(recording, base))
+
+        async def on_saved(recording) -> None:
+            send_webhook(app, "broadcast.saved", _recording_event(recording, base))
+            await tell_creator(recording, "recording.saved")
+
+        async def on_ended(recording) -> None:
+            await tell_creator(recording, "recording.pending")
+
+        async def on_failed(recording) -> None:
+            await tell_creator(recording, "recording.failed")
+
+        recorder.authorize = authorize
+        recorder.default_save = default_save
+        recorder.on_saved = on_saved
+        recorder.on_ended = on_ended
+        recorder.on_failed = on_failed
+        recorder.title_of = title_of
+        yield
+
+    return ctx
+
+
+def _recording_event(recording, base: str) -> dict:
+    data = {"id": recording.id, "stream": recording.stream, "state": str(recording.state)}
+    error = getattr(recording, "error", None)
+    if error:
+        data["error"] = error
+    if str(recording.state) in ("saved", "RecordingState.SAVED"):
+        data["vod_url"] = f"{base}/vod/{recording.id}/index.m3u8"
+        data["download_url"] = f"{base}/vod/{recording.id}/download.mp4"
+    return data
+
+
+def _describe(app: web.Application) -> None:
+    rid = openapi.path_param("id", "the recording's id (16 url-safe characters)")
+    recording = {"type": "object", "description": "a recording: id, stream, state (recording, pending_decision, "
+                 "saved, discarded, failed), title, started_at, ended_at, duration, size, segments, error"}
+    openapi.register_schema(app, "Recording", recording)
+    openapi.register_schema(app, "Vod", {"type": "object", "description": "a saved broadcast (a VOD)", "properties": {
+        "id": {"type": "string", "description": "the recording's id"},
+        "title": {"type": "string", "description": "the broadcast's title when it started (else the creator's "
+                                                   "display name)"},
+        "duration": {"type": "number", "description": "seconds"},
+        "started_at": {"type": "number", "description": "Unix time"},
+        "ended_at": {"type": "number", "nullable": True, "description": "Unix time"},
+        "playback_url": {"type": "string", "description": "the VOD playlist (EXT-X-PLAYLIST-TYPE:VOD)"},
+        "download_url": {"type": "string", "description": "the MP4 download"}}})
+    tag = "recordings"
+    who = ("with accounts: the stream's creator or an admin; otherwise the configured "
+           "recording.admin_token, or a request from this machine")
+    openapi.register_operation(app, "GET", "/api/recordings", openapi.op(
+        "List recordings (saved ones for everyone; others for whoever may decide them)", tag=tag, auth="optional",
+        params=[openapi.query_param("stream", "only this stream"), openapi.query_param("state", "only this state"),
+                openapi.query_param("limit", "at most this many (1-1000)", {"type": "integer"})],
+        ok_schema={"type": "object", "properties": {"recordings": {"type": "array", "items": openapi.ref("Recording")}}},
+        errors=[400]))
+    openapi.register_operation(app, "GET", "/api/recordings/{id}", openapi.op(
+        "One recording", tag=tag, auth="optional", params=[rid], ok_schema=openapi.ref("Recording"), errors=[403, 404]))
+    for action, summary in (("save", "Keep it as a VOD (playlist and MP4 download)"),
+                            ("discard", "Delete its files; nothing is left on disk")):
+        openapi.register_operation(app, "POST", f"/api/recordings/{{id}}/{action}", openapi.op(
+            summary, tag=tag, auth="optional", description=f"Who may decide: {who}.", params=[rid],
+            ok_schema=openapi.ref("Recording"), errors=[403, 404, 409]))
+    playlist = {"application/vnd.apple.mpegurl": {"schema": {"type": "string"}}}
+    openapi.register_operation(app, "GET", "/vod/{id}/index.m3u8", _plain_errors(openapi.op(
+        "VOD playlist of a saved recording (EXT-X-PLAYLIST-TYPE:VOD)", tag="vod", params=[rid],
+        ok_content=playlist, errors=[400, 404])))
+    openapi.register_operation(app, "GET", "/vod/{id}/download.mp4", _plain_errors(openapi.op(
+        "The recording as one MP4 (remuxed, not re-encoded)", tag="vod", params=[rid],
+        ok_content={"video/mp4": {"schema": {"type": "string", "format": "binary"}}}, errors=[400, 404, 409])))
+
+
+def _plain_errors(operation: dict) -> dict:
+    """The media routes answer 400 and 404 in plain text, like the HLS routes (players
+    show it; there is no API client to read JSON)."""
+    for code in ("400", "404"):
+        if code in operation["responses"]:
+            operation["responses"][code]["content"] = {"text/plain": {"schema": {"type": "string"}}}
+    return operation

@@ -1,0 +1,278 @@
+"""Recordings over HTTP: the save-or-discard API and the VOD of saved broadcasts.
+
+API (JSON; errors are ``{"error": "..."}`` with a 4xx status):
+
+- ``GET /api/recordings[?stream=NAME][&state=STATE][&limit=N]``: newest first. Saved
+  recordings are public (a creator's profile lists them); the others only to whoever
+  ``Recorder.authorize`` lets decide them.
+- ``GET /api/recordings/{id}``: one recording (404 when unknown or not visible).
+- ``POST /api/recordings/{id}/save``: keep it as a VOD (200 with the recording; saving a
+  saved one is a no-op). 409 while the stream is live or once discarded.
+- ``POST /api/recordings/{id}/discard``: delete its files (200; also for a saved one).
+  409 while live.
+  Both answer 403 unless ``Recorder.authorize(request, recording)`` allows it.
+
+VOD (saved recordings only; anything else is a 404):
+
+- ``GET /vod/{id}/index.m3u8``: ``EXT-X-PLAYLIST-TYPE:VOD`` playlist with EXT-X-ENDLIST;
+- ``GET /vod/{id}/{file}``: its init and media segments, from disk;
+- ``GET /vod/{id}/download.mp4``: the broadcast as one progressive MP4 (remuxed, not
+  re-encoded; made once and cached on disk).
+
+Caching: segments and the MP4 ``public, max-age=86400, immutable`` (a recording's files
+never change; the id is unguessable and never reused); the playlist ``max-age=60`` (short,
+so a later discard is seen soon); errors ``no-store``.
+
+Who decides (``default_authorize``, until accounts replace it through
+``app[RECORDER].authorize``): a request with ``Authorization: Bearer <recording.admin_token>``
+(when that key is set), or a request from the loopback address that carries no
+``Forwarded``/``X-Forwarded-For`` header (the operator on the machine itself; a reverse
+proxy on the same host adds those headers, so proxied requests are not trusted).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import time
+from typing import AsyncIterator
+
+from aiohttp import web
+
+from mediasrv.config import STREAM_NAME_RE, Config
+from mediasrv.hls import names
+from mediasrv.hub import Hub
+from mediasrv.recording import files as rf
+from mediasrv.recording.recorder import (
+    DecisionRefused, Recorder, RecordingNotFound, _call, is_recording_id,
+)
+from mediasrv.store.recordings import Recording, RecordingState
+
+RECORDER = web.AppKey("recorder", Recorder)
+
+PLAYLIST_CACHE = "public, max-age=60"
+FILE_CACHE = "public, max-age=86400, immutable"
+ERROR_CACHE = "no-store"
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "Content-Length, Content-Range, Accept-Ranges, Content-Disposition",
+}
+CONTENT_TYPES = {"m3u8": "application/vnd.apple.mpegurl", "mp4": "video/mp4", "m4s": "video/mp4"}
+MAX_LIST = 500
+
+
+def setup(app: web.Application, config: Config, hub: Hub) -> Recorder:
+    """Add the recorder (started and stopped in ``cleanup_ctx``) and its routes."""
+    recorder = Recorder(config, hub)
+    recorder.authorize = default_authorize(config)
+    app[RECORDER] = recorder
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await recorder.start()
+        yield
+        # Runs after the hub ended every stream (its cleanup is registered last), so each
+        # recording writes its last segment and is marked ended before this returns.
+        await recorder.stop()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_get("/api/recordings", list_recordings)
+    app.router.add_get("/api/recordings/{id}", get_recording)
+    app.router.add_post("/api/recordings/{id}/save", save_recording)
+    app.router.add_post("/api/recordings/{id}/discard", discard_recording)
+    for path, handler in (
+        ("/vod/{id}/index.m3u8", vod_playlist),
+        ("/vod/{id}/download.mp4", vod_download),
+        ("/vod/{id}/{file}", vod_file),
+    ):
+        app.router.add_get(path, handler)
+        app.router.add_route("OPTIONS", path, preflight)
+    return recorder
+
+
+def default_authorize(config: Config):
+    token = config.recording.admin_token
+
+    def authorize(request: web.Request, recording: Recording) -> bool:
+        header = request.headers.get("Authorization", "")
+        if token and header.startswith("Bearer "):
+            if hmac.compare_digest(header[7:].strip().encode(), token.encode()):
+                return True
+        if "Forwarded" in request.headers or "X-Forwarded-For" in request.headers:
+            return False
+        try:
+            return ipaddress.ip_address((request.remote or "").split("%")[0]).is_loopback
+        except ValueError:
+            return False
+
+    return authorize
+
+
+# --- API ------------------------------------------------------------------------------------------
+
+def recording_json(request: web.Request, recorder: Recorder, recording: Recording) -> dict:
+    data = recording.to_json()
+    data["duration"] = round(recording.duration, 3)
+    data["decide_by"] = recorder.decide_by(recording)
+    if recording.state is RecordingState.SAVED:
+        base = _base_url(request)
+        data["playlist_url"] = f"{base}/vod/{recording.id}/index.m3u8"
+        data["download_url"] = f"{base}/vod/{recording.id}/download.mp4"
+    return data
+
+
+async def list_recordings(request: web.Request) -> web.Response:
+    recorder = request.app[RECORDER]
+    query = request.query
+    stream = query.get("stream")
+    if stream is not None and not STREAM_NAME_RE.fullmatch(stream):
+        return _json_error(400, "stream: not a valid stream name")
+    states = None
+    if "state" in query:
+        try:
+            states = (RecordingState(query["state"]),)
+        except ValueError:
+            return _json_error(400, f"state: one of {', '.join(s.value for s in RecordingState)}")
+    try:
+        limit = int(query.get("limit", "100"))
+    except ValueError:
+        return _json_error(400, "limit: expected a whole number")
+    if not 1 <= limit <= MAX_LIST:
+        return _json_error(400, f"limit: 1-{MAX_LIST}")
+    rows = await recorder.list(stream=stream, states=states, limit=limit)
+    visible = []
+    for recording in rows:
+        if recording.state is RecordingState.SAVED or await _allowed(request, recorder, recording):
+            visible.append(recording_json(request, recorder, recording))
+    return web.json_response({"recordings": visible}, headers={"Cache-Control": "no-store"})
+
+
+async def get_recording(request: web.Request) -> web.Response:
+    recorder = request.app[RECORDER]
+    recording = await _lookup(request, recorder)
+    if recording is None or not (
+            recording.state is RecordingState.SAVED or await _allowed(request, recorder, recording)):
+        return _json_error(404, "no such recording")
+    return web.json_response(recording_json(request, recorder, recording), headers={"Cache-Control": "no-store"})
+
+
+async def save_recording(request: web.Request) -> web.Response:
+    return await _decide(request, "save")
+
+
+async def discard_recording(request: web.Request) -> web.Response:
+    return await _decide(request, "discard")
+
+
+async def _decide(request: web.Request, action: str) -> web.Response:
+    recorder = request.app[RECORDER]
+    recording = await _lookup(request, recorder)
+    if recording is None:
+        return _json_error(404, "no such recording")
+    if not await _allowed(request, recorder, recording):
+        return _json_error(403, "only the stream's creator (or an administrator) may decide about its recording")
+    try:
+        if action == "save":
+            recording = await recorder.save(recording.id)
+        else:
+            recording = await recorder.discard(recording.id)
+    except RecordingNotFound:
+        return _json_error(404, "no such recording")
+    except DecisionRefused as exc:
+        return _json_error(409, str(exc))
+    return web.json_response(recording_json(request, recorder, recording), headers={"Cache-Control": "no-store"})
+
+
+async def _lookup(request: web.Request, recorder: Recorder) -> Recording | None:
+    recording_id = request.match_info["id"]
+    if not is_recording_id(recording_id):
+        return None
+    return await recorder.get(recording_id)
+
+
+async def _allowed(request: web.Request, recorder: Recorder, recording: Recording) -> bool:
+    try:
+        return bool(await _call(recorder.authorize, request, recording))
+    except Exception:
+        return False
+
+
+# --- VOD ------------------------------------------------------------------------------------------
+
+async def vod_playlist(request: web.Request) -> web.StreamResponse:
+    if not is_recording_id(request.match_info["id"]):
+        return _error(400)
+    index = await _vod(request)
+    if index is None:
+        return _error(404)
+    return web.Response(body=index.playlist, headers={
+        **CORS, "Content-Type": CONTENT_TYPES["m3u8"], "Cache-Control": PLAYLIST_CACHE,
+    })
+
+
+async def vod_file(request: web.Request) -> web.StreamResponse:
+    file_name = request.match_info["file"]
+    if not (is_recording_id(request.match_info["id"]) and names.is_file_name(file_name)):
+        return _error(400)
+    index = await _vod(request)
+    if index is None or file_name not in index.files:
+        return _error(404)
+    path = request.app[RECORDER].path_of(index.recording.id) / file_name
+    return web.FileResponse(path, headers={
+        **CORS, "Content-Type": CONTENT_TYPES[file_name.rsplit(".", 1)[1]], "Cache-Control": FILE_CACHE,
+    })
+
+
+async def vod_download(request: web.Request) -> web.StreamResponse:
+    recorder = request.app[RECORDER]
+    if not is_recording_id(request.match_info["id"]):
+        return _error(400)
+    index = await _vod(request)
+    if index is None:
+        return _error(404)
+    try:
+        path = await recorder.mp4(index.recording.id)
+    except RecordingNotFound:
+        return _error(404)
+    except rf.RemuxError as exc:
+        return _json_error(409, f"no MP4 for this recording: {exc}")
+    except OSError as exc:
+        return _json_error(503, f"the MP4 could not be made: {exc.strerror or exc}")
+    recording = index.recording
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(recording.started_at))
+    return web.FileResponse(path, headers={
+        **CORS,
+        "Content-Type": "video/mp4",
+        "Cache-Control": FILE_CACHE,
+        "Content-Disposition": f'attachment; filename="{recording.stream}-{stamp}.mp4"',
+    })
+
+
+async def preflight(request: web.Request) -> web.StreamResponse:
+    return web.Response(status=204, headers={
+        **CORS,
+        "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+        "Access-Control-Allow-Headers": "Range",
+        "Access-Control-Max-Age": "86400",
+    })
+
+
+async def _vod(request: web.Request):
+    recording_id = request.match_info["id"]
+    if not is_recording_id(recording_id):
+        return None
+    return await request.app[RECORDER].vod(recording_id)
+
+
+def _error(status: int) -> web.Response:
+    reason = {400: "bad request", 404: "not found"}[status]
+    return web.Response(status=status, text=reason + "\n", headers={**CORS, "Cache-Control": ERROR_CACHE})
+
+
+def _json_error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status, headers={"Cache-Control": ERROR_CACHE})
+
+
+def _base_url(request: web.Request) -> str:
+    from mediasrv.delivery.streams_routes import public_base_url
+
+    return public_base_url(request)

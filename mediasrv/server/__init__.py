@@ -1,1 +1,0 @@
-"""Layer 3: asyncio adapters around the sans-IO cores (sockets, timers, tasks)."""
