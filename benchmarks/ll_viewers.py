@@ -326,8 +326,9 @@ async def run_level(args, viewers: int, procs: ProcessGroup, workdir: Path) -> O
     from aiohttp import web
 
     from mediasrv.config import load_config
-    from mediasrv.app.root import RTMP_SERVER, create_app
-    from mediasrv.delivery.routes import HLS_SERVICE
+    from mediasrv.httpkit.keys import RTMP_SERVER
+    from mediasrv.app.root import create_app
+    from mediasrv.httpkit.keys import HLS_SERVICE
     from soak import make_input
 
     source = args.cache_dir / "llv-640x360.mp4"

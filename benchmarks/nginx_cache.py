@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import tests.deploy.nginx_cache as nginx_cache  # noqa: E402
-from mediasrv.delivery.routes import HLS_SERVICE  # noqa: E402
-from mediasrv.observe.routes import HTTP_STATS, VIEWERS  # noqa: E402
+from mediasrv.httpkit.keys import HLS_SERVICE
+from mediasrv.httpkit.keys import HTTP_STATS, VIEWERS
 from tests.deploy.test_nginx_cache import Viewer  # noqa: E402
 from tests.support.clients import start_ffmpeg_push  # noqa: E402
 from tests.hls.conftest import until  # noqa: E402

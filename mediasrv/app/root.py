@@ -1,127 +1,120 @@
-"""``create_app(config)``: every long-lived component starts and stops here, in order.
+"""``create_app(config)``: the composition root of a node.
 
-Components live under ``web.AppKey``s (no globals) and start in ``cleanup_ctx`` in
-dependency order: hub → RTMP listener → HLS service, and stop in reverse.
+It builds what routes need from the first request (the hub, the viewer tracker, the HLS
+service), adds every feature's routes, and starts the rest in one ``cleanup_ctx``
+(``Components``): services in dependency order, the RTMP listeners last, everything
+stopped in reverse. aiohttp state goes through the keys of ``mediasrv.httpkit.keys``.
+The HTTP listener itself is started by the caller (``mediasrv serve``) once the
+application has started: it is the last listener of all.
 """
 
 from __future__ import annotations
 
-import logging
 import time
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
-import aiohttp
 from aiohttp import web
 
+from mediasrv.app.components import Clocks, Components
+from mediasrv.community.accounts import routes as accounts_routes
+from mediasrv.community.chat import routes as chat_routes
+from mediasrv.community.discovery import routes as discovery_routes
+from mediasrv.community.gifts import routes as gifts_routes
+from mediasrv.community.moderation import routes as moderation_routes
 from mediasrv.config import Config
+from mediasrv.delivery import routes as hls_routes
+from mediasrv.delivery import streams_routes
+from mediasrv.delivery.hls_service import HlsService
+from mediasrv.httpkit import openapi
+from mediasrv.httpkit.forwarded import parse_networks
+from mediasrv.httpkit.keys import (
+    ALERTS,
+    CHAT,
+    CHAT_SOCKETS,
+    CONFIG,
+    HLS_SERVICE,
+    HTTP_STATS,
+    HUB,
+    PROFILE_PARTS,
+    STARTED_AT,
+    TRUSTED_PROXIES,
+    VIEWERS,
+)
 from mediasrv.hub import Hub
-from mediasrv.ingest.publish_auth import PublishAuthorizer
-from mediasrv.ingest.rtmp_server import RtmpServer
-from mediasrv.transcode import service as transcode
+from mediasrv.observe import routes as stats_routes
+from mediasrv.observe.metrics import HttpStats
+from mediasrv.observe.viewers import ViewerTracker
+from mediasrv.pages import routes as web_routes
+from mediasrv.recording import links as recording_links
+from mediasrv.recording import routes as vod_routes
 
-log = logging.getLogger("mediasrv.http")
-
-CONFIG = web.AppKey("config", Config)
-HUB = web.AppKey("hub", Hub)
-RTMP_SERVER = web.AppKey("rtmp_server", RtmpServer)
-CLIENT_SESSION = web.AppKey("client_session", aiohttp.ClientSession)
-STARTED_AT = web.AppKey("started_at", float)
+#: Set when the application starts: the started components (tests and the CLI read it).
+COMPONENTS = web.AppKey("components", Components)
 
 
-def create_app(config: Config, *, rtmp_port: int | None = None) -> web.Application:
-    """Build the application. ``rtmp_port`` overrides the configured port (0 = ephemeral)."""
+def create_app(config: Config, *, rtmp_port: int | None = None, clock: Callable[[], float] = time.time,
+               monotonic: Callable[[], float] = time.monotonic) -> web.Application:
+    """Build the application. ``rtmp_port`` overrides the configured port (0 = ephemeral);
+    ``clock`` and ``monotonic`` are the clocks every component reads."""
     app = web.Application(client_max_size=config.http.max_body_bytes)
-    app[CONFIG] = config
-    app[STARTED_AT] = time.time()
     hub = Hub(
         reconnect_grace=config.hls.reconnect_grace,
         reader_queue_units=config.hub.reader_queue_units,
         gop_cache_bytes=config.hub.gop_cache_mb * 1024 * 1024,
     )
+    viewers = ViewerTracker(idle_timeout=config.viewers.idle_timeout)
+    hls = HlsService(config, hub, clock=clock)
+    components = Components(config, Clocks(wall=clock, monotonic=monotonic), hub, viewers, hls, rtmp_port=rtmp_port)
+    app[CONFIG] = config
+    app[STARTED_AT] = clock()
     app[HUB] = hub
-    app.cleanup_ctx.append(_client_session)
-    app.cleanup_ctx.append(_rtmp_listener(rtmp_port))
+    app[VIEWERS] = viewers
+    app[HLS_SERVICE] = hls
+    app[HTTP_STATS] = HttpStats()
+    app[TRUSTED_PROXIES] = parse_networks(config.http.trusted_proxies)
+    app[PROFILE_PARTS] = []
+    app[CHAT_SOCKETS] = set()
+    app[COMPONENTS] = components
 
-    from mediasrv.cluster import routes as cluster_routes
-    from mediasrv.community.accounts import routes as accounts_routes
-    from mediasrv.community.chat import routes as chat_routes
-    from mediasrv.community.discovery import routes as discovery_routes
-    from mediasrv.community.gifts import routes as gifts_routes
-    from mediasrv.community.moderation import routes as moderation_routes
-    from mediasrv.delivery import routes as hls_routes
-    from mediasrv.delivery import streams_routes as api
-    from mediasrv.httpkit import openapi
-    from mediasrv.observe import routes as stats_routes
-    from mediasrv.pages import routes as web_routes
-    from mediasrv.recording import links as recording_links
-    from mediasrv.recording import routes as vod_routes
-
-    stats_routes.setup_viewers(app, config)
-    hls_routes.setup(app, config, hub)
-    transcode.setup(app, config, hub)
-    stats_routes.setup(app, config, hub)
-    accounts_routes.setup(app, config)
-    discovery_routes.setup(app, config, hub)
-    vod_routes.setup(app, config, hub)
+    stats_routes.setup(app)
+    hls_routes.setup(app, hls)
+    accounts_routes.setup(app)
+    discovery_routes.setup(app)
+    vod_routes.setup(app)
     recording_links.setup(app, config)
     chat_routes.setup(app, config)
     moderation_routes.setup(app, config)
     gifts_routes.setup(app, config)
-    cluster_routes.setup(app, config)  # after chat and alerts: it relays them (docs/cluster.md)
-    api.setup(app)
+    streams_routes.setup(app)
     openapi.setup(app)
     web_routes.setup(app, config)
-    app.cleanup_ctx.append(_hub_shutdown)
+
+    app.cleanup_ctx.append(_run_components)
     app.on_shutdown.append(_end_streams)
     return app
 
 
-async def _client_session(app: web.Application) -> AsyncIterator[None]:
-    async with aiohttp.ClientSession() as session:
-        app[CLIENT_SESSION] = session
+async def _run_components(app: web.Application) -> AsyncIterator[None]:
+    components = app[COMPONENTS]
+    started = await components.start()
+    for key, component in started.items():
+        app[key] = component
+    try:
         yield
-
-
-def _rtmp_listener(port_override: int | None):
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        config = app[CONFIG]
-        if not config.cluster.ingest:
-            # A pure edge (docs/cluster.md): it serves the cluster's streams, takes no publishers.
-            yield
-            return
-        from mediasrv.community.accounts.routes import ACCOUNTS
-
-        # auth.mode accounts: the accounts component starts later (it needs the store).
-        authorizer = PublishAuthorizer(config.auth, app[CLIENT_SESSION], accounts=lambda: app.get(ACCOUNTS))
-        server = RtmpServer(config.rtmp, app[HUB], authorizer)
-        address = config.rtmp.address
-        await server.start(address.host, address.port if port_override is None else port_override)
-        tls_address = config.rtmp.tls_address
-        if tls_address is not None:
-            from mediasrv.tls import rtmp_context
-
-            try:
-                await server.start_tls(tls_address.host, tls_address.port, rtmp_context(config))
-            except BaseException:
-                await server.stop()
-                raise
-        app[RTMP_SERVER] = server
-        yield
-        await server.stop()
-
-    return ctx
+    finally:
+        await components.stop()
 
 
 async def _end_streams(app: web.Application) -> None:
     # on_shutdown runs before aiohttp waits (up to its shutdown_timeout) for the requests
     # in flight: ending every stream now answers held blocking reloads and hinted-part
     # requests with the final playlist (EXT-X-ENDLIST), so players stop cleanly rather
-    # than meet a closed port. The cleanup below ends anything published since.
+    # than meet a closed port; the open chats and go-live feeds end too. The components'
+    # stop ends anything published since.
     app[HUB].close()
-
-
-async def _hub_shutdown(app: web.Application) -> AsyncIterator[None]:
-    yield
-    # First on the way down (cleanup runs in reverse): end every stream so playlists get
-    # EXT-X-ENDLIST and readers finish before their services stop.
-    app[HUB].close()
+    chat = app.get(CHAT)
+    if chat is not None:
+        chat.close_all()
+    alerts = app.get(ALERTS)
+    if alerts is not None:
+        alerts.close()

@@ -79,6 +79,8 @@ class ClusterBus:
         advertise_url: str,
         local_streams: Callable[[], list[tuple[str, float]]],
         local_viewers: Callable[[], dict[str, int]],
+        on_chat: Callable[[str, dict], None] | None = None,
+        on_alert: Callable[[dict], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
@@ -97,8 +99,8 @@ class ClusterBus:
         #: The live nodes (this one included), by id: their liveness JSON.
         self.nodes: dict[str, dict] = {}
         #: Receivers of pub/sub messages: ``chat(room, frame)``, ``alert(message)``.
-        self.on_chat: Callable[[str, dict], None] | None = None
-        self.on_alert: Callable[[dict], None] | None = None
+        self.on_chat = on_chat
+        self.on_alert = on_alert
         #: Set once the subscriptions are in place (messages sent before are not seen).
         self.subscribed = asyncio.Event()
         self._queue: asyncio.Queue = asyncio.Queue(maxsize=QUEUE_LIMIT)

@@ -8,8 +8,12 @@ from aiohttp import web
 
 from mediasrv import __version__
 from mediasrv.config import STREAM_NAME_RE
-from mediasrv.app.root import CONFIG, HUB, RTMP_SERVER, STARTED_AT
+from mediasrv.httpkit.keys import HUB, STARTED_AT
 from mediasrv.media.types import TrackKind
+from mediasrv.cluster.node import origin_of
+from mediasrv.httpkit.keys import CLUSTER
+from mediasrv.httpkit.keys import HLS_SERVICE
+from mediasrv.httpkit.urls import public_base_url, rtmp_base_url
 
 
 def setup(app: web.Application) -> None:
@@ -31,7 +35,6 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 def _stream_json(request: web.Request, stream) -> dict:
-    from mediasrv.delivery.routes import HLS_SERVICE
 
     base = public_base_url(request)
     tracks = []
@@ -76,7 +79,6 @@ def _remote_json(request: web.Request, entry) -> dict:
 
 
 async def list_streams(request: web.Request) -> web.Response:
-    from mediasrv.cluster.routes import CLUSTER
 
     streams = sorted(request.app[HUB].streams(), key=lambda s: s.started_at)
     items = [_stream_json(request, s) for s in streams]
@@ -89,7 +91,6 @@ async def list_streams(request: web.Request) -> web.Response:
 
 
 async def get_stream(request: web.Request) -> web.Response:
-    from mediasrv.cluster.routes import origin_of
 
     name = request.match_info["name"]
     stream = request.app[HUB].get(name) if STREAM_NAME_RE.fullmatch(name) else None
@@ -101,16 +102,5 @@ async def get_stream(request: web.Request) -> web.Response:
     return web.json_response(_stream_json(request, stream))
 
 
-def public_base_url(request: web.Request) -> str:
-    configured = request.app[CONFIG].http.public_url
-    if configured:
-        return configured.rstrip("/")
-    return f"{request.scheme}://{request.host}"
 
 
-def rtmp_base_url(request: web.Request) -> str:
-    config = request.app[CONFIG]
-    host = request.url.host or "localhost"
-    server = request.app.get(RTMP_SERVER)
-    port = server.port if server is not None else config.rtmp.address.port
-    return f"rtmp://{host}:{port}/{config.rtmp.app}"

@@ -27,7 +27,7 @@ from typing import Callable, Iterable
 
 from aiohttp import web
 
-from mediasrv.observe.routes import HTTP_STATS
+from mediasrv.httpkit.keys import HTTP_STATS
 from mediasrv.observe.metrics import HttpStats
 
 log = logging.getLogger("mediasrv.httpkit.send_timeout")

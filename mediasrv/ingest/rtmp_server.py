@@ -18,7 +18,7 @@ from mediasrv.config import STREAM_NAME_RE, RtmpConfig
 from mediasrv.hub import Hub
 from mediasrv.hub.hub import Publication
 from mediasrv.media import flv
-from mediasrv.media.errors import MalformedMediaError, MediaError, UnsupportedCodecError
+from mediasrv.media.errors import MalformedMediaError, UnsupportedCodecError
 from mediasrv.media.ingest import FlvIngest
 from mediasrv.media.types import TrackKind
 from mediasrv.rtmp import events as ev

@@ -17,6 +17,7 @@ from typing import Callable
 from mediasrv.hub import Hub, StreamEnded, StreamStarted
 from mediasrv.hub.stream import Stream
 from mediasrv.media.types import TrackKind
+from mediasrv.observe.analytics import LiveAnalytics
 from mediasrv.observe.viewers import StreamAudience, ViewerTracker
 from mediasrv.store import BroadcastSummary, Store
 
@@ -75,6 +76,7 @@ class StreamMonitor:
         keep_after_end: float,
         ingest_stats: Callable[[str], object | None] = lambda name: None,
         transcode_stats: Callable[[str], dict] = lambda name: {},
+        analytics: LiveAnalytics | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.hub = hub
@@ -89,10 +91,9 @@ class StreamMonitor:
         self._task: asyncio.Task | None = None
         self._pending: set[asyncio.Task] = set()
         self.summaries_written = 0
-        #: The creator's analytics (``mediasrv.observe.analytics.LiveAnalytics``), set by the
-        #: component that owns it: ``snapshot(stream)`` joins the live feed, ``await
-        #: final(stream)`` the broadcast summary.
-        self.analytics = None
+        #: The creator's analytics: ``snapshot(stream)`` joins the live feed, ``await
+        #: final(stream)`` the broadcast summary (broadcasts ended at shutdown included).
+        self.analytics = analytics
 
     async def start(self) -> None:
         self.hub.add_listener(self._on_hub_event)

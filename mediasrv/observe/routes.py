@@ -4,72 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import AsyncIterator
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from mediasrv.config import STREAM_NAME_RE, Config
-from mediasrv.httpkit.forwarded import client_address, parse_networks
-from mediasrv.hub import Hub
-from mediasrv.observe.metrics import HttpStats, Sources, make_registry
-from mediasrv.observe.monitor import StreamMonitor
-from mediasrv.observe.viewers import ViewerTracker
-from mediasrv.store import SqliteStore
-
-VIEWERS = web.AppKey("viewers", ViewerTracker)
-MONITOR = web.AppKey("monitor", StreamMonitor)
-STORE = web.AppKey("store", SqliteStore)
-HTTP_STATS = web.AppKey("http_stats", HttpStats)
-#: Parsed ``http.trusted_proxies``: peers whose X-Forwarded-For names the client.
-TRUSTED_PROXIES = web.AppKey("trusted_proxies", tuple)
+from mediasrv.cluster.node import local_viewers, origin_of, viewers_total
+from mediasrv.config import STREAM_NAME_RE
+from mediasrv.httpkit.keys import (
+    CLUSTER,
+    EDGE,
+    HLS_SERVICE,
+    HTTP_STATS,
+    MONITOR,
+    RTMP_SERVER,
+    STORE,
+    TRANSCODE_SERVICE,
+)
+from mediasrv.observe.metrics import Sources, make_registry
 
 #: How often the SSE feed sends a comment line to keep proxies from closing it.
 SSE_KEEPALIVE = 15.0
 
 
-def setup_viewers(app: web.Application, config: Config) -> None:
-    """Before the HLS routes: they count viewers through this tracker."""
-    app[VIEWERS] = ViewerTracker(idle_timeout=config.viewers.idle_timeout)
-    app[HTTP_STATS] = HttpStats()
-    app[TRUSTED_PROXIES] = parse_networks(config.http.trusted_proxies)
+def setup(app: web.Application) -> None:
+    """The request counter middleware, /metrics (read from the components at scrape time)
+    and the stats routes."""
     app.middlewares.append(_count_requests)
-
-
-def setup(app: web.Application, config: Config, hub: Hub) -> None:
-    """Routes and the store/monitor lifecycle."""
-    from mediasrv.app.root import RTMP_SERVER
-    from mediasrv.delivery.routes import HLS_SERVICE
-
-    def ingest_stats(name: str):
-        server = app.get(RTMP_SERVER)
-        session = server.ingests.get(name) if server is not None else None
-        ingest = getattr(session, "ingest", None)
-        return getattr(ingest, "stats", None)
-
-    def transcode_speeds(name: str) -> dict:
-        service = _transcode_service(app)
-        if service is None or not hasattr(service, "rung_speeds"):
-            return {}
-        return service.rung_speeds(name)
-
-    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        store = await asyncio.to_thread(SqliteStore, config.data_path / "mediasrv.db")
-        app[STORE] = store
-        monitor = StreamMonitor(
-            hub, app[VIEWERS], store,
-            segment_duration=config.hls.segment_duration,
-            keep_after_end=config.hls.keep_after_end,
-            ingest_stats=ingest_stats,
-            transcode_stats=transcode_speeds,
-        )
-        app[MONITOR] = monitor
-        await monitor.start()
-        yield
-        await monitor.stop()
-        store.close()
-
-    app.cleanup_ctx.append(lifecycle)
     registry = make_registry(Sources(
         monitor=lambda: app.get(MONITOR),
         rtmp=lambda: app.get(RTMP_SERVER),
@@ -92,29 +52,16 @@ def setup(app: web.Application, config: Config, hub: Hub) -> None:
     app.router.add_get("/api/broadcasts", broadcasts)
 
 
-def viewer_address(request: web.Request) -> str:
-    """The viewer's address: the peer, or behind a trusted proxy the client it names."""
-    peer = request.remote or ""
-    trusted = request.app.get(TRUSTED_PROXIES)
-    if not trusted:
-        return peer
-    return client_address(peer, request.headers.get("X-Forwarded-For"), trusted)
 
 
 def _cluster_parts(app: web.Application):
     """``(ClusterBus, OriginFetcher)`` when the node is in a cluster, else None."""
-    from mediasrv.cluster.routes import CLUSTER, EDGE
-
     bus, edge = app.get(CLUSTER), app.get(EDGE)
     return (bus, edge) if bus is not None and edge is not None else None
 
 
 def _transcode_service(app: web.Application):
     """The transcoding service, when the app has one (it is optional)."""
-    try:
-        from mediasrv.transcode.service import TRANSCODE_SERVICE
-    except ImportError:
-        return None
     return app.get(TRANSCODE_SERVICE)
 
 
@@ -127,24 +74,22 @@ def _health(request: web.Request):
 
 
 async def stream_stats(request: web.Request) -> web.Response:
-    from mediasrv.cluster import routes as cluster_routes
-
     health = _health(request)
     name = request.match_info["name"]
-    origin = cluster_routes.origin_of(request.app, name) if STREAM_NAME_RE.fullmatch(name) else None
+    origin = origin_of(request.app, name) if STREAM_NAME_RE.fullmatch(name) else None
     if origin is not None:
         # Another node ingests it: what this node knows (the viewers of every node).
-        here = cluster_routes.local_viewers(request.app, name)
+        here = local_viewers(request.app, name)
         return web.json_response({
             "stream": name, "live": True, "origin": origin.node,
-            "viewers": cluster_routes.viewers_total(request.app, name, here), "viewers_here": here,
+            "viewers": viewers_total(request.app, name, here), "viewers_here": here,
         }, headers={"Cache-Control": "no-store"})
     if health is None:
         return web.json_response({"error": "no such stream"}, status=404)
     snapshot = request.app[MONITOR].snapshot(health)
-    if health.ended_at is None and cluster_routes.CLUSTER in request.app:
+    if health.ended_at is None and CLUSTER in request.app:
         snapshot["viewers_here"] = snapshot["viewers"]
-        snapshot["viewers"] = cluster_routes.viewers_total(request.app, name, snapshot["viewers"])
+        snapshot["viewers"] = viewers_total(request.app, name, snapshot["viewers"])
     snapshot["started_at"] = health.stream.started_at
     snapshot["average_viewers"] = round(health.average_viewers, 3)
     return web.json_response(snapshot, headers={"Cache-Control": "no-store"})

@@ -18,8 +18,8 @@ from pathlib import Path
 from aiohttp import web
 
 from mediasrv.config import STREAM_NAME_RE, Config
-from mediasrv.community.accounts.routes import require_user
-from mediasrv.app.root import HUB
+from mediasrv.community.accounts.http import require_user
+from mediasrv.httpkit.keys import HUB
 from mediasrv.httpkit.openapi import add_route, op, path_param
 from mediasrv.httpkit.validate import ApiError
 

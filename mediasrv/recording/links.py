@@ -2,20 +2,24 @@
 default, the ``broadcast.saved`` webhook, alerts to the creator, and the OpenAPI text of
 the recording and VOD routes.
 
-Kept apart from both components so neither imports the other.
+The composition root gives the recorder ``creator_hooks(...)``; ``setup`` adds the
+creator's saved VODs to their profile and describes the recording routes.
 """
 
 from __future__ import annotations
 
-from typing import AsyncIterator
-
 from aiohttp import web
 
+from mediasrv.community.accounts.http import optional_user
+from mediasrv.community.accounts.service import AccountService
+from mediasrv.community.alerts.service import AlertHub
+from mediasrv.community.alerts.webhooks import WebhookSender
 from mediasrv.config import Config
 from mediasrv.httpkit import openapi
-from mediasrv.community.accounts.routes import ACCOUNTS, PROFILE_PARTS, optional_user
-from mediasrv.community.discovery.routes import ALERTS, configured_base_url, send_webhook
-from mediasrv.recording.routes import RECORDER, default_authorize
+from mediasrv.httpkit.keys import PROFILE_PARTS, RECORDER
+from mediasrv.httpkit.urls import configured_base_url
+from mediasrv.recording.recorder import RecordingHooks
+from mediasrv.recording.routes import default_authorize
 from mediasrv.store.recordings import RecordingState
 
 #: Saved VODs listed on a profile, newest first (the full list: ``GET /api/recordings``).
@@ -25,7 +29,6 @@ PROFILE_VODS = 50
 def setup(app: web.Application, config: Config) -> None:
     """After ``vod_routes.setup`` and ``accounts_routes.setup``."""
     _describe(app)
-    app.cleanup_ctx.append(_connect(config))
     base = configured_base_url(config)
 
     async def saved_vods(request: web.Request, user) -> dict:
@@ -52,60 +55,52 @@ def vod_json(recording, base: str, *, fallback_title: str) -> dict:
     }
 
 
-def _connect(config: Config):
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        recorder = app[RECORDER]
-        fallback = default_authorize(config)
-        base = configured_base_url(config)
+def creator_hooks(config: Config, *, accounts: AccountService | None, alerts: AlertHub,
+                  webhooks: WebhookSender) -> RecordingHooks:
+    """The recorder's hooks on a platform: who may decide (the creator or an admin with
+    accounts, else ``recording.admin_token`` or this machine), the creator's "save by
+    default" and go-live title, the ``broadcast.saved`` webhook and the creator's alerts."""
+    fallback = default_authorize(config)
+    base = configured_base_url(config)
 
-        async def authorize(request: web.Request, recording) -> bool:
-            # With accounts, the creator whose stream it was (its public name is their
-            # handle) or an admin decides; otherwise the recorder's own rule (admin
-            # token, or loopback with no proxy in between).
-            if config.auth.mode == "accounts":
-                user = await optional_user(request)
-                return user is not None and (user.handle == recording.stream or user.at_least("admin"))
-            return bool(fallback(request, recording))
+    async def authorize(request: web.Request, recording) -> bool:
+        # With accounts, the creator whose stream it was (its public name is their
+        # handle) or an admin decides; otherwise the recorder's own rule (admin
+        # token, or loopback with no proxy in between).
+        if config.auth.mode == "accounts":
+            user = await optional_user(request)
+            return user is not None and (user.handle == recording.stream or user.at_least("admin"))
+        return bool(fallback(request, recording))
 
-        async def default_save(stream: str) -> bool:
-            accounts = app.get(ACCOUNTS)
-            if accounts is None:
-                return False
-            return bool(await accounts.save_by_default(stream))
+    async def default_save(stream: str) -> bool:
+        if accounts is None:
+            return False
+        return bool(await accounts.save_by_default(stream))
 
-        async def title_of(stream: str) -> str:
-            # The go-live title the creator set (with accounts; otherwise none).
-            accounts = app.get(ACCOUNTS)
-            user = None if accounts is None else await accounts.get_user(stream)
-            return "" if user is None else (await accounts.settings(user)).title
+    async def title_of(stream: str) -> str:
+        # The go-live title the creator set (with accounts; otherwise none).
+        user = None if accounts is None else await accounts.get_user(stream)
+        return "" if user is None else (await accounts.settings(user)).title
 
-        async def tell_creator(recording, event: str) -> None:
-            accounts, alerts = app.get(ACCOUNTS), app.get(ALERTS)
-            if accounts is None or alerts is None:
-                return
-            user = await accounts.get_user(recording.stream)
-            if user is not None:
-                alerts.deliver([user.id], event, _recording_event(recording, base))
+    async def tell_creator(recording, event: str) -> None:
+        if accounts is None:
+            return
+        user = await accounts.get_user(recording.stream)
+        if user is not None:
+            alerts.deliver([user.id], event, _recording_event(recording, base))
 
-        async def on_saved(recording) -> None:
-            send_webhook(app, "broadcast.saved", _recording_event(recording, base))
-            await tell_creator(recording, "recording.saved")
+    async def on_saved(recording) -> None:
+        webhooks.send("broadcast.saved", _recording_event(recording, base))
+        await tell_creator(recording, "recording.saved")
 
-        async def on_ended(recording) -> None:
-            await tell_creator(recording, "recording.pending")
+    async def on_ended(recording) -> None:
+        await tell_creator(recording, "recording.pending")
 
-        async def on_failed(recording) -> None:
-            await tell_creator(recording, "recording.failed")
+    async def on_failed(recording) -> None:
+        await tell_creator(recording, "recording.failed")
 
-        recorder.authorize = authorize
-        recorder.default_save = default_save
-        recorder.on_saved = on_saved
-        recorder.on_ended = on_ended
-        recorder.on_failed = on_failed
-        recorder.title_of = title_of
-        yield
-
-    return ctx
+    return RecordingHooks(authorize=authorize, default_save=default_save, on_saved=on_saved, on_ended=on_ended,
+                          on_failed=on_failed, title_of=title_of)
 
 
 def _recording_event(recording, base: str) -> dict:

@@ -23,7 +23,8 @@ Disk full (or any write error): the recording stops, is marked ``failed`` with t
 ``on_failed`` is called and a warning logged; the stream and its other readers go on (the
 recorder's hub reader is closed; the hub never waits for it anyway).
 
-Hooks (plain attributes, sync or async; the accounts code replaces them):
+Hooks (a ``RecordingHooks`` given to the constructor, each sync or async; the composition
+root passes the creator-aware ones of ``recording.links``):
 
 - ``authorize(request, recording) -> bool``: may this HTTP request decide / see it?
 - ``default_save(stream_name) -> bool``: the creator's "save by default" (False here);
@@ -151,6 +152,24 @@ async def _call(hook: Callable[..., Any] | None, *args: Any) -> Any:
     return result
 
 
+def _never(*args) -> bool:
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingHooks:
+    """Who decides, the creator's default and who hears of a recording (module docstring).
+    The defaults: nobody may decide over HTTP, nothing is saved by default, nobody is told."""
+
+    authorize: Callable[[Any, "Recording"], bool | Awaitable[bool]] = _never
+    default_save: Callable[[str], bool | Awaitable[bool]] = _never
+    on_ended: Callable[["Recording"], Any] | None = None
+    on_saved: Callable[["Recording"], Any] | None = None
+    on_failed: Callable[["Recording"], Any] | None = None
+    on_discarded: Callable[["Recording"], Any] | None = None
+    title_of: Callable[[str], str | Awaitable[str]] | None = None
+
+
 class Recorder:
     """Records hub streams and carries out save / discard decisions."""
 
@@ -159,6 +178,7 @@ class Recorder:
         config: Any,
         hub: Hub,
         *,
+        hooks: RecordingHooks = RecordingHooks(),
         store_path: str | Path | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -172,15 +192,15 @@ class Recorder:
         self.hub = hub
         self.clock = clock
         self.stats = RecorderStats()
-        # Hooks (see the module docstring).
-        self.authorize: Callable[[Any, Recording], bool | Awaitable[bool]] = lambda request, recording: False
-        self.default_save: Callable[[str], bool | Awaitable[bool]] = lambda stream_name: False
-        self.on_ended: Callable[[Recording], Any] | None = None
-        self.on_saved: Callable[[Recording], Any] | None = None
-        self.on_failed: Callable[[Recording], Any] | None = None
-        self.on_discarded: Callable[[Recording], Any] | None = None
+        # Hooks (see the module docstring), read where they are called.
+        self.authorize = hooks.authorize
+        self.default_save = hooks.default_save
+        self.on_ended = hooks.on_ended
+        self.on_saved = hooks.on_saved
+        self.on_failed = hooks.on_failed
+        self.on_discarded = hooks.on_discarded
         #: ``title_of(stream_name)``: the broadcast's title, kept with its recording.
-        self.title_of: Callable[[str], str | Awaitable[str]] | None = None
+        self.title_of = hooks.title_of
         self.store: RecordingStore | None = None
         self._active: dict[str, _Active] = {}
         self._remux: dict[str, _Remux] = {}

@@ -35,20 +35,19 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import time
-from typing import AsyncIterator
 
 from aiohttp import web
 
 from mediasrv.config import STREAM_NAME_RE, Config
 from mediasrv.hls import names
-from mediasrv.hub import Hub
 from mediasrv.recording import files as rf
 from mediasrv.recording.recorder import (
     DecisionRefused, Recorder, RecordingNotFound, _call, is_recording_id,
 )
 from mediasrv.store.recordings import Recording, RecordingState
+from mediasrv.httpkit.urls import public_base_url
+from mediasrv.httpkit.keys import RECORDER
 
-RECORDER = web.AppKey("recorder", Recorder)
 
 PLAYLIST_CACHE = "public, max-age=60"
 FILE_CACHE = "public, max-age=86400, immutable"
@@ -61,20 +60,8 @@ CONTENT_TYPES = {"m3u8": "application/vnd.apple.mpegurl", "mp4": "video/mp4", "m
 MAX_LIST = 500
 
 
-def setup(app: web.Application, config: Config, hub: Hub) -> Recorder:
-    """Add the recorder (started and stopped in ``cleanup_ctx``) and its routes."""
-    recorder = Recorder(config, hub)
-    recorder.authorize = default_authorize(config)
-    app[RECORDER] = recorder
-
-    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        await recorder.start()
-        yield
-        # Runs after the hub ended every stream (its cleanup is registered last), so each
-        # recording writes its last segment and is marked ended before this returns.
-        await recorder.stop()
-
-    app.cleanup_ctx.append(lifecycle)
+def setup(app: web.Application) -> None:
+    """The recording and VOD routes; the recorder is the composition root's."""
     app.router.add_get("/api/recordings", list_recordings)
     app.router.add_get("/api/recordings/{id}", get_recording)
     app.router.add_post("/api/recordings/{id}/save", save_recording)
@@ -86,7 +73,6 @@ def setup(app: web.Application, config: Config, hub: Hub) -> Recorder:
     ):
         app.router.add_get(path, handler)
         app.router.add_route("OPTIONS", path, preflight)
-    return recorder
 
 
 def default_authorize(config: Config):
@@ -273,6 +259,5 @@ def _json_error(status: int, message: str) -> web.Response:
 
 
 def _base_url(request: web.Request) -> str:
-    from mediasrv.delivery.streams_routes import public_base_url
 
     return public_base_url(request)

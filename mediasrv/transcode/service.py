@@ -39,9 +39,8 @@ import os
 import signal
 import sys
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Callable
+from typing import Callable
 
-from aiohttp import web
 
 import mediasrv
 from mediasrv.hls import names
@@ -861,25 +860,3 @@ class TranscodeService:
 
     def worker_pids(self) -> list[int]:
         return [s.worker.pid for s in self._all if s.worker is not None and s.worker.pid is not None]
-
-
-TRANSCODE_SERVICE = web.AppKey("transcode_service", TranscodeService)
-
-
-def setup(app: web.Application, config, hub: Hub) -> TranscodeService | None:
-    """Add the transcoder (when ``transcode.enabled``) to ``app``'s lifecycle: started after
-    the HLS service (it adds renditions to it), stopped before it."""
-    if not config.transcode.enabled:
-        return None
-    from mediasrv.delivery.routes import HLS_SERVICE
-
-    service = TranscodeService(config, hub, app.get(HLS_SERVICE))
-    app[TRANSCODE_SERVICE] = service
-
-    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        await service.start()
-        yield
-        await service.stop()
-
-    app.cleanup_ctx.append(lifecycle)
-    return service

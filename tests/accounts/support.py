@@ -8,7 +8,7 @@ from typing import AsyncIterator
 
 import aiohttp
 
-from mediasrv.observe.routes import STORE
+from mediasrv.httpkit.keys import STORE
 from mediasrv.community.accounts.service import hash_password
 from mediasrv.store import SqliteStore, User
 from tests.support.server import RunningServer, running_server

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from mediasrv.observe.routes import STORE
+from mediasrv.httpkit.keys import STORE
 from tests.accounts.support import ADMIN_PASSWORD, NO_RECORDING, PASSWORD, accounts_server, bulk_users
 from tests.support.server import running_server
 
@@ -207,7 +207,7 @@ async def test_go_live_settings(tmp_path):
             assert fragment in await api.error(await api.http.patch("/api/me/settings", headers=alice, json=body), 400)
         again = await (await api.http.get("/api/me/settings", headers=alice)).json()
         assert again["title"] == "Speedrun night"
-        from mediasrv.community.accounts.routes import ACCOUNTS
+        from mediasrv.httpkit.keys import ACCOUNTS
 
         service = api.srv.app[ACCOUNTS]
         assert await service.save_by_default("alice") is False and await service.save_by_default("nobody") is None

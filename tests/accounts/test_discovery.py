@@ -12,8 +12,9 @@ import aiohttp
 import av
 import pytest
 
-from mediasrv.community.discovery.routes import FOLLOW_BOOST, THUMBNAILS, score
-from mediasrv.observe.routes import VIEWERS
+from mediasrv.community.discovery.routes import FOLLOW_BOOST, score
+from mediasrv.httpkit.keys import THUMBNAILS
+from mediasrv.httpkit.keys import VIEWERS
 from mediasrv.media.types import TrackKind
 from tests.accounts.support import NO_RECORDING, accounts_server, bulk_users
 from tests.hls.conftest import Publisher, encode

@@ -13,7 +13,8 @@ import time
 import pytest
 from aiohttp import web
 
-from mediasrv.community.discovery.routes import WEBHOOKS, send_webhook
+from mediasrv.httpkit.keys import WEBHOOKS
+from mediasrv.community.alerts.webhooks import send_webhook
 from mediasrv.community.alerts.webhooks import sign, verify
 from tests.accounts.support import accounts_server
 from tests.accounts.test_discovery import go_live, wait_for

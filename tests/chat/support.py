@@ -7,7 +7,7 @@ import json
 
 import aiohttp
 
-from mediasrv.community.chat.routes import CHAT
+from mediasrv.httpkit.keys import CHAT
 from mediasrv.community.chat.service import ChatService
 from tests.accounts.support import Api
 

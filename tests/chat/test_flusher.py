@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from mediasrv.community.chat.routes import Flusher
+from mediasrv.community.chat.transport import Flusher
 
 INTERVAL = 0.2
 

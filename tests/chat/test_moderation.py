@@ -9,7 +9,7 @@ import asyncio
 import aiohttp
 import pytest
 
-from mediasrv.community.moderation.routes import MODERATION
+from mediasrv.httpkit.keys import MODERATION
 from tests.accounts.support import Api, accounts_server
 from tests.chat.support import Client, chat_service, join
 

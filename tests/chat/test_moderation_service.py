@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 from mediasrv.config import Config
-from mediasrv.community.chat.service import ChatService
-from mediasrv.community.moderation.service import ModerationService
+
+from mediasrv.community.moderation.service import moderated_chat
 from mediasrv.store import SqliteStore
 
 
@@ -25,9 +25,7 @@ async def test_a_timeout_expires_and_state_survives_a_new_service(tmp_path):
     carol = store.create_user("carol", "Carol", "x", "viewer", 0.0)
     now = [1_000_000.0]
     config = Config()
-    chat = ChatService(config.chat)
-    service = ModerationService(store, config, chat, clock=lambda: now[0])
-    service.attach()
+    chat, service = moderated_chat(store, config, clock=lambda: now[0])
     room = chat.room("alice", owner_id=alice.id)
     await chat.admit(room, bob)
     member = chat.join(room, bob)
@@ -52,9 +50,7 @@ async def test_a_timeout_expires_and_state_survives_a_new_service(tmp_path):
 
     # A new store and service on the same file: the ban and the running timeout are there.
     store = SqliteStore(path)
-    chat = ChatService(config.chat)
-    service = ModerationService(store, config, chat, clock=lambda: now[0])
-    service.attach()
+    chat, service = moderated_chat(store, config, clock=lambda: now[0])
     assert await service.is_banned(alice.id, carol.id) is True
     assert await service.is_banned(alice.id, bob.id) is False
     assert await service.timed_out_until(alice.id, bob.id) == now[0] + 600

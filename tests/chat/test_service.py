@@ -51,16 +51,15 @@ async def test_viewer_counts_are_sent_when_they_change():
 
 
 async def test_new_request_types_plug_into_the_dispatch_table():
-    service = ChatService(ChatConfig())
-    room = service.room("bob")
-    member = service.join(room, BOB)
-    frames(member)
     seen = []
 
     async def wave(room, member, request):
         seen.append(request)
 
-    service.handlers["wave"] = wave
+    service = ChatService(ChatConfig(), extra_handlers={"wave": wave})
+    room = service.room("bob")
+    member = service.join(room, BOB)
+    frames(member)
     await service.handle(room, member, '{"type": "wave"}')
     assert seen == [{"type": "wave"}] and frames(member) == []
     assert service.can_moderate(room, BOB)  # bob is the creator of the room named bob

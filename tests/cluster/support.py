@@ -13,8 +13,9 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from mediasrv.config import load_config
-from mediasrv.app.root import RTMP_SERVER, create_app
-from mediasrv.cluster.routes import CLUSTER
+from mediasrv.httpkit.keys import RTMP_SERVER
+from mediasrv.app.root import create_app
+from mediasrv.httpkit.keys import CLUSTER
 from tests.deploy.nginx_cache import free_port
 from tests.support.server import RunningServer
 from tests.support.tools import require_tool

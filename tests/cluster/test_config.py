@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from mediasrv.config import ConfigError, load_config
-from mediasrv.app.root import RTMP_SERVER, create_app
-from mediasrv.cluster.routes import CLUSTER, EDGE, advertise_url
+from mediasrv.httpkit.keys import RTMP_SERVER
+from mediasrv.app.root import create_app
+from mediasrv.httpkit.keys import CLUSTER, EDGE
+from mediasrv.cluster.node import advertise_url
 
 
 def test_without_redis_url_nothing_of_the_cluster_runs():

@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from mediasrv.cluster.routes import CLUSTER
+from mediasrv.httpkit.keys import CLUSTER
 from tests.cluster.support import PREFIX, node_settings, poll, running_node, running_redis
 from tests.cluster.support import SHORT_HEARTBEAT as HEARTBEAT, SHORT_TTL as TTL
 from tests.deploy.nginx_cache import free_port

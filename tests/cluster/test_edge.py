@@ -11,10 +11,10 @@ import time
 import aiohttp
 import pytest
 
-from mediasrv.app.root import RTMP_SERVER
-from mediasrv.cluster.routes import CLUSTER, EDGE
-from mediasrv.delivery.routes import HLS_SERVICE
-from mediasrv.observe.routes import HTTP_STATS, VIEWERS
+from mediasrv.httpkit.keys import RTMP_SERVER
+from mediasrv.httpkit.keys import CLUSTER, EDGE
+from mediasrv.httpkit.keys import HLS_SERVICE
+from mediasrv.httpkit.keys import HTTP_STATS, VIEWERS
 from tests.cluster.support import PREFIX, poll, running_node, running_redis
 from tests.deploy.nginx_cache import running_cache
 from tests.deploy.test_nginx_cache import Viewer

@@ -13,8 +13,8 @@ import time
 import aiohttp
 import pytest
 
-from mediasrv.delivery.routes import HLS_SERVICE
-from mediasrv.observe.routes import HTTP_STATS, VIEWERS
+from mediasrv.httpkit.keys import HLS_SERVICE
+from mediasrv.httpkit.keys import HTTP_STATS, VIEWERS
 from tests.deploy.nginx_cache import running_cache
 from tests.support.clients import start_ffmpeg_push
 from tests.hls.conftest import until

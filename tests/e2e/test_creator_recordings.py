@@ -73,7 +73,7 @@ async def test_disk_full_tells_the_creator_and_the_stream_goes_on(tmp_path):
     publisher never notices and live HLS has every frame pushed."""
     from tests.accounts.test_discovery import _events
     from tests.support.clients import ffmpeg_push_args
-    from mediasrv.delivery.routes import HLS_SERVICE
+    from mediasrv.httpkit.keys import HLS_SERVICE
 
     async with accounts_server(tmp_path, "recording.enabled=true", f"recording.min_free_bytes={1 << 50}",
                                "live_access.min_followers=0") as api:

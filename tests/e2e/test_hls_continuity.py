@@ -28,7 +28,7 @@ import time
 import aiohttp
 import pytest
 
-from mediasrv.delivery.routes import HLS_SERVICE
+from mediasrv.httpkit.keys import HLS_SERVICE
 from tests.e2e.test_hls_playback import check_every_frame, fetch, fetch_all
 from tests.hls.conftest import ParsedPlaylist, check_media_playlist, check_playlist_update, until
 from tests.support.browser import chromium, open_player

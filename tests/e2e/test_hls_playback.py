@@ -26,7 +26,7 @@ import av
 import pytest
 
 from mediasrv.hls import mpegts
-from mediasrv.delivery.routes import HLS_SERVICE
+from mediasrv.httpkit.keys import HLS_SERVICE
 from mediasrv.media.types import TrackKind
 from tests.hls.conftest import check_media_playlist, until
 from tests.support.browser import chromium, open_player, wait_playing

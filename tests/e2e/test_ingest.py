@@ -8,7 +8,7 @@ import aiohttp
 import av
 import pytest
 
-from mediasrv.delivery.routes import HLS_SERVICE
+from mediasrv.httpkit.keys import HLS_SERVICE
 from mediasrv.media.types import Codec, TrackKind
 from tests.support.clients import (
     decode_units,

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import aiohttp
 import pytest
 
-from mediasrv.delivery.routes import HLS_SERVICE
+from mediasrv.httpkit.keys import HLS_SERVICE
 from mediasrv.hub.stream import StreamState
 from tests.support.clients import start_ffmpeg_push
 from tests.hls.conftest import ParsedPlaylist, parse_media_playlist, until

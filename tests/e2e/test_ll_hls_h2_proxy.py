@@ -16,7 +16,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from mediasrv.delivery.routes import HLS_SERVICE
+from mediasrv.httpkit.keys import HLS_SERVICE
 from tests.support.clients import start_ffmpeg_push
 from tests.hls.conftest import parse_media_playlist, until
 from tests.hls.ll_rules import check_ll_playlist, last_part_position

@@ -26,8 +26,8 @@ import av
 import pytest
 
 from mediasrv.config import build_config
-from mediasrv.delivery.routes import HLS_SERVICE
-from mediasrv.transcode.service import TRANSCODE_SERVICE
+from mediasrv.httpkit.keys import HLS_SERVICE
+from mediasrv.httpkit.keys import TRANSCODE_SERVICE
 from tests.support.clients import ffmpeg_push_args, pyav_push_process, run_process
 from tests.support.server import RunningServer, serving
 from tests.transcode.conftest import process_alive, wait_gone

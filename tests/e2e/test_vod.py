@@ -23,8 +23,8 @@ import sys
 import aiohttp
 import pytest
 
-from mediasrv.delivery.routes import HLS_SERVICE
-from mediasrv.recording.routes import RECORDER
+from mediasrv.httpkit.keys import HLS_SERVICE
+from mediasrv.httpkit.keys import RECORDER
 from mediasrv.media.types import TrackKind
 from tests.recording.conftest import decode_file, tiny_filesystem, until
 from tests.support.browser import chromium, open_player

@@ -20,7 +20,7 @@ import logging
 import aiohttp
 import pytest
 
-from mediasrv.delivery.routes import HLS_SERVICE
+from mediasrv.httpkit.keys import HLS_SERVICE
 from tests.faults.support import LoopErrors
 from tests.recording.conftest import tiny_filesystem
 from tests.support.clients import ffmpeg_push_args, run_process

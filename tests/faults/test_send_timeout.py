@@ -16,8 +16,8 @@ import aiohttp
 import pytest
 
 from mediasrv.httpkit.send_timeout import SendTimeout
-from mediasrv.observe.routes import HTTP_STATS
-from mediasrv.delivery.routes import HLS_SERVICE
+from mediasrv.httpkit.keys import HTTP_STATS
+from mediasrv.httpkit.keys import HLS_SERVICE
 from mediasrv.observe.metrics import HttpStats
 from tests.faults.test_slow_viewer import server_buffers, wait_for
 from tests.hls.conftest import until

@@ -18,7 +18,7 @@ import time
 import aiohttp
 import pytest
 
-from mediasrv.delivery.routes import HLS_SERVICE
+from mediasrv.httpkit.keys import HLS_SERVICE
 from tests.hls.conftest import until
 from tests.support.clients import start_ffmpeg_push
 from tests.support.server import StreamRecorder, running_server

@@ -10,7 +10,8 @@ import av
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from mediasrv.delivery.routes import HLS_SERVICE, parse_range
+from mediasrv.httpkit.keys import HLS_SERVICE
+from mediasrv.delivery.responses import parse_range
 from tests.hls.conftest import Publisher, check_media_playlist, hls_config, make_app, until
 
 

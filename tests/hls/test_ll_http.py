@@ -13,7 +13,7 @@ import time
 from aiohttp.test_utils import TestClient, TestServer
 
 from mediasrv.hls import names
-from mediasrv.delivery.routes import HLS_SERVICE
+from mediasrv.httpkit.keys import HLS_SERVICE
 from tests.hls.conftest import Publisher, hls_config, make_app, parse_media_playlist, synthetic, until
 from tests.hls.ll_rules import check_ll_playlist, last_part_position
 

@@ -14,7 +14,7 @@ import os
 import pytest
 from aiohttp.test_utils import TestServer
 
-from mediasrv.delivery.routes import HLS_SERVICE
+from mediasrv.httpkit.keys import HLS_SERVICE
 from tests.hls.conftest import Publisher, hls_config, make_app, until
 from tests.support.tools import require_gst_element, require_tool
 

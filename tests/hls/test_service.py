@@ -8,7 +8,7 @@ import json
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from mediasrv.delivery.routes import HLS_SERVICE
+from mediasrv.httpkit.keys import HLS_SERVICE
 from mediasrv.media.types import TrackKind
 from tests.hls.conftest import (
     Publisher,

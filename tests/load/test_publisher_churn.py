@@ -26,7 +26,7 @@ import time
 
 import pytest
 
-from mediasrv.delivery.routes import HLS_SERVICE
+from mediasrv.httpkit.keys import HLS_SERVICE
 from tests.support.rawpublisher import churn_publisher
 from tests.support.server import running_server
 
@@ -124,7 +124,7 @@ async def test_churn_with_recording_keeps_no_recording_in_memory(tmp_path):
     """The same churn with the recorder on (fewer rounds: 100 recordings written and
     fsynced at once per round). Ended recordings await a decision in the database for a
     day; none may stay in memory (the decision loop once held them all while it slept)."""
-    from mediasrv.recording.routes import RECORDER
+    from mediasrv.httpkit.keys import RECORDER
     from mediasrv.store.recordings import Recording, RecordingState
 
     def recordings_in_memory() -> int:

@@ -19,7 +19,7 @@ from mediasrv.config import load_config
 from mediasrv.hub import Hub
 from mediasrv.media.types import MediaUnit, TrackKind
 from mediasrv.recording import files as rf
-from mediasrv.recording.recorder import Recorder
+from mediasrv.recording.recorder import Recorder, RecordingHooks
 from mediasrv.store.recordings import Recording, RecordingState
 
 
@@ -33,9 +33,10 @@ class Publisher:
         self.kicked = reason
 
 
-def make_recorder(tmp_path, *overrides: str, hub: Hub | None = None) -> Recorder:
+def make_recorder(tmp_path, *overrides: str, hub: Hub | None = None, **hooks) -> Recorder:
+    """A recorder on ``tmp_path``; ``hooks``: fields of its ``RecordingHooks``."""
     config = load_config(None, [f"data_dir={tmp_path}", "recording.min_free_bytes=0", *overrides])
-    return Recorder(config, hub or Hub(reconnect_grace=5.0))
+    return Recorder(config, hub or Hub(reconnect_grace=5.0), hooks=RecordingHooks(**hooks))
 
 
 async def push(publication, units, *, batch: int = 40) -> None:

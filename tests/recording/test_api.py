@@ -6,7 +6,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from mediasrv.recording.routes import RECORDER
+from mediasrv.httpkit.keys import RECORDER
 from mediasrv.recording import files as rf
 from tests.hls.conftest import encode
 from tests.recording.conftest import Publisher, push, until

@@ -32,10 +32,9 @@ def shifted(units, offset_ms):
 
 
 async def test_records_segment_by_segment_then_awaits_a_decision(tmp_path, media):
-    recorder = make_recorder(tmp_path)
-    hub = recorder.hub
     ended = []
-    recorder.on_ended = ended.append
+    recorder = make_recorder(tmp_path, on_ended=ended.append)
+    hub = recorder.hub
     await recorder.start()
     try:
         publication = hub.publish("alice", Publisher())
@@ -106,14 +105,13 @@ async def test_reconnect_within_grace_continues_the_recording_with_a_discontinui
 
 
 async def test_save_gives_a_vod_playlist_and_a_progressive_mp4_made_once(tmp_path, media):
-    recorder = make_recorder(tmp_path)
-    hub = recorder.hub
     saved_hook = []
 
     async def on_saved(recording):  # hooks may be coroutines
         saved_hook.append(recording)
 
-    recorder.on_saved = on_saved
+    recorder = make_recorder(tmp_path, on_saved=on_saved)
+    hub = recorder.hub
     await recorder.start()
     try:
         publication = hub.publish("carol", Publisher())
@@ -176,13 +174,11 @@ async def test_discard_deletes_every_file(tmp_path, media):
 
 
 async def test_undecided_recordings_follow_the_default_after_decide_within(tmp_path, media):
-    recorder = make_recorder(tmp_path, "recording.decide_within=0.5")
-    hub = recorder.hub
-
     async def default_save(stream_name):
         return stream_name == "keeper"
 
-    recorder.default_save = default_save
+    recorder = make_recorder(tmp_path, "recording.decide_within=0.5", default_save=default_save)
+    hub = recorder.hub
     await recorder.start()
     try:
         ids = {}
@@ -211,8 +207,7 @@ async def test_a_restart_applies_the_default_to_recordings_left_undecided(tmp_pa
     recording = await wait_state(recorder, (await only_recording(recorder, "erin")).id, S.PENDING)
     await recorder.stop()
     # Later, with a shorter decision window: the timer picks the old recording up.
-    again = make_recorder(tmp_path, "recording.decide_within=0")
-    again.default_save = lambda stream_name: True
+    again = make_recorder(tmp_path, "recording.decide_within=0", default_save=lambda stream_name: True)
     await again.start()
     try:
         saved = await wait_state(again, recording.id, S.SAVED)
@@ -294,10 +289,9 @@ async def test_disk_full_fails_the_recording_and_the_stream_goes_on(tmp_path, fu
     reason, on_failed is told, the publisher is not disturbed and every other reader gets
     every unit; the segment written before stays listed."""
     directory, how = full_disk
-    recorder = make_recorder(tmp_path, f"recording.dir={directory}")
-    hub = recorder.hub
     failed = []
-    recorder.on_failed = failed.append
+    recorder = make_recorder(tmp_path, f"recording.dir={directory}", on_failed=failed.append)
+    hub = recorder.hub
     await recorder.start()
     units = synthetic(6.0)
     big = [dataclasses.replace(u, data=u.data + bytes(12_000)) if u.kind is TrackKind.VIDEO else u for u in units]

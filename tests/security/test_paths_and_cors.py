@@ -20,7 +20,7 @@ import re
 import aiohttp
 import pytest
 
-from mediasrv.recording.routes import RECORDER
+from mediasrv.httpkit.keys import RECORDER
 from tests.accounts.support import accounts_server
 from tests.security.support import eventually
 from tests.support.clients import ffmpeg_push

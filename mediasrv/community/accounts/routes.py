@@ -10,70 +10,37 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import AsyncIterator
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from mediasrv.config import HANDLE_RE, HANDLE_RULE, Config
+from mediasrv.config import HANDLE_RE, HANDLE_RULE
 from mediasrv.httpkit import validate
-from mediasrv.app.root import CONFIG, HUB
+from mediasrv.httpkit.keys import CONFIG, HUB
 from mediasrv.httpkit.openapi import add_route, op, path_param, query_param, ref, register_schema
 from mediasrv.httpkit.validate import ApiError
 from mediasrv.community.accounts.service import PASSWORD_MAX, PASSWORD_MIN, AccountService
 from mediasrv.images import ImageError
-from mediasrv.community.accounts.login_limit import LoginLimiter
 from mediasrv.store import ROLES, HandleTaken, User
+from mediasrv.httpkit.forwarded import viewer_address
+from mediasrv.httpkit.keys import MODERATION
+from mediasrv.httpkit.keys import THUMBNAILS
+from mediasrv.httpkit.urls import public_base_url, rtmp_base_url
+from mediasrv.community.accounts.http import _token, cover_url, optional_user, require_user
+from mediasrv.httpkit.keys import ACCOUNTS, LOGIN_LIMITER, PROFILE_PARTS
 
-ACCOUNTS = web.AppKey("accounts", AccountService)
-LOGIN_LIMITER = web.AppKey("login_limiter", LoginLimiter)
-#: More parts of a public profile, added by other components (e.g. the saved VODs, from
-#: ``recording_links``): ``async part(request, user) -> dict`` merged into the profile.
-PROFILE_PARTS = web.AppKey("profile_parts", list)
 
 DISPLAY_NAME_MAX = 64
 TITLE_MAX = 140
-_USER_KEY = web.RequestKey("user", object)  # User | None once authenticated
+
 
 
 # --- authentication helpers (also used by the discovery routes) ---------------------------
 
-def _token(request: web.Request, *, query: bool) -> str:
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    if query:
-        return request.query.get("access_token", "")
-    return ""
 
 
-async def optional_user(request: web.Request, *, query_token: bool = False) -> User | None:
-    """The logged-in user, or None without a token. A token that is sent but invalid is
-    a 401 (a client should know its token no longer works)."""
-    if _USER_KEY in request:
-        return request[_USER_KEY]
-    token = _token(request, query=query_token)
-    if not token:
-        request[_USER_KEY] = None
-        return None
-    service = request.app.get(ACCOUNTS)
-    if service is None:
-        raise ApiError(503, "accounts are not available yet")
-    user = await service.user_for_token(token)
-    if user is None:
-        raise ApiError(401, "the bearer token is invalid, expired or revoked: log in again")
-    request[_USER_KEY] = user
-    return user
 
 
-async def require_user(request: web.Request, role: str | None = None, *, query_token: bool = False) -> User:
-    user = await optional_user(request, query_token=query_token)
-    if user is None:
-        raise ApiError(401, "log in first: send Authorization: Bearer TOKEN (from POST /api/login)")
-    if role is not None and not user.at_least(role):
-        raise ApiError(403, f"this needs the {role} role (this account is a {user.role})")
-    return user
 
 
 def _service(request: web.Request) -> AccountService:
@@ -97,10 +64,6 @@ async def _target(request: web.Request) -> User:
     return user
 
 
-def cover_url(user: User, settings) -> str | None:
-    if not settings.cover:
-        return None
-    return f"/api/users/{user.handle}/cover?v={settings.cover.rsplit('.', 1)[0]}"
 
 
 async def _profile(request: web.Request, user: User) -> dict:
@@ -154,7 +117,6 @@ async def login(request: web.Request) -> web.Response:
     body = await validate.read_json(request, allowed={"handle", "password"})
     handle = validate.text_field(body, "handle", required=True, min_len=1, max_len=64).lower()
     password = validate.text_field(body, "password", required=True, min_len=1, max_len=PASSWORD_MAX, strip=False)
-    from mediasrv.observe.routes import viewer_address
 
     limiter = request.app[LOGIN_LIMITER]
     address = viewer_address(request)
@@ -298,7 +260,6 @@ async def set_live_access(request: web.Request) -> web.Response:
 
 
 async def _key_json(request: web.Request, user: User, key: str) -> dict:
-    from mediasrv.delivery.streams_routes import public_base_url, rtmp_base_url
 
     server = rtmp_base_url(request)
     return {
@@ -366,7 +327,6 @@ async def update_settings(request: web.Request) -> web.Response:
         values["chat"] = merged
     settings = await service.update_settings(user, **values)
     if "chat" in values:
-        from mediasrv.community.moderation.routes import MODERATION
 
         moderation = request.app.get(MODERATION)
         if moderation is not None:  # slow mode, followers-only: applied to the open chat at once
@@ -437,7 +397,6 @@ async def delete_cover(request: web.Request) -> web.Response:
 
 async def cover_image(request: web.Request) -> web.StreamResponse:
     """The cover; without one, the live thumbnail (short cache), else 404."""
-    from mediasrv.community.discovery.routes import THUMBNAILS
 
     service = _service(request)
     user = await _target(request)
@@ -461,22 +420,10 @@ async def cover_image(request: web.Request) -> web.StreamResponse:
 
 # --- wiring -------------------------------------------------------------------------------
 
-def setup(app: web.Application, config: Config) -> None:
-    """After ``stats_routes.setup`` (the store)."""
-    from mediasrv.observe.routes import STORE
-
+def setup(app: web.Application) -> None:
+    """The accounts routes; their service, login limiter and profile parts are the
+    composition root's (``mediasrv.app``)."""
     validate.install(app)
-    app[LOGIN_LIMITER] = LoginLimiter(config.accounts.login_failures, config.accounts.login_window)
-    app[PROFILE_PARTS] = []
-
-    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        service = AccountService(app[STORE], config)
-        await asyncio.to_thread(service.store.purge_expired_tokens, time.time())
-        await service.bootstrap_admin()
-        app[ACCOUNTS] = service
-        yield
-
-    app.cleanup_ctx.append(lifecycle)
     _routes(app)
 
 

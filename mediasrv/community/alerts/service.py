@@ -84,6 +84,7 @@ class GoLiveNotifier:
         *,
         accounts_mode: bool,
         public_url: Callable[[], str],
+        relay: Callable[[dict], None] | None = None,
     ) -> None:
         self.hub = hub
         self.store = store
@@ -93,7 +94,7 @@ class GoLiveNotifier:
         self.public_url = public_url
         self._tasks: set[asyncio.Task] = set()
         #: In a cluster: sends a go-live alert to the other nodes (``ClusterBus.publish_alert``).
-        self.relay: Callable[[dict], None] | None = None
+        self.relay = relay
 
     async def start(self) -> None:
         self.hub.add_listener(self._on_event)

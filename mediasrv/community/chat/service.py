@@ -23,7 +23,7 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Protocol
+from typing import Awaitable, Callable, Iterable, Mapping, Protocol
 
 from mediasrv.config import ChatConfig
 from mediasrv.hub import StreamEnded, StreamStarted
@@ -219,6 +219,9 @@ class RoomPolicy(Protocol):
     def you(self, room: Room, user: User) -> dict:
         """Extra fields of ``state.you`` (``can_write`` false while timed out …)."""
 
+    async def deleted(self, room: Room, user: User, message: ChatMessage) -> None:
+        """After a moderator deleted ``message`` (moderation writes it to its log)."""
+
 
 class ChatService:
     def __init__(
@@ -228,27 +231,34 @@ class ChatService:
         viewers: Callable[[str], int] = lambda name: 0,
         is_live: Callable[[str], bool] = lambda name: False,
         moderator_check: Callable[[Room, User], bool] | None = None,
+        policy: RoomPolicy | None = None,
+        extra_handlers: Mapping[str, Handler] | None = None,
+        relay: Callable[[str, dict], None] | None = None,
+        message_listeners: Iterable[Callable[[Room, ChatMessage], None]] = (),
+        rooms: dict[str, Room] | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
+        """``policy`` and ``extra_handlers``: moderation's hooks and requests; ``relay``: in a
+        cluster, where rooms send their frames (``ClusterBus.publish_chat``); ``rooms``: the
+        room directory, shared with moderation (the composition root makes it)."""
         self.config = config
         self.viewers = viewers
         self.is_live = is_live
         self.clock = clock
         self.wall_clock = wall_clock
-        self.rooms: dict[str, Room] = {}
+        self.rooms: dict[str, Room] = {} if rooms is None else rooms
         self._moderator_check = moderator_check
-        #: Moderation's hooks (``mediasrv.community.moderation.service.ModerationService.attach``).
-        self.policy: RoomPolicy | None = None
+        self.policy = policy
         self._task: asyncio.Task | None = None
         #: type -> coroutine handling a client request of that type.
         self.handlers: dict[str, Handler] = {
             "message": self._on_message, "pin": self._on_pin, "unpin": self._on_unpin, "delete": self._on_delete,
+            **(extra_handlers or {}),
         }
-        #: In a cluster: where rooms relay their frames (``ClusterBus.publish_chat``).
-        self.relay: Callable[[str, dict], None] | None = None
+        self.relay = relay
         #: Called with every message accepted into a room (analytics count them).
-        self.message_listeners: list[Callable[[Room, ChatMessage], None]] = []
+        self.message_listeners = tuple(message_listeners)
         # Plain counters, read at scrape time.
         self.messages_sent = 0
         self.messages_refused = 0
@@ -459,6 +469,8 @@ class ChatService:
         if room.pinned is not None and room.pinned.id == message.id:
             room.pinned = None
             room.broadcast({"type": "pinned", "message": None, "by": user.handle})
+        if self.policy is not None:
+            await self.policy.deleted(room, user, message)
 
     # --- viewer counts ------------------------------------------------------------------
 

@@ -19,26 +19,23 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from typing import AsyncIterator
 
 from aiohttp import web
 
-from mediasrv.config import STREAM_NAME_RE, Config
+from mediasrv.config import STREAM_NAME_RE
 from mediasrv.httpkit import validate
-from mediasrv.community.accounts.routes import ACCOUNTS, cover_url, optional_user, require_user
-from mediasrv.delivery.streams_routes import public_base_url
-from mediasrv.app.root import CLIENT_SESSION
+from mediasrv.httpkit.keys import ACCOUNTS
+from mediasrv.community.accounts.http import cover_url, optional_user, require_user
+from mediasrv.httpkit.urls import public_base_url
 from mediasrv.httpkit.openapi import SSE_EVENT, add_route, op, path_param, query_param, ref, register_schema
 from mediasrv.httpkit.validate import ApiError
-from mediasrv.hub import Hub
-from mediasrv.community.alerts.service import AlertHub, GoLiveNotifier, iso
-from mediasrv.community.discovery.thumbnails import ThumbnailService
-from mediasrv.community.alerts.webhooks import WebhookSender
+from mediasrv.community.alerts.service import iso
+from mediasrv.cluster import node as cluster_node
+from mediasrv.httpkit.keys import CLUSTER
+from mediasrv.httpkit.keys import CONFIG, HUB
+from mediasrv.httpkit.keys import MONITOR
+from mediasrv.httpkit.keys import ALERTS, THUMBNAILS
 
-THUMBNAILS = web.AppKey("thumbnails", ThumbnailService)
-ALERTS = web.AppKey("alerts", AlertHub)
-WEBHOOKS = web.AppKey("webhooks", WebhookSender)
-NOTIFIER = web.AppKey("golive_notifier", GoLiveNotifier)
 
 FOLLOW_BOOST = 3.0
 SSE_KEEPALIVE = 15.0
@@ -50,27 +47,13 @@ def score(viewers: int, average_viewers: float, followers: int, followed: bool) 
     return round(base * (FOLLOW_BOOST if followed else 1.0), 4)
 
 
-def send_webhook(app: web.Application, event: str, data: dict) -> str | None:
-    """Queue a signed webhook ``event`` (e.g. ``broadcast.saved``) to every configured URL.
-    Never blocks or raises; returns the delivery id, None when webhooks are off."""
-    sender = app.get(WEBHOOKS)
-    return sender.send(event, data) if sender is not None else None
 
 
-def configured_base_url(config: Config) -> str:
-    if config.http.public_url:
-        return config.http.public_url.rstrip("/")
-    address = config.http.address
-    host = "localhost" if address.host in ("0.0.0.0", "::", "") else address.host
-    return f"http://{host}:{address.port}"
 
 
 # --- handlers -----------------------------------------------------------------------------
 
 async def _items(request: web.Request, *, following_only: bool) -> list[dict]:
-    from mediasrv.cluster import routes as cluster_routes
-    from mediasrv.app.root import CONFIG, HUB
-    from mediasrv.observe.routes import MONITOR
 
     app = request.app
     limit = validate.query_int(request, "limit", 50, low=1, high=500)
@@ -78,7 +61,7 @@ async def _items(request: web.Request, *, following_only: bool) -> list[dict]:
     accounts_mode = app[CONFIG].auth.mode == "accounts"
     streams = [s for s in app[HUB].streams() if "/" not in s.name]
     # In a cluster, the streams other nodes ingest are listed too (served here as well).
-    bus = app.get(cluster_routes.CLUSTER)
+    bus = app.get(CLUSTER)
     remote = [e for e in bus.remote_streams() if app[HUB].get(e.name) is None] if bus is not None else []
     service = app.get(ACCOUNTS)
     cards = {}
@@ -101,8 +84,8 @@ async def _items(request: web.Request, *, following_only: bool) -> list[dict]:
             health = None
         viewers = health.audience.concurrent if health is not None else 0
         if stream.remote:
-            viewers = cluster_routes.local_viewers(app, stream.name)
-        viewers = cluster_routes.viewers_total(app, stream.name, viewers)
+            viewers = cluster_node.local_viewers(app, stream.name)
+        viewers = cluster_node.viewers_total(app, stream.name, viewers)
         average = health.average_viewers if health is not None else 0.0
         thumb = thumbnails.get(stream.name) if thumbnails is not None else None
         thumbnail_url = f"{base}/api/live/{stream.name}/thumbnail?n={thumb.number}" if thumb else None
@@ -209,37 +192,10 @@ async def my_events(request: web.Request) -> web.StreamResponse:
 
 # --- wiring -------------------------------------------------------------------------------
 
-def setup(app: web.Application, config: Config, hub: Hub) -> None:
-    """After ``accounts_routes.setup``."""
-    from mediasrv.observe.routes import STORE
-
+def setup(app: web.Application) -> None:
+    """The discovery and go-live feed routes; thumbnails, alerts and webhooks are the
+    composition root's."""
     validate.install(app)
-
-    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        thumbnails = ThumbnailService(hub, interval=config.thumbnails.interval, width=config.thumbnails.width)
-        webhooks = WebhookSender(config.webhooks, lambda: app.get(CLIENT_SESSION))
-        alerts = AlertHub()
-        notifier = GoLiveNotifier(hub, app[STORE], alerts, webhooks, accounts_mode=config.auth.mode == "accounts",
-                                  public_url=lambda: configured_base_url(config))
-        app[THUMBNAILS], app[WEBHOOKS], app[ALERTS], app[NOTIFIER] = thumbnails, webhooks, alerts, notifier
-        await thumbnails.start()
-        await webhooks.start()
-        await notifier.start()
-        yield
-        alerts.close()
-        await notifier.stop()
-        await webhooks.stop()
-        await thumbnails.stop()
-
-    async def end_feeds(app: web.Application) -> None:
-        # on_shutdown runs before the server waits for open requests: end the SSE feeds
-        # now so shutdown does not wait for them.
-        alerts = app.get(ALERTS)
-        if alerts is not None:
-            alerts.close()
-
-    app.cleanup_ctx.append(lifecycle)
-    app.on_shutdown.append(end_feeds)
     _routes(app)
 
 

@@ -8,25 +8,22 @@ coins is 402 with ``balance`` and ``price``.
 
 from __future__ import annotations
 
-import asyncio
 import re
-from typing import AsyncIterator
 
 from aiohttp import web
 
 from mediasrv.config import HANDLE_RE, HANDLE_RULE, STREAM_NAME_RE, STREAM_NAME_RULE, Config
 from mediasrv.httpkit import validate
-from mediasrv.community.accounts.routes import ACCOUNTS, require_user
-from mediasrv.app.root import CONFIG, HUB
+from mediasrv.httpkit.keys import ACCOUNTS
+from mediasrv.community.accounts.http import require_user
+from mediasrv.httpkit.keys import CONFIG, HUB
 from mediasrv.httpkit.openapi import add_route, op, path_param, query_param, ref, register_schema
 from mediasrv.httpkit.validate import ApiError
-from mediasrv.observe.analytics import LiveAnalytics
 from mediasrv.community.gifts.service import GiftRefused, GiftService
 from mediasrv.store import User
 from mediasrv.store.gifts import GiftRecord
+from mediasrv.httpkit.keys import GIFTS
 
-GIFTS = web.AppKey("gifts", GiftService)
-ANALYTICS = web.AppKey("analytics", LiveAnalytics)
 
 #: Client request ids and idempotency keys: printable ASCII without spaces.
 _KEY_RE = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
@@ -160,38 +157,8 @@ async def ledger(request: web.Request) -> web.Response:
 # --- wiring -------------------------------------------------------------------------------
 
 def setup(app: web.Application, config: Config) -> None:
-    """After the stats (store, monitor), chat and moderation routes."""
-    from mediasrv.community.chat.routes import CHAT
-    from mediasrv.community.moderation.routes import MODERATION
-    from mediasrv.observe.routes import MONITOR, STORE
-
+    """The gift routes; the gift service and the analytics are the composition root's."""
     validate.install(app)
-    hub = app[HUB]
-
-    def rooms() -> dict:
-        chat = app.get(CHAT)
-        return chat.rooms if chat is not None else {}
-
-    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        store = app[STORE]
-        analytics = LiveAnalytics(config.analytics, hub, store)
-        app[ANALYTICS] = analytics
-        # The monitor keeps it until it stops: broadcasts ended at shutdown still get
-        # their analytics in the summary.
-        app[MONITOR].analytics = analytics
-        chat = app.get(CHAT)
-        if chat is not None:
-            chat.message_listeners.append(analytics.on_chat_message)
-        # A user banned from a creator's chat cannot send them gifts either (issue 8).
-        moderation = app.get(MODERATION)
-        app[GIFTS] = GiftService(config.gifts, store, hub, rooms=rooms, on_gift=analytics.on_gift,
-                                 sender_refused=moderation.is_banned if moderation is not None else None)
-        yield
-        if chat is not None:
-            chat.message_listeners.remove(analytics.on_chat_message)
-        await analytics.stop()
-
-    app.cleanup_ctx.append(lifecycle)
     _routes(app, config)
 
 

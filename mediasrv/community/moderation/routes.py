@@ -9,21 +9,20 @@ moderators and admins work through the queue.
 
 from __future__ import annotations
 
-from typing import AsyncIterator
 
 from aiohttp import web
 
 from mediasrv.config import HANDLE_RE, Config
 from mediasrv.httpkit import validate
-from mediasrv.community.accounts.routes import ACCOUNTS, require_user
-from mediasrv.community.chat.routes import CHAT
+from mediasrv.httpkit.keys import ACCOUNTS
+from mediasrv.community.accounts.http import require_user
 from mediasrv.httpkit.openapi import add_route, op, path_param, query_param, ref, register_schema
 from mediasrv.httpkit.validate import ApiError
 from mediasrv.community.moderation.rules import REPORT_KINDS, REPORT_STATUSES, ModerationRefused, may_moderate
 from mediasrv.community.moderation.service import ModerationService, ReportRateLimited
 from mediasrv.store import User
+from mediasrv.httpkit.keys import MODERATION
 
-MODERATION = web.AppKey("moderation", ModerationService)
 
 _STATUS = {"bad_request": 400, "forbidden": 403, "not_found": 404, "conflict": 409}
 
@@ -230,18 +229,8 @@ async def resolve_report(request: web.Request) -> web.Response:
 # --- wiring -------------------------------------------------------------------------------
 
 def setup(app: web.Application, config: Config) -> None:
-    """After ``chat_routes.setup`` (the chat service) and ``accounts_routes.setup``."""
-    from mediasrv.observe.routes import STORE
-
+    """The moderation routes; the moderation service is the composition root's."""
     validate.install(app)
-
-    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        service = ModerationService(app[STORE], config, app[CHAT])
-        service.attach()
-        app[MODERATION] = service
-        yield
-
-    app.cleanup_ctx.append(lifecycle)
     _routes(app, config)
 
 

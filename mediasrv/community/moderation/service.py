@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterable, Mapping
 
 from mediasrv.config import HANDLE_RE, STREAM_NAME_RE, Config
 from mediasrv.community.chat.rules import RoomSettings, Speaker
@@ -37,7 +37,7 @@ from mediasrv.community.moderation.rules import (
     time_left,
     timeout_until,
 )
-from mediasrv.community.chat.service import ChatError, ChatService, Member, Room, encode
+from mediasrv.community.chat.service import ChatError, ChatService, Handler, Member, Room, encode
 from mediasrv.store import SqliteStore, User
 from mediasrv.store.moderation import Report
 
@@ -74,12 +74,18 @@ class _CreatorState:
 class ModerationService:
     """The moderation component (``app[MODERATION]``)."""
 
-    def __init__(self, store: SqliteStore, config: Config, chat: ChatService, *,
+    def __init__(self, store: SqliteStore, config: Config, *, rooms: Mapping[str, Room],
+                 is_live: Callable[[str], bool], chat_clock: Callable[[], float] = time.monotonic,
                  clock: Callable[[], float] = time.time) -> None:
+        """``rooms``: the chat's room directory (shared with ``ChatService``); ``chat_clock``:
+        the chat's monotonic clock (a timeout's end is on it); ``is_live``: whether a stream
+        is live (reports on a stream that is neither live nor a creator are refused)."""
         self.store = store
         self.config = config
         self.limits = config.moderation
-        self.chat = chat
+        self.rooms = rooms
+        self.is_live = is_live
+        self.chat_clock = chat_clock
         self.clock = clock
         self._states: dict[int, _CreatorState] = {}
         self._loading: dict[int, asyncio.Task] = {}
@@ -88,25 +94,18 @@ class ModerationService:
         self.actions = 0
         self.reports_filed = 0
 
-    def attach(self) -> None:
-        """Become the chat's room policy and add the moderation requests."""
-        chat = self.chat
-        chat.policy = self
-        original_delete = chat.handlers["delete"]
-
-        async def delete(room: Room, member: Member, request: dict) -> None:
-            message_id = request.get("id")
-            message = room.find(message_id) if isinstance(message_id, str) else None
-            await original_delete(room, member, request)
-            if message is not None and room.owner_id is not None and member.user is not None:
-                await self._log(room.owner_id, member.user, Action.DELETE, message.user_id, message.id,
-                                {"text": message.text})
-
-        chat.handlers.update({
-            "delete": delete, "timeout": self._on_timeout, "untimeout": self._on_untimeout, "ban": self._on_ban,
+    def handlers(self) -> dict[str, Handler]:
+        """The chat requests moderation adds (``ChatService(extra_handlers=...)``)."""
+        return {
+            "timeout": self._on_timeout, "untimeout": self._on_untimeout, "ban": self._on_ban,
             "unban": self._on_unban, "slow_mode": self._on_slow_mode, "followers_only": self._on_followers_only,
             "report": self._on_report,
-        })
+        }
+
+    async def deleted(self, room: Room, user: User, message) -> None:
+        """``RoomPolicy.deleted``: a moderator's deletion goes into the creator's log."""
+        if room.owner_id is not None:
+            await self._log(room.owner_id, user, Action.DELETE, message.user_id, message.id, {"text": message.text})
 
     # --- the per-creator state ---------------------------------------------------------
 
@@ -132,13 +131,13 @@ class ModerationService:
                               loaded.banned_words, float(settings.chat.get("slow_mode_seconds", 0) or 0),
                               bool(settings.chat.get("followers_only", False)))
         if len(self._states) >= _CACHE_SOFT_LIMIT:
-            open_rooms = {room.owner_id for room in self.chat.rooms.values()}
+            open_rooms = {room.owner_id for room in self.rooms.values()}
             for stale in [cid for cid in self._states if cid not in open_rooms]:
                 del self._states[stale]
         return self._states.setdefault(creator_id, state)
 
     def _rooms_of(self, creator_id: int) -> list[Room]:
-        return [room for room in self.chat.rooms.values() if room.owner_id == creator_id]
+        return [room for room in self.rooms.values() if room.owner_id == creator_id]
 
     def _apply(self, creator_id: int, state: _CreatorState) -> None:
         state.refresh()
@@ -202,7 +201,7 @@ class ModerationService:
         left = time_left(state.timeouts.get(user.id), self.clock())
         if left > 0:
             # The rules run on the chat's monotonic clock; timeouts are kept in Unix time.
-            speaker.timed_out_until = self.chat.clock() + left
+            speaker.timed_out_until = self.chat_clock() + left
         else:
             state.timeouts.pop(user.id, None)
         if room.rules.settings.followers_only and not speaker.is_moderator:
@@ -410,7 +409,7 @@ class ModerationService:
     # --- reports -----------------------------------------------------------------------
 
     def _find_room(self, stream: str) -> Room | None:
-        return self.chat.rooms.get(stream) or self.chat.rooms.get(stream.lower())
+        return self.rooms.get(stream) or self.rooms.get(stream.lower())
 
     async def report(self, reporter: User, kind: object, *, stream: object = None, message_id: object = None,
                      user: object = None, reason: object = None) -> Report:
@@ -454,7 +453,7 @@ class ModerationService:
                 raise ModerationRefused("bad_request", "stream: the stream to report")
             if HANDLE_RE.fullmatch(stream.lower()):
                 target_user = await asyncio.to_thread(self.store.get_user_by_handle, stream.lower())
-            if target_user is None and not self.chat.is_live(stream):
+            if target_user is None and not self.is_live(stream):
                 raise ModerationRefused("not_found", "no such stream")
             target = target_user.handle if target_user is not None else stream
             stream = target
@@ -544,3 +543,25 @@ class ModerationService:
         except ReportRateLimited as limited:
             raise ChatError("rate_limited", str(limited), limited.retry_after) from None
         member.push(encode({"type": "reported", "report": report.id, "kind": report.kind}))
+
+
+def moderated_chat(
+    store: SqliteStore,
+    config: Config,
+    *,
+    viewers: Callable[[str], int] = lambda name: 0,
+    is_live: Callable[[str], bool] = lambda name: False,
+    relay: Callable[[str, dict], None] | None = None,
+    message_listeners: Iterable[Callable] = (),
+    clock: Callable[[], float] = time.time,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> tuple[ChatService, ModerationService]:
+    """The chat with moderation as its room policy, sharing one room directory: what the
+    composition root builds (and tests build the same way). ``clock`` is the wall clock
+    (bans, timeouts, the log), ``monotonic`` the chat's own."""
+    rooms: dict[str, Room] = {}
+    moderation = ModerationService(store, config, rooms=rooms, is_live=is_live, chat_clock=monotonic, clock=clock)
+    chat = ChatService(config.chat, viewers=viewers, is_live=is_live, policy=moderation,
+                       extra_handlers=moderation.handlers(), relay=relay, message_listeners=message_listeners,
+                       rooms=rooms, clock=monotonic, wall_clock=clock)
+    return chat, moderation

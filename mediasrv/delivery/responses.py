@@ -1,0 +1,155 @@
+"""The answers of the media routes: playlists, files and plain-text errors, with their
+caching and CORS headers, and the viewer-session counting every media request does.
+
+Shared by the live routes (``delivery.routes``) and the edge that serves another node's
+streams (``delivery.edge``). Caching rules: see the ``delivery.routes`` docstring.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Callable
+
+from aiohttp import web
+
+from mediasrv.cluster.edge import EDGE_HEADER
+from mediasrv.delivery.hls_service import CONTENT_TYPES, HlsService
+from mediasrv.httpkit.forwarded import viewer_address
+from mediasrv.httpkit.keys import VIEWERS
+from mediasrv.observe.viewers import SESSION_PARAM, client_key
+
+
+PLAYLIST_CACHE = "max-age=1"
+
+
+#: A master playlist that carries a viewer's session token: no shared cache may keep it
+#: (RFC 9111 §5.2.2.7), or every viewer behind the cache would share one session.
+MASTER_WITH_TOKEN_CACHE = "private, max-age=1"
+
+
+SEGMENT_CACHE = "public, max-age=86400, immutable"
+
+
+ERROR_CACHE = "no-store"
+
+
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "Content-Length, Content-Range, Accept-Ranges, Age, Date",
+}
+
+
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+def file_response(request: web.Request, name: str, file_name: str, data: bytes) -> web.StreamResponse:
+    viewers = request.app.get(VIEWERS)
+    if viewers is not None:
+        viewers.add_bytes(name, len(data), request.query.get(SESSION_PARAM))
+    content_type = CONTENT_TYPES[file_name.rsplit(".", 1)[1]]
+    etag = f'"{file_name}"'
+    return bytes_response(request, data, content_type, etag)
+
+
+def client_of(request: web.Request) -> str:
+    return client_key(viewer_address(request), request.headers.get("User-Agent", ""))
+
+
+def count_request(request: web.Request, name: str, rendition: str, nbytes: int) -> None:
+    """Attribute a request to its viewer session (token in the query, else address+agent)."""
+    viewers = request.app.get(VIEWERS)
+    if viewers is not None and EDGE_HEADER not in request.headers:  # an edge counts its own viewers
+        count_viewer(viewers, name, rendition, nbytes, request.query.get(SESSION_PARAM), client_of(request))
+
+
+def count_viewer(viewers, name: str, rendition: str, nbytes: int, token: str | None, client: str) -> None:
+    """Record one media playlist request of ``name`` under the session ``token`` (its
+    ``?s=`` parameter: none, empty or longer than 64 characters counts under ``client``).
+    """
+    if not token or len(token) > 64:
+        token = None
+    viewers.touch(name, token, client=client, now=time.time(), rendition=rendition, nbytes=nbytes)
+
+
+def master_body(service: HlsService, viewers, name: str, data: bytes,
+                client: Callable[[], str]) -> tuple[bytes, str]:
+    """Body and Cache-Control of the master playlist ``data`` of ``name`` for one viewer.
+
+    With a viewer tracker (``viewers``; None on a request from an edge, which counts its
+    own viewers) each player gets a session token on its variant URLs, and the playlist is
+    ``private``; segment URIs stay token-free so caches share them
+    (docs/observability.md). ``client()`` gives the viewer's client key, only when needed.
+    """
+    if viewers is not None:
+        token = viewers.new_token()
+        viewers.touch(name, token, client=client(), now=time.time())
+        text = service.master_playlist(name, uri_suffix=f"?{SESSION_PARAM}={token}")
+        if text is not None:
+            return text.encode(), MASTER_WITH_TOKEN_CACHE
+    return data, PLAYLIST_CACHE
+
+
+def playlist_response(request: web.Request, data: bytes, cache: str = PLAYLIST_CACHE) -> web.StreamResponse:
+    return web.Response(body=data, headers={
+        **CORS, "Content-Type": CONTENT_TYPES["m3u8"], "Cache-Control": cache,
+    })
+
+
+def plain_error(status: int) -> web.Response:
+    reason = {400: "bad request", 404: "not found", 416: "range not satisfiable", 503: "not available yet"}[status]
+    return web.Response(status=status, text=reason + "\n", headers={**CORS, "Cache-Control": ERROR_CACHE})
+
+
+def bytes_response(request: web.Request, data: bytes, content_type: str, etag: str) -> web.Response:
+    size = len(data)
+    headers = {
+        **CORS,
+        "Content-Type": content_type,
+        "Cache-Control": SEGMENT_CACHE,
+        "Accept-Ranges": "bytes",
+        "ETag": etag,
+    }
+    if etag in _etags(request.headers.get("If-None-Match", "")):
+        return web.Response(status=304, headers=headers)
+    range_header = request.headers.get("Range")
+    if_range = request.headers.get("If-Range")
+    if range_header is not None and (if_range is None or if_range.strip() == etag):
+        span = parse_range(range_header, size)
+        if span == "unsatisfiable":
+            return web.Response(status=416, headers={**CORS, "Content-Range": f"bytes */{size}", "Cache-Control": ERROR_CACHE})
+        if span is not None:
+            start, end = span
+            return web.Response(
+                status=206,
+                body=data[start:end + 1],
+                headers={**headers, "Content-Range": f"bytes {start}-{end}/{size}"},
+            )
+    return web.Response(body=data, headers=headers)
+
+
+def _etags(header: str) -> set[str]:
+    return {part.strip().removeprefix("W/") for part in header.split(",") if part.strip()}
+
+
+def parse_range(header: str, size: int) -> tuple[int, int] | str | None:
+    """One ``bytes=`` range (RFC 9110 §14.1.2) → (first, last) inclusive; ``"unsatisfiable"``;
+    or None to answer with the whole body (malformed, several ranges, other units)."""
+    match = _RANGE.fullmatch(header.strip())
+    if match is None:
+        return None
+    first, last = match.groups()
+    if first == "":
+        if last == "":
+            return None
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            return "unsatisfiable"
+        return max(0, size - suffix), size - 1
+    start = int(first)
+    if last != "" and int(last) < start:
+        return None  # invalid: ignore the header
+    if start >= size:
+        return "unsatisfiable"
+    end = size - 1 if last == "" else int(last)
+    return start, min(end, size - 1)

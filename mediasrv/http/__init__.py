@@ -1,1 +1,0 @@
-"""Layer 4: the aiohttp application — the composition root of the whole server."""

@@ -1,0 +1,77 @@
+"""The aiohttp application's state: one ``web.AppKey`` per long-lived component.
+
+The composition root (``mediasrv.app``) builds every component and stores it under these
+keys when the application starts; route handlers read them from ``request.app``. This
+module imports only types (under ``TYPE_CHECKING``), so any feature's routes can import
+it without importing another feature: the keys are the one place the features meet.
+
+A key whose component is optional (the transcoder, the cluster bus, the RTMP listener of a
+pure edge) is absent from the application when that component is off: read it with
+``app.get(KEY)``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from mediasrv.cluster.bus import ClusterBus
+    from mediasrv.cluster.edge import OriginFetcher
+    from mediasrv.community.accounts.login_limit import LoginLimiter
+    from mediasrv.community.accounts.service import AccountService
+    from mediasrv.community.alerts.service import AlertHub, GoLiveNotifier
+    from mediasrv.community.alerts.webhooks import WebhookSender
+    from mediasrv.community.chat.transport import Flusher
+    from mediasrv.community.chat.service import ChatService
+    from mediasrv.community.discovery.thumbnails import ThumbnailService
+    from mediasrv.community.gifts.service import GiftService
+    from mediasrv.community.moderation.service import ModerationService
+    from mediasrv.config import Config
+    from mediasrv.delivery.hls_service import HlsService
+    from mediasrv.hub import Hub
+    from mediasrv.ingest.rtmp_server import RtmpServer
+    from mediasrv.observe.analytics import LiveAnalytics
+    from mediasrv.observe.metrics import HttpStats
+    from mediasrv.observe.monitor import StreamMonitor
+    from mediasrv.observe.viewers import ViewerTracker
+    from mediasrv.recording.recorder import Recorder
+    from mediasrv.store import SqliteStore
+    from mediasrv.transcode.service import TranscodeService
+
+# Set when the application is created (they exist before it starts).
+CONFIG: web.AppKey[Config] = web.AppKey("config")
+HUB: web.AppKey[Hub] = web.AppKey("hub")
+STARTED_AT: web.AppKey[float] = web.AppKey("started_at")
+VIEWERS: web.AppKey[ViewerTracker] = web.AppKey("viewers")
+HTTP_STATS: web.AppKey[HttpStats] = web.AppKey("http_stats")
+TRUSTED_PROXIES: web.AppKey[tuple] = web.AppKey("trusted_proxies")
+HLS_SERVICE: web.AppKey[HlsService] = web.AppKey("hls_service")
+
+# Set when the application starts, in the order the composition root starts them.
+CLIENT_SESSION: web.AppKey[aiohttp.ClientSession] = web.AppKey("client_session")
+STORE: web.AppKey[SqliteStore] = web.AppKey("store")
+MONITOR: web.AppKey[StreamMonitor] = web.AppKey("monitor")
+TRANSCODE_SERVICE: web.AppKey[TranscodeService] = web.AppKey("transcode_service")
+RECORDER: web.AppKey[Recorder] = web.AppKey("recorder")
+ACCOUNTS: web.AppKey[AccountService] = web.AppKey("accounts")
+LOGIN_LIMITER: web.AppKey[LoginLimiter] = web.AppKey("login_limiter")
+THUMBNAILS: web.AppKey[ThumbnailService] = web.AppKey("thumbnails")
+WEBHOOKS: web.AppKey[WebhookSender] = web.AppKey("webhooks")
+ALERTS: web.AppKey[AlertHub] = web.AppKey("alerts")
+NOTIFIER: web.AppKey[GoLiveNotifier] = web.AppKey("golive_notifier")
+CHAT: web.AppKey[ChatService] = web.AppKey("chat")
+CHAT_FLUSHER: web.AppKey[Flusher] = web.AppKey("chat_flusher")
+CHAT_SOCKETS: web.AppKey[set] = web.AppKey("chat_sockets")
+MODERATION: web.AppKey[ModerationService] = web.AppKey("moderation")
+ANALYTICS: web.AppKey[LiveAnalytics] = web.AppKey("analytics")
+GIFTS: web.AppKey[GiftService] = web.AppKey("gifts")
+CLUSTER: web.AppKey[ClusterBus] = web.AppKey("cluster")
+EDGE: web.AppKey[OriginFetcher] = web.AppKey("edge_fetcher")
+RTMP_SERVER: web.AppKey[RtmpServer] = web.AppKey("rtmp_server")
+# Extra fields of a user's profile answer, one coroutine per feature that adds some
+# (the recordings add the creator's saved VODs).
+PROFILE_PARTS: web.AppKey[list] = web.AppKey("profile_parts")
