@@ -42,7 +42,7 @@ from mediasrv.httpkit.keys import (
 )
 from mediasrv.hub import Hub
 from mediasrv.observe import routes as stats_routes
-from mediasrv.observe.metrics import HttpStats
+from mediasrv.httpkit.stats import HttpStats
 from mediasrv.observe.viewers import ViewerTracker
 from mediasrv.pages import routes as web_routes
 from mediasrv.recording import links as recording_links

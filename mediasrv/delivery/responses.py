@@ -15,7 +15,7 @@ from aiohttp import web
 
 from mediasrv.cluster.edge import EDGE_HEADER
 from mediasrv.delivery.hls_service import CONTENT_TYPES, HlsService
-from mediasrv.httpkit.forwarded import viewer_address
+from mediasrv.httpkit.clients import viewer_address
 from mediasrv.httpkit.keys import VIEWERS
 from mediasrv.observe.viewers import SESSION_PARAM, client_key
 

@@ -13,10 +13,6 @@ from __future__ import annotations
 import ipaddress
 from typing import Iterable, Sequence
 
-from aiohttp import web
-
-from mediasrv.httpkit.keys import TRUSTED_PROXIES
-
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -69,10 +65,3 @@ def client_address(peer: str, forwarded_for: str | None, trusted: Sequence[Netwo
     return peer
 
 
-def viewer_address(request: web.Request) -> str:
-    """The viewer's address: the peer, or behind a trusted proxy the client it names."""
-    peer = request.remote or ""
-    trusted = request.app.get(TRUSTED_PROXIES)
-    if not trusted:
-        return peer
-    return client_address(peer, request.headers.get("X-Forwarded-For"), trusted)

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from mediasrv.hub import Hub
     from mediasrv.ingest.rtmp_server import RtmpServer
     from mediasrv.observe.analytics import LiveAnalytics
-    from mediasrv.observe.metrics import HttpStats
+    from mediasrv.httpkit.stats import HttpStats
     from mediasrv.observe.monitor import StreamMonitor
     from mediasrv.observe.viewers import ViewerTracker
     from mediasrv.recording.recorder import Recorder

@@ -28,7 +28,7 @@ from typing import Callable, Iterable
 from aiohttp import web
 
 from mediasrv.httpkit.keys import HTTP_STATS
-from mediasrv.observe.metrics import HttpStats
+from mediasrv.httpkit.stats import HttpStats
 
 log = logging.getLogger("mediasrv.httpkit.send_timeout")
 

@@ -13,29 +13,13 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from dataclasses import dataclass
-from typing import Awaitable, Callable, Protocol
 
 import aiohttp
 
 from mediasrv.config import STREAM_NAME_RE, AuthConfig
+from mediasrv.ports import PublishDecision, StreamKeyChecker
 
 log = logging.getLogger("mediasrv.auth")
-
-
-@dataclass(frozen=True, slots=True)
-class PublishDecision:
-    allowed: bool
-    #: Public stream name (what viewers use); empty when refused.
-    name: str = ""
-    #: Why it was refused, safe to show the publisher and to log (never contains the key).
-    reason: str = ""
-
-
-class StreamKeyChecker(Protocol):
-    """What ``accounts`` mode needs: the decision for a creator's stream key."""
-
-    def check_publish(self, key: str) -> Awaitable["PublishDecision"]: ...
 
 
 def redact_key(key: str) -> str:
@@ -51,8 +35,10 @@ class PublishAuthorizer:
         config: AuthConfig,
         session: aiohttp.ClientSession | None = None,
         *,
-        accounts: Callable[[], StreamKeyChecker | None] = lambda: None,
+        accounts: StreamKeyChecker | None = None,
     ) -> None:
+        """``accounts``: who decides in ``auth.mode: accounts`` (the accounts service, which
+        the composition root starts before any listener)."""
         self.config = config
         self._session = session
         self._accounts = accounts
@@ -66,11 +52,10 @@ class PublishAuthorizer:
         elif mode == "keys":
             decision = self._keys(key)
         elif mode == "accounts":
-            checker = self._accounts()
-            if checker is None:
-                decision = PublishDecision(False, reason="accounts are not available yet, try again")
+            if self._accounts is None:
+                decision = PublishDecision(False, reason="accounts mode without an accounts service")
             else:
-                decision = await checker.check_publish(key)
+                decision = await self._accounts.check_publish(key)
         else:
             decision = await self._webhook(app=app, key=key, client=client)
         if not decision.allowed:

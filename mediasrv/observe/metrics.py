@@ -8,29 +8,13 @@ stays bounded by the live streams.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-
-@dataclass(slots=True)
-class HttpStats:
-    """HTTP requests and errors by kind (a small fixed set of labels)."""
-
-    requests: dict[str, int] = field(default_factory=dict)
-    errors: dict[tuple[str, str], int] = field(default_factory=dict)
-    blocking_waits: int = 0
-    blocking_wait_seconds: float = 0.0
-    #: Connections closed because the client took no byte of its answer (http.send_timeout).
-    send_timeouts: int = 0
-
-    def count(self, kind: str, status: int) -> None:
-        self.requests[kind] = self.requests.get(kind, 0) + 1
-        if status >= 400:
-            key = (kind, "4xx" if status < 500 else "5xx")
-            self.errors[key] = self.errors.get(key, 0) + 1
+from mediasrv.httpkit.stats import HttpStats
 
 
 @dataclass(slots=True)

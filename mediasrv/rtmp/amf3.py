@@ -22,7 +22,7 @@ import struct
 from enum import IntEnum
 from typing import Any, Iterable
 
-from .amf0 import (
+from .amf_values import (
     DEFAULT_MAX_DEPTH,
     DEFAULT_MAX_VALUES,
     UNDEFINED,

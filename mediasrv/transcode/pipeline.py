@@ -40,7 +40,7 @@ from av.codec.context import Flags
 from av.video.frame import PictureType
 from av.video.reformatter import Interpolation, VideoReformatter
 
-from mediasrv.media import avc
+from mediasrv.media import aac, avc
 from mediasrv.transcode import protocol
 from mediasrv.transcode.governor import LoadGovernor, Step
 from mediasrv.transcode.ladder import FrameRateCap, RungPlan, plan_ladder, shed_order
@@ -792,8 +792,6 @@ class _AudioTranscoder:
         self.first_sample = None
         config = bytes(encoder.extradata or b"")
         if not config:
-            from mediasrv.media import aac
-
             config = aac.build_asc(2, rate, 1 if layout == "mono" else 2)
         self.pipeline._send_json(MessageType.RUNG, {
             "index": AUDIO_INDEX, "name": "audio", "codec": "aac", "config": protocol.b64(config),

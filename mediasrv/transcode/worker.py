@@ -95,9 +95,11 @@ def main() -> int:
         return 0
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is the server's to handle
 
-    from mediasrv.transcode import protocol
-    from mediasrv.transcode.pipeline import Pipeline
-    from mediasrv.transcode.protocol import MessageType
+    # Lazy on purpose (not a cycle): a worker whose server already died exits above
+    # without loading PyAV and the codecs.
+    from mediasrv.transcode import pipeline, protocol
+
+    Pipeline, MessageType = pipeline.Pipeline, protocol.MessageType
 
     stdin = sys.stdin.buffer
     output = _Output(sys.stdout.buffer)

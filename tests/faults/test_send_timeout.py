@@ -18,7 +18,7 @@ import pytest
 from mediasrv.httpkit.send_timeout import SendTimeout
 from mediasrv.httpkit.keys import HTTP_STATS
 from mediasrv.httpkit.keys import HLS_SERVICE
-from mediasrv.observe.metrics import HttpStats
+from mediasrv.httpkit.stats import HttpStats
 from tests.faults.test_slow_viewer import server_buffers, wait_for
 from tests.hls.conftest import until
 from tests.support.clients import start_ffmpeg_push

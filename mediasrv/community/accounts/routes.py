@@ -22,7 +22,7 @@ from mediasrv.httpkit.validate import ApiError
 from mediasrv.community.accounts.service import PASSWORD_MAX, PASSWORD_MIN, AccountService
 from mediasrv.images import ImageError
 from mediasrv.store import ROLES, HandleTaken, User
-from mediasrv.httpkit.forwarded import viewer_address
+from mediasrv.httpkit.clients import viewer_address
 from mediasrv.httpkit.keys import MODERATION
 from mediasrv.httpkit.keys import THUMBNAILS
 from mediasrv.httpkit.urls import public_base_url, rtmp_base_url

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from mediasrv.config import HANDLE_RE, Config
-from mediasrv.ingest.publish_auth import PublishDecision
+from mediasrv.ports import PublishDecision
 from mediasrv.images import StillImage, reencode_cover
 from mediasrv.store.accounts import AccountStore, CreatorSettings, HandleTaken, User
 
