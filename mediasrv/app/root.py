@@ -63,7 +63,7 @@ def create_app(config: Config, *, rtmp_port: int | None = None, clock: Callable[
         gop_cache_bytes=config.hub.gop_cache_mb * 1024 * 1024,
     )
     viewers = ViewerTracker(idle_timeout=config.viewers.idle_timeout)
-    hls = HlsService(config, hub, clock=clock)
+    hls = HlsService(config.hls, hub, clock=clock)
     components = Components(config, Clocks(wall=clock, monotonic=monotonic), hub, viewers, hls, rtmp_port=rtmp_port)
     app[CONFIG] = config
     app[STARTED_AT] = clock()

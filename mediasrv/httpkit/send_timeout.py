@@ -37,7 +37,8 @@ class SendTimeout:
     """Abort transports whose write buffer stayed the same non-empty size for ``timeout`` s."""
 
     def __init__(self, transports: Callable[[], Iterable[asyncio.BaseTransport | None]], timeout: float, *,
-                 period: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+                 period: float = 1.0, stats: HttpStats | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.transports = transports
         self.timeout = timeout
         self.period = period
@@ -47,7 +48,7 @@ class SendTimeout:
         #: Connections closed so far.
         self.closed = 0
         #: Where the metrics read the count at scrape time (``HttpStats.send_timeouts``).
-        self.stats: HttpStats | None = None
+        self.stats = stats
         self._task: asyncio.Task | None = None
 
     def sweep(self) -> int:
@@ -96,12 +97,10 @@ class SendTimeout:
 
 def watch(runner: web.AppRunner, timeout: float) -> SendTimeout:
     """A started :class:`SendTimeout` over every HTTP connection of ``runner`` (after its
-    ``setup()``): aiohttp's handlers, fast-lane connections included once handed over —
-    the lane hands a connection to aiohttp as soon as its client stops reading."""
+    ``setup()``)."""
     server = runner.server
     assert server is not None, "runner.setup() first"
     sweeper = SendTimeout(lambda: [handler.transport for handler in server.connections], timeout,
-                          period=min(1.0, timeout / 4))
-    sweeper.stats = runner.app.get(HTTP_STATS)
+                          period=min(1.0, timeout / 4), stats=runner.app.get(HTTP_STATS))
     sweeper.start()
     return sweeper

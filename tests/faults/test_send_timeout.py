@@ -49,8 +49,7 @@ def test_only_a_buffer_that_stays_the_same_for_the_timeout_is_closed():
     now = [100.0]
     stuck, reading, idle = FakeTransport(500_000), FakeTransport(500_000), FakeTransport(0)
     stats = HttpStats()
-    sweeper = SendTimeout(lambda: [stuck, reading, idle, None], 10.0, clock=lambda: now[0])
-    sweeper.stats = stats
+    sweeper = SendTimeout(lambda: [stuck, reading, idle, None], 10.0, stats=stats, clock=lambda: now[0])
     for _ in range(9):  # 9 s: nothing yet, though the reader took a few bytes only
         assert sweeper.sweep() == 0
         now[0] += 1.0
