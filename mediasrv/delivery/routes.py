@@ -16,9 +16,12 @@ the part named by EXT-X-PRELOAD-HINT waits until that part is complete and gets 
 any other unknown part is a 404.
 
 HEAD works on all of them, OPTIONS answers CORS preflights. Every name is checked against
-a strict pattern (``mediasrv.hls.names``) before any lookup: a dot-dot, a slash smuggled in
-as ``%2F``, a backslash, NUL or an over-long name is a 400, an unknown stream, rendition or
-file a 404 — and lookups only ever go to in-memory dictionaries, never the file system.
+a strict pattern (``mediasrv.hls.names``) before any lookup: a name outside the naming
+scheme (a dot-dot, a slash smuggled in as ``%2F``, a backslash, NUL, an over-long name, a
+file name no muxer writes) names no resource, so it is a 404 like an unknown stream,
+rendition or file; 400 is kept for what is malformed in the request itself (the
+Low-Latency HLS query parameters above). Lookups only ever go to in-memory dictionaries,
+never the file system.
 
 Caching (a CDN or nginx ``proxy_cache`` in front is correct with these): media playlists
 ``max-age=1``; the master playlist, which hands each viewer a session token,
@@ -74,7 +77,7 @@ def setup(app: web.Application, service: HlsService) -> None:
     async def master(request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
         if not names.is_stream_name(name):
-            return plain_error(400)
+            return plain_error(404)
         origin = origin_of(request.app, name)
         if origin is not None:  # another node ingests it (docs/cluster.md)
             return await edge_master(request, origin, name)
@@ -91,7 +94,7 @@ def setup(app: web.Application, service: HlsService) -> None:
         name = match_info["name"]
         rendition = match_info["rendition"]
         if not names.is_stream_name(name) or not names.is_rendition_name(rendition):
-            return plain_error(400)
+            return plain_error(404)
         origin = origin_of(request.app, name)
         if origin is not None:
             return await edge_media(request, origin, name, rendition)
@@ -147,7 +150,7 @@ def setup(app: web.Application, service: HlsService) -> None:
         rendition = request.match_info["rendition"]
         file_name = "part_" + request.match_info["rest"]
         if not (names.is_stream_name(name) and names.is_rendition_name(rendition) and names.is_part_name(file_name)):
-            return plain_error(400)
+            return plain_error(404)  # not in the naming scheme: no such resource (HTTP semantics), not a bad request
         origin = origin_of(request.app, name)
         if origin is not None:
             return await edge_file(request, origin, name, rendition, file_name)
@@ -165,7 +168,7 @@ def setup(app: web.Application, service: HlsService) -> None:
         rendition = request.match_info["rendition"]
         file_name = request.match_info["file"]
         if not (names.is_stream_name(name) and names.is_rendition_name(rendition) and names.is_file_name(file_name)):
-            return plain_error(400)
+            return plain_error(404)  # not in the naming scheme: no such resource (HTTP semantics), not a bad request
         origin = origin_of(request.app, name)
         if origin is not None:
             return await edge_file(request, origin, name, rendition, file_name)

@@ -5,7 +5,8 @@
 ``seg_{tag}_{msn}.m4s``, ``seg_{tag}_{msn}.ts`` or (Low-Latency HLS) the part
 ``part_{tag}_{msn}_{index}.m4s``. ``tag`` identifies the broadcast (base 36
 of its start time in ms), so a file name never means two different contents and caches
-in front may keep segments as immutable. Anything else is refused before any lookup.
+in front may keep segments as immutable. Anything else is refused before any lookup
+(a 404: a name outside this scheme names no resource).
 """
 
 from __future__ import annotations

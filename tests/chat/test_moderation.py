@@ -332,3 +332,49 @@ async def test_every_action_is_in_the_log_for_the_creator(tmp_path):
         assert list(chat_service(api).rooms["alice"].history) == []  # the deleted message is gone for good
         await mod.close()
         await viewer.close()
+
+
+async def test_chat_off_in_the_creators_settings_closes_the_chat_to_all_but_the_creator(tmp_path):
+    async with accounts_server(tmp_path) as api:
+        alice, users = await creator_and_users(api, "bob", "carol")
+        await appoint(api, alice, "bob")
+        creator, state = await join(api, "alice", alice["auth"])
+        assert state["enabled"] is True
+        mod, _ = await join(api, "alice", users["bob"])
+        viewer, _ = await join(api, "alice", users["carol"])
+        reader, _ = await join(api, "alice")
+
+        response = await api.http.patch("/api/me/settings", json={"chat": {"enabled": False}}, headers=alice["auth"])
+        assert response.status == 200 and (await response.json())["chat"]["enabled"] is False
+        for client in (creator, mod, viewer, reader):
+            assert await client.recv("moderation") == {"type": "moderation", "action": "chat_enabled", "on": False,
+                                                       "by": "alice"}
+        for client in (viewer, mod):  # a viewer and an appointed moderator alike
+            assert await client.say("is anyone there?") == {
+                "type": "error", "code": "chat_off", "reason": "the creator has turned the chat off", "retry_after": 0}
+        assert (await creator.say("back in five"))["type"] == "message"
+        assert (await viewer.recv("message"))["text"] == "back in five"
+        # A new connection learns it from its first frame.
+        again, state = await join(api, "alice", users["carol"])
+        assert state["enabled"] is False and state["you"]["can_write"] is False
+        assert [m["text"] for m in state["history"]] == ["back in five"]
+        creator2, state = await join(api, "alice", alice["auth"])
+        assert state["enabled"] is False and state["you"]["can_write"] is True
+        reader2, state = await join(api, "alice")
+        assert state["enabled"] is False and state["you"] is None
+        # Other settings changes leave it off.
+        await api.http.patch("/api/me/settings", json={"chat": {"slow_mode_seconds": 0}}, headers=alice["auth"])
+        assert (await again.say("now?"))["code"] == "chat_off"
+
+        response = await api.http.patch("/api/me/settings", json={"chat": {"enabled": True}}, headers=alice["auth"])
+        assert response.status == 200
+        assert (await viewer.recv("moderation"))["on"] is True
+        # The connections that were refused write again without reconnecting.
+        assert (await viewer.say("hello again"))["type"] == "message"
+        assert (await mod.say("welcome back"))["type"] == "message"
+
+        log = await (await api.http.get("/api/users/alice/chat/moderation-log", headers=alice["auth"])).json()
+        assert [(e["action"], e["detail"]) for e in log["entries"] if e["action"] == "chat_enabled"] == [
+            ("chat_enabled", {"on": True}), ("chat_enabled", {"on": False})]
+        for client in (creator, mod, viewer, reader, again, creator2, reader2):
+            await client.close()

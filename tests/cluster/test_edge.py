@@ -76,10 +76,13 @@ async def test_ffmpeg_plays_an_origin_stream_through_the_edge_and_through_nginx(
                 async with session.get(f"{b.http_url}/api/streams") as response:
                     streams = (await response.json())["streams"]
                 assert [s["origin"] for s in streams if s["name"] == "edgecast"] == ["a"]
-                # Bad input at the edge: the same 400/404 as at the origin, never a 500.
+                # Bad input at the edge: the same 400/404 as at the origin, never a 500 (a malformed
+                # LL-HLS query is 400, a name that names nothing 404).
                 for path, status in (("edgecast/source/index.m3u8?_HLS_part=1", 400),
                                      ("edgecast/source/index.m3u8?_HLS_msn=x", 400),
                                      ("edgecast/source/seg_zzzzzzzz_999999.m4s", 404),
+                                     ("edgecast/source/seg_999999.m4s", 404),  # outside the naming scheme
+                                     ("edgecast/source/part_zz_1.m4s", 404),
                                      ("nosuchstream/index.m3u8", 404)):
                     async with session.get(f"{b.http_url}/live/{path}") as response:
                         assert response.status == status, path

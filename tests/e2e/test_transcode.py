@@ -211,11 +211,24 @@ async def _switch_rungs_without_a_stall(browser, url: str) -> None:
     await page.close()
 
 
+#: The worker's load governor with this configuration cannot degrade this test's 23 s push,
+#: however loaded the machine: it sheds a rung only when a source packet waited more than
+#: ``max_queue_seconds`` (30 s, the most the configuration allows) in the worker's input
+#: queue, and drops input only past twice that of queued media (60 s). The push holds 23 s
+#: of media, so the input queue can never reach its bound, and a 30 s wait means a worker
+#: running well under half of real time, which would fail this test's own end-of-stream
+#: deadlines first. The worker may fall behind and catch up; what the test checks (every
+#: rung, every keyframe aligned, no discontinuity) is then the ladder's own doing, not
+#: whatever the governor left of it (issue 15: on a loaded 2-core machine, 4 s let it shed
+#: the 720p rung).
+NO_SHEDDING = {"transcode": {"max_queue_seconds": 30.0}}
+
+
 async def test_720p_push_gives_four_aligned_rungs_that_hlsjs_switches(tmp_path):
     from tests.support.browser import chromium
 
     targets = {"720p": (1280, 720, 2_800_000), "480p": (854, 480, 1_400_000), "360p": (640, 360, 800_000)}
-    async with transcode_server(tmp_path, {"transcode": {"max_queue_seconds": 4.0}}) as server:
+    async with transcode_server(tmp_path, NO_SHEDDING) as server:
         base = f"{server.http_url}/live/ladder"
         push = asyncio.ensure_future(run_process(*ffmpeg_push_args(
             server.rtmp_url("ladder"), seconds=23, fps=30, realtime=True, size="1280x720"), timeout=90))
@@ -242,6 +255,10 @@ async def test_720p_push_gives_four_aligned_rungs_that_hlsjs_switches(tmp_path):
                         break
                     await asyncio.sleep(0.5)
 
+    overload = (f"worker overload: sheds={load.sheds} input_dropped={load.input_dropped} "
+                f"queue_delay_max={load.queue_delay_max:.1f}s degrade_level={load.degrade_level}")
+    # NO_SHEDDING held: the whole ladder was encoded from every source frame.
+    assert (load.sheds, load.input_dropped) == (0, 0), overload
     source = renditions["source"]
     assert source.ended and len(source.extinf) >= 11
     for name, (width, height, bitrate) in targets.items():
@@ -250,8 +267,6 @@ async def test_720p_push_gives_four_aligned_rungs_that_hlsjs_switches(tmp_path):
         assert (r.width, r.height, r.codec) == (width, height, "h264"), name
         # Identical segment boundaries: same EXTINF sequence and same start times as source
         # (the last EXTINF is its last frame plus an estimated frame duration).
-        overload = (f"worker overload: sheds={load.sheds} input_dropped={load.input_dropped} "
-                    f"queue_delay_max={load.queue_delay_max:.1f}s degrade_level={load.degrade_level}")
         assert r.extinf[:-1] == source.extinf[:-1], (name, r.extinf, source.extinf, overload)
         assert abs(r.extinf[-1] - source.extinf[-1]) < 0.04
         assert r.segment_starts == source.segment_starts, (name, overload)

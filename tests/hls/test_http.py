@@ -163,6 +163,40 @@ async def test_unknown_things_are_404(live):
         assert r.headers["Cache-Control"] == "no-store"
 
 
+@pytest.mark.parametrize("file_name", [
+    "seg_1.m4s",  # no broadcast tag
+    "seg_{tag}_1.mp4",  # a segment is .m4s or .ts
+    "init_{tag}_1.m4s",
+    "Seg_{tag}_1.m4s",
+    "seg_{TAG}_1.m4s",
+    "part_{tag}_1.m4s",  # a part without its index
+    "part_{tag}_1_2.ts",
+    "index.m3u",
+    "playlist.m3u8",
+    "favicon.ico",
+    "seg_{tag}_" + "1" * 11 + ".m4s",  # longer than any sequence number
+])
+async def test_a_file_name_outside_the_naming_scheme_is_404_not_400(live, file_name):
+    """Under /live/NAME/RENDITION/ a name no muxer writes names no resource: 404 (RFC 9110
+    §15.5.5), like a well-formed name that does not exist, never 400 (the request is fine)."""
+    client, service, _ = live
+    tag = service.rendition("x", "source").segmenter.segments[0].uri.split("_")[1]
+    path = "/live/x/source/" + file_name.format(tag=tag, TAG=tag.upper())
+    for method in ("GET", "HEAD"):
+        r = await client.request(method, path)
+        assert r.status == 404, (method, path)
+        assert r.headers["Cache-Control"] == "no-store"
+
+
+async def test_stream_and_rendition_names_outside_the_scheme_are_404(live):
+    client, _, _ = live
+    for path in ("/live/.x/index.m3u8", "/live/" + "a" * 65 + "/index.m3u8", "/live/x/Source/index.m3u8",
+                 "/live/x/" + "b" * 33 + "/index.m3u8", "/live/x/Source/init_a_0.mp4", "/live/.x/source/seg_a_1.m4s"):
+        r = await client.get(path)
+        assert r.status == 404, path
+        assert r.headers["Cache-Control"] == "no-store"
+
+
 async def _raw_get(client: TestClient, target: str) -> tuple[int, bytes]:
     """Send the request line exactly as written (no client-side normalisation)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
@@ -202,7 +236,7 @@ async def _raw_get(client: TestClient, target: str) -> tuple[int, bytes]:
 async def test_path_traversal_and_malformed_names_never_reach_outside(live, target):
     client, _, _ = live
     status, data = await _raw_get(client, target)
-    assert status in (400, 404), (target, status)
+    assert status == 404, (target, status)
     assert b"root:" not in data and b"[fonts]" not in data
 
 

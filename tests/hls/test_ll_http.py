@@ -145,12 +145,13 @@ async def test_preload_hint_request_waits_for_the_whole_part():
         # It waited for the part, then got it whole within a part target of it being complete.
         assert waited > 0 and 0 <= answered_at - made.created_at <= seg.part_target_ms / 1000
         assert headers["Content-Length"] == str(len(data)) and "immutable" in headers["Cache-Control"]
-        # A part beyond the hint, of another broadcast, or malformed: no waiting.
+        # A part beyond the hint, of another broadcast, or a name outside the naming scheme
+        # (no such resource: 404, not 400): no waiting.
         msn, part = seg.next_part()
         for name, expected in ((names.part_name(seg.tag, msn, part + 1), 404),
                                (names.part_name(seg.tag, msn + 1, 0), 404),
                                (names.part_name("zz", msn, part), 404),
-                               ("part_" + seg.tag + "_1.m4s", 400)):
+                               ("part_" + seg.tag + "_1.m4s", 404)):
             status, _, headers, waited = await get(client, f"/live/s/source/{name}")
             assert status == expected and waited < 0.2 and headers["Cache-Control"] == "no-store", name
 

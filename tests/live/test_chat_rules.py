@@ -85,3 +85,19 @@ def test_rate_limit_applies_per_user():
         rules.check(a, f"{i}", 0.0)
     assert refused(rules.check, a, "4", 0.1) is RefusalCode.RATE_LIMITED
     assert rules.check(b, "other user", 0.1) == "other user"
+
+
+def test_chat_off_lets_only_the_creator_write_and_comes_before_every_other_rule():
+    rules = RoomRules(settings=RoomSettings(followers_only=True, enabled=False), server_words=("slur",))
+    off = "the creator has turned the chat off"
+    for speaker in (Speaker(1), Speaker(2, is_follower=True), Speaker(3, is_moderator=True),
+                    Speaker(4, banned=True), Speaker(5, timed_out_until=60)):
+        with pytest.raises(ChatRefused) as info:
+            rules.check(speaker, "hi", 0)
+        assert (info.value.refusal.code, info.value.refusal.reason, info.value.refusal.retry_after) == (
+            RefusalCode.CHAT_OFF, off, 0.0), speaker
+    creator = Speaker(6, is_moderator=True, is_creator=True)
+    assert rules.check(creator, "back in five", 0) == "back in five"
+    assert refused(rules.check, creator, "slur", 0) is RefusalCode.BANNED_WORD  # the rest still applies
+    rules.update_settings(RoomSettings(enabled=True))
+    assert rules.check(Speaker(1), "hi", 0) == "hi"

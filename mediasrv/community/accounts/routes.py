@@ -329,7 +329,7 @@ async def update_settings(request: web.Request) -> web.Response:
     if "chat" in values:
 
         moderation = request.app.get(MODERATION)
-        if moderation is not None:  # slow mode, followers-only: applied to the open chat at once
+        if moderation is not None:  # on/off, slow mode, followers-only: applied to the open chat at once
             await moderation.settings_changed(user.id, user, settings.chat)
     return web.json_response(_settings_json(user, settings))
 

@@ -22,6 +22,7 @@ class RefusalCode(enum.StrEnum):
     TIMED_OUT = "timed_out"
     BANNED = "banned"
     NOT_LOGGED_IN = "not_logged_in"
+    CHAT_OFF = "chat_off"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +117,8 @@ class RoomSettings:
     slow_mode_seconds: float = 0.0
     followers_only: bool = False
     banned_words: tuple[str, ...] = ()
+    #: False: the creator turned the chat off; only they may still write (``RoomRules.check``).
+    enabled: bool = True
 
 
 @dataclass(slots=True)
@@ -124,6 +127,7 @@ class Speaker:
 
     user_id: int
     is_moderator: bool = False  # the creator, a moderator they appointed, or an admin
+    is_creator: bool = False  # the one who may still write when the chat is off
     is_follower: bool = False
     banned: bool = False
     timed_out_until: float = 0.0
@@ -131,8 +135,11 @@ class Speaker:
 
 @dataclass(slots=True)
 class RoomRules:
-    """Decides whether a message may be posted. Moderators skip slow mode, followers-only
-    and the per-user rate limit; nobody skips the word filter or the size limit."""
+    """Decides whether a message may be posted. With the chat off (``settings.enabled``
+    false) only the creator may write: their moderators and the site's staff keep their
+    moderation powers but not their voice (docs/chat.md, "Turning the chat off").
+    Moderators skip slow mode, followers-only and the per-user rate limit; nobody skips
+    the word filter or the size limit."""
 
     settings: RoomSettings = field(default_factory=RoomSettings)
     server_words: tuple[str, ...] = ()
@@ -156,6 +163,9 @@ class RoomRules:
 
     def check(self, speaker: Speaker, text: str, now: float) -> str:
         """Return the cleaned text, or raise ``ChatRefused``."""
+        if not self.settings.enabled and not speaker.is_creator:
+            # First: while the chat is off nothing else a viewer could change would help.
+            raise ChatRefused(Refusal(RefusalCode.CHAT_OFF, "the creator has turned the chat off"))
         if speaker.banned:
             raise ChatRefused(Refusal(RefusalCode.BANNED, "you are banned from this creator's chats"))
         if speaker.timed_out_until > now:

@@ -367,14 +367,17 @@ class ChatService:
         return tuple(badges)
 
     def state(self, room: Room, user: User | None) -> dict:
+        """The first frame of a connection: the room as ``user`` (None: anonymous) sees it."""
+        enabled = room.rules.settings.enabled
         you = None
         if user is not None:
+            creator = room.is_creator(user)
             you = {"user": user.handle, "display_name": user.display_name, "badges": list(self.badges(room, user)),
-                   "can_write": True, "can_pin": room.is_creator(user), "can_moderate": self.can_moderate(room, user)}
+                   "can_write": enabled or creator, "can_pin": creator, "can_moderate": self.can_moderate(room, user)}
             if self.policy is not None:
                 you.update(self.policy.you(room, user))
         return {"type": "state", "stream": room.name, "live": self.is_live(room.name), "viewers": room.viewers,
-                "pinned": room.pinned.to_json() if room.pinned else None,
+                "enabled": enabled, "pinned": room.pinned.to_json() if room.pinned else None,
                 "history": [m.to_json() for m in room.history], "you": you}
 
     async def admit(self, room: Room, user: User | None) -> None:
@@ -421,7 +424,7 @@ class ChatService:
 
     async def _on_message(self, room: Room, member: Member, request: dict) -> None:
         user = self._writer(member)
-        speaker = Speaker(user.id, is_moderator=self.can_moderate(room, user))
+        speaker = Speaker(user.id, is_moderator=self.can_moderate(room, user), is_creator=room.is_creator(user))
         if self.policy is not None:
             speaker = await self.policy.speaker(room, user, speaker)
         try:

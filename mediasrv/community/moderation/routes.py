@@ -246,7 +246,8 @@ def _routes(app: web.Application, config: Config) -> None:
     register_schema(app, "ModerationLogEntry", {"type": "object", "properties": {
         "id": {"type": "integer"},
         "action": {"type": "string", "enum": ["delete", "timeout", "untimeout", "ban", "unban", "slow_mode",
-                                              "followers_only", "banned_words", "add_moderator", "remove_moderator"]},
+                                              "followers_only", "banned_words", "add_moderator", "remove_moderator",
+                                              "chat_enabled"]},
         "by": {"type": "string", "nullable": True}, "target": {"type": "string", "nullable": True},
         "message_id": {"type": "string", "nullable": True}, "detail": {"type": "object"}, "at": {"type": "number"}}})
     register_schema(app, "Report", {"type": "object", "properties": {

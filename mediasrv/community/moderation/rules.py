@@ -31,6 +31,7 @@ class Action(enum.StrEnum):
     BANNED_WORDS = "banned_words"
     ADD_MODERATOR = "add_moderator"
     REMOVE_MODERATOR = "remove_moderator"
+    CHAT_ENABLED = "chat_enabled"
 
 
 class Standing(enum.IntEnum):

@@ -1,10 +1,10 @@
 """Chat moderation and reports: the asyncio side of ``mediasrv.community.moderation.rules``.
 
 ``ModerationService`` keeps, per creator, the moderation state their chat rooms need on
-every message (appointed moderators, bans, running timeouts, banned words, slow mode and
-followers-only) in memory, loaded from the store on first use and updated on every change
-(changes go through this service: the WebSocket requests and the REST API alike). The
-store is the truth: bans and timeouts survive restarts.
+every message (appointed moderators, bans, running timeouts, banned words, slow mode,
+followers-only, whether the chat is on) in memory, loaded from the store on first use and
+updated on every change (changes go through this service: the WebSocket requests and the
+REST API alike). The store is the truth: bans, timeouts and settings survive restarts.
 
 It plugs into the chat as the room policy (``attach``): it decides who moderates, refuses
 banned users before their WebSocket opens, completes the ``Speaker`` the chat rules check,
@@ -61,6 +61,8 @@ class _CreatorState:
     words: tuple[str, ...]
     slow_mode_seconds: float
     followers_only: bool
+    #: The creator's ``chat.enabled`` go-live setting.
+    chat_enabled: bool = True
     room_settings: RoomSettings = field(init=False)
 
     def __post_init__(self) -> None:
@@ -68,7 +70,8 @@ class _CreatorState:
 
     def refresh(self) -> None:
         """Rebuild the rules' settings object (rooms compare it by identity)."""
-        self.room_settings = RoomSettings(self.slow_mode_seconds, self.followers_only, self.words)
+        self.room_settings = RoomSettings(self.slow_mode_seconds, self.followers_only, self.words,
+                                          enabled=self.chat_enabled)
 
 
 class ModerationService:
@@ -129,7 +132,8 @@ class ModerationService:
         settings = await asyncio.to_thread(self.store.get_settings, creator_id)
         state = _CreatorState(set(loaded.moderator_ids), set(loaded.banned_ids), dict(loaded.timeouts),
                               loaded.banned_words, float(settings.chat.get("slow_mode_seconds", 0) or 0),
-                              bool(settings.chat.get("followers_only", False)))
+                              bool(settings.chat.get("followers_only", False)),
+                              bool(settings.chat.get("enabled", True)))
         if len(self._states) >= _CACHE_SOFT_LIMIT:
             open_rooms = {room.owner_id for room in self.rooms.values()}
             for stale in [cid for cid in self._states if cid not in open_rooms]:
@@ -328,9 +332,16 @@ class ModerationService:
         return on
 
     async def settings_changed(self, creator_id: int, actor: User, chat: dict) -> None:
-        """Slow mode or followers-only changed (here or by ``PATCH /api/me/settings``):
-        apply it to the open rooms at once, tell them, and log it."""
+        """Slow mode, followers-only or ``enabled`` changed (here or by ``PATCH
+        /api/me/settings``): apply it to the open rooms at once, tell them, and log it."""
         state = await self._state(creator_id)
+        if "enabled" in chat and bool(chat["enabled"]) != state.chat_enabled:
+            state.chat_enabled = bool(chat["enabled"])
+            self._apply(creator_id, state)
+            # The open connections learn it from this frame: nobody has to reconnect.
+            self._broadcast(creator_id, {"type": "moderation", "action": "chat_enabled", "on": state.chat_enabled,
+                                         "by": actor.handle})
+            await self._log(creator_id, actor, Action.CHAT_ENABLED, None, None, {"on": state.chat_enabled})
         if "slow_mode_seconds" in chat and float(chat["slow_mode_seconds"]) != state.slow_mode_seconds:
             state.slow_mode_seconds = float(chat["slow_mode_seconds"])
             self._apply(creator_id, state)

@@ -7,7 +7,7 @@ const MAX_LINES = 300;
 export class ChatPanel {
   /**
    * @param {string} stream
-   * @param {object} nodes  {log, pinned, form, input, send, viewers}
+   * @param {object} nodes  {log, pinned, form, input, send, off (the "chat is off" notice), viewers}
    * @param {object} hooks  {onState(state), onEnded(), onStarted(), onGift(frame), onViewers(n), onReport(msg), needLogin()}
    */
   constructor(stream, nodes, hooks = {}) {
@@ -15,6 +15,8 @@ export class ChatPanel {
     this.nodes = nodes;
     this.hooks = hooks;
     this.you = null;
+    /** False while the creator has the chat off: only they may write (docs/chat.md). */
+    this.enabled = true;
     this.ws = null;
     this.closedByUs = false;
     this.retry = 1000;
@@ -82,7 +84,12 @@ export class ChatPanel {
   handle(frame) {
     switch (frame.type) {
       case 'state': {
+        this.enabled = frame.enabled !== false;
         this.you = frame.you;
+        // The server's can_write is also false because the chat is off; the panel keeps
+        // that in this.enabled, so a chat_enabled frame can reopen the box without a
+        // reconnect. A timeout (timed_out_until) still closes it.
+        if (this.you && !this.enabled && !this.you.timed_out_until) this.you.can_write = true;
         this.byId.clear();
         this.nodes.log.replaceChildren();
         for (const message of frame.history || []) this.addMessage(message);
@@ -112,8 +119,36 @@ export class ChatPanel {
     }
   }
 
+  isCreator() {
+    return Boolean(this.you && (this.you.badges || []).includes('creator'));
+  }
+
+  /** The notice in place of the message box while the chat is off; true if it is shown. */
+  showOff() {
+    const { off, form } = this.nodes;
+    const creator = this.isCreator();
+    const shown = !this.enabled;
+    if (off) {
+      off.hidden = !shown;
+      if (shown) {
+        const why = creator
+          ? el('span', { class: 'muted' }, 'Only you can write. Turn it on again in the ',
+            el('a', { href: '/studio', text: 'studio' }), '.')
+          : el('span', { class: 'muted', text: 'The creator has turned the chat off.' });
+        off.replaceChildren(el('strong', { text: 'Chat is off for this live' }), why);
+      }
+    }
+    // The creator keeps the box (they may still write); everyone else loses it.
+    form.hidden = shown && !creator;
+    return shown && !creator;
+  }
+
   updateWritable() {
     const you = this.you;
+    if (this.showOff()) {
+      this.setWritable(false, 'Chat is off');
+      return;
+    }
     if (!you) {
       this.setWritable(false, 'Log in to chat');
       // The button logs in instead (the form's submit handler asks for it).
@@ -181,6 +216,7 @@ export class ChatPanel {
     const wait = frame.retry_after ? ` (try again in ${Math.ceil(frame.retry_after)} s)` : '';
     this.system(`${frame.reason || frame.code}${wait}`);
     if (frame.code === 'banned') this.setWritable(false, 'You are banned from this chat');
+    if (frame.code === 'chat_off') { this.enabled = false; this.updateWritable(); }
   }
 
   setPinned(message) {
@@ -209,10 +245,15 @@ export class ChatPanel {
       unban: `${frame.by} unbanned${who}`,
       slow_mode: frame.seconds ? `Slow mode: one message every ${frame.seconds} s` : 'Slow mode is off',
       followers_only: frame.on ? 'Followers-only chat is on' : 'Followers-only chat is off',
+      chat_enabled: frame.on ? 'The chat is on again' : 'The creator turned the chat off',
       add_moderator: `${frame.user} is now a moderator`,
       remove_moderator: `${frame.user} is no longer a moderator`,
     };
     this.system(texts[frame.action] || `${frame.action}${who}`);
+    if (frame.action === 'chat_enabled') {
+      this.enabled = frame.on !== false;
+      this.updateWritable();
+    }
     if (this.you && frame.user === this.you.user && (frame.action === 'timeout' || frame.action === 'untimeout')) {
       this.you.can_write = frame.action === 'untimeout';
       this.you.timed_out_until = frame.until;

@@ -43,6 +43,7 @@ async function loadSettings() {
   $('title').value = settings.title || '';
   $('save-default').checked = !!settings.save_by_default;
   const chat = settings.chat || {};
+  $('chat-enabled').checked = chat.enabled !== false;
   $('followers-only').checked = !!chat.followers_only;
   $('slow-mode').value = String(chat.slow_mode_seconds || 0);
   showCover(settings.cover_url);
@@ -62,7 +63,11 @@ async function saveSettings(event) {
     await api('/api/me/settings', { method: 'PATCH', body: {
       title: $('title').value.trim(),
       save_by_default: $('save-default').checked,
-      chat: { followers_only: $('followers-only').checked, slow_mode_seconds: Number($('slow-mode').value) || 0 },
+      chat: {
+        enabled: $('chat-enabled').checked,
+        followers_only: $('followers-only').checked,
+        slow_mode_seconds: Number($('slow-mode').value) || 0,
+      },
     } });
     msg.textContent = 'Saved.';
   } catch (e) {

@@ -313,6 +313,7 @@ async function main() {
 
   const chat = new ChatPanel(name, {
     log: $('chat-log'), pinned: $('pinned'), form: $('chat-form'), input: $('chat-input'), send: $('chat-send'),
+    off: $('chat-off'),
   }, {
     onViewers: (n) => { $('viewer-count').textContent = `${fmtCount(n)} watching`; },
     onEnded: () => ended(),
