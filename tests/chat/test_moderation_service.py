@@ -71,9 +71,7 @@ async def test_chat_off_refuses_everyone_but_the_creator_and_is_read_back_from_t
     carol = store.create_user("carol", "Carol", "x", "viewer", 0.0)
     root = store.create_user("root", "Root", "x", "admin", 0.0)
     config = Config()
-    chat = ChatService(config.chat)
-    service = ModerationService(store, config, chat, clock=lambda: 1_000_000.0)
-    service.attach()
+    chat, service = moderated_chat(store, config, clock=lambda: 1_000_000.0)
     await service.set_moderator(alice.id, alice, bob, True)
     room = chat.room("alice", owner_id=alice.id)
     members = {}
@@ -119,8 +117,7 @@ async def test_chat_off_refuses_everyone_but_the_creator_and_is_read_back_from_t
 
     # A restart: the stored setting reaches a new room before anyone writes.
     store = SqliteStore(path)
-    chat = ChatService(config.chat)
-    ModerationService(store, config, chat, clock=lambda: 1_000_000.0).attach()
+    chat, _ = moderated_chat(store, config, clock=lambda: 1_000_000.0)
     room = chat.room("alice", owner_id=alice.id)
     await chat.admit(room, carol)
     member = chat.join(room, carol)

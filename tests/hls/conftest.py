@@ -390,11 +390,22 @@ def make_app(config, *, reader_queue_units: int = 2048):
     from aiohttp import web
 
     from mediasrv.delivery import routes as hls_routes
+    from mediasrv.delivery.hls_service import HlsService
+    from mediasrv.httpkit.keys import HLS_SERVICE
     from mediasrv.hub import Hub
 
     hub = Hub(reconnect_grace=config.hls.reconnect_grace, reader_queue_units=reader_queue_units)
+    service = HlsService(config.hls, hub)
     app = web.Application()
-    hls_routes.setup(app, config, hub)
+    app[HLS_SERVICE] = service
+    hls_routes.setup(app, service)
+
+    async def run_service(app):  # what the composition root does for the HLS service
+        await service.start()
+        yield
+        await service.stop()
+
+    app.cleanup_ctx.append(run_service)
     return app, hub
 
 

@@ -215,10 +215,17 @@ async def test_a_publisher_reconnect_continues_the_rungs():
         await service.stop()
 
 
-def test_transcoding_off_adds_nothing():
+async def test_transcoding_off_builds_no_transcoder(tmp_path):
     from aiohttp import web
 
-    config = build_config({"transcode": {"enabled": False}})
-    app = web.Application()
-    assert transcode_module.setup(app, config, Hub()) is None
-    assert transcode_module.TRANSCODE_SERVICE not in app
+    from mediasrv.app.root import create_app
+    from mediasrv.httpkit.keys import MONITOR, TRANSCODE_SERVICE
+
+    config = build_config({"transcode": {"enabled": False}, "data_dir": str(tmp_path),
+                           "rtmp": {"listen": "127.0.0.1:0"}})
+    runner = web.AppRunner(create_app(config))
+    await runner.setup()  # starts every component
+    try:
+        assert MONITOR in runner.app and TRANSCODE_SERVICE not in runner.app
+    finally:
+        await runner.cleanup()
