@@ -23,7 +23,8 @@ from pydantic_settings import EnvSettingsSource, SettingsError
 from mediasrv.config.base import ConfigError, Problem, Secret
 from mediasrv.config.model import Config
 
-Path_ = tuple[str | int, ...]
+#: A dotted key as a path: ("transcode", "ladder", 0, "height").
+Key = tuple[str | int, ...]
 
 ENV_PREFIX = Config.model_config["env_prefix"]
 ENV_DELIMITER = Config.model_config["env_nested_delimiter"]
@@ -35,7 +36,7 @@ class Layer:
     """One source's raw mapping and how to name the origin of a value in it."""
 
     data: dict
-    origin: Callable[[Path_], str]
+    origin: Callable[[Key], str]
 
 
 def load_config(path: str | os.PathLike | None = None, overrides: Iterable[str] = ()) -> Config:
@@ -98,37 +99,44 @@ def _text_keys(value: Any) -> Any:
 
 def read_environment() -> dict:
     """The ``MEDIASRV_SECTION__KEY`` variables as a raw mapping (``MEDIASRV_DATA_DIR`` for
-    the top-level key; maps and lists as JSON).
+    the top-level key; maps and lists as JSON), read by pydantic-settings' environment
+    source as ``Config.model_config`` describes.
 
     A variable with ``__`` that names no key is an error, like an unknown key in the file.
     Variables without ``__`` that name no key (``MEDIASRV_ADMIN_PASSWORD``,
     ``MEDIASRV_FUZZ_EXAMPLES``) belong to something else and are left alone."""
     for name, value in os.environ.items():
         parts = _env_parts(name)
-        if parts is None:
-            continue
-        if parts[0] not in Config.model_fields:
-            if len(parts) == 1:
-                continue
-            raise ConfigError(f"{_dotted(tuple(parts))} (from {name}): unknown key "
-                              f"(known here: {', '.join(Config.model_fields)})")
-        for depth in range(1, len(parts)):
-            container = typing.get_origin(field_type(tuple(parts[:depth])))
-            if container in (dict, tuple, list):
-                # Names lose their case (a stream key would not) and cannot index a list.
-                whole = ENV_PREFIX + ENV_DELIMITER.join(parts[:depth]).upper()
-                raise ConfigError(f"{_dotted(tuple(parts[:depth]))} (from {name}): give the whole "
-                                  f"{'map' if container is dict else 'list'} as JSON in {whole}")
-        if _is_complex(field_type(tuple(parts))):
-            try:
-                json.loads(value)
-            except ValueError as exc:
-                raise ConfigError(f"{_dotted(tuple(parts))} (from {name}): not valid JSON ({exc}); give maps and "
-                                  'lists as JSON, e.g. {"KEY": "VALUE"} or ["A", "B"]') from None
+        if parts is not None:
+            _check_variable(name, value, parts)
     try:
         return EnvSettingsSource(Config)()
-    except SettingsError as exc:  # what the check above did not foresee
+    except SettingsError as exc:  # what _check_variable did not foresee
         raise ConfigError(f"environment: {exc}") from None
+
+
+def _check_variable(name: str, value: str, parts: list[str]) -> None:
+    """What pydantic-settings would ignore or report without naming the variable: an
+    unknown section, a variable below a map or list, JSON that does not parse."""
+    key = tuple(parts)
+    if parts[0] not in Config.model_fields:
+        if len(parts) > 1:
+            raise ConfigError(f"{_dotted(key)} (from {name}): unknown key "
+                              f"(known here: {', '.join(Config.model_fields)})")
+        return
+    for depth in range(1, len(parts)):
+        container = typing.get_origin(field_type(key[:depth]))
+        if container in (dict, tuple, list):
+            # Names lose their case (a stream key would not) and cannot index a list.
+            whole = ENV_PREFIX + ENV_DELIMITER.join(parts[:depth]).upper()
+            raise ConfigError(f"{_dotted(key[:depth])} (from {name}): give the whole "
+                              f"{'map' if container is dict else 'list'} as JSON in {whole}")
+    if _is_complex(field_type(key)):
+        try:
+            json.loads(value)
+        except (ValueError, RecursionError) as exc:
+            raise ConfigError(f"{_dotted(key)} (from {name}): not valid JSON ({exc}); give maps and "
+                              'lists as JSON, e.g. {"KEY": "VALUE"} or ["A", "B"]') from None
 
 
 def _env_parts(name: str) -> list[str] | None:
@@ -137,7 +145,7 @@ def _env_parts(name: str) -> list[str] | None:
     return name[len(ENV_PREFIX):].lower().split(ENV_DELIMITER)
 
 
-def _env_name(key: Path_) -> str:
+def _env_name(key: Key) -> str:
     """The variable that set ``key``: the longest ``MEDIASRV_A__B`` that exists, else one
     below it (a value nested deeper than the key)."""
     names = {name.upper(): name for name in os.environ}
@@ -178,20 +186,20 @@ def apply_override(data: dict, item: str) -> None:
     node[parts[-1]] = _override_value(tuple(parts), value)
 
 
-def _override_value(key: Path_, text: str) -> Any:
+def _override_value(key: Key, text: str) -> Any:
     hint = field_type(key)
     if _is_complex(hint) and text.lstrip()[:1] in ("[", "{"):
         try:
             return json.loads(text)
-        except ValueError as exc:
-            raise ConfigError(f"{_dotted(key)} (from {SET}): not valid JSON ({exc})") from None
+        except (ValueError, RecursionError) as exc:
+            raise ConfigError(f"{_dotted(key)} (from {SET}): not valid JSON ({exc or 'nested too deeply'})") from None
     if typing.get_origin(hint) is tuple and _bare(typing.get_args(hint)[0]) is str:
         # --set webhooks.urls=URL1,URL2 (an empty value is the empty list).
         return [part.strip() for part in text.split(",") if part.strip()]
     return text
 
 
-def field_type(key: Path_) -> Any:
+def field_type(key: Key) -> Any:
     """The declared type at a dotted path of ``Config`` (a map's value type below a map,
     the item type below a list); None where no key is declared."""
     hint: Any = Config
@@ -249,9 +257,9 @@ MAX_LISTED = 10
 def _explain(error: ValidationError, layers: list[Layer]) -> str:
     lines = []
     for item in error.errors():
-        key: Path_ = tuple(item["loc"])
+        key: Key = tuple(item["loc"])
         cause = (item.get("ctx") or {}).get("error")
-        related: tuple[Path_, ...] = ()
+        related: tuple[Key, ...] = ()
         if isinstance(cause, Problem):
             related = tuple(key + _split(other) for other in cause.because)
             key, message = key + _split(cause.key), cause.message
@@ -274,7 +282,7 @@ def _explain(error: ValidationError, layers: list[Layer]) -> str:
     return "\n".join(lines)
 
 
-def _origin(key: Path_, layers: list[Layer]) -> str:
+def _origin(key: Key, layers: list[Layer]) -> str:
     """Where the value at ``key`` came from: the highest layer holding it, else the default."""
     for layer in reversed(layers):
         if _holds(layer.data, key):
@@ -282,7 +290,7 @@ def _origin(key: Path_, layers: list[Layer]) -> str:
     return "default"
 
 
-def _holds(data: Any, key: Path_) -> bool:
+def _holds(data: Any, key: Key) -> bool:
     for part in key:
         if isinstance(data, dict) and part in data:
             data = data[part]
@@ -293,7 +301,7 @@ def _holds(data: Any, key: Path_) -> bool:
     return True
 
 
-def _split(dotted: str) -> Path_:
+def _split(dotted: str) -> Key:
     """``ladder[1].name`` -> ("ladder", 1, "name")."""
     out: list[str | int] = []
     for part in dotted.split("."):
@@ -303,7 +311,7 @@ def _split(dotted: str) -> Path_:
     return tuple(out)
 
 
-def _dotted(key: Path_) -> str:
+def _dotted(key: Key) -> str:
     """("transcode", "ladder", 0, "height") -> ``transcode.ladder[0].height``; a secret
     map key (``auth.keys``) is shown as ``<key>``."""
     text = ""
@@ -316,16 +324,16 @@ def _dotted(key: Path_) -> str:
     return text or "config"
 
 
-def _is_secret_map(key: Path_) -> bool:
+def _is_secret_map(key: Key) -> bool:
     return any(isinstance(m, Secret) and m.keys for m in _metadata(key))
 
 
-def _is_secret(key: Path_) -> bool:
+def _is_secret(key: Key) -> bool:
     # The values of a map whose keys are the secrets (auth.keys: public names) are not.
     return any(isinstance(m, Secret) and not m.keys for depth in range(len(key)) for m in _metadata(key[:depth + 1]))
 
 
-def _metadata(key: Path_) -> list:
+def _metadata(key: Key) -> list:
     if not key:
         return []
     parent = field_type(key[:-1])
@@ -335,7 +343,7 @@ def _metadata(key: Path_) -> list:
     return []
 
 
-def _shown(value: Any, key: Path_) -> str:
+def _shown(value: Any, key: Key) -> str:
     if _is_secret(key):
         return "the value"
     try:
@@ -345,7 +353,7 @@ def _shown(value: Any, key: Path_) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _got(value: Any, key: Path_) -> str:
+def _got(value: Any, key: Key) -> str:
     if isinstance(value, (dict, list, tuple)):
         return f", got a {'mapping' if isinstance(value, dict) else 'list'}"
     return f", got {_shown(value, key)}"

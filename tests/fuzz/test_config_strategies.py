@@ -7,6 +7,7 @@ allowed outcomes are a ``Config`` or a ``ConfigError`` that names a key; random 
 from __future__ import annotations
 
 import datetime
+import os
 
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -111,3 +112,37 @@ def test_found_by_fuzzing(tmp_path):
         assert "not UTF-8" in str(error)
     else:
         raise AssertionError("non-UTF-8 config accepted")
+
+
+ENV_NAMES = st.one_of(
+    st.sampled_from(["MEDIASRV_" + path.upper().replace(".", "__") for path in PATHS + SECTIONS]
+                    + ["MEDIASRV_NOPE__X", "MEDIASRV_AUTH__KEYS__K", "MEDIASRV_TRANSCODE__LADDER__0__NAME",
+                       "MEDIASRV_", "MEDIASRV___", "MEDIASRV_HTTP__", "MEDIASRV_ADMIN_PASSWORD"]),
+    st.from_regex(r"MEDIASRV_[A-Z_]{0,12}", fullmatch=True),
+)
+ENV_VALUES = st.one_of(
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12),
+    st.sampled_from(["[]", "{}", "[1", '{"a": 1}', '[{"name": "x"}]', "null", "1e400", "[" * 3000 + "]" * 3000,
+                     '{"listen": "x"}', "true"]),
+)
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(st.dictionaries(ENV_NAMES, ENV_VALUES, max_size=4))
+def test_any_environment_gives_a_config_or_a_config_error(variables):
+    """``MEDIASRV_*`` variables of any name and value: a Config or a ConfigError, never
+    another exception (hypothesis cannot use monkeypatch: the variables are restored here)."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        config = load_config(None, [])
+    except ConfigError as error:
+        assert str(error)
+    else:
+        assert isinstance(config, Config)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
