@@ -5,17 +5,21 @@
 #
 # Ports: 1935 RTMP ingest (rtmp.listen), 8080 HLS, API, chat, /metrics (http.listen).
 # Volume: /data (data_dir): the SQLite database, recordings, thumbnails and uploads.
-# Arguments after the image name are passed to `mediasrv serve`, e.g.
+# Configure with MEDIASRV_<SECTION>__<KEY> variables (README.md, "Configuration"), e.g.
+#   docker run ... -e MEDIASRV_AUTH__MODE=accounts -e MEDIASRV_HTTP__PUBLIC_URL=https://live.example.com mediasrv
+# or pass arguments after the image name to `mediasrv serve`, e.g.
 #   docker run ... mediasrv --set auth.mode=accounts --set http.public_url=https://live.example.com
 # tests/deploy/test_dockerfile.py checks this file against the README and the config.
 
 # --- build: wheels of mediasrv and of every dependency ---------------------------------
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY mediasrv ./mediasrv
 # PyAV, numpy and uvloop come as binary wheels (PyAV's bundles FFmpeg): no compiler needed.
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# constraints.txt (`make lock`) pins every dependency: the image gets the versions the
+# test suite ran with.
+RUN pip wheel --no-cache-dir --wheel-dir /wheels -c constraints.txt .
 
 # --- runtime: the wheels installed, nothing else ----------------------------------------
 FROM python:3.11-slim
@@ -26,6 +30,7 @@ RUN pip install --no-cache-dir --no-index /wheels/*.whl \
     && mkdir -p /data \
     && chown mediasrv /data
 COPY config/mediasrv.yaml /etc/mediasrv/mediasrv.example.yaml
+COPY config/mediasrv.schema.json /etc/mediasrv/mediasrv.schema.json
 USER mediasrv
 WORKDIR /data
 VOLUME /data

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import logging
 import signal
 import sys
@@ -13,7 +14,7 @@ from aiohttp import web
 
 from mediasrv import __version__
 from mediasrv.app.root import create_app
-from mediasrv.config import Config, ConfigError, load_config
+from mediasrv.config import Config, ConfigError, load_config, redacted, schema_text
 from mediasrv.httpkit import send_timeout
 from mediasrv.httpkit.keys import RTMP_SERVER
 from mediasrv.tls import http_context
@@ -34,24 +35,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
         help="override a dotted key, e.g. --set rtmp.listen=127.0.0.1:19350 or --set auth.keys.SECRET=alice",
     )
-    check = commands.add_parser("check-config", help="validate a configuration and print it")
+    check = commands.add_parser(
+        "check-config", help="validate a configuration (file, MEDIASRV_* variables, --set) and print it, "
+                             "secrets as ***")
     check.add_argument("-c", "--config", metavar="FILE")
     check.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides")
+    commands.add_parser("config-schema", help="print the JSON Schema of the configuration file "
+                                              "(config/mediasrv.schema.json)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "config-schema":
+        # Independent of any configuration: the schema comes from the models alone.
+        sys.stdout.write(schema_text())
+        return 0
     try:
         config = load_config(args.config, args.overrides)
     except ConfigError as exc:
         print(f"mediasrv: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     if args.command == "check-config":
-        import dataclasses
-        import json
-
-        print(json.dumps(dataclasses.asdict(config), indent=2))
+        print(json.dumps(redacted(config), indent=2))
         return 0
     logging.basicConfig(
         level=config.log.level.upper(),

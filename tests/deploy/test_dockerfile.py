@@ -168,7 +168,7 @@ def test_healthcheck_asks_for_a_route_the_app_serves(dockerfile, tmp_path):
     compile(command[2], "HEALTHCHECK", "exec")
 
 
-def test_readme_commands_match_the_image():
+def test_readme_commands_match_the_image(monkeypatch):
     commands = readme_docker_commands()
     builds = [c for c in commands if c[:2] == ["docker", "build"]]
     runs = [c for c in commands if c[:2] == ["docker", "run"]]
@@ -188,7 +188,10 @@ def test_readme_commands_match_the_image():
         mounts = [args[i + 1] for i, a in enumerate(args) if a == "-v"]
         assert [m.split(":")[1] for m in mounts] == [volume]
         image_at = next(i for i, a in enumerate(args) if a == tag)
-        load_config(None, set_arguments(args[image_at + 1:]))  # what follows goes to mediasrv serve
+        with monkeypatch.context() as env:  # -e NAME=VALUE: MEDIASRV_* variables the loader reads
+            for name, _, value in (args[i + 1].partition("=") for i, a in enumerate(args[:image_at]) if a == "-e"):
+                env.setenv(name, value)
+            load_config(None, set_arguments(args[image_at + 1:]))  # what follows goes to mediasrv serve
     for compose in composes:
         path = compose[compose.index("-f") + 1]
         assert (ROOT / path).resolve() == COMPOSE

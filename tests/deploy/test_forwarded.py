@@ -38,5 +38,5 @@ def test_nothing_trusted_by_default():
 def test_config_key_takes_a_list_and_names_a_bad_entry():
     config = load_config(None, ["http.trusted_proxies=127.0.0.1/32, 10.0.0.0/8"])
     assert config.http.trusted_proxies == ("127.0.0.1/32", "10.0.0.0/8")
-    with pytest.raises(ConfigError, match=r"http\.trusted_proxies\[1\]: 'nginx' is not an IP address"):
+    with pytest.raises(ConfigError, match=r"http\.trusted_proxies\[1\] \(from --set\): 'nginx' is not an IP address"):
         load_config(None, ["http.trusted_proxies=127.0.0.1,nginx"])

@@ -6,26 +6,24 @@ allowed outcomes are a ``Config`` or a ``ConfigError`` that names a key; random 
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
-import typing
+import os
 
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel
 
 from mediasrv.config import Config, ConfigError, load_config
 
 
 def _paths(cls, prefix="") -> list[str]:
     out = []
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        hint = hints[f.name]
-        if dataclasses.is_dataclass(hint):
-            out += _paths(hint, f"{prefix}{f.name}.")
+    for name, field in cls.model_fields.items():
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            out += _paths(field.annotation, f"{prefix}{name}.")
         else:
-            out.append(f"{prefix}{f.name}")
+            out.append(f"{prefix}{name}")
     return out
 
 
@@ -91,9 +89,9 @@ def test_any_document_and_overrides_give_a_config_or_a_config_error(tmp_path_fac
 def test_found_by_fuzzing(tmp_path):
     """Inputs the fuzzers found that escaped as TypeError/OverflowError/UnicodeDecodeError."""
     cases = {
-        "1: a\nb: c\n": "1: unknown key",
-        "rtmp: {1: 2, a: 3}": "rtmp.1: unknown key",
-        "hls: {window: 1" + "0" * 400 + "}": "hls.window: the number is out of range",
+        "1: a\nb: c\n": "1 (from {path}): unknown key",
+        "rtmp: {1: 2, a: 3}": "rtmp.1 (from {path}): unknown key",
+        "hls: {window: 1" + "0" * 400 + "}": "hls.window (from {path}): Input should be less than or equal to 100",
         "hls: {segment_duration: 1" + "0" * 400 + "}": "hls.segment_duration",
         "hls: {window: 1" + "0" * 5000 + "}": "not valid YAML",
         "[" * 5000 + "]" * 5000: "not valid YAML",
@@ -104,7 +102,7 @@ def test_found_by_fuzzing(tmp_path):
         try:
             load_config(path)
         except ConfigError as error:
-            assert message in str(error), (text[:40], str(error))
+            assert message.format(path=path) in str(error), (text[:40], str(error))
         else:
             raise AssertionError(f"{text[:40]!r} was accepted")
     path.write_bytes(b"rtmp:\n  app: \x80\n")
@@ -114,3 +112,37 @@ def test_found_by_fuzzing(tmp_path):
         assert "not UTF-8" in str(error)
     else:
         raise AssertionError("non-UTF-8 config accepted")
+
+
+ENV_NAMES = st.one_of(
+    st.sampled_from(["MEDIASRV_" + path.upper().replace(".", "__") for path in PATHS + SECTIONS]
+                    + ["MEDIASRV_NOPE__X", "MEDIASRV_AUTH__KEYS__K", "MEDIASRV_TRANSCODE__LADDER__0__NAME",
+                       "MEDIASRV_", "MEDIASRV___", "MEDIASRV_HTTP__", "MEDIASRV_ADMIN_PASSWORD"]),
+    st.from_regex(r"MEDIASRV_[A-Z_]{0,12}", fullmatch=True),
+)
+ENV_VALUES = st.one_of(
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12),
+    st.sampled_from(["[]", "{}", "[1", '{"a": 1}', '[{"name": "x"}]', "null", "1e400", "[" * 3000 + "]" * 3000,
+                     '{"listen": "x"}', "true"]),
+)
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(st.dictionaries(ENV_NAMES, ENV_VALUES, max_size=4))
+def test_any_environment_gives_a_config_or_a_config_error(variables):
+    """``MEDIASRV_*`` variables of any name and value: a Config or a ConfigError, never
+    another exception (hypothesis cannot use monkeypatch: the variables are restored here)."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        config = load_config(None, [])
+    except ConfigError as error:
+        assert str(error)
+    else:
+        assert isinstance(config, Config)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

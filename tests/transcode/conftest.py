@@ -20,9 +20,12 @@ from mediasrv.transcode.protocol import AUDIO_INDEX, AudioIn, MessageType, Packe
 
 #: Two small rungs for a 320x240 source (a third, 480p, is taller and left out).
 SMALL_LADDER = (
-    RungConfig("480p", 480, 1_400_000, 1_500_000, 3_000_000, 30.0, "veryfast"),
-    RungConfig("240p", 240, 400_000, 450_000, 900_000, 30.0, "veryfast"),
-    RungConfig("144p", 144, 150_000, 170_000, 340_000, 30.0, "veryfast"),
+    RungConfig(name="480p", height=480,
+               video_bitrate=1_400_000, maxrate=1_500_000, bufsize=3_000_000, max_fps=30.0, preset="veryfast"),
+    RungConfig(name="240p", height=240,
+               video_bitrate=400_000, maxrate=450_000, bufsize=900_000, max_fps=30.0, preset="veryfast"),
+    RungConfig(name="144p", height=144,
+               video_bitrate=150_000, maxrate=170_000, bufsize=340_000, max_fps=30.0, preset="veryfast"),
 )
 
 

@@ -40,8 +40,10 @@ def test_width_follows_the_display_aspect_ratio_and_is_even():
 
 
 def test_custom_ladder_order_and_costs():
-    ladder = (RungConfig("small", 240, 300_000, 350_000, 700_000, 15.0, "veryfast"),
-              RungConfig("big", 480, 900_000, 1_000_000, 2_000_000, 30.0, "veryfast"))
+    ladder = (RungConfig(name="small", height=240,
+                         video_bitrate=300_000, maxrate=350_000, bufsize=700_000, max_fps=15.0, preset="veryfast"),
+              RungConfig(name="big", height=480,
+                         video_bitrate=900_000, maxrate=1_000_000, bufsize=2_000_000, max_fps=30.0, preset="veryfast"))
     plans = plan_ladder(854, 480, ladder)
     assert [p.name for p in plans] == ["small", "big"]
     assert shed_order(plans) == [1, 0]

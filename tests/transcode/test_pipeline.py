@@ -80,7 +80,8 @@ def test_audio_is_encoded_once_for_every_rung():
 
 
 def test_frame_rate_cap():
-    ladder = (RungConfig("240p", 240, 300_000, 350_000, 700_000, 10.0, "veryfast"),)
+    ladder = (RungConfig(name="240p", height=240,
+                         video_bitrate=300_000, maxrate=350_000, bufsize=700_000, max_fps=10.0, preset="veryfast"),)
     out = run_pipeline(list(encode(seconds=4.0, fps=25, gop=25).units), ladder)
     index = out.by_name("240p")
     assert 38 <= len(out.packets[index]) <= 42  # 10 fps of a 25 fps source

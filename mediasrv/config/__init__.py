@@ -1,0 +1,60 @@
+"""Typed configuration: defaults < YAML file < ``MEDIASRV_SECTION__KEY`` variables <
+``--set KEY=VALUE``, validated at start.
+
+Every key is declared once, with its bounds, in ``mediasrv.config.model`` and documented
+in ``config/mediasrv.yaml``; errors (``ConfigError``) name the dotted key and where its
+value came from, and the command line turns them into exit status 2. Config objects are
+immutable: ``replace(obj, key=value)`` makes a validated copy.
+"""
+
+from mediasrv.config.base import (
+    GIFT_ID_RE,
+    HANDLE_RE,
+    HANDLE_RULE,
+    STREAM_NAME_RE,
+    STREAM_NAME_RULE,
+    ConfigError,
+    ListenAddress,
+    Secret,
+    parse_listen,
+)
+from mediasrv.config.model import (
+    X264_PRESETS,
+    AccountsConfig,
+    AnalyticsConfig,
+    AuthConfig,
+    ChatConfig,
+    ClusterConfig,
+    Config,
+    GiftConfig,
+    GiftsConfig,
+    HlsConfig,
+    HttpConfig,
+    HubConfig,
+    LiveAccessConfig,
+    LogConfig,
+    ModerationConfig,
+    RecordingConfig,
+    RtmpConfig,
+    RungConfig,
+    ThumbnailsConfig,
+    TranscodeConfig,
+    UploadsConfig,
+    ViewersConfig,
+    WebhookConfig,
+    WebhooksConfig,
+    replace,
+)
+from mediasrv.config.redact import redacted
+from mediasrv.config.schema import config_schema, schema_text
+from mediasrv.config.sources import apply_override, build_config, load_config
+
+__all__ = [
+    "GIFT_ID_RE", "HANDLE_RE", "HANDLE_RULE", "STREAM_NAME_RE", "STREAM_NAME_RULE", "X264_PRESETS",
+    "AccountsConfig", "AnalyticsConfig", "AuthConfig", "ChatConfig", "ClusterConfig", "Config", "ConfigError",
+    "GiftConfig", "GiftsConfig", "HlsConfig", "HttpConfig", "HubConfig", "ListenAddress", "LiveAccessConfig",
+    "LogConfig", "ModerationConfig", "RecordingConfig", "RtmpConfig", "RungConfig", "Secret", "ThumbnailsConfig",
+    "TranscodeConfig", "UploadsConfig", "ViewersConfig", "WebhookConfig", "WebhooksConfig",
+    "apply_override", "build_config", "config_schema", "load_config", "parse_listen", "redacted", "replace",
+    "schema_text",
+]
