@@ -27,13 +27,15 @@ from schemathesis.checks import (
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
+    positive_data_acceptance,
+    negative_data_rejection,
 )
 
 pytestmark = pytest.mark.e2e
 
 ADMIN_PASSWORD = "schemathesis-admin-1"
 EXAMPLES = int(os.environ.get("MEDIASRV_SCHEMATHESIS_EXAMPLES", "6"))
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
+CHECKS = [not_a_server_error, status_code_conformance, positive_data_acceptance, negative_data_rejection, content_type_conformance, response_schema_conformance,
           response_headers_conformance]
 
 
