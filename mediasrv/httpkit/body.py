@@ -34,7 +34,7 @@ async def read_body(request: web.Request, model: type[M]) -> M:
     if not raw.strip():
         raise ApiError(400, "the request body is empty: a JSON object is expected")
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_float=_number)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "the request body is not valid JSON") from None
     if not isinstance(data, dict):
@@ -57,6 +57,13 @@ def read_query(request: web.Request, model: type[M]) -> M:
         if name in model.model_fields:
             data.setdefault(name, value)
     return validated(model, data)
+
+
+def _number(text: str) -> float | int:
+    # JSON (and JSON Schema) has one number type: 5.0 is the integer 5, as the schema's
+    # "integer" says, so it is read as one.
+    value = float(text)
+    return int(value) if value.is_integer() else value
 
 
 def validated(model: type[M], data: Any) -> M:
@@ -104,7 +111,9 @@ def message(model: type[BaseModel] | None, exc: ValidationError) -> str:
         # A rule across fields (a model validator) names its fields itself.
         return f"{name}: {ctx.get('error')}" if loc else str(ctx.get("error"))
     if kind == "literal_error":
-        return f"{name}: {value!r} is not one of {ctx.get('expected', '').replace(chr(39), '')}"
+        about = _description_at(model, loc)
+        return f"{name}: {value!r} is not one of {ctx.get('expected', '').replace(chr(39), '')}" + (
+            f" ({about})" if about else "")
     if kind in ("greater_than_equal", "less_than_equal"):
         return f"{name}: must be {'at least ' + str(ctx['ge']) if 'ge' in ctx else 'at most ' + str(ctx['le'])}, " \
                f"got {value!r}"
@@ -123,6 +132,14 @@ def _dotted(loc: list) -> str:
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "body"
+
+
+def _description_at(model: type[BaseModel] | None, loc: list) -> str:
+    """The description of the field at ``loc`` (top-level fields), if any."""
+    if model is None or len(loc) != 1 or not isinstance(loc[0], str):
+        return ""
+    field = model.model_fields.get(loc[0])
+    return (field.description or "") if field is not None else ""
 
 
 def _fields_at(model: type[BaseModel], loc: list) -> list[str]:

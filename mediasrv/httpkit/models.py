@@ -8,7 +8,7 @@ describes it in ``/api/openapi.json``.
   what the description promises is what is sent.
 - ``text(...)``: a string field whose checks (control characters, trimming, length,
   pattern) and whose JSON Schema are written once, here, from the same pattern.
-- ``QueryInt``: a whole number in a query string (decimal digits only).
+- ``query_int(low, high)``: a whole number in a query string (decimal digits only).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Strict, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, WithJsonSchema
 
 from mediasrv.config import STREAM_NAME_RE, STREAM_NAME_RULE
 
@@ -152,9 +152,12 @@ def _decimal(value: Any) -> Any:
     return value
 
 
-#: A whole number in a query string: decimal digits, an optional minus (``int()`` would
-#: also take ``" 1"``, ``"1_0"`` or other scripts' digits, which the schema does not).
-QueryInt = Annotated[int, BeforeValidator(_decimal)]
+def query_int(low: int, high: int, description: str = "") -> Any:
+    """A whole number ``low``-``high`` in a query string: decimal digits, an optional minus
+    (``int()`` would also take ``" 1"``, ``"1_0"`` or other scripts' digits, which the
+    schema does not)."""
+    # The bounds first: the digits check wraps the bounded integer, and both show in the schema.
+    return Annotated[int, Field(ge=low, le=high, description=description or None), BeforeValidator(_decimal)]
 
 
 class SseEvent(ResponseModel):

@@ -6,13 +6,13 @@ from typing import Annotated
 
 from pydantic import Field
 
-from mediasrv.httpkit.models import STREAM_NAME_PATTERN, QueryInt, RequestModel, ResponseModel, text
+from mediasrv.httpkit.models import STREAM_NAME_PATTERN, query_int, RequestModel, ResponseModel, text
 
 
 class BroadcastQuery(RequestModel):
     stream: text(64, pattern=STREAM_NAME_PATTERN, rule="a stream name") | None = Field(
         None, description="only this stream")
-    limit: Annotated[QueryInt, Field(ge=1, le=1000, description="at most this many (1-1000)")] = 100
+    limit: query_int(1, 1000, "at most this many (1-1000)") = 100
 
 
 class TimestampCorrections(ResponseModel):

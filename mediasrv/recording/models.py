@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from mediasrv.httpkit.models import STREAM_NAME_PATTERN, QueryInt, RequestModel, ResponseModel, text
+from mediasrv.httpkit.models import STREAM_NAME_PATTERN, query_int, RequestModel, ResponseModel, text
 from mediasrv.store.recordings import RecordingState
 
 MAX_LIST = 500
@@ -17,7 +17,7 @@ class RecordingQuery(RequestModel):
     stream: text(64, pattern=STREAM_NAME_PATTERN, rule="a stream name") | None = Field(
         None, description="only this stream")
     state: State | None = Field(None, description="only this state")
-    limit: Annotated[QueryInt, Field(ge=1, le=MAX_LIST, description=f"at most this many (1-{MAX_LIST})")] = 100
+    limit: query_int(1, MAX_LIST, f"at most this many (1-{MAX_LIST})") = 100
 
 
 class Recording(ResponseModel):

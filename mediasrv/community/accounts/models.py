@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from mediasrv.community.accounts.service import PASSWORD_MAX, PASSWORD_MIN
-from mediasrv.httpkit.models import QueryInt, RequestModel, ResponseModel, text
+from mediasrv.httpkit.models import query_int, RequestModel, ResponseModel, text
 
 DISPLAY_NAME_MAX = 64
 TITLE_MAX = 140
@@ -75,8 +75,8 @@ class SettingsChange(RequestModel):
 
 
 class Page(RequestModel):
-    limit: Annotated[QueryInt, Field(ge=1, le=500, description="page size (1-500)")] = 50
-    offset: Annotated[QueryInt, Field(ge=0, le=10_000_000, description="rows to skip")] = 0
+    limit: query_int(1, 500, "page size (1-500)") = 50
+    offset: query_int(0, 10_000_000, "rows to skip") = 0
 
 
 # --- answers ------------------------------------------------------------------------------

@@ -496,7 +496,8 @@ def _routes(app: web.Application) -> None:
                     "uploads.max_cover_bytes and uploads.max_cover_pixels. It is decoded and re-encoded to "
                     "JPEG (at most 1920x1080): no metadata of the upload survives.",
         body_content={"image/jpeg": image, "image/png": image, "image/webp": image, "multipart/form-data": {
-            "schema": {"type": "object", "properties": {"cover": {"type": "string", "format": "binary"}}}}},
+            "schema": {"type": "object", "required": ["cover"],
+                       "properties": {"cover": {"type": "string", "format": "binary"}}}}},
         ok_schema=m.CoverAnswer))
     add_route(app, "DELETE", "/api/me/cover", delete_cover, op(
         "Remove the cover image", tag=T, role="creator", ok=204, ok_description="removed"))

@@ -6,11 +6,11 @@ from typing import Annotated
 
 from pydantic import Field
 
-from mediasrv.httpkit.models import QueryInt, RequestModel, ResponseModel
+from mediasrv.httpkit.models import query_int, RequestModel, ResponseModel
 
 
 class LiveQuery(RequestModel):
-    limit: Annotated[QueryInt, Field(ge=1, le=500, description="at most this many (1-500)")] = 50
+    limit: query_int(1, 500, "at most this many (1-500)") = 50
 
 
 class Creator(ResponseModel):

@@ -11,7 +11,7 @@ from pydantic import Field, RootModel
 
 from mediasrv.community.accounts.models import HANDLE_PATTERN, HANDLE_RULE, User
 from mediasrv.community.moderation.rules import REPORT_KINDS, REPORT_STATUSES
-from mediasrv.httpkit.models import STREAM_NAME_PATTERN, QueryInt, RequestModel, ResponseModel, text
+from mediasrv.httpkit.models import STREAM_NAME_PATTERN, query_int, RequestModel, ResponseModel, text
 
 StreamName = text(64, pattern=STREAM_NAME_PATTERN, rule="a stream name")
 AnyHandle = text(32, pattern=HANDLE_PATTERN, rule=HANDLE_RULE)
@@ -79,15 +79,15 @@ class ModesChange(RequestModel):
 
 
 class LogQuery(RequestModel):
-    limit: Annotated[QueryInt, Field(ge=1, le=500, description="page size (1-500)")] = 50
-    before: Annotated[QueryInt, Field(ge=0, le=1 << 62, description="only entries with a smaller id (paging)")] = 0
+    limit: query_int(1, 500, "page size (1-500)") = 50
+    before: query_int(0, 1 << 62, "only entries with a smaller id (paging)") = 0
 
 
 class ReportQuery(RequestModel):
     status: Literal[REPORT_STATUSES + ("all",)] = Field("open", description="open (default), resolved, dismissed "
                                                                           "or all")
-    limit: Annotated[QueryInt, Field(ge=1, le=500, description="page size (1-500)")] = 50
-    offset: Annotated[QueryInt, Field(ge=0, le=10_000_000, description="rows to skip")] = 0
+    limit: query_int(1, 500, "page size (1-500)") = 50
+    offset: query_int(0, 10_000_000, "rows to skip") = 0
 
 
 # --- answers ------------------------------------------------------------------------------
