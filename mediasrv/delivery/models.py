@@ -23,6 +23,22 @@ class Track(ResponseModel):
     channels: int | None = None
 
 
+class Rendition(ResponseModel):
+    """A rendition of a live stream that has segments (the source and the ladder's rungs)."""
+
+    name: str
+    codecs: str = Field(description="RFC 6381 codecs string")
+    width: int
+    height: int
+    bandwidth: int = Field(description="peak bit/s")
+    average_bandwidth: int
+    frame_rate: float | None
+    container: str
+    playlist: str = Field(description="relative to /live/NAME/")
+    segments: int = Field(description="segments listed")
+    ended: bool
+
+
 class Stream(ResponseModel):
     """A live stream. One another node of the cluster ingests has only ``name``,
     ``state``, ``started_at``, ``origin`` and ``playback_url``."""
@@ -32,7 +48,7 @@ class Stream(ResponseModel):
     started_at: str = Field(description="ISO 8601, UTC")
     tracks: list[Track] | None = None
     bitrate_in_kbps: float | None = None
-    renditions: list[str] | None = None
+    renditions: list[Rendition] | None = None
     playback_url: str
     rtmp_playback_url: str | None = None
     origin: str | None = Field(None, description="the node that ingests it (another node's stream)")
