@@ -50,12 +50,12 @@ async def read_optional_body(request: web.Request, model: type[M]) -> M:
 
 
 def read_query(request: web.Request, model: type[M]) -> M:
-    """The query string validated by ``model`` (the first value of each name). Names the
-    model does not know are ignored: caches and players add their own (``?v=``, ``?n=``)."""
+    """The query string validated by ``model`` (the first value of each name); a name the
+    model does not know is refused, as the description says (the media routes, whose URLs
+    carry cache-busting ``?v=``/``?n=``, have no query model)."""
     data: dict[str, str] = {}
     for name, value in request.query.items():
-        if name in model.model_fields:
-            data.setdefault(name, value)
+        data.setdefault(name, value)
     return validated(model, data)
 
 

@@ -490,14 +490,15 @@ def _routes(app: web.Application) -> None:
         "Change go-live settings (applies at once, also while live)", tag=T, role="creator",
         ok_schema=m.GoLiveSettings, body=m.SettingsChange))
     image = {"schema": {"type": "string", "format": "binary"}}
+    upload = {"schema": {"type": "string", "format": "binary", "minLength": 1}}  # empty: 400
     add_route(app, "PUT", "/api/me/cover", upload_cover, op(
         "Upload the cover image", tag=T, role="creator", errors=[400, 413, 415, 422],
         description="JPEG, PNG or WebP as the raw body (or the file part of a multipart form), at most "
                     "uploads.max_cover_bytes and uploads.max_cover_pixels. It is decoded and re-encoded to "
                     "JPEG (at most 1920x1080): no metadata of the upload survives.",
-        body_content={"image/jpeg": image, "image/png": image, "image/webp": image, "multipart/form-data": {
+        body_content={"image/jpeg": upload, "image/png": upload, "image/webp": upload, "multipart/form-data": {
             "schema": {"type": "object", "required": ["cover"],
-                       "properties": {"cover": {"type": "string", "format": "binary"}}}}},
+                       "properties": {"cover": upload["schema"]}}}},
         ok_schema=m.CoverAnswer))
     add_route(app, "DELETE", "/api/me/cover", delete_cover, op(
         "Remove the cover image", tag=T, role="creator", ok=204, ok_description="removed"))

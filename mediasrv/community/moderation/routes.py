@@ -22,7 +22,7 @@ from mediasrv.community.moderation import models as m
 from mediasrv.httpkit.body import read_body, read_optional_body, read_query, respond
 from mediasrv.httpkit.openapi import add_route, op, path_param
 from mediasrv.httpkit.validate import ApiError
-from mediasrv.community.moderation.rules import ModerationRefused, may_moderate
+from mediasrv.community.moderation.rules import ModerationRefused, may_manage, may_moderate
 from mediasrv.community.moderation.service import ModerationService, ReportRateLimited
 from mediasrv.store import User
 
@@ -164,6 +164,9 @@ async def put_banned_words(request: web.Request) -> web.Response:
     actor = await require_user(request)
     creator = await _user(request, "handle")
     service = _service(request)
+    # Who may, before what: a viewer learns they may not, not what a body should hold.
+    if not may_manage(await service.standing_of(creator.id, actor)):
+        raise ApiError(403, "only the creator (or an admin) sets the chat's banned words")
     body = await read_body(request, _requests(request).words)
     words = await _run(service.set_banned_words(creator.id, actor, body.words))
     return respond(m.BannedWords, {"words": list(words), "max_words": service.limits.max_banned_words})
