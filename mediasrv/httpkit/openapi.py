@@ -210,12 +210,13 @@ def op(
     ok_schema: Schema | None = None,
     ok_content: dict | None = None,
     ok_description: str = "OK",
+    ok_also: Iterable[int] = (),
     errors: Iterable[int] = (),
     operation_id: str | None = None,
 ) -> Operation:
     """An Operation Object. ``auth``: None, ``optional`` or ``required``. ``query`` and
     ``body`` are the request models the handler validates with, ``ok_schema`` the model
-    it answers with."""
+    it answers with (also under the statuses ``ok_also``)."""
     out = Operation({"summary": summary, "tags": [tag]})
     if description:
         out["description"] = description
@@ -234,6 +235,8 @@ def op(
     elif ok_schema is not None:
         response["content"] = json_content(ok_schema)
     responses: dict[str, Any] = {str(ok): response}
+    for code in ok_also:  # the same answer with another success status (e.g. a replay's 200)
+        responses[str(code)] = dict(response)
     codes = set(errors)
     if auth == "required" or role:
         out["security"] = [{"bearerAuth": []}]

@@ -199,7 +199,8 @@ def _routes(app: web.Application, config: Config) -> None:
                     "with `replayed: true` and adds nothing; the same key with other coins or another user is "
                     f"409. At most gifts.max_credit ({config.gifts.max_credit}) coins per credit.",
         body=m.credit_model(config.gifts.max_credit),
-        ok=201, ok_description="credited (200 with replayed: true for a repeated key)", ok_schema=m.Credited,
+        ok=201, ok_also=[200], ok_description="credited (200 with replayed: true for a repeated key)",
+        ok_schema=m.Credited,
         errors=[404, 409]))
     add_route(app, "POST", "/api/streams/{name}/gifts", send_gift, op(
         "Send a gift into a stream's chat", tag=T, auth="required", params=[name],
@@ -210,7 +211,8 @@ def _routes(app: web.Application, config: Config) -> None:
                     "403: the sender may not gift this creator; 409: the request_id was used for another gift; "
                     "422: a gift to yourself.",
         body=m.send_model(tuple(gift.id for gift in config.gifts.catalogue)),
-        ok=201, ok_schema=m.GiftSent, ok_description="sent (200 with replayed: true for a repeated request_id)",
+        ok=201, ok_also=[200], ok_schema=m.GiftSent,
+        ok_description="sent (200 with replayed: true for a repeated request_id)",
         errors=[402, 403, 404, 409, 422]))
     add_route(app, "GET", "/api/streams/{name}/leaderboard", leaderboard, op(
         "Top gifters of a stream", tag=T, errors=[400, 404], params=[name], query=m.LeaderboardQuery,
