@@ -7,31 +7,40 @@ import time
 from aiohttp import web
 
 from mediasrv import __version__
-from mediasrv.config import STREAM_NAME_RE
-from mediasrv.httpkit.keys import HUB, STARTED_AT
-from mediasrv.media.types import TrackKind
 from mediasrv.cluster.node import origin_of
-from mediasrv.httpkit.keys import CLUSTER
-from mediasrv.httpkit.keys import HLS_SERVICE
+from mediasrv.config import STREAM_NAME_RE
+from mediasrv.delivery import models as m
+from mediasrv.httpkit.body import respond
+from mediasrv.httpkit.keys import CLUSTER, HLS_SERVICE, HUB, STARTED_AT
+from mediasrv.httpkit.models import STREAM_NAME_PARAM
+from mediasrv.httpkit.openapi import add_route, op, path_param
 from mediasrv.httpkit.urls import public_base_url, rtmp_base_url
+from mediasrv.media.types import TrackKind
+
+
+
+
+
+
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/api/streams", list_streams)
-    app.router.add_get("/api/streams/{name}", get_stream)
+    add_route(app, "GET", "/healthz", healthz, op("Liveness", tag="meta", ok_schema=m.Health))
+    add_route(app, "GET", "/api/streams", list_streams, op(
+        "Live streams (technical view)", tag="streams", ok_schema=m.StreamList))
+    add_route(app, "GET", "/api/streams/{name}", get_stream, op(
+        "One live stream", tag="streams", params=[path_param("name", "public stream name", STREAM_NAME_PARAM)],
+        ok_schema=m.Stream, errors=[404]))
 
 
 async def healthz(request: web.Request) -> web.Response:
     app = request.app
-    return web.json_response(
-        {
-            "status": "ok",
-            "version": __version__,
-            "uptime_seconds": round(time.time() - app[STARTED_AT], 3),
-            "streams": len(app[HUB].streams()),
-        }
-    )
+    return respond(m.Health, {
+        "status": "ok",
+        "version": __version__,
+        "uptime_seconds": round(time.time() - app[STARTED_AT], 3),
+        "streams": len(app[HUB].streams()),
+    })
 
 
 def _stream_json(request: web.Request, stream) -> dict:
@@ -87,7 +96,7 @@ async def list_streams(request: web.Request) -> web.Response:
         local = {s.name for s in streams}
         items += [_remote_json(request, e) for e in sorted(bus.remote_streams(), key=lambda e: e.started_at)
                   if e.name not in local]
-    return web.json_response({"streams": items})
+    return respond(m.StreamList, {"streams": items})
 
 
 async def get_stream(request: web.Request) -> web.Response:
@@ -97,9 +106,9 @@ async def get_stream(request: web.Request) -> web.Response:
     if stream is None:
         origin = origin_of(request.app, name) if STREAM_NAME_RE.fullmatch(name) else None
         if origin is not None:
-            return web.json_response(_remote_json(request, origin))
+            return respond(m.Stream, _remote_json(request, origin))
         return web.json_response({"error": "no such live stream"}, status=404)
-    return web.json_response(_stream_json(request, stream))
+    return respond(m.Stream, _stream_json(request, stream))
 
 
 

@@ -1,19 +1,24 @@
-"""The OpenAPI 3 description of the HTTP API, served at ``/api/openapi.json``.
+"""The OpenAPI 3.1 description of the HTTP API, served at ``/api/openapi.json``.
 
 Each module describes its own operations where it adds its routes:
 
 - ``add_route(app, "GET", "/api/x/{id}", handler, op(...))`` adds the aiohttp route and
   registers its description in one call;
 - ``register_operation(app, method, path, operation)`` registers a description for a
-  route added some other way; ``register_schema(app, name, schema)`` adds a reusable schema
-  (refer to it as ``ref(name)``).
+  route added some other way.
+
+Bodies, query strings and JSON answers are pydantic models (``httpkit.models``), the same
+classes the handlers validate requests and build answers with: ``op(body=Model,
+query=Model, ok_schema=Model)``. Their JSON Schemas become ``components/schemas`` when the
+document is built (``models_json_schema``, nested definitions hoisted there too), so the
+description cannot disagree with what the server accepts and sends.
 
 ``op(...)`` builds an Operation Object with the house conventions: errors are
 ``{"error": "..."}`` (schema ``Error``), ``auth="required"`` adds the bearer security
-requirement and a 401, ``role=`` documents the least role (``x-required-role``) and a 403.
-The registry lives in the app (``app[OPENAPI]``), created by whichever module registers
-first; ``setup(app)`` adds the route and describes the core endpoints (health, streams,
-stats, broadcasts, metrics) whose modules predate it.
+requirement and a 401, ``role=`` documents the least role (``x-required-role``) and a 403,
+a body or a query adds the 400. The registry lives in the app (``app[OPENAPI]``), created
+by whichever module registers first; ``setup(app)`` adds the route and describes the core
+endpoints (health, streams, stats, broadcasts, metrics).
 """
 
 from __future__ import annotations
@@ -23,17 +28,24 @@ import re
 from typing import Any, Iterable
 
 from aiohttp import web
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
 from mediasrv import __version__
+from mediasrv.httpkit.models import Error
+
+#: The JSON Schema mode a model is described in, by where it appears.
+_REQUEST, _RESPONSE = "validation", "serialization"
+
+
+class Operation(dict):
+    """An Operation Object whose schemas may still be model classes (``{"schema": Model}``,
+    ``{"x-query": Model}``); they become ``$ref``s when the document is built."""
 
 
 class OpenApiRegistry:
     def __init__(self) -> None:
         self.paths: dict[str, dict[str, dict]] = {}
-        self.schemas: dict[str, dict] = {"Error": {
-            "type": "object", "required": ["error"],
-            "properties": {"error": {"type": "string", "description": "what is wrong, for a human"}},
-        }}
 
     def add(self, method: str, path: str, operation: dict) -> None:
         method = method.lower()
@@ -43,9 +55,17 @@ class OpenApiRegistry:
         self.paths.setdefault(path, {})[method] = _with_path_params(path, operation)
 
     def document(self) -> dict:
-        paths = {path: dict(sorted(ops.items())) for path, ops in sorted(self.paths.items())}
+        """The OpenAPI document: operations plus the JSON Schemas of every model they use."""
+        used: dict[tuple[type[BaseModel], str], None] = {(Error, _RESPONSE): None}
+        for ops in self.paths.values():
+            for operation in ops.values():
+                _collect(operation, used, _RESPONSE)
+        refs, definitions = models_json_schema(list(used), ref_template="#/components/schemas/{model}")
+        paths = {path: {method: _resolve(operation, refs, _RESPONSE) for method, operation in sorted(ops.items())}
+                 for path, ops in sorted(self.paths.items())}
+        schemas = definitions.get("$defs", {})
         return {
-            "openapi": "3.0.3",
+            "openapi": "3.1.0",
             "info": {
                 "title": "mediasrv",
                 "version": __version__,
@@ -54,7 +74,7 @@ class OpenApiRegistry:
             },
             "paths": paths,
             "components": {
-                "schemas": dict(sorted(self.schemas.items())),
+                "schemas": dict(sorted(schemas.items())),
                 "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
                                                    "description": "a token from POST /api/login"}},
             },
@@ -76,10 +96,6 @@ def register_operation(app: web.Application, method: str, path: str, operation: 
     registry(app).add(method, path, operation)
 
 
-def register_schema(app: web.Application, name: str, schema: dict) -> None:
-    registry(app).schemas[name] = schema
-
-
 def add_route(app: web.Application, method: str, path: str, handler, operation: dict, **kwargs) -> web.AbstractRoute:
     """``app.router.add_route`` plus ``register_operation`` in one call."""
     route = app.router.add_route(method.upper(), path, handler, **kwargs)
@@ -91,8 +107,61 @@ def normalize_path(path: str) -> str:
     return re.sub(r"\{([A-Za-z_][A-Za-z0-9_]*):[^}]*\}", r"{\1}", path)
 
 
+def _collect(node: Any, used: dict, mode: str) -> None:
+    """Every model class in an operation, with the mode it is described in."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "x-query":
+                continue  # described as parameters, not as a schema
+            if isinstance(value, type) and issubclass(value, BaseModel):
+                used[(value, mode)] = None
+            else:
+                _collect(value, used, _REQUEST if key == "requestBody" else mode)
+    elif isinstance(node, list):
+        for value in node:
+            _collect(value, used, mode)
+
+
+def _resolve(node: Any, refs: dict, mode: str) -> Any:
+    """``node`` with model classes replaced by their ``$ref``s and a query model by its
+    parameters."""
+    if isinstance(node, list):
+        return [_resolve(value, refs, mode) for value in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "x-query":
+            continue
+        if isinstance(value, type) and issubclass(value, BaseModel):
+            out[key] = refs[(value, mode)]
+        else:
+            out[key] = _resolve(value, refs, _REQUEST if key == "requestBody" else mode)
+    if "x-query" in node:
+        out["parameters"] = [*out.get("parameters", []), *query_parameters(node["x-query"])]
+    return out
+
+
+def query_parameters(model: type[BaseModel]) -> list[dict]:
+    """The query parameters a query model validates, one per field."""
+    schema = model.model_json_schema(mode=_REQUEST)
+    if "$defs" in schema:
+        raise ValueError(f"{model.__name__}: a query model holds plain values only")
+    required = set(schema.get("required", ()))
+    params = []
+    for name, field in schema["properties"].items():
+        field = dict(field)
+        field.pop("title", None)
+        description = field.pop("description", "")
+        param = {"name": name, "in": "query", "required": name in required, "schema": field}
+        if description:
+            param["description"] = description
+        params.append(param)
+    return params
+
+
 def _with_path_params(path: str, operation: dict) -> dict:
-    operation = copy.deepcopy(operation)
+    operation = Operation(copy.deepcopy(operation))
     params = operation.setdefault("parameters", [])
     present = {(p.get("in"), p.get("name")) for p in params}
     for name in re.findall(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", path):
@@ -105,29 +174,16 @@ def _with_path_params(path: str, operation: dict) -> dict:
 
 # --- builders ---------------------------------------------------------------------------
 
-#: The schema of a ``text/event-stream`` answer: each event as a client's parser sees it
-#: (WHATWG HTML §9.2 "Server-sent events"): its name and its data (JSON text here).
-SSE_EVENT = {
-    "type": "object", "description": "one Server-Sent Event; `data` is JSON text",
-    "properties": {"event": {"type": "string"}, "data": {"type": "string"}, "id": {"type": "string"},
-                   "retry": {"type": "integer"}},
-}
-
-def ref(name: str) -> dict:
-    return {"$ref": f"#/components/schemas/{name}"}
+Schema = type[BaseModel] | dict
 
 
 def path_param(name: str, description: str, schema: dict | None = None) -> dict:
+    """A path parameter; ``schema`` says exactly which values the handler takes."""
     return {"name": name, "in": "path", "required": True, "description": description,
             "schema": schema or {"type": "string"}}
 
 
-def query_param(name: str, description: str, schema: dict | None = None, *, required: bool = False) -> dict:
-    return {"name": name, "in": "query", "required": required, "description": description,
-            "schema": schema or {"type": "string"}}
-
-
-def json_content(schema: dict) -> dict:
+def json_content(schema: Schema) -> dict:
     return {"application/json": {"schema": schema}}
 
 
@@ -146,17 +202,22 @@ def op(
     auth: str | None = None,
     role: str | None = None,
     params: Iterable[dict] = (),
-    body: dict | None = None,
+    query: type[BaseModel] | None = None,
+    body: type[BaseModel] | None = None,
+    body_required: bool = True,
     body_content: dict | None = None,
     ok: int = 200,
-    ok_schema: dict | None = None,
+    ok_schema: Schema | None = None,
     ok_content: dict | None = None,
     ok_description: str = "OK",
+    ok_also: Iterable[int] = (),
     errors: Iterable[int] = (),
     operation_id: str | None = None,
-) -> dict:
-    """An Operation Object. ``auth``: None, ``optional`` or ``required``."""
-    out: dict[str, Any] = {"summary": summary, "tags": [tag]}
+) -> Operation:
+    """An Operation Object. ``auth``: None, ``optional`` or ``required``. ``query`` and
+    ``body`` are the request models the handler validates with, ``ok_schema`` the model
+    it answers with (also under the statuses ``ok_also``)."""
+    out = Operation({"summary": summary, "tags": [tag]})
     if description:
         out["description"] = description
     if operation_id:
@@ -164,14 +225,18 @@ def op(
     params = list(params)
     if params:
         out["parameters"] = params
+    if query is not None:
+        out["x-query"] = query
     if body is not None or body_content is not None:
-        out["requestBody"] = {"required": True, "content": body_content or json_content(body)}
+        out["requestBody"] = {"required": body_required, "content": body_content or json_content(body)}
     response: dict[str, Any] = {"description": ok_description}
     if ok_content is not None:
         response["content"] = ok_content
     elif ok_schema is not None:
         response["content"] = json_content(ok_schema)
     responses: dict[str, Any] = {str(ok): response}
+    for code in ok_also:  # the same answer with another success status (e.g. a replay's 200)
+        responses[str(code)] = dict(response)
     codes = set(errors)
     if auth == "required" or role:
         out["security"] = [{"bearerAuth": []}]
@@ -181,15 +246,15 @@ def op(
     if role:
         out["x-required-role"] = role
         codes.add(403)
-    if body is not None:
+    if body is not None or query is not None:
         codes.add(400)
     for code in sorted(codes):
-        responses[str(code)] = {"description": _ERROR_TEXT.get(code, "error"), "content": json_content(ref("Error"))}
+        responses[str(code)] = {"description": _ERROR_TEXT.get(code, "error"), "content": json_content(Error)}
     out["responses"] = responses
     return out
 
 
-# --- the route and the core endpoints ---------------------------------------------------
+# --- the route --------------------------------------------------------------------------
 
 async def openapi_json(request: web.Request) -> web.Response:
     return web.json_response(registry(request.app).document(), headers={"Cache-Control": "no-cache"})
@@ -197,61 +262,5 @@ async def openapi_json(request: web.Request) -> web.Response:
 
 def setup(app: web.Application) -> None:
     add_route(app, "GET", "/api/openapi.json", openapi_json,
-              op("This OpenAPI description", tag="meta", ok_schema={"type": "object"}))
-    _describe_core(app)
-
-
-_STREAM_NAME = {"type": "string", "pattern": r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$"}
-
-
-def _describe_core(app: web.Application) -> None:
-    register_schema(app, "Stream", {
-        "type": "object",
-        "properties": {
-            "name": {"type": "string"}, "state": {"type": "string", "enum": ["live", "orphaned", "ended"]},
-            "started_at": {"type": "string", "format": "date-time"},
-            "tracks": {"type": "array", "items": {"type": "object"}},
-            "bitrate_in_kbps": {"type": "number"}, "renditions": {"type": "array", "items": {"type": "string"}},
-            "playback_url": {"type": "string"}, "rtmp_playback_url": {"type": "string"},
-        },
-    })
-    register_schema(app, "StreamStats", {
-        "type": "object",
-        "properties": {name: {} for name in (
-            "stream", "live", "viewers", "peak_viewers", "unique_viewers", "watch_seconds", "bytes_sent",
-            "viewers_per_rendition", "bitrate_kbps", "fps", "keyframe_interval_ms", "timestamp_corrections",
-            "reconnects", "reader_skips", "warnings", "average_viewers", "started_at", "analytics")},
-    })
-    register_schema(app, "BroadcastSummary", {
-        "type": "object",
-        "properties": {name: {"type": "number"} for name in (
-            "id", "started_at", "ended_at", "duration_seconds", "peak_viewers", "average_viewers",
-            "unique_viewers", "watch_seconds", "reconnects", "bytes_in", "bytes_out", "chat_messages",
-            "peak_messages_per_minute", "unique_chatters", "gifts", "gift_coins", "new_followers")}
-        | {"stream": {"type": "string"}},
-    })
-    name = path_param("name", "public stream name", _STREAM_NAME)
-    register_operation(app, "GET", "/healthz", op(
-        "Liveness", tag="meta", ok_schema={"type": "object", "properties": {
-            "status": {"type": "string"}, "version": {"type": "string"},
-            "uptime_seconds": {"type": "number"}, "streams": {"type": "integer"}}}))
-    register_operation(app, "GET", "/metrics", op(
-        "Prometheus metrics", tag="meta", ok_content={"text/plain": {"schema": {"type": "string"}}}))
-    register_operation(app, "GET", "/api/streams", op(
-        "Live streams (technical view)", tag="streams",
-        ok_schema={"type": "object", "properties": {"streams": {"type": "array", "items": ref("Stream")}}}))
-    register_operation(app, "GET", "/api/streams/{name}", op(
-        "One live stream", tag="streams", params=[name], ok_schema=ref("Stream"), errors=[404]))
-    register_operation(app, "GET", "/api/streams/{name}/stats", op(
-        "Live statistics of a stream", tag="streams", params=[name], ok_schema=ref("StreamStats"), errors=[404]))
-    register_operation(app, "GET", "/api/streams/{name}/events", op(
-        "Server-Sent Events: `stats` once a second, `ended` at the end", tag="streams", params=[name],
-        ok_content={"text/event-stream": {"schema": SSE_EVENT}}, errors=[404]))
-    register_operation(app, "GET", "/api/broadcasts", op(
-        "Summaries of ended broadcasts", tag="streams",
-        params=[query_param("stream", "only this stream", _STREAM_NAME),
-                query_param("limit", "at most this many (1-1000)", {"type": "integer", "minimum": 1,
-                                                                      "maximum": 1000, "default": 100})],
-        ok_schema={"type": "object", "properties": {"broadcasts": {"type": "array",
-                                                                    "items": ref("BroadcastSummary")}}},
-        errors=[400]))
+              op("This OpenAPI description", tag="meta", ok_content={"application/json": {"schema": {
+                  "type": "object", "description": "an OpenAPI 3.1 document"}}}))

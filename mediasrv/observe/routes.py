@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from mediasrv.cluster.node import local_viewers, origin_of, viewers_total
 from mediasrv.config import STREAM_NAME_RE
+from mediasrv.httpkit.body import read_query, respond
 from mediasrv.httpkit.keys import (
     CLUSTER,
     EDGE,
@@ -20,7 +21,16 @@ from mediasrv.httpkit.keys import (
     STORE,
     TRANSCODE_SERVICE,
 )
+from mediasrv.httpkit.models import STREAM_NAME_PARAM, SseEvent
+from mediasrv.httpkit.openapi import add_route, op, path_param
+from mediasrv.observe import models as m
 from mediasrv.observe.metrics import Sources, make_registry
+
+
+
+
+
+
 
 #: How often the SSE feed sends a comment line to keep proxies from closing it.
 SSE_KEEPALIVE = 15.0
@@ -46,10 +56,16 @@ def setup(app: web.Application) -> None:
         body = generate_latest(registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST, "Cache-Control": "no-store"})
 
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/api/streams/{name}/stats", stream_stats)
-    app.router.add_get("/api/streams/{name}/events", stream_events)
-    app.router.add_get("/api/broadcasts", broadcasts)
+    name = path_param("name", "public stream name", STREAM_NAME_PARAM)
+    add_route(app, "GET", "/metrics", metrics, op(
+        "Prometheus metrics", tag="meta", ok_content={"text/plain": {"schema": {"type": "string"}}}))
+    add_route(app, "GET", "/api/streams/{name}/stats", stream_stats, op(
+        "Live statistics of a stream", tag="streams", params=[name], ok_schema=m.StreamStats, errors=[404]))
+    add_route(app, "GET", "/api/streams/{name}/events", stream_events, op(
+        "Server-Sent Events: `stats` once a second (data: StreamStats), `ended` at the end", tag="streams",
+        params=[name], ok_content={"text/event-stream": {"schema": SseEvent}}, errors=[404]))
+    add_route(app, "GET", "/api/broadcasts", broadcasts, op(
+        "Summaries of ended broadcasts", tag="streams", query=m.BroadcastQuery, ok_schema=m.Broadcasts))
 
 
 
@@ -80,7 +96,7 @@ async def stream_stats(request: web.Request) -> web.Response:
     if origin is not None:
         # Another node ingests it: what this node knows (the viewers of every node).
         here = local_viewers(request.app, name)
-        return web.json_response({
+        return respond(m.StreamStats, {
             "stream": name, "live": True, "origin": origin.node,
             "viewers": viewers_total(request.app, name, here), "viewers_here": here,
         }, headers={"Cache-Control": "no-store"})
@@ -92,7 +108,7 @@ async def stream_stats(request: web.Request) -> web.Response:
         snapshot["viewers"] = viewers_total(request.app, name, snapshot["viewers"])
     snapshot["started_at"] = health.stream.started_at
     snapshot["average_viewers"] = round(health.average_viewers, 3)
-    return web.json_response(snapshot, headers={"Cache-Control": "no-store"})
+    return respond(m.StreamStats, snapshot, headers={"Cache-Control": "no-store"})
 
 
 async def stream_events(request: web.Request) -> web.StreamResponse:
@@ -128,17 +144,9 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
 
 
 async def broadcasts(request: web.Request) -> web.Response:
-    stream = request.query.get("stream")
-    if stream is not None and not STREAM_NAME_RE.fullmatch(stream):
-        return web.json_response({"error": "invalid stream name"}, status=400)
-    try:
-        limit = int(request.query.get("limit", "100"))
-    except ValueError:
-        return web.json_response({"error": "limit must be a whole number"}, status=400)
-    if not 1 <= limit <= 1000:
-        return web.json_response({"error": "limit must be 1-1000"}, status=400)
-    rows = await asyncio.to_thread(request.app[STORE].list_broadcasts, stream, limit)
-    return web.json_response({"broadcasts": [row.to_json() for row in rows]})
+    query = read_query(request, m.BroadcastQuery)
+    rows = await asyncio.to_thread(request.app[STORE].list_broadcasts, query.stream, query.limit)
+    return respond(m.Broadcasts, {"broadcasts": [row.to_json() for row in rows]})
 
 
 def kind_of_path(path: str) -> str:

@@ -17,11 +17,19 @@ from pathlib import Path
 
 from aiohttp import web
 
-from mediasrv.config import STREAM_NAME_RE, Config
 from mediasrv.community.accounts.http import require_user
+from mediasrv.config import Config, STREAM_NAME_RE
+from mediasrv.httpkit.body import respond
 from mediasrv.httpkit.keys import HUB
+from mediasrv.httpkit.models import ResponseModel
 from mediasrv.httpkit.openapi import add_route, op, path_param
 from mediasrv.httpkit.validate import ApiError
+
+
+
+
+
+
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
@@ -82,6 +90,11 @@ async def favicon(request: web.Request) -> web.StreamResponse:
     raise web.HTTPMovedPermanently("/web/icon.svg")
 
 
+class Stopped(ResponseModel):
+    stream: str
+    stopped: bool
+
+
 async def stop_stream(request: web.Request) -> web.Response:
     """Admin: end a live stream now; its publisher is disconnected (the encoder sees an
     error status). The creator can go live again unless their live access is revoked."""
@@ -89,7 +102,7 @@ async def stop_stream(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     if not STREAM_NAME_RE.fullmatch(name) or not request.app[HUB].stop(name):
         raise ApiError(404, "no such live stream")
-    return web.json_response({"stream": name, "stopped": True})
+    return respond(Stopped, {"stream": name, "stopped": True})
 
 
 def setup(app: web.Application, config: Config) -> None:
@@ -107,5 +120,5 @@ def setup(app: web.Application, config: Config) -> None:
                     "`NetStream.Publish.BadName` with the reason). The recording, if any, ends as after a normal "
                     "end and waits for the creator's decision. Nothing stops the creator from publishing again: "
                     "revoke their live access (`PUT /api/users/HANDLE/live-access`) for that.",
-        ok_schema={"type": "object", "properties": {"stream": {"type": "string"}, "stopped": {"type": "boolean"}}},
+        ok_schema=Stopped,
         errors=[404]))

@@ -18,9 +18,14 @@ from mediasrv.config import Config
 from mediasrv.httpkit import openapi
 from mediasrv.httpkit.keys import PROFILE_PARTS, RECORDER
 from mediasrv.httpkit.urls import configured_base_url
+from mediasrv.recording import models
 from mediasrv.recording.recorder import RecordingHooks
 from mediasrv.recording.routes import default_authorize
 from mediasrv.store.recordings import RecordingState
+
+
+
+
 
 #: Saved VODs listed on a profile, newest first (the full list: ``GET /api/recordings``).
 PROFILE_VODS = 50
@@ -116,40 +121,27 @@ def _recording_event(recording, base: str) -> dict:
 
 def _describe(app: web.Application) -> None:
     rid = openapi.path_param("id", "the recording's id (16 url-safe characters)")
-    recording = {"type": "object", "description": "a recording: id, stream, state (recording, pending_decision, "
-                 "saved, discarded, failed), title, started_at, ended_at, duration, size, segments, error"}
-    openapi.register_schema(app, "Recording", recording)
-    openapi.register_schema(app, "Vod", {"type": "object", "description": "a saved broadcast (a VOD)", "properties": {
-        "id": {"type": "string", "description": "the recording's id"},
-        "title": {"type": "string", "description": "the broadcast's title when it started (else the creator's "
-                                                   "display name)"},
-        "duration": {"type": "number", "description": "seconds"},
-        "started_at": {"type": "number", "description": "Unix time"},
-        "ended_at": {"type": "number", "nullable": True, "description": "Unix time"},
-        "playback_url": {"type": "string", "description": "the VOD playlist (EXT-X-PLAYLIST-TYPE:VOD)"},
-        "download_url": {"type": "string", "description": "the MP4 download"}}})
     tag = "recordings"
     who = ("with accounts: the stream's creator or an admin; otherwise the configured "
            "recording.admin_token, or a request from this machine")
     openapi.register_operation(app, "GET", "/api/recordings", openapi.op(
         "List recordings (saved ones for everyone; others for whoever may decide them)", tag=tag, auth="optional",
-        params=[openapi.query_param("stream", "only this stream"), openapi.query_param("state", "only this state"),
-                openapi.query_param("limit", "at most this many (1-1000)", {"type": "integer"})],
-        ok_schema={"type": "object", "properties": {"recordings": {"type": "array", "items": openapi.ref("Recording")}}},
-        errors=[400]))
+        query=models.RecordingQuery, ok_schema=models.RecordingList, errors=[400]))
     openapi.register_operation(app, "GET", "/api/recordings/{id}", openapi.op(
-        "One recording", tag=tag, auth="optional", params=[rid], ok_schema=openapi.ref("Recording"), errors=[403, 404]))
+        "One recording", tag=tag, auth="optional", params=[rid], ok_schema=models.Recording, errors=[403, 404]))
     for action, summary in (("save", "Keep it as a VOD (playlist and MP4 download)"),
                             ("discard", "Delete its files; nothing is left on disk")):
         openapi.register_operation(app, "POST", f"/api/recordings/{{id}}/{action}", openapi.op(
             summary, tag=tag, auth="optional", description=f"Who may decide: {who}.", params=[rid],
-            ok_schema=openapi.ref("Recording"), errors=[403, 404, 409]))
+            ok_schema=models.Recording, errors=[403, 404, 409]))
     playlist = {"application/vnd.apple.mpegurl": {"schema": {"type": "string"}}}
+    vid = openapi.path_param("id", "the recording's id (16 url-safe characters)",
+                             {"type": "string", "pattern": "^[A-Za-z0-9_-]{16}$"})
     openapi.register_operation(app, "GET", "/vod/{id}/index.m3u8", _plain_errors(openapi.op(
-        "VOD playlist of a saved recording (EXT-X-PLAYLIST-TYPE:VOD)", tag="vod", params=[rid],
+        "VOD playlist of a saved recording (EXT-X-PLAYLIST-TYPE:VOD)", tag="vod", params=[vid],
         ok_content=playlist, errors=[400, 404])))
     openapi.register_operation(app, "GET", "/vod/{id}/download.mp4", _plain_errors(openapi.op(
-        "The recording as one MP4 (remuxed, not re-encoded)", tag="vod", params=[rid],
+        "The recording as one MP4 (remuxed, not re-encoded)", tag="vod", params=[vid],
         ok_content={"video/mp4": {"schema": {"type": "string", "format": "binary"}}}, errors=[400, 404, 409])))
 
 

@@ -38,15 +38,21 @@ import time
 
 from aiohttp import web
 
-from mediasrv.config import STREAM_NAME_RE, Config
+from mediasrv.config import Config
 from mediasrv.hls import names
-from mediasrv.recording import files as rf
-from mediasrv.recording.recorder import (
-    DecisionRefused, Recorder, RecordingNotFound, _call, is_recording_id,
-)
-from mediasrv.store.recordings import Recording, RecordingState
-from mediasrv.httpkit.urls import public_base_url
+from mediasrv.httpkit.body import read_query, respond
 from mediasrv.httpkit.keys import RECORDER
+from mediasrv.httpkit.urls import public_base_url
+from mediasrv.httpkit.validate import ApiError
+from mediasrv.recording import files as rf, models as m
+from mediasrv.recording.recorder import DecisionRefused, Recorder, RecordingNotFound, _call, is_recording_id
+from mediasrv.store.recordings import Recording, RecordingState
+
+
+
+
+
+
 
 
 PLAYLIST_CACHE = "public, max-age=60"
@@ -57,7 +63,7 @@ CORS = {
     "Access-Control-Expose-Headers": "Content-Length, Content-Range, Accept-Ranges, Content-Disposition",
 }
 CONTENT_TYPES = {"m3u8": "application/vnd.apple.mpegurl", "mp4": "video/mp4", "m4s": "video/mp4"}
-MAX_LIST = 500
+MAX_LIST = m.MAX_LIST
 
 
 def setup(app: web.Application) -> None:
@@ -108,28 +114,17 @@ def recording_json(request: web.Request, recorder: Recorder, recording: Recordin
 
 async def list_recordings(request: web.Request) -> web.Response:
     recorder = request.app[RECORDER]
-    query = request.query
-    stream = query.get("stream")
-    if stream is not None and not STREAM_NAME_RE.fullmatch(stream):
-        return _json_error(400, "stream: not a valid stream name")
-    states = None
-    if "state" in query:
-        try:
-            states = (RecordingState(query["state"]),)
-        except ValueError:
-            return _json_error(400, f"state: one of {', '.join(s.value for s in RecordingState)}")
     try:
-        limit = int(query.get("limit", "100"))
-    except ValueError:
-        return _json_error(400, "limit: expected a whole number")
-    if not 1 <= limit <= MAX_LIST:
-        return _json_error(400, f"limit: 1-{MAX_LIST}")
-    rows = await recorder.list(stream=stream, states=states, limit=limit)
+        query = read_query(request, m.RecordingQuery)
+    except ApiError as exc:
+        return _json_error(exc.status, exc.message)
+    states = None if query.state is None else (RecordingState(query.state),)
+    rows = await recorder.list(stream=query.stream, states=states, limit=query.limit)
     visible = []
     for recording in rows:
         if recording.state is RecordingState.SAVED or await _allowed(request, recorder, recording):
             visible.append(recording_json(request, recorder, recording))
-    return web.json_response({"recordings": visible}, headers={"Cache-Control": "no-store"})
+    return respond(m.RecordingList, {"recordings": visible}, headers={"Cache-Control": "no-store"})
 
 
 async def get_recording(request: web.Request) -> web.Response:
@@ -138,7 +133,7 @@ async def get_recording(request: web.Request) -> web.Response:
     if recording is None or not (
             recording.state is RecordingState.SAVED or await _allowed(request, recorder, recording)):
         return _json_error(404, "no such recording")
-    return web.json_response(recording_json(request, recorder, recording), headers={"Cache-Control": "no-store"})
+    return respond(m.Recording, recording_json(request, recorder, recording), headers={"Cache-Control": "no-store"})
 
 
 async def save_recording(request: web.Request) -> web.Response:
@@ -165,7 +160,7 @@ async def _decide(request: web.Request, action: str) -> web.Response:
         return _json_error(404, "no such recording")
     except DecisionRefused as exc:
         return _json_error(409, str(exc))
-    return web.json_response(recording_json(request, recorder, recording), headers={"Cache-Control": "no-store"})
+    return respond(m.Recording, recording_json(request, recorder, recording), headers={"Cache-Control": "no-store"})
 
 
 async def _lookup(request: web.Request, recorder: Recorder) -> Recording | None:

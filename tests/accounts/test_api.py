@@ -115,7 +115,7 @@ async def test_roles_guard_state_changes(tmp_path):
         assert (await response.json())["role"] == "creator"
         assert (await api.http.get("/api/me/stream-key", headers=viewer)).status == 200
         await api.error(await api.http.put("/api/users/vic/role", json={"role": "boss"}, headers=admin), 400)
-        await api.error(await api.http.put("/api/users/admin/role", json={"role": "viewer"}, headers=admin), 400)
+        await api.error(await api.http.put("/api/users/admin/role", json={"role": "viewer"}, headers=admin), 422)
 
 
 async def test_registration_can_be_closed(tmp_path):
@@ -134,7 +134,7 @@ async def test_follow_unfollow_counts_and_lists(tmp_path):
             assert response.status == 200
         assert (await response.json()) == {"following": True, "changed": False, "handle": "alice", "followers": 2}
         await api.error(await api.http.put("/api/me/following/nobody", headers=bob), 404)
-        await api.error(await api.http.put("/api/me/following/bob", headers=bob), 400)
+        await api.error(await api.http.put("/api/me/following/bob", headers=bob), 422)  # well-formed, refused
         await api.error(await api.http.put("/api/me/following/alice"), 401)
         followers = await (await api.http.get("/api/users/alice/followers")).json()
         assert followers["total"] == 2 and [u["handle"] for u in followers["users"]] == ["carol", "bob"]

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import re
 
+import jsonschema_rs
+import pytest
 from aiohttp import web
 
+from mediasrv.app.root import create_app
+from mediasrv.config import load_config
 from mediasrv.httpkit import openapi
+from mediasrv.httpkit.body import validated
+from mediasrv.httpkit.models import RequestModel, ResponseModel, text
+from mediasrv.httpkit.validate import ApiError
 from tests.accounts.support import accounts_server
 
 METHODS = {"get", "put", "post", "delete", "patch"}
@@ -41,7 +48,7 @@ async def test_every_api_route_is_described(tmp_path):
                         routes.add((method, path))
     described = {(method, path) for path, ops in doc["paths"].items() for method in ops}
     missing = sorted(routes - described)
-    assert not missing, f"routes without an OpenAPI operation (register them with openapi.register_operation): {missing}"
+    assert not missing, f"routes without an OpenAPI operation (register them with openapi.add_route): {missing}"
     assert not sorted(described - all_routes), "described operations without a route"
 
 
@@ -90,13 +97,109 @@ def test_other_modules_register_their_operations():
     async def handler(request):  # pragma: no cover - never called
         return web.Response()
 
+    class Thing(ResponseModel):
+        name: str
+
+    class ThingChange(RequestModel):
+        name: text(10, min_length=1)
+
     openapi.add_route(app, "GET", r"/vod/{id:\d+}/index.m3u8", handler,
                       openapi.op("A VOD playlist", tag="vod", errors=[404]))
     openapi.register_operation(app, "post", "/api/recordings/{id}/save",
-                               openapi.op("Save a recording", tag="recording", role="creator"))
-    openapi.register_schema(app, "Recording", {"type": "object"})
+                               openapi.op("Save a recording", tag="recording", role="creator",
+                                          body=ThingChange, ok_schema=Thing))
     doc = openapi.registry(app).document()
     vod = doc["paths"]["/vod/{id}/index.m3u8"]["get"]
     assert vod["parameters"][0] == {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-    assert doc["paths"]["/api/recordings/{id}/save"]["post"]["security"] == [{"bearerAuth": []}]
-    assert "Recording" in doc["components"]["schemas"]
+    save = doc["paths"]["/api/recordings/{id}/save"]["post"]
+    assert save["security"] == [{"bearerAuth": []}]
+    assert save["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ThingChange"}
+    assert save["responses"]["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Thing"}
+    assert "400" in save["responses"]  # a body can be refused
+    schemas = doc["components"]["schemas"]
+    assert schemas["Thing"]["properties"]["name"]["type"] == "string" and "Error" in schemas
+
+
+def _validator(doc: dict, name: str):
+    """A JSON Schema validator (the one schemathesis uses) for one component schema; its
+    ``$ref``s resolve in the document's components."""
+    return jsonschema_rs.Draft202012Validator({"$ref": f"#/components/schemas/{name}",
+                                               "components": doc["components"]})
+
+
+#: (component schema, body): bodies near the edges of the rules, valid and not.
+BODIES = [
+    ("NewUser", {"handle": "Alice", "password": "password-1"}),  # any case: stored lower-case
+    ("NewUser", {"handle": "al", "password": "password-1"}),
+    ("NewUser", {"handle": "alice", "password": "password-1", "display_name": ""}),  # display_name: 1-64
+    ("NewUser", {"handle": "alice", "password": "password-1", "display_name": "   "}),
+    ("NewUser", {"handle": "alice", "password": "password-1", "display_name": " A "}),
+    ("NewUser", {"handle": "alice", "password": "password-1", "display_name": "x" * 65}),
+    ("NewUser", {"handle": "alice", "password": "password-1", "display_name": "a\nb"}),
+    ("NewUser", {"handle": "alice", "password": "password-1", "display_name": None}),
+    ("NewUser", {"handle": "alice", "password": "short"}),
+    ("NewUser", {"handle": "alice", "password": "password-1", "role": "god"}),
+    ("NewUser", {"handle": "alice", "password": "password-1", "extra": 1}),
+    ("MeUpdate", {"new_password": "password-2"}),  # needs current_password
+    ("MeUpdate", {"new_password": "password-2", "current_password": "password-1"}),
+    ("MeUpdate", {"current_password": None}),
+    ("SettingsChange", {"chat": {"slow_mode_seconds": 3600}}),
+    ("SettingsChange", {"chat": {"slow_mode_seconds": 3601}}),
+    ("SettingsChange", {"chat": {"enabled": 1}}),
+    ("SettingsChange", {"title": "  x  "}),
+    ("NewReport", {"kind": "message", "stream": "alice", "message_id": "m1", "reason": "rude"}),
+    ("NewReport", {"kind": "message", "stream": "alice", "reason": "rude"}),  # no message_id
+    ("NewReport", {"kind": "user", "user": "Bob", "reason": " \u00a0 "}),  # a blank reason
+    ("NewReport", {"kind": "user", "user": "bob", "reason": "zero\u200bwidth"}),  # a format character
+]
+
+
+@pytest.mark.parametrize("name, body", BODIES)
+async def test_the_schema_and_the_server_agree(tmp_path, name, body):
+    """The served description accepts exactly the bodies the server's models accept:
+    one source, so a request the schema allows is never a 400, nor one it forbids accepted."""
+    config = load_config(None, ["auth.mode=accounts"])
+    doc = create_app(config)[openapi.OPENAPI].document()
+    by_name = {}
+    for ops in doc["paths"].values():
+        for operation in ops.values():
+            content = operation.get("requestBody", {}).get("content", {}).get("application/json")
+            if content:
+                by_name[content["schema"]["$ref"].rsplit("/", 1)[1]] = content
+    assert name in by_name
+    schema_says = _validator(doc, name).is_valid(body)
+    model = _models(config)[name]
+    try:
+        validated(model, body)
+        server_says = True
+    except ApiError as refused:
+        assert refused.status == 400 and refused.message
+        server_says = False
+    assert schema_says == server_says, (name, body, schema_says)
+
+
+def _models(config) -> dict:
+    from mediasrv.community.accounts import models as accounts
+    from mediasrv.community.moderation import models as moderation
+
+    limits = config.moderation
+    requests = moderation.request_models(limits.max_reason_chars, limits.max_timeout_minutes,
+                                         limits.max_word_chars, limits.max_banned_words)
+    return {"NewUser": accounts.NewUser, "MeUpdate": accounts.MeUpdate, "SettingsChange": accounts.SettingsChange,
+            "NewReport": requests.report}
+
+
+async def test_a_body_the_model_refuses_is_a_400_naming_the_field(tmp_path):
+    async with accounts_server(tmp_path) as api:
+        doc = await (await api.http.get("/api/openapi.json")).json()
+        body = {"handle": "alice", "password": "password-1", "display_name": "   "}
+        assert not _validator(doc, "NewUser").is_valid(body)
+        assert "display_name" in await api.error(await api.http.post("/api/users", json=body), 400)
+        body["display_name"] = " Alice "
+        assert _validator(doc, "NewUser").is_valid(body)
+        response = await api.http.post("/api/users", json={**body, "handle": "ALICE"})
+        assert response.status == 201
+        profile = await response.json()
+        assert profile["handle"] == "alice" and profile["display_name"] == "Alice"
+        stats = doc["components"]["schemas"]["StreamStats"]
+        assert {"viewers", "bitrate_kbps", "fps", "warnings"} <= set(stats["properties"])

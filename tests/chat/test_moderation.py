@@ -175,7 +175,7 @@ async def test_rest_roles_and_refusals(tmp_path):
         await api.error(await api.http.put(f"{base}/moderators/carol", headers=users["bob"]), 403)
         await api.error(await api.http.put(f"{base}/moderators/carol", headers=mod), 403)
         await api.error(await api.http.put(f"{base}/moderators/nobody", headers=alice["auth"]), 404)
-        await api.error(await api.http.put(f"{base}/moderators/alice", headers=alice["auth"]), 400)
+        await api.error(await api.http.put(f"{base}/moderators/alice", headers=alice["auth"]), 422)
         await api.error(await api.http.put("/api/users/nobody/chat/moderators/carol", headers=admin), 404)
         await api.error(await api.http.put(f"{base}/moderators/BAD!", headers=alice["auth"]), 400)
         listed = await (await api.http.put(f"{base}/moderators/carol", headers=admin)).json()
@@ -196,7 +196,7 @@ async def test_rest_roles_and_refusals(tmp_path):
         await api.error(await api.http.put(f"{base}/bans/alice", headers=admin), 403)  # the creator
         await api.error(await api.http.put(f"{base}/bans/carol", headers=users["bob"]), 403)  # an equal
         await api.error(await api.http.put(f"{base}/bans/sitemod", headers=users["bob"]), 403)  # outranks bob
-        await api.error(await api.http.put(f"{base}/bans/bob", headers=users["bob"]), 400)  # himself
+        await api.error(await api.http.put(f"{base}/bans/bob", headers=users["bob"]), 422)  # himself
         await api.error(await api.http.put(f"{base}/bans/vic", json={"reason": "x" * 501}, headers=mod), 400)
         await api.error(await api.http.put(f"{base}/bans/vic", json={"why": "x"}, headers=mod), 400)
         assert (await api.http.put(f"{base}/bans/vic", headers=users["bob"])).status == 200  # no body needed

@@ -28,7 +28,7 @@ async def test_report_queue(tmp_path):
         await api.error(await api.http.post("/api/reports", json={"kind": "user", "user": "ghost", "reason": "x"},
                                             headers=carol), 404)
         await api.error(await api.http.post("/api/reports", json={"kind": "user", "user": "carol", "reason": "x"},
-                                            headers=carol), 400)
+                                            headers=carol), 422)
         await api.error(await api.http.post("/api/reports", json={"kind": "stream", "stream": "ghost",
                                                                    "reason": "x"}, headers=carol), 404)
         response = await api.http.post("/api/reports", json=body, headers=carol)

@@ -63,7 +63,7 @@ async def test_refusals_are_clear_and_cost_nothing(tmp_path):
         assert "log in" in await api.error(await send(api, {}, "alice", "heart", "x"), 401)
         assert "catalogue" in await api.error(await send(api, bob, "alice", "diamond", "x"), 400)
         assert "request_id" in await api.error(await send(api, bob, "alice", "heart", "has space"), 400)
-        assert "yourself" in await api.error(await send(api, alice, "alice", "heart", "x"), 400)
+        assert "yourself" in await api.error(await send(api, alice, "alice", "heart", "x"), 422)
         assert "creator" in await api.error(await send(api, bob, "carol", "heart", "x"), 404)  # a viewer
         assert "creator" in await api.error(await send(api, bob, "nobody", "heart", "x"), 404)
         too_dear = await send(api, bob, "alice", "rose", "x")

@@ -4,7 +4,8 @@ Every operation of the description gets generated requests (valid and invalid bo
 parameters and path values) with a fresh admin bearer token, so the real handlers run
 rather than the 401 in front of them. Every answer must be: not a 5xx, a status the
 description documents for that operation, of the documented content type, and, when
-JSON, valid against the documented schema. ``MEDIASRV_SCHEMATHESIS_EXAMPLES`` raises the
+JSON, valid against the documented schema; a request the description allows is never
+refused as invalid (400), and one it forbids is never accepted. ``MEDIASRV_SCHEMATHESIS_EXAMPLES`` raises the
 number of examples per operation (default small: the bounded CI run).
 """
 
@@ -21,20 +22,25 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.config import SchemathesisConfig
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
+    positive_data_acceptance,
+    negative_data_rejection,
 )
 
 pytestmark = pytest.mark.e2e
 
 ADMIN_PASSWORD = "schemathesis-admin-1"
 EXAMPLES = int(os.environ.get("MEDIASRV_SCHEMATHESIS_EXAMPLES", "6"))
+#: Both sides: no 5xx, answers as described, schema-valid requests not refused as invalid
+#: (positive_data_acceptance), schema-invalid ones not accepted (negative_data_rejection).
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
-          response_headers_conformance]
+          response_headers_conformance, positive_data_acceptance, negative_data_rejection]
 
 
 class Server:
@@ -109,7 +115,12 @@ DESCRIPTION = _description()
 #: first events are checked by tests/accounts and tests/e2e instead.
 STREAMS = [path for path, ops in DESCRIPTION["paths"].items()
            if "text/event-stream" in ops.get("get", {}).get("responses", {}).get("200", {}).get("content", {})]
-schema = schemathesis.openapi.from_dict(DESCRIPTION).exclude(path=STREAMS)
+#: A well-formed request the server refuses for what it asks (following yourself, a gift
+#: to yourself, reporting yourself) is a 422, and an upload whose bytes are not an image a
+#: 415 (no schema can say "a JPEG"): positive data may get those, never a 400.
+CONFIG = SchemathesisConfig.from_dict({"checks": {"positive_data_acceptance": {
+    "expected-statuses": ["2xx", "3xx", "401", "403", "404", "409", "415", "422", "429"]}}})
+schema = schemathesis.openapi.from_dict(DESCRIPTION, config=CONFIG).exclude(path=STREAMS)
 #: Operations that may end the admin's token (or role): a fresh token after each.
 ENDS_SESSION = {("POST", "/api/logout"), ("DELETE", "/api/users/{handle}/tokens"), ("PUT", "/api/users/{handle}/role")}
 

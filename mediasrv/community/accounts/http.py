@@ -1,13 +1,17 @@
-"""Who is asking: the bearer-token helpers every feature's routes use, and the cover URL of
-a creator (shown by the profile and the discovery routes)."""
+"""Who is asking and about whom: the bearer-token helpers every feature's routes use, the
+``{handle}`` of a path, and the cover URL of a creator (profile and discovery routes)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from mediasrv.community.accounts import models as m
+from mediasrv.httpkit.body import validated
 from mediasrv.httpkit.keys import ACCOUNTS
 from mediasrv.httpkit.validate import ApiError
 from mediasrv.store import User
+
+
 
 _USER_KEY = web.RequestKey("user", object)  # User | None once authenticated
 
@@ -54,3 +58,12 @@ def cover_url(user: User, settings) -> str | None:
     if not settings.cover:
         return None
     return f"/api/users/{user.handle}/cover?v={settings.cover.rsplit('.', 1)[0]}"
+
+
+class _HandlePath(m.RequestModel):
+    handle: m.Handle
+
+
+def handle_param(request: web.Request) -> str:
+    """The ``{handle}`` of the path, lower-case (400 if it is not a handle)."""
+    return validated(_HandlePath, {"handle": request.match_info["handle"]}).handle

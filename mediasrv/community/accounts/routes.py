@@ -14,25 +14,31 @@ import time
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from mediasrv.config import HANDLE_RE, HANDLE_RULE
+from mediasrv.community.accounts import models as m
+from mediasrv.community.accounts.http import _token, cover_url, handle_param, optional_user, require_user
+from mediasrv.community.accounts.service import AccountService
 from mediasrv.httpkit import validate
-from mediasrv.httpkit.keys import CONFIG, HUB
-from mediasrv.httpkit.openapi import add_route, op, path_param, query_param, ref, register_schema
-from mediasrv.httpkit.validate import ApiError
-from mediasrv.community.accounts.service import PASSWORD_MAX, PASSWORD_MIN, AccountService
-from mediasrv.images import ImageError
-from mediasrv.store import ROLES, HandleTaken, User
+from mediasrv.httpkit.body import read_body, read_query, respond
 from mediasrv.httpkit.clients import viewer_address
-from mediasrv.httpkit.keys import MODERATION
-from mediasrv.httpkit.keys import THUMBNAILS
+from mediasrv.httpkit.keys import ACCOUNTS, CONFIG, HUB, LOGIN_LIMITER, MODERATION, PROFILE_PARTS, THUMBNAILS
+from mediasrv.httpkit.openapi import add_route, op, path_param
 from mediasrv.httpkit.urls import public_base_url, rtmp_base_url
-from mediasrv.community.accounts.http import _token, cover_url, optional_user, require_user
-from mediasrv.httpkit.keys import ACCOUNTS, LOGIN_LIMITER, PROFILE_PARTS
+from mediasrv.httpkit.validate import ApiError
+from mediasrv.images import ImageError
+from mediasrv.store import HandleTaken, User
 
 
-DISPLAY_NAME_MAX = 64
-TITLE_MAX = 140
 
+
+
+
+
+
+
+
+
+DISPLAY_NAME_MAX = m.DISPLAY_NAME_MAX
+TITLE_MAX = m.TITLE_MAX
 
 
 # --- authentication helpers (also used by the discovery routes) ---------------------------
@@ -50,15 +56,12 @@ def _service(request: web.Request) -> AccountService:
     return service
 
 
-def _handle_of(request: web.Request) -> str:
-    handle = request.match_info["handle"].lower()
-    if not HANDLE_RE.fullmatch(handle):
-        raise ApiError(400, f"handle: {request.match_info['handle'][:64]!r} is not valid ({HANDLE_RULE})")
-    return handle
+
+
 
 
 async def _target(request: web.Request) -> User:
-    user = await _service(request).get_user(_handle_of(request))
+    user = await _service(request).get_user(handle_param(request))
     if user is None:
         raise ApiError(404, "no such user")
     return user
@@ -90,33 +93,27 @@ async def _profile(request: web.Request, user: User) -> dict:
 
 async def register(request: web.Request) -> web.Response:
     service = _service(request)
-    body = await validate.read_json(request, allowed={"handle", "password", "display_name", "role"})
+    body = await read_body(request, m.NewUser)
     actor = await optional_user(request)
     is_admin = actor is not None and actor.at_least("admin")
     if not service.config.accounts.open_registration and not is_admin:
         raise ApiError(403, "registration is closed: an admin creates accounts")
-    handle = validate.text_field(body, "handle", required=True, min_len=3, max_len=32)
-    handle = handle.lower()
-    if not HANDLE_RE.fullmatch(handle):
-        raise ApiError(400, f"handle: {handle[:64]!r} is not valid ({HANDLE_RULE})")
-    password = validate.text_field(body, "password", required=True, min_len=PASSWORD_MIN, max_len=PASSWORD_MAX,
-                                   strip=False)
-    display_name = validate.text_field(body, "display_name", min_len=1, max_len=DISPLAY_NAME_MAX) or handle
-    role = validate.choice_field(body, "role", ROLES) or "viewer"
+    handle, password = body.handle, body.password
+    display_name = body.display_name or handle
+    role = body.role or "viewer"
     if role not in ("viewer", "creator") and not is_admin:
         raise ApiError(403, f"only an admin can create a {role} account")
     try:
         user = await service.create_user(handle, password, display_name=display_name, role=role)
     except HandleTaken:
         raise ApiError(409, f"the handle {handle!r} is taken") from None
-    return web.json_response(await _profile(request, user), status=201)
+    return respond(m.Profile, await _profile(request, user), status=201)
 
 
 async def login(request: web.Request) -> web.Response:
     service = _service(request)
-    body = await validate.read_json(request, allowed={"handle", "password"})
-    handle = validate.text_field(body, "handle", required=True, min_len=1, max_len=64).lower()
-    password = validate.text_field(body, "password", required=True, min_len=1, max_len=PASSWORD_MAX, strip=False)
+    body = await read_body(request, m.Login)
+    handle, password = body.handle, body.password
 
     limiter = request.app[LOGIN_LIMITER]
     address = viewer_address(request)
@@ -131,8 +128,8 @@ async def login(request: web.Request) -> web.Response:
         limiter.failed(address, handle)
         raise ApiError(401, "wrong handle or password")
     token, expires, user = result
-    return web.json_response({"token": token, "token_type": "Bearer", "expires_at": expires, "user": user.to_json()},
-                             headers={"Cache-Control": "no-store"})
+    return respond(m.LoginAnswer, {"token": token, "token_type": "Bearer", "expires_at": expires,
+                                   "user": user.to_json()}, headers={"Cache-Control": "no-store"})
 
 
 async def logout(request: web.Request) -> web.Response:
@@ -143,34 +140,30 @@ async def logout(request: web.Request) -> web.Response:
 
 async def me(request: web.Request) -> web.Response:
     user = await require_user(request)
-    return web.json_response(await _profile(request, user), headers={"Cache-Control": "no-store"})
+    return respond(m.Profile, await _profile(request, user), headers={"Cache-Control": "no-store"})
 
 
 async def update_me(request: web.Request) -> web.Response:
     user = await require_user(request)
     service = _service(request)
-    body = await validate.read_json(request, allowed={"display_name", "current_password", "new_password"})
-    display_name = validate.text_field(body, "display_name", min_len=1, max_len=DISPLAY_NAME_MAX)
-    new_password = validate.text_field(body, "new_password", min_len=PASSWORD_MIN, max_len=PASSWORD_MAX, strip=False)
-    current = validate.text_field(body, "current_password", min_len=1, max_len=PASSWORD_MAX, strip=False)
+    body = await read_body(request, m.MeUpdate)
+    display_name, new_password, current = body.display_name, body.new_password, body.current_password
     if new_password is not None:
-        if current is None:
-            raise ApiError(400, "current_password: required to change the password")
         if not await service.change_password(user, current, new_password):
             raise ApiError(403, "current_password is wrong")
     if display_name is not None:
         await asyncio.to_thread(service.store.set_display_name, user.id, display_name)
     fresh = await asyncio.to_thread(service.store.get_user, user.id)
-    return web.json_response(await _profile(request, fresh))
+    return respond(m.Profile, await _profile(request, fresh))
 
 
 async def user_profile(request: web.Request) -> web.Response:
-    return web.json_response(await _profile(request, await _target(request)))
+    return respond(m.Profile, await _profile(request, await _target(request)))
 
 
 def _page(request: web.Request) -> tuple[int, int]:
-    return (validate.query_int(request, "limit", 50, low=1, high=500),
-            validate.query_int(request, "offset", 0, low=0, high=10_000_000))
+    page = read_query(request, m.Page)
+    return page.limit, page.offset
 
 
 async def followers(request: web.Request) -> web.Response:
@@ -179,7 +172,7 @@ async def followers(request: web.Request) -> web.Response:
     store = _service(request).store
     rows, total = await asyncio.gather(asyncio.to_thread(store.list_followers, user.id, limit, offset),
                                        asyncio.to_thread(store.follower_count, user.id))
-    return web.json_response({"total": total, "users": [u.to_json() for u in rows]})
+    return respond(m.UserList, {"total": total, "users": [u.to_json() for u in rows]})
 
 
 async def following(request: web.Request) -> web.Response:
@@ -188,18 +181,18 @@ async def following(request: web.Request) -> web.Response:
     store = _service(request).store
     rows, total = await asyncio.gather(asyncio.to_thread(store.list_following, user.id, limit, offset),
                                        asyncio.to_thread(store.following_count, user.id))
-    return web.json_response({"total": total, "users": [u.to_json() for u in rows]})
+    return respond(m.UserList, {"total": total, "users": [u.to_json() for u in rows]})
 
 
 async def follow(request: web.Request) -> web.Response:
     user = await require_user(request)
     target = await _target(request)
     if target.id == user.id:
-        raise ApiError(400, "you cannot follow yourself")
+        raise ApiError(422, "you cannot follow yourself")
     store = _service(request).store
     added = await asyncio.to_thread(store.follow, user.id, target.id, time.time())
     count = await asyncio.to_thread(store.follower_count, target.id)
-    return web.json_response({"following": True, "changed": added, "handle": target.handle, "followers": count})
+    return respond(m.FollowAnswer, {"following": True, "changed": added, "handle": target.handle, "followers": count})
 
 
 async def unfollow(request: web.Request) -> web.Response:
@@ -208,18 +201,18 @@ async def unfollow(request: web.Request) -> web.Response:
     store = _service(request).store
     removed = await asyncio.to_thread(store.unfollow, user.id, target.id)
     count = await asyncio.to_thread(store.follower_count, target.id)
-    return web.json_response({"following": False, "changed": removed, "handle": target.handle, "followers": count})
+    return respond(m.FollowAnswer, {"following": False, "changed": removed, "handle": target.handle,
+                                    "followers": count})
 
 
 async def set_role(request: web.Request) -> web.Response:
     actor = await require_user(request, "admin")
     target = await _target(request)
-    body = await validate.read_json(request, allowed={"role"})
-    role = validate.choice_field(body, "role", ROLES, required=True)
+    role = (await read_body(request, m.RoleChange)).role
     if target.id == actor.id and role != "admin":
-        raise ApiError(400, "an admin cannot demote themselves (ask another admin)")
+        raise ApiError(422, "an admin cannot demote themselves (ask another admin)")
     user = await _service(request).set_role(target, role)
-    return web.json_response(await _profile(request, user))
+    return respond(m.Profile, await _profile(request, user))
 
 
 async def revoke_tokens(request: web.Request) -> web.Response:
@@ -228,13 +221,13 @@ async def revoke_tokens(request: web.Request) -> web.Response:
     if target.id != actor.id and not actor.at_least("admin"):
         raise ApiError(403, "only an admin can revoke another user's tokens")
     count = await _service(request).revoke_tokens(target)
-    return web.json_response({"revoked": count})
+    return respond(m.Revoked, {"revoked": count})
 
 
 async def my_live_access(request: web.Request) -> web.Response:
     user = await require_user(request)
     access = await _service(request).live_access(user)
-    return web.json_response({"handle": user.handle, **access.to_json()}, headers={"Cache-Control": "no-store"})
+    return respond(m.LiveAccess, {"handle": user.handle, **access.to_json()}, headers={"Cache-Control": "no-store"})
 
 
 async def user_live_access(request: web.Request) -> web.Response:
@@ -243,20 +236,19 @@ async def user_live_access(request: web.Request) -> web.Response:
     if target.id != actor.id and not actor.at_least("moderator"):
         raise ApiError(403, "only moderators and admins can see another user's live access")
     access = await _service(request).live_access(target)
-    return web.json_response({"handle": target.handle, **access.to_json()})
+    return respond(m.LiveAccess, {"handle": target.handle, **access.to_json()})
 
 
 async def set_live_access(request: web.Request) -> web.Response:
     actor = await require_user(request, "admin")
     target = await _target(request)
-    body = await validate.read_json(request, allowed={"access"})
-    choice = validate.choice_field(body, "access", ("granted", "revoked", "rule"), required=True)
+    choice = (await read_body(request, m.LiveAccessChange)).access
     access = await _service(request).set_live_access(target, None if choice == "rule" else choice, actor)
     stopped = False
     if not access.allowed and request.app[HUB].get(target.handle) is not None:
         # Revoked while live: the broadcast is taken off the air.
         stopped = request.app[HUB].stop(target.handle)
-    return web.json_response({"handle": target.handle, **access.to_json(), "stopped_live_stream": stopped})
+    return respond(m.LiveAccessChanged, {"handle": target.handle, **access.to_json(), "stopped_live_stream": stopped})
 
 
 async def _key_json(request: web.Request, user: User, key: str) -> dict:
@@ -278,13 +270,13 @@ _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 async def get_stream_key(request: web.Request) -> web.Response:
     user = await require_user(request, "creator")
     key = await _service(request).stream_key(user)
-    return web.json_response(await _key_json(request, user, key), headers=_NO_STORE)
+    return respond(m.StreamKey, await _key_json(request, user, key), headers=_NO_STORE)
 
 
 async def rotate_stream_key(request: web.Request) -> web.Response:
     user = await require_user(request, "creator")
     key = await _service(request).rotate_stream_key(user)
-    return web.json_response(await _key_json(request, user, key), headers=_NO_STORE)
+    return respond(m.StreamKey, await _key_json(request, user, key), headers=_NO_STORE)
 
 
 def _settings_json(user: User, settings) -> dict:
@@ -294,36 +286,21 @@ def _settings_json(user: User, settings) -> dict:
 
 async def get_settings(request: web.Request) -> web.Response:
     user = await require_user(request, "creator")
-    return web.json_response(_settings_json(user, await _service(request).settings(user)))
+    return respond(m.GoLiveSettings, _settings_json(user, await _service(request).settings(user)))
 
 
 async def update_settings(request: web.Request) -> web.Response:
     user = await require_user(request, "creator")
     service = _service(request)
-    body = await validate.read_json(request, allowed={"title", "chat", "save_by_default"})
+    body = await read_body(request, m.SettingsChange)
     values: dict = {}
-    title = validate.text_field(body, "title", min_len=0, max_len=TITLE_MAX)
-    if title is not None:
-        values["title"] = title
-    save = validate.bool_field(body, "save_by_default")
-    if save is not None:
-        values["save_by_default"] = save
-    if body.get("chat") is not None:
-        chat = body["chat"]
-        if not isinstance(chat, dict):
-            raise ApiError(400, "chat: expected an object")
-        unknown = sorted(set(chat) - {"enabled", "slow_mode_seconds", "followers_only"})
-        if unknown:
-            raise ApiError(400, f"chat.{unknown[0]}: unknown setting (known: enabled, followers_only, slow_mode_seconds)")
-        current = (await service.settings(user)).chat
-        merged = dict(current)
-        for name in ("enabled", "followers_only"):
-            value = validate.bool_field(chat, name)
-            if value is not None:
-                merged[name] = value
-        slow = validate.int_field(chat, "slow_mode_seconds", low=0, high=3600)
-        if slow is not None:
-            merged["slow_mode_seconds"] = slow
+    if body.title is not None:
+        values["title"] = body.title
+    if body.save_by_default is not None:
+        values["save_by_default"] = body.save_by_default
+    if body.chat is not None:
+        merged = dict((await service.settings(user)).chat)
+        merged.update(body.chat.model_dump(exclude_none=True))
         values["chat"] = merged
     settings = await service.update_settings(user, **values)
     if "chat" in values:
@@ -331,7 +308,7 @@ async def update_settings(request: web.Request) -> web.Response:
         moderation = request.app.get(MODERATION)
         if moderation is not None:  # on/off, slow mode, followers-only: applied to the open chat at once
             await moderation.settings_changed(user.id, user, settings.chat)
-    return web.json_response(_settings_json(user, settings))
+    return respond(m.GoLiveSettings, _settings_json(user, settings))
 
 
 async def _read_form_file(request: web.Request, limit: int) -> bytes:
@@ -385,8 +362,8 @@ async def upload_cover(request: web.Request) -> web.Response:
         settings, image = await service.set_cover(user, data)
     except ImageError as exc:
         raise ApiError(exc.status, exc.message) from None
-    return web.json_response({"cover_url": cover_url(user, settings), "width": image.width, "height": image.height,
-                              "bytes": len(image.jpeg)})
+    return respond(m.CoverAnswer, {"cover_url": cover_url(user, settings), "width": image.width,
+                                   "height": image.height, "bytes": len(image.jpeg)})
 
 
 async def delete_cover(request: web.Request) -> web.Response:
@@ -428,125 +405,79 @@ def setup(app: web.Application) -> None:
 
 
 def _routes(app: web.Application) -> None:
-    register_schema(app, "User", {"type": "object", "properties": {
-        "handle": {"type": "string"}, "display_name": {"type": "string"},
-        "role": {"type": "string", "enum": list(ROLES)}, "created_at": {"type": "number"}}})
-    register_schema(app, "Profile", {"allOf": [ref("User"), {"type": "object", "properties": {
-        "followers": {"type": "integer"}, "following": {"type": "integer"}, "live": {"type": "boolean"},
-        "cover_url": {"type": "string", "nullable": True},
-        "vods": {"type": "array", "items": ref("Vod"),
-                 "description": "the user's saved broadcasts, newest first (at most 50)"}}}]})
-    register_schema(app, "UserList", {"type": "object", "properties": {
-        "total": {"type": "integer"}, "users": {"type": "array", "items": ref("User")}}})
-    register_schema(app, "LiveAccess", {"type": "object", "properties": {
-        "handle": {"type": "string"}, "allowed": {"type": "boolean"},
-        "reason": {"type": "string", "example": "live access requires 1000 followers, you have 12"},
-        "followers": {"type": "integer"}, "min_followers": {"type": "integer"},
-        "override": {"type": "string", "enum": ["granted", "revoked"], "nullable": True}}})
-    register_schema(app, "StreamKey", {"type": "object", "properties": {
-        "stream_key": {"type": "string", "description": "secret; shown only to its owner"},
-        "server": {"type": "string"}, "url": {"type": "string"}, "public_name": {"type": "string"},
-        "playback_url": {"type": "string"}, "auth_mode": {"type": "string"}}})
-    chat = {"type": "object", "additionalProperties": False, "properties": {
-        "enabled": {"type": "boolean"}, "followers_only": {"type": "boolean"},
-        "slow_mode_seconds": {"type": "integer", "minimum": 0, "maximum": 3600}}}
-    register_schema(app, "GoLiveSettings", {"type": "object", "properties": {
-        "title": {"type": "string", "maxLength": TITLE_MAX}, "cover_url": {"type": "string", "nullable": True},
-        "chat": chat, "save_by_default": {"type": "boolean"}, "updated_at": {"type": "number"}}})
-    register_schema(app, "Follow", {"type": "object", "properties": {
-        "following": {"type": "boolean"}, "changed": {"type": "boolean"}, "handle": {"type": "string"},
-        "followers": {"type": "integer"}}})
-
-    handle = path_param("handle", "a user's handle", {"type": "string", "pattern": "^" + HANDLE_RE.pattern + "$"})
-    page = [query_param("limit", "page size (1-500)", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}),
-            query_param("offset", "rows to skip", {"type": "integer", "minimum": 0, "default": 0})]
+    handle = path_param("handle", "a user's handle (any case)", m.HANDLE_PARAM)
     T = "accounts"
 
     add_route(app, "POST", "/api/users", register, op(
-        "Create an account", tag=T, auth="optional", ok=201, ok_schema=ref("Profile"), errors=[403, 409],
+        "Create an account", tag=T, auth="optional", ok=201, ok_schema=m.Profile, errors=[403, 409],
         description="Open to anyone when accounts.open_registration (roles viewer or creator); "
-                    "an admin may create any role.",
-        body={"type": "object", "required": ["handle", "password"], "additionalProperties": False, "properties": {
-            "handle": {"type": "string", "pattern": "^" + HANDLE_RE.pattern + "$", "description": HANDLE_RULE},
-            "password": {"type": "string", "minLength": PASSWORD_MIN, "maxLength": PASSWORD_MAX},
-            "display_name": {"type": "string", "maxLength": DISPLAY_NAME_MAX},
-            "role": {"type": "string", "enum": list(ROLES), "default": "viewer"}}}))
+                    "an admin may create any role. The handle is stored lower-case.",
+        body=m.NewUser))
     add_route(app, "POST", "/api/login", login, op(
-        "Log in: returns a bearer token", tag=T, errors=[401, 429],
-        body={"type": "object", "required": ["handle", "password"], "additionalProperties": False,
-              "properties": {"handle": {"type": "string"}, "password": {"type": "string"}}},
-        ok_schema={"type": "object", "properties": {"token": {"type": "string"}, "token_type": {"type": "string"},
-                                                    "expires_at": {"type": "number"}, "user": ref("User")}}))
+        "Log in: returns a bearer token", tag=T, errors=[401, 429], body=m.Login, ok_schema=m.LoginAnswer))
     add_route(app, "POST", "/api/logout", logout, op(
         "Revoke the token used for this request", tag=T, auth="required", ok=204, ok_description="revoked"))
-    add_route(app, "GET", "/api/me", me, op("The logged-in user", tag=T, auth="required", ok_schema=ref("Profile")))
+    add_route(app, "GET", "/api/me", me, op("The logged-in user", tag=T, auth="required", ok_schema=m.Profile))
     add_route(app, "PATCH", "/api/me", update_me, op(
-        "Change display name or password", tag=T, auth="required", ok_schema=ref("Profile"), errors=[403],
-        body={"type": "object", "additionalProperties": False, "properties": {
-            "display_name": {"type": "string", "maxLength": DISPLAY_NAME_MAX},
-            "current_password": {"type": "string"},
-            "new_password": {"type": "string", "minLength": PASSWORD_MIN, "maxLength": PASSWORD_MAX}}}))
+        "Change display name or password", tag=T, auth="required", ok_schema=m.Profile, errors=[403],
+        description="`new_password` needs `current_password` (400 without it, 403 when it is wrong).",
+        body=m.MeUpdate))
     add_route(app, "GET", "/api/me/live-access", my_live_access, op(
         "Where the logged-in creator stands with the live-access rule", tag=T, auth="required",
-        ok_schema=ref("LiveAccess")))
+        ok_schema=m.LiveAccess))
     add_route(app, "GET", "/api/me/stream-key", get_stream_key, op(
-        "The creator's secret stream key and RTMP server", tag=T, role="creator", ok_schema=ref("StreamKey")))
+        "The creator's secret stream key and RTMP server", tag=T, role="creator", ok_schema=m.StreamKey))
     add_route(app, "POST", "/api/me/stream-key", rotate_stream_key, op(
-        "Rotate the stream key", tag=T, role="creator", ok_schema=ref("StreamKey"),
+        "Rotate the stream key", tag=T, role="creator", ok_schema=m.StreamKey,
         description="The old key stops working for new publishes at once; a stream live on it goes on."))
     add_route(app, "GET", "/api/me/settings", get_settings, op(
-        "Go-live settings", tag=T, role="creator", ok_schema=ref("GoLiveSettings")))
+        "Go-live settings", tag=T, role="creator", ok_schema=m.GoLiveSettings))
     add_route(app, "PATCH", "/api/me/settings", update_settings, op(
         "Change go-live settings (applies at once, also while live)", tag=T, role="creator",
-        ok_schema=ref("GoLiveSettings"),
-        body={"type": "object", "additionalProperties": False, "properties": {
-            "title": {"type": "string", "maxLength": TITLE_MAX}, "chat": chat, "save_by_default": {"type": "boolean"}}}))
+        ok_schema=m.GoLiveSettings, body=m.SettingsChange))
     image = {"schema": {"type": "string", "format": "binary"}}
+    upload = {"schema": {"type": "string", "format": "binary", "minLength": 1}}  # empty: 400
     add_route(app, "PUT", "/api/me/cover", upload_cover, op(
         "Upload the cover image", tag=T, role="creator", errors=[400, 413, 415, 422],
         description="JPEG, PNG or WebP as the raw body (or the file part of a multipart form), at most "
                     "uploads.max_cover_bytes and uploads.max_cover_pixels. It is decoded and re-encoded to "
                     "JPEG (at most 1920x1080): no metadata of the upload survives.",
-        body_content={"image/jpeg": image, "image/png": image, "image/webp": image, "multipart/form-data": {
-            "schema": {"type": "object", "properties": {"cover": {"type": "string", "format": "binary"}}}}},
-        ok_schema={"type": "object", "properties": {"cover_url": {"type": "string"}, "width": {"type": "integer"},
-                                                    "height": {"type": "integer"}, "bytes": {"type": "integer"}}}))
+        body_content={"image/jpeg": upload, "image/png": upload, "image/webp": upload, "multipart/form-data": {
+            "schema": {"type": "object", "required": ["cover"],
+                       "properties": {"cover": upload["schema"]}}}},
+        ok_schema=m.CoverAnswer))
     add_route(app, "DELETE", "/api/me/cover", delete_cover, op(
         "Remove the cover image", tag=T, role="creator", ok=204, ok_description="removed"))
     add_route(app, "GET", "/api/users/{handle}", user_profile, op(
-        "A user's public profile", tag=T, params=[handle], ok_schema=ref("Profile"), errors=[400, 404]))
+        "A user's public profile", tag=T, params=[handle], ok_schema=m.Profile, errors=[400, 404]))
     add_route(app, "GET", "/api/users/{handle}/cover", cover_image, op(
         "A creator's cover (JPEG); falls back to the live thumbnail", tag=T, params=[handle],
         ok_content={"image/jpeg": image}, errors=[400, 404]))
     add_route(app, "GET", "/api/users/{handle}/followers", followers, op(
-        "Who follows this user (newest first)", tag=T, params=[handle, *page], ok_schema=ref("UserList"),
+        "Who follows this user (newest first)", tag=T, params=[handle], query=m.Page, ok_schema=m.UserList,
         errors=[400, 404]))
     add_route(app, "GET", "/api/users/{handle}/following", following, op(
-        "Whom this user follows (newest first)", tag=T, params=[handle, *page], ok_schema=ref("UserList"),
+        "Whom this user follows (newest first)", tag=T, params=[handle], query=m.Page, ok_schema=m.UserList,
         errors=[400, 404]))
     add_route(app, "PUT", "/api/me/following/{handle}", follow, op(
-        "Follow a user (idempotent)", tag=T, auth="required", params=[handle], ok_schema=ref("Follow"),
-        errors=[400, 404]))
+        "Follow a user (idempotent)", tag=T, auth="required", params=[handle], ok_schema=m.FollowAnswer,
+        errors=[400, 404, 422], description="422: you cannot follow yourself."))
     add_route(app, "DELETE", "/api/me/following/{handle}", unfollow, op(
-        "Unfollow a user (idempotent)", tag=T, auth="required", params=[handle], ok_schema=ref("Follow"),
+        "Unfollow a user (idempotent)", tag=T, auth="required", params=[handle], ok_schema=m.FollowAnswer,
         errors=[400, 404]))
     add_route(app, "PUT", "/api/users/{handle}/role", set_role, op(
-        "Set a user's role", tag=T, role="admin", params=[handle], ok_schema=ref("Profile"), errors=[404],
-        body={"type": "object", "required": ["role"], "additionalProperties": False,
-              "properties": {"role": {"type": "string", "enum": list(ROLES)}}}))
+        "Set a user's role", tag=T, role="admin", params=[handle], ok_schema=m.Profile, errors=[404, 422],
+        description="422: an admin cannot demote themselves.", body=m.RoleChange))
     add_route(app, "GET", "/api/users/{handle}/live-access", user_live_access, op(
         "A user's live access (themselves, moderators, admins)", tag=T, auth="required", params=[handle],
-        ok_schema=ref("LiveAccess"), errors=[400, 403, 404]))
+        ok_schema=m.LiveAccess, errors=[400, 403, 404]))
     add_route(app, "PUT", "/api/users/{handle}/live-access", set_live_access, op(
         "Grant or revoke live access by hand, or return to the rule", tag=T, role="admin", params=[handle],
         description="Revoking stops the user's live stream, if any.", errors=[404],
-        body={"type": "object", "required": ["access"], "additionalProperties": False,
-              "properties": {"access": {"type": "string", "enum": ["granted", "revoked", "rule"]}}},
-        ok_schema={"allOf": [ref("LiveAccess"), {"type": "object", "properties": {
-            "stopped_live_stream": {"type": "boolean"}}}]}))
+        body=m.LiveAccessChange, ok_schema=m.LiveAccessChanged))
     add_route(app, "DELETE", "/api/users/{handle}/tokens", revoke_tokens, op(
         "Revoke all of a user's tokens (themselves or an admin)", tag=T, auth="required", params=[handle],
-        ok_schema={"type": "object", "properties": {"revoked": {"type": "integer"}}}, errors=[400, 403, 404]))
+        ok_schema=m.Revoked, errors=[400, 403, 404]))
 
 
-__all__ = ["ACCOUNTS", "optional_user", "require_user", "setup"]
+__all__ = ["setup"]

@@ -18,18 +18,28 @@ import socket
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from mediasrv.config import Config
-from mediasrv.httpkit import validate
-from mediasrv.httpkit.keys import ACCOUNTS
 from mediasrv.community.accounts.http import optional_user
-from mediasrv.httpkit.keys import CONFIG
-from mediasrv.httpkit.openapi import op, path_param, query_param, register_operation
-from mediasrv.httpkit.validate import ApiError
 from mediasrv.community.chat.service import ChatError
 from mediasrv.community.chat.transport import FrameSink
-from mediasrv.httpkit.keys import CHAT, CHAT_FLUSHER, CHAT_SOCKETS
+from mediasrv.config import Config
+from mediasrv.httpkit import validate
+from mediasrv.httpkit.keys import ACCOUNTS, CHAT, CHAT_FLUSHER, CHAT_SOCKETS, CONFIG
+from mediasrv.httpkit.models import STREAM_NAME_PARAM, TokenQuery
+from mediasrv.httpkit.openapi import op, path_param, register_operation
+from mediasrv.httpkit.validate import ApiError
+
+
+
+
+
+
+
+
+
 
 log = logging.getLogger("mediasrv.chat")
+
+
 
 #: Kernel send buffer of a chat connection, bytes.
 SOCKET_SEND_BUFFER = 64 * 1024
@@ -163,7 +173,8 @@ def setup(app: web.Application, config: Config) -> None:
             "before the upgrade; a ban closes their open connections (code 1008). All fields are plain "
             "text: render them as text, never as HTML. A client that cannot keep up with "
             f"`chat.send_buffer` ({config.chat.send_buffer}) queued frames is disconnected. See docs/chat.md."),
-        params=[path_param("name", "public stream name (the creator's handle in auth.mode accounts)"),
-                query_param("access_token", "bearer token (instead of the Authorization header)")],
+        params=[path_param("name", "public stream name (the creator's handle in auth.mode accounts)",
+                           STREAM_NAME_PARAM)],
+        query=TokenQuery,
         ok=101, ok_description="Switching Protocols: the WebSocket is open",
         errors=[400, 403, 404]))

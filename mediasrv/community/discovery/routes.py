@@ -22,19 +22,27 @@ import math
 
 from aiohttp import web
 
+from mediasrv.cluster import node as cluster_node
+from mediasrv.community.accounts.http import cover_url, optional_user, require_user
+from mediasrv.community.alerts.service import iso
+from mediasrv.community.discovery import models as m
 from mediasrv.config import STREAM_NAME_RE
 from mediasrv.httpkit import validate
-from mediasrv.httpkit.keys import ACCOUNTS
-from mediasrv.community.accounts.http import cover_url, optional_user, require_user
+from mediasrv.httpkit.body import read_query, respond
+from mediasrv.httpkit.keys import ACCOUNTS, ALERTS, CLUSTER, CONFIG, HUB, MONITOR, THUMBNAILS
+from mediasrv.httpkit.models import STREAM_NAME_PARAM, SseEvent, TokenQuery
+from mediasrv.httpkit.openapi import add_route, op, path_param
 from mediasrv.httpkit.urls import public_base_url
-from mediasrv.httpkit.openapi import SSE_EVENT, add_route, op, path_param, query_param, ref, register_schema
 from mediasrv.httpkit.validate import ApiError
-from mediasrv.community.alerts.service import iso
-from mediasrv.cluster import node as cluster_node
-from mediasrv.httpkit.keys import CLUSTER
-from mediasrv.httpkit.keys import CONFIG, HUB
-from mediasrv.httpkit.keys import MONITOR
-from mediasrv.httpkit.keys import ALERTS, THUMBNAILS
+
+
+
+
+
+
+
+
+
 
 
 FOLLOW_BOOST = 3.0
@@ -56,7 +64,7 @@ def score(viewers: int, average_viewers: float, followers: int, followed: bool) 
 async def _items(request: web.Request, *, following_only: bool) -> list[dict]:
 
     app = request.app
-    limit = validate.query_int(request, "limit", 50, low=1, high=500)
+    limit = read_query(request, m.LiveQuery).limit
     user = await (require_user(request) if following_only else optional_user(request))
     accounts_mode = app[CONFIG].auth.mode == "accounts"
     streams = [s for s in app[HUB].streams() if "/" not in s.name]
@@ -137,12 +145,12 @@ class _Listed:
 
 async def live(request: web.Request) -> web.Response:
     items = await _items(request, following_only=False)
-    return web.json_response({"streams": items}, headers={"Cache-Control": "no-store"})
+    return respond(m.LiveListing, {"streams": items}, headers={"Cache-Control": "no-store"})
 
 
 async def live_following(request: web.Request) -> web.Response:
     items = await _items(request, following_only=True)
-    return web.json_response({"streams": items}, headers={"Cache-Control": "no-store"})
+    return respond(m.LiveListing, {"streams": items}, headers={"Cache-Control": "no-store"})
 
 
 async def thumbnail(request: web.Request) -> web.Response:
@@ -200,35 +208,21 @@ def setup(app: web.Application) -> None:
 
 
 def _routes(app: web.Application) -> None:
-    register_schema(app, "LiveStream", {"type": "object", "properties": {
-        "name": {"type": "string"}, "title": {"type": "string"},
-        "creator": {"type": "object", "nullable": True, "properties": {
-            "handle": {"type": "string"}, "display_name": {"type": "string"}, "followers": {"type": "integer"},
-            "profile_url": {"type": "string"}}},
-        "viewers": {"type": "integer"}, "started_at": {"type": "string", "format": "date-time"},
-        "cover_url": {"type": "string", "nullable": True}, "thumbnail_url": {"type": "string", "nullable": True},
-        "image_url": {"type": "string", "nullable": True, "description": "the cover, else the thumbnail"},
-        "playback_url": {"type": "string"}, "followed": {"type": "boolean"},
-        "score": {"type": "number", "description": "ranking score, see docs/api.md"}}})
-    listing = {"type": "object", "properties": {"streams": {"type": "array", "items": ref("LiveStream")}}}
-    limit = query_param("limit", "at most this many (1-500)", {"type": "integer", "minimum": 1, "maximum": 500,
-                                                                 "default": 50})
     ranking = ("Ranked by score = (1 + viewers + 0.5 × average_viewers + log10(1 + followers)) × "
                "(3 if you follow the creator else 1); ties: newest first.")
     add_route(app, "GET", "/api/live", live, op(
-        "Live streams, ranked", tag="discovery", auth="optional", params=[limit], ok_schema=listing,
+        "Live streams, ranked", tag="discovery", auth="optional", query=m.LiveQuery, ok_schema=m.LiveListing,
         description=ranking, errors=[400]))
     add_route(app, "GET", "/api/live/following", live_following, op(
-        "Live streams of the creators you follow, ranked", tag="discovery", auth="required", params=[limit],
-        ok_schema=listing, description=ranking, errors=[400]))
+        "Live streams of the creators you follow, ranked", tag="discovery", auth="required", query=m.LiveQuery,
+        ok_schema=m.LiveListing, description=ranking, errors=[400]))
     add_route(app, "GET", "/api/live/{name}/thumbnail", thumbnail, op(
         "The latest thumbnail of a live stream (JPEG)", tag="discovery",
-        params=[path_param("name", "public stream name")],
+        params=[path_param("name", "public stream name", STREAM_NAME_PARAM)],
         ok_content={"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}, errors=[400, 404]))
     add_route(app, "GET", "/api/me/events", my_events, op(
         "Server-Sent Events: `stream.started` when someone you follow goes live", tag="discovery",
         auth="required",
         description="Browsers' EventSource cannot send headers: the token may be given as ?access_token=. "
                     "The first event is `ready`; a comment line keeps the connection open every 15 s.",
-        params=[query_param("access_token", "bearer token (instead of the Authorization header)")],
-        ok_content={"text/event-stream": {"schema": SSE_EVENT}}))
+        query=TokenQuery, ok_content={"text/event-stream": {"schema": SseEvent}}))

@@ -8,26 +8,29 @@ coins is 402 with ``balance`` and ``price``.
 
 from __future__ import annotations
 
-import re
-
 from aiohttp import web
 
-from mediasrv.config import HANDLE_RE, HANDLE_RULE, STREAM_NAME_RE, STREAM_NAME_RULE, Config
-from mediasrv.httpkit import validate
-from mediasrv.httpkit.keys import ACCOUNTS
-from mediasrv.community.accounts.http import require_user
-from mediasrv.httpkit.keys import CONFIG, HUB
-from mediasrv.httpkit.openapi import add_route, op, path_param, query_param, ref, register_schema
-from mediasrv.httpkit.validate import ApiError
+from mediasrv.community.accounts.http import handle_param, require_user
+from mediasrv.community.accounts.models import HANDLE_PARAM
+from mediasrv.community.gifts import models as m
 from mediasrv.community.gifts.service import GiftRefused, GiftService
+from mediasrv.config import Config, HANDLE_RE, STREAM_NAME_RE, STREAM_NAME_RULE
+from mediasrv.httpkit import validate
+from mediasrv.httpkit.body import read_body, read_query, respond
+from mediasrv.httpkit.keys import ACCOUNTS, CONFIG, GIFTS, HUB
+from mediasrv.httpkit.models import STREAM_NAME_PARAM
+from mediasrv.httpkit.openapi import add_route, op, path_param
+from mediasrv.httpkit.validate import ApiError
 from mediasrv.store import User
 from mediasrv.store.gifts import GiftRecord
-from mediasrv.httpkit.keys import GIFTS
 
 
-#: Client request ids and idempotency keys: printable ASCII without spaces.
-_KEY_RE = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
-_KEY_RULE = "1-128 characters: letters, digits, '_', '.', ':' or '-'"
+
+
+
+
+
+
 
 
 def _service(request: web.Request) -> GiftService:
@@ -48,10 +51,7 @@ async def _user_by_handle(request: web.Request, handle: str, what: str = "user")
 
 
 def _handle(request: web.Request) -> str:
-    handle = request.match_info["handle"].lower()
-    if not HANDLE_RE.fullmatch(handle):
-        raise ApiError(400, f"handle: {request.match_info['handle'][:64]!r} is not valid ({HANDLE_RULE})")
-    return handle
+    return handle_param(request)
 
 
 async def _stream_creator(request: web.Request) -> tuple[str, User]:
@@ -67,10 +67,6 @@ async def _stream_creator(request: web.Request) -> tuple[str, User]:
     return (creator.handle if request.app[CONFIG].auth.mode == "accounts" else name), creator
 
 
-def _key_field(body: dict, name: str) -> str:
-    return validate.text_field(body, name, required=True, min_len=1, max_len=128, pattern=_KEY_RE, rule=_KEY_RULE)
-
-
 def _gift_json(record: GiftRecord) -> dict:
     return {"id": f"g{record.id}", "request_id": record.request_id, "gift_id": record.gift_id,
             "stream": record.stream, "coins": record.price, "creator_coins": record.creator_coins,
@@ -82,58 +78,52 @@ def _gift_json(record: GiftRecord) -> dict:
 async def catalogue(request: web.Request) -> web.Response:
     service = _service(request)
     config = service.config
-    return web.json_response({"gifts": service.catalogue_json(), "currency": config.currency,
-                              "coin_value": str(config.coin_value), "platform_share": str(config.platform_share)})
+    return respond(m.Catalogue, {"gifts": service.catalogue_json(), "currency": config.currency,
+                                 "coin_value": str(config.coin_value), "platform_share": str(config.platform_share)})
 
 
 async def my_wallet(request: web.Request) -> web.Response:
     user = await require_user(request)
     balance = await _service(request).balance(user)
-    return web.json_response({"handle": user.handle, "balance": balance}, headers={"Cache-Control": "no-store"})
+    return respond(m.Wallet, {"handle": user.handle, "balance": balance}, headers={"Cache-Control": "no-store"})
 
 
 async def credit_wallet(request: web.Request) -> web.Response:
     actor = await require_user(request, "admin")
     service = _service(request)
     target = await _user_by_handle(request, _handle(request))
-    body = await validate.read_json(request, allowed={"coins", "idempotency_key"})
-    coins = validate.int_field(body, "coins", low=1, high=service.config.max_credit)
-    if coins is None:
-        raise ApiError(400, "coins: required")
-    key = _key_field(body, "idempotency_key")
+    body = await read_body(request, m.credit_model(service.config.max_credit))
+    coins, key = body.coins, body.idempotency_key
     try:
         record = await service.credit(target, coins, key, actor)
     except GiftRefused as exc:
         raise ApiError(exc.status, exc.message, **exc.extra) from None
-    return web.json_response({"handle": target.handle, "coins": record.coins, "idempotency_key": key,
-                              "balance": record.balance, "replayed": record.replayed},
-                             status=200 if record.replayed else 201)
+    return respond(m.Credited, {"handle": target.handle, "coins": record.coins, "idempotency_key": key,
+                                "balance": record.balance, "replayed": record.replayed},
+                   status=200 if record.replayed else 201)
 
 
 async def send_gift(request: web.Request) -> web.Response:
     sender = await require_user(request)
     service = _service(request)
     name, creator = await _stream_creator(request)
-    body = await validate.read_json(request, allowed={"gift_id", "request_id"})
-    gift_id = validate.text_field(body, "gift_id", required=True, min_len=1, max_len=64)
-    request_id = _key_field(body, "request_id")
+    body = await read_body(request, _send_model(service))
+    gift_id, request_id = body.gift_id, body.request_id
     try:
         record = await service.send(sender, creator, name, gift_id, request_id)
     except GiftRefused as exc:
         raise ApiError(exc.status, exc.message, **exc.extra) from None
-    return web.json_response({"gift": _gift_json(record), "balance": record.balance, "replayed": record.replayed},
-                             status=200 if record.replayed else 201)
+    return respond(m.GiftSent, {"gift": _gift_json(record), "balance": record.balance, "replayed": record.replayed},
+                   status=200 if record.replayed else 201)
 
 
 async def leaderboard(request: web.Request) -> web.Response:
     service = _service(request)
     name, creator = await _stream_creator(request)
-    scope = request.query.get("scope", "all")
-    if scope not in ("all", "broadcast"):
-        raise ApiError(400, f"scope: {scope[:32]!r} is not one of all, broadcast")
+    scope = read_query(request, m.LeaderboardQuery).scope
     rows = await service.leaderboard(creator, live_only=scope == "broadcast", stream_name=name)
-    return web.json_response({"stream": name, "scope": scope, "live": request.app[HUB].get(name) is not None,
-                              "gifters": [{"rank": rank, "user": row.handle, "display_name": row.display_name,
+    return respond(m.Leaderboard, {"stream": name, "scope": scope, "live": request.app[HUB].get(name) is not None,
+                                   "gifters": [{"rank": rank, "user": row.handle, "display_name": row.display_name,
                                            "coins": row.coins, "gifts": row.gifts}
                                           for rank, row in enumerate(rows, start=1)]})
 
@@ -145,13 +135,17 @@ async def earnings(request: web.Request) -> web.Response:
     if creator.id != actor.id and not actor.at_least("admin"):
         raise ApiError(403, "only the creator and admins can see a creator's earnings")
     result = await service.earnings(creator)
-    return web.json_response({"handle": creator.handle, **result.to_json()}, headers={"Cache-Control": "no-store"})
+    return respond(m.Earnings, {"handle": creator.handle, **result.to_json()}, headers={"Cache-Control": "no-store"})
 
 
 async def ledger(request: web.Request) -> web.Response:
     await require_user(request, "admin")
     summary = await _service(request).ledger_summary()
-    return web.json_response(summary.to_json(), headers={"Cache-Control": "no-store"})
+    return respond(m.LedgerSummary, summary.to_json(), headers={"Cache-Control": "no-store"})
+
+
+def _send_model(service: GiftService) -> type:
+    return m.send_model(tuple(gift.id for gift in service.config.catalogue))
 
 
 # --- wiring -------------------------------------------------------------------------------
@@ -163,45 +157,21 @@ def setup(app: web.Application, config: Config) -> None:
 
 
 def _routes(app: web.Application, config: Config) -> None:
-    register_schema(app, "Gift", {"type": "object", "properties": {
-        "id": {"type": "string"}, "name": {"type": "string"}, "price": {"type": "integer", "description": "coins"},
-        "image": {"type": "string", "nullable": True}, "value": {"type": "string", "description": "money, decimal"}}})
-    register_schema(app, "GiftSent", {"type": "object", "properties": {
-        "gift": {"type": "object", "properties": {
-            "id": {"type": "string"}, "request_id": {"type": "string"}, "gift_id": {"type": "string"},
-            "stream": {"type": "string"}, "coins": {"type": "integer"}, "creator_coins": {"type": "integer"},
-            "platform_coins": {"type": "integer"}, "created_at": {"type": "number"}}},
-        "balance": {"type": "integer"}, "replayed": {"type": "boolean"}}})
-    register_schema(app, "LedgerSummary", {"type": "object", "properties": {
-        **{name: {"type": "integer"} for name in (
-            "credited", "credits", "balances", "creator_earnings", "platform", "gifts", "gifts_coins",
-            "gifts_creator_coins", "gifts_platform_coins")},
-        "balanced": {"type": "boolean", "description": "credited == balances + creator_earnings + platform"}}})
-
     T = "gifts"
-    handle = path_param("handle", "a user's handle", {"type": "string", "pattern": "^" + HANDLE_RE.pattern + "$"})
-    name = path_param("name", "the stream (its creator's handle)", {"type": "string"})
-    key = {"type": "string", "pattern": "^" + _KEY_RE.pattern + "$"}
+    handle = path_param("handle", "a user's handle (any case)", HANDLE_PARAM)
+    name = path_param("name", "the stream (its creator's handle)", STREAM_NAME_PARAM)
 
-    add_route(app, "GET", "/api/gifts", catalogue, op(
-        "The gift catalogue", tag=T, ok_schema={"type": "object", "properties": {
-            "gifts": {"type": "array", "items": ref("Gift")}, "currency": {"type": "string"},
-            "coin_value": {"type": "string"}, "platform_share": {"type": "string"}}}))
+    add_route(app, "GET", "/api/gifts", catalogue, op("The gift catalogue", tag=T, ok_schema=m.Catalogue))
     add_route(app, "GET", "/api/me/wallet", my_wallet, op(
-        "The logged-in user's coin balance", tag=T, auth="required",
-        ok_schema={"type": "object", "properties": {"handle": {"type": "string"}, "balance": {"type": "integer"}}}))
+        "The logged-in user's coin balance", tag=T, auth="required", ok_schema=m.Wallet))
     add_route(app, "POST", "/api/users/{handle}/wallet/credits", credit_wallet, op(
         "Credit coins to a wallet (a payment provider's confirmation)", tag=T, role="admin", params=[handle],
         description="Idempotent by `idempotency_key` (e.g. the payment's id): the same key again answers 200 "
                     "with `replayed: true` and adds nothing; the same key with other coins or another user is "
                     f"409. At most gifts.max_credit ({config.gifts.max_credit}) coins per credit.",
-        body={"type": "object", "required": ["coins", "idempotency_key"], "additionalProperties": False,
-              "properties": {"coins": {"type": "integer", "minimum": 1, "maximum": config.gifts.max_credit},
-                             "idempotency_key": key}},
-        ok=201, ok_description="credited (200 with replayed: true for a repeated key)",
-        ok_schema={"type": "object", "properties": {
-            "handle": {"type": "string"}, "coins": {"type": "integer"}, "idempotency_key": {"type": "string"},
-            "balance": {"type": "integer"}, "replayed": {"type": "boolean"}}},
+        body=m.credit_model(config.gifts.max_credit),
+        ok=201, ok_also=[200], ok_description="credited (200 with replayed: true for a repeated key)",
+        ok_schema=m.Credited,
         errors=[404, 409]))
     add_route(app, "POST", "/api/streams/{name}/gifts", send_gift, op(
         "Send a gift into a stream's chat", tag=T, auth="required", params=[name],
@@ -209,26 +179,17 @@ def _routes(app: web.Application, config: Config) -> None:
                     "and the platform, appends to the ledger — one transaction — and shows a `gift` frame in "
                     "the stream's chat. The same `request_id` again answers 200 with the original gift and "
                     "`replayed: true`, charging nothing. 402: too few coins (`balance`, `price` in the answer); "
-                    "403: the sender may not gift this creator; 409: the request_id was used for another gift.",
-        body={"type": "object", "required": ["gift_id", "request_id"], "additionalProperties": False,
-              "properties": {"gift_id": {"type": "string"}, "request_id": key}},
-        ok=201, ok_schema=ref("GiftSent"), ok_description="sent (200 with replayed: true for a repeated request_id)",
-        errors=[402, 403, 404, 409]))
+                    "403: the sender may not gift this creator; 409: the request_id was used for another gift; "
+                    "422: a gift to yourself.",
+        body=m.send_model(tuple(gift.id for gift in config.gifts.catalogue)),
+        ok=201, ok_also=[200], ok_schema=m.GiftSent,
+        ok_description="sent (200 with replayed: true for a repeated request_id)",
+        errors=[402, 403, 404, 409, 422]))
     add_route(app, "GET", "/api/streams/{name}/leaderboard", leaderboard, op(
-        "Top gifters of a stream", tag=T, errors=[400, 404],
-        params=[name, query_param("scope", "all: all time; broadcast: the live broadcast",
-                                  {"type": "string", "enum": ["all", "broadcast"], "default": "all"})],
-        ok_schema={"type": "object", "properties": {
-            "stream": {"type": "string"}, "scope": {"type": "string"}, "live": {"type": "boolean"},
-            "gifters": {"type": "array", "items": {"type": "object", "properties": {
-                "rank": {"type": "integer"}, "user": {"type": "string"}, "display_name": {"type": "string"},
-                "coins": {"type": "integer"}, "gifts": {"type": "integer"}}}}}}))
+        "Top gifters of a stream", tag=T, errors=[400, 404], params=[name], query=m.LeaderboardQuery,
+        ok_schema=m.Leaderboard))
     add_route(app, "GET", "/api/users/{handle}/earnings", earnings, op(
         "A creator's gift earnings in coins and money (the creator or an admin)", tag=T, auth="required",
-        params=[handle], errors=[400, 403, 404],
-        ok_schema={"type": "object", "properties": {
-            "handle": {"type": "string"}, "coins": {"type": "integer"}, "gifts": {"type": "integer"},
-            "money": {"type": "string", "description": "decimal, coins × gifts.coin_value"},
-            "currency": {"type": "string"}}}))
+        params=[handle], errors=[400, 403, 404], ok_schema=m.Earnings))
     add_route(app, "GET", "/api/ledger", ledger, op(
-        "The ledger's sums and whether they balance", tag=T, role="admin", ok_schema=ref("LedgerSummary")))
+        "The ledger's sums and whether they balance", tag=T, role="admin", ok_schema=m.LedgerSummary))

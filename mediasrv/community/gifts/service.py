@@ -109,7 +109,7 @@ class GiftService:
         if gift is None:
             raise GiftRefused(400, f"gift_id: {gift_id[:32]!r} is not in the catalogue (GET /api/gifts)")
         if sender.id == creator.id:
-            raise GiftRefused(400, "you cannot send a gift to yourself")
+            raise GiftRefused(422, "you cannot send a gift to yourself")
         if self.sender_refused is not None and await self.sender_refused(creator.id, sender.id):
             self.gifts_refused += 1
             raise GiftRefused(403, "you may not send gifts to this creator")

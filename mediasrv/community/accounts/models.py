@@ -1,0 +1,174 @@
+"""The accounts API's request and answer shapes (validated and described from here)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from mediasrv.community.accounts.service import PASSWORD_MAX, PASSWORD_MIN
+from mediasrv.httpkit.models import query_int, RequestModel, ResponseModel, text
+
+DISPLAY_NAME_MAX = 64
+TITLE_MAX = 140
+
+Role = Literal["viewer", "creator", "moderator", "admin"]
+#: A handle as clients may spell it: any case, stored and compared lower-case.
+HANDLE_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_-]{2,31}$"
+HANDLE_RULE = "3-32 characters: letters, digits, '_' or '-', starting with a letter or digit; case-insensitive"
+Handle = text(32, pattern=HANDLE_PATTERN, rule=HANDLE_RULE, lower=True)
+#: A handle in a path (``/api/users/{handle}``): the same rule.
+HANDLE_PARAM = {"type": "string", "pattern": HANDLE_PATTERN}
+Password = text(PASSWORD_MAX, min_length=PASSWORD_MIN, strip=False)
+DisplayName = text(DISPLAY_NAME_MAX, min_length=1)
+
+
+# --- requests -----------------------------------------------------------------------------
+
+class NewUser(RequestModel):
+    handle: Handle
+    password: Password
+    display_name: DisplayName | None = None
+    role: Role | None = None
+
+
+class Login(RequestModel):
+    handle: text(64, min_length=1, lower=True)
+    password: text(PASSWORD_MAX, min_length=1, strip=False)
+
+
+class MeUpdate(RequestModel):
+    # The schema says it too: a new password comes with the current one.
+    model_config = {"json_schema_extra": {"dependentRequired": {"new_password": ["current_password"]}}}
+
+    display_name: DisplayName | None = None
+    # Not nullable (unlike display_name): the schema's dependentRequired counts a null as
+    # present, so null is refused for both rather than read as "absent".
+    current_password: text(PASSWORD_MAX, min_length=1, strip=False) = None
+    new_password: Password = None
+
+    @model_validator(mode="after")
+    def _current_with_new(self) -> "MeUpdate":
+        if self.new_password is not None and self.current_password is None:
+            raise ValueError("current_password: required to change the password")
+        return self
+
+
+class RoleChange(RequestModel):
+    role: Role
+
+
+class LiveAccessChange(RequestModel):
+    access: Literal["granted", "revoked", "rule"]
+
+
+class ChatSettingsChange(RequestModel):
+    enabled: bool | None = None
+    followers_only: bool | None = None
+    slow_mode_seconds: Annotated[int, Field(ge=0, le=3600)] | None = None
+
+
+class SettingsChange(RequestModel):
+    title: text(TITLE_MAX) | None = None
+    chat: ChatSettingsChange | None = None
+    save_by_default: bool | None = None
+
+
+class Page(RequestModel):
+    limit: query_int(1, 500, "page size (1-500)") = 50
+    offset: query_int(0, 10_000_000, "rows to skip") = 0
+
+
+# --- answers ------------------------------------------------------------------------------
+
+class User(ResponseModel):
+    handle: str
+    display_name: str
+    role: Role
+    created_at: float
+
+
+class Vod(ResponseModel):
+    """A saved broadcast (a VOD)."""
+
+    id: str = Field(description="the recording's id")
+    title: str = Field(description="the broadcast's title when it started (else the creator's display name)")
+    duration: float = Field(description="seconds")
+    started_at: float = Field(description="Unix time")
+    ended_at: float | None = Field(description="Unix time")
+    playback_url: str = Field(description="the VOD playlist (EXT-X-PLAYLIST-TYPE:VOD)")
+    download_url: str = Field(description="the MP4 download")
+
+
+class Profile(User):
+    followers: int
+    following: int
+    live: bool
+    cover_url: str | None
+    vods: list[Vod] | None = Field(None, description="the user's saved broadcasts, newest first (at most 50)")
+
+
+class UserList(ResponseModel):
+    total: int
+    users: list[User]
+
+
+class LoginAnswer(ResponseModel):
+    token: str
+    token_type: Literal["Bearer"]
+    expires_at: float
+    user: User
+
+
+class LiveAccess(ResponseModel):
+    handle: str
+    allowed: bool
+    reason: str = Field(examples=["live access requires 1000 followers, you have 12"])
+    followers: int
+    min_followers: int
+    override: Literal["granted", "revoked"] | None
+
+
+class LiveAccessChanged(LiveAccess):
+    stopped_live_stream: bool
+
+
+class StreamKey(ResponseModel):
+    stream_key: str = Field(description="secret; shown only to its owner")
+    server: str
+    url: str
+    public_name: str
+    playback_url: str
+    auth_mode: str
+
+
+class ChatSettings(ResponseModel):
+    enabled: bool
+    followers_only: bool
+    slow_mode_seconds: int
+
+
+class GoLiveSettings(ResponseModel):
+    title: str
+    cover_url: str | None
+    chat: ChatSettings
+    save_by_default: bool
+    updated_at: float
+
+
+class FollowAnswer(ResponseModel):
+    following: bool
+    changed: bool
+    handle: str
+    followers: int
+
+
+class CoverAnswer(ResponseModel):
+    cover_url: str | None
+    width: int
+    height: int
+    bytes: int
+
+
+class Revoked(ResponseModel):
+    revoked: int

@@ -1,0 +1,37 @@
+"""The discovery API's query and answer shapes (validated and described from here)."""
+
+from __future__ import annotations
+
+
+from pydantic import Field
+
+from mediasrv.httpkit.models import query_int, RequestModel, ResponseModel
+
+
+class LiveQuery(RequestModel):
+    limit: query_int(1, 500, "at most this many (1-500)") = 50
+
+
+class Creator(ResponseModel):
+    handle: str
+    display_name: str
+    followers: int
+    profile_url: str
+
+
+class LiveStream(ResponseModel):
+    name: str
+    title: str
+    creator: Creator | None
+    viewers: int
+    started_at: str = Field(description="ISO 8601, UTC")
+    cover_url: str | None
+    thumbnail_url: str | None
+    image_url: str | None = Field(description="the cover, else the thumbnail")
+    playback_url: str
+    followed: bool
+    score: float = Field(description="ranking score, see docs/api.md")
+
+
+class LiveListing(ResponseModel):
+    streams: list[LiveStream]
