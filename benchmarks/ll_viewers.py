@@ -41,6 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The server runs in this process: import this checkout's mediasrv (not whatever the
+# venv's editable install points at), so a worktree measures its own code.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common import (  # noqa: E402
     FFMPEG,
     HOST,
@@ -342,7 +345,7 @@ async def run_level(args, viewers: int, procs: ProcessGroup, workdir: Path) -> O
     await runner.setup()
     site = web.TCPSite(runner, HOST, 0)
     await site.start()
-    http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    http_port = runner.addresses[0][1]
     publisher = procs.start("publisher", publisher_argv(source, f"rtmp://{HOST}:{app[RTMP_SERVER].port}/live/{STREAM}"),
                             log_path=workdir / f"publisher-{viewers}.log")
     try:
@@ -378,7 +381,8 @@ def record(text: str, args) -> None:
     body = (
         f"### LL-HLS viewers, {when}\n\n```\n{command_line()}\n```\n\n"
         f"Machine: {machine_description({'ffmpeg': [FFMPEG, '-version']})}; shared with other engineers' "
-        f"test runs; load average at the end {load}. mediasrv at {code}. Server in the benchmark's process "
+        f"test runs; load average at the end {load}. mediasrv at {code} (imported from "
+        f"{Path(sys.modules['mediasrv'].__file__).parent}). Server in the benchmark's process "
         f"(uvloop), viewers in {args.processes} worker processes on the same 2 cores; "
         f"{args.seconds:g} s measured after {args.warmup:g} s; "
         f"{'each viewer also downloads every part' if args.fetch_parts else 'blocking reloads only (parts not downloaded)'}. "
