@@ -29,7 +29,6 @@ from dataclasses import dataclass
 
 from mediasrv.media.bitreader import ByteReader
 from mediasrv.media.errors import MalformedMediaError, UnsupportedCodecError
-from mediasrv.media.fastinit import fast_frozen_init
 from mediasrv.media.types import Codec, MediaUnit, TrackInfo, TrackKind
 
 __all__ = [
@@ -197,7 +196,6 @@ _UNSUPPORTED_VIDEO_CODECS: dict[int, str] = {
 # --------------------------------------------------------------------------- tags
 
 
-@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class VideoTag:
     """A parsed video message.
@@ -226,7 +224,6 @@ class VideoTag:
         return self.frame_type in _KEYFRAME_TYPES
 
 
-@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class AudioTag:
     """A parsed audio message: an AudioSpecificConfig (SEQUENCE_HEADER) or a raw AAC frame."""

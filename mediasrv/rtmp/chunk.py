@@ -14,8 +14,6 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from mediasrv.media.fastinit import fast_frozen_init
-
 from .errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = [
@@ -42,7 +40,6 @@ _U32 = struct.Struct(">I")
 _U32LE = struct.Struct("<I")
 
 
-@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class Message:
     """One reassembled RTMP message (§5.3.1 header fields + payload)."""
