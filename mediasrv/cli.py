@@ -74,7 +74,6 @@ async def serve(config: Config) -> int:
 
     from mediasrv.http.app import RTMP_SERVER, create_app
     from mediasrv.http import send_timeout
-    from mediasrv.http.fastlane import FastLaneSite
     from mediasrv.tls import http_context
 
     config.data_path.mkdir(parents=True, exist_ok=True)
@@ -88,8 +87,7 @@ async def serve(config: Config) -> int:
     try:
         await runner.setup()
         address = config.http.address
-        # Plain GETs of live playlists are answered below aiohttp (mediasrv/http/fastlane.py).
-        site = FastLaneSite(runner, address.host, address.port, reuse_address=True, ssl_context=ssl_context)
+        site = web.TCPSite(runner, address.host, address.port, reuse_address=True, ssl_context=ssl_context)
         await site.start()
     except ConfigError as exc:  # the RTMPS certificate, loaded when its listener starts
         print(f"mediasrv: configuration error: {exc}", file=sys.stderr)
@@ -99,7 +97,7 @@ async def serve(config: Config) -> int:
         print(f"mediasrv: cannot listen: {exc.strerror or exc}", file=sys.stderr)
         await runner.cleanup()
         return 1
-    http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    http_port = runner.addresses[0][1]  # the port bound (http.listen may ask for port 0)
     rtmp_server = app.get(RTMP_SERVER)  # none on a pure edge (cluster.ingest: false)
     rtmp_port = rtmp_server.port if rtmp_server is not None else 0
     tls_port = rtmp_server.tls_port if rtmp_server is not None else None

@@ -300,34 +300,6 @@ def seeds_ll_hls_query() -> list[bytes]:
     return [b"_HLS_msn=12&_HLS_part=3", b"_HLS_msn=7&_HLS_skip=YES", b"_HLS_skip=v2", b"_HLS_part=1", b"a=%20&_HLS_msn=%31"]
 
 
-def run_http_head(data: bytes) -> None:
-    """The HTTP fast lane's request-head parser, fed the way a connection feeds it: bytes
-    arrive in pieces, complete heads are consumed, an incomplete one waits for more.
-    (tests/fuzz/test_fastlane_head.py also checks what it accepts against aiohttp.)"""
-    from mediasrv.http.fastlane import FOREIGN, INCOMPLETE, MAX_HEAD, PlaylistRequest, parse_head
-
-    buffer = b""
-    for piece in _pieces(data):
-        buffer += piece
-        start = 0
-        while start < len(buffer):
-            result = parse_head(buffer, start)
-            if result == INCOMPLETE:
-                assert len(buffer) - start < MAX_HEAD
-                break
-            if result == FOREIGN:
-                return  # handed to aiohttp with buffer[start:]
-            assert isinstance(result, PlaylistRequest) and start < result.end <= start + MAX_HEAD
-            start = result.end
-        buffer = buffer[start:]
-
-
-def seeds_http_head() -> list[bytes]:
-    get = b"GET /live/x/source/index.m3u8?s=t0k HTTP/1.1\r\nHost: h\r\nUser-Agent: p\r\n\r\n"
-    return [b"\x05" + get * 3, b"\x01" + get + b"HEAD / HTTP/1.1\r\n\r\n",
-            b"\x03GET /live/x/index.m3u8 HTTP/1.1\r\nHost: h\r\nConnection: keep-alive\r\n\r\n"]
-
-
 _CONFIG_DIR = tempfile.mkdtemp(prefix="mediasrv-fuzz-config-")
 
 
@@ -503,7 +475,6 @@ TARGETS: dict[str, Target] = {t.name: t for t in [
            lambda: _media_seeds()["vp9"] or [b"\x01\x00\x00\x00\x00\x0a\x80\x02\x02\x02\x00\x00"], 64),
     Target("AudioSpecificConfig", _config_record(Codec.AAC, [aac.parse_asc]), lambda: _media_seeds()["aac"], 32),
     Target("ll_hls_query", run_ll_hls_query, seeds_ll_hls_query, 128),
-    Target("http_head", run_http_head, seeds_http_head, 1024),
     Target("config", run_config, seeds_config, 1024),
     Target("chat_text", run_chat_text, seeds_chat_text, 512),
     Target("chat_requests", run_chat_requests, seeds_chat_requests, 1024),

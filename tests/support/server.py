@@ -58,16 +58,15 @@ async def serving(config: Config) -> AsyncIterator[RunningServer]:
     """Run ``create_app(config)`` on an ephemeral HTTP port (HTTPS when the config has a
     certificate) until the block ends."""
     from mediasrv.http import send_timeout
-    from mediasrv.http.fastlane import FastLaneSite
     from mediasrv.tls import http_context
 
     app = create_app(config)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2)
     await runner.setup()
-    # The listener mediasrv.cli starts: playlists in the fast lane (mediasrv/http/fastlane.py).
-    site = FastLaneSite(runner, "127.0.0.1", 0, ssl_context=http_context(config))
+    # The listener mediasrv.cli starts.
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=http_context(config))
     await site.start()
-    http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    http_port = runner.addresses[0][1]
     sweeper = send_timeout.watch(runner, config.http.send_timeout)  # as mediasrv.cli does
     try:
         yield RunningServer(app, config, http_port, app[RTMP_SERVER].port, runner)
