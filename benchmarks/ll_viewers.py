@@ -34,6 +34,7 @@ import json
 import os
 import re
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -283,17 +284,21 @@ async def measure(service, http_port: int, *, viewers: int, processes: int, seco
     per = [viewers // processes + (1 if i < viewers % processes else 0) for i in range(processes)]
     started = time.monotonic()
     cpu0 = cpu_seconds(os.getpid(), include_children=False)
-    procs = [await asyncio.create_subprocess_exec(
-        sys.executable, str(Path(__file__).resolve()), "--worker", "--url", f"http://{HOST}:{http_port}",
-        "--viewers", str(n), "--seconds", str(seconds), *(["--fetch-parts"] if fetch_parts else []),
-        stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL) for n in per if n]
+    # subprocess.Popen, not the loop's create_subprocess_exec: uvloop's spawn runs
+    # Python's after-fork hooks in the forked child, which hangs on a lock when another
+    # thread of this process (the server's) held it at the fork, and the loop waits for
+    # that child synchronously. Popen's child runs no Python code before exec.
+    procs = [subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), "--worker", "--url", f"http://{HOST}:{http_port}",
+         "--viewers", str(n), "--seconds", str(seconds), *(["--fetch-parts"] if fetch_parts else [])],
+        stdout=subprocess.PIPE, stdin=subprocess.DEVNULL) for n in per if n]
     try:
-        outputs = await asyncio.gather(*(p.communicate() for p in procs))
+        outputs = await asyncio.gather(*(asyncio.to_thread(p.communicate) for p in procs))
     finally:
         for p in procs:
-            if p.returncode is None:
+            if p.poll() is None:
                 p.kill()
-                await p.wait()
+                p.wait()
         stop.set()
         await watcher
     elapsed = time.monotonic() - started
@@ -347,7 +352,8 @@ async def run_level(args, viewers: int, procs: ProcessGroup, workdir: Path) -> O
     await site.start()
     http_port = runner.addresses[0][1]
     publisher = procs.start("publisher", publisher_argv(source, f"rtmp://{HOST}:{app[RTMP_SERVER].port}/live/{STREAM}"),
-                            log_path=workdir / f"publisher-{viewers}.log")
+                            log_path=workdir / f"publisher-{viewers}.log",
+                            parent_death_signal=False)  # the server's threads run here
     try:
         service = app[HLS_SERVICE]
         deadline = time.monotonic() + 30
