@@ -95,7 +95,13 @@ class ProcessGroup:
         log_path: Path | None = None,
         cwd: str | os.PathLike | None = None,
         env: dict[str, str] | None = None,
+        parent_death_signal: bool = True,
     ) -> Managed:
+        """Start ``argv``. ``parent_death_signal=False`` for a benchmark that runs threads
+        (a server in its own process): the signal is set by Python code run in the
+        forked child (``preexec_fn``), which can hang there on a lock another thread
+        held at the fork; without it the child runs no Python code before exec (the
+        child is still stopped by ``stop``/``stop_all`` and on SIGTERM, not on SIGKILL)."""
         log = open(log_path, "wb") if log_path is not None else None
         out = log if log is not None else subprocess.DEVNULL
         popen = subprocess.Popen(
@@ -106,7 +112,7 @@ class ProcessGroup:
             cwd=cwd,
             env=env,
             start_new_session=True,
-            preexec_fn=_set_parent_death_signal,
+            preexec_fn=_set_parent_death_signal if parent_death_signal else None,
         )
         managed = Managed(name, popen, log_path, log)
         self.procs.append(managed)

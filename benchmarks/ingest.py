@@ -17,6 +17,9 @@ For each server in turn (never both at once), in one invocation:
 ``--servers nginx-rtmp,mediasrv,mediasrv-live-only`` adds the like-for-like row:
 mediasrv doing what nginx-rtmp's ``live on`` does (``LIVE_ONLY_SETTINGS``: no HLS
 packaging, no recording, no thumbnails after the first), beside mediasrv's defaults.
+``nginx-rtmp-hls`` is the fair peer of those defaults: nginx-rtmp with ``hls on``
+(``NGINX_HLS_FRAGMENT`` fragments, a playlist as long as mediasrv's default window),
+writing MPEG-TS fragments and playlists into the run's temp dir.
 
 The publishers' CPU is not counted. The input (1280x720 30 fps H.264 High with B-frames
 + AAC, ~3.2 Mbit/s, 25 s, FLV) is made once with the FFmpeg CLI and cached in the temp
@@ -25,6 +28,8 @@ also appends it, with the command line, date and machine, to benchmarks/RESULTS.
 
     .venv/bin/python benchmarks/ingest.py --streams 4 --seconds 30
     .venv/bin/python benchmarks/ingest.py --servers nginx-rtmp,mediasrv,mediasrv-live-only
+    .venv/bin/python benchmarks/ingest.py --streams 12 \
+        --servers nginx-rtmp,nginx-rtmp-hls,mediasrv,mediasrv-live-only
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ from common import (  # noqa: E402
     command_line,
     cpu_seconds,
     free_port,
+    load_average,
     machine_description,
     Managed,
     markdown_table,
@@ -172,6 +178,59 @@ class NginxRtmp(Server):
         wait_for_tcp(HOST, self.rtmp_port, 10.0, self.proc)
 
 
+#: nginx-rtmp's HLS as the peer of mediasrv's defaults (``hls.segment_duration`` 2 s,
+#: ``hls.window`` 6 segments): 2 s fragments (cut at the input's 2 s keyframes) and a
+#: 12 s playlist. Its HLS is plain (no LL-HLS parts) and it does no recording or
+#: thumbnails, so it is still less work than mediasrv's defaults, not more.
+NGINX_HLS_FRAGMENT = "2s"
+NGINX_HLS_PLAYLIST_LENGTH = "12s"
+
+
+class NginxRtmpHls(Server):
+    """nginx-rtmp with ``hls on``: every stream also packaged as HLS into ``hls/``."""
+
+    name = "nginx-rtmp-hls"
+
+    def start(self) -> None:
+        self.hls_dir = self.workdir / "hls"
+        self.hls_dir.mkdir(parents=True, exist_ok=True)
+        conf = write_nginx_rtmp_conf(
+            self.workdir, self.rtmp_port, host=HOST, workers=1,
+            extra_application=(
+                f"hls on;\n"
+                f"            hls_path {self.hls_dir};\n"
+                f"            hls_fragment {NGINX_HLS_FRAGMENT};\n"
+                f"            hls_playlist_length {NGINX_HLS_PLAYLIST_LENGTH};"
+            ),
+        )
+        self.proc = self.procs.start(
+            "nginx", nginx_argv(conf, self.workdir), log_path=self.workdir / "stdout.log"
+        )
+        wait_for_tcp(HOST, self.rtmp_port, 10.0, self.proc)
+
+    def verify_streams(self, names: list[str], timeout: float) -> list[str]:
+        """Every stream has a playlist listing at least one fragment (the first one is
+        written after ~2 s, at the second keyframe)."""
+        deadline = time.monotonic() + timeout
+        missing = list(names)
+        while time.monotonic() < deadline:
+            missing = [n for n in names if not self._has_fragment(n)]
+            if not missing:
+                return [f"HLS playlists with fragments for {len(names)}"]
+            time.sleep(0.5)
+        raise BenchmarkError(
+            f"nginx-rtmp-hls: no HLS playlist with a fragment after {timeout:g} s for {missing}\n"
+            f"{self.proc.log_tail()}"
+        )
+
+    def _has_fragment(self, name: str) -> bool:
+        try:
+            playlist = (self.hls_dir / f"{name}.m3u8").read_text()
+        except OSError:
+            return False
+        return any(line.endswith(".ts") for line in playlist.splitlines())
+
+
 class Mediasrv(Server):
     name = "mediasrv"
 
@@ -181,8 +240,10 @@ class Mediasrv(Server):
         self.extra_sets = extra_sets
 
     def start(self) -> None:
-        exe = ROOT / ".venv" / "bin" / "mediasrv"
-        argv = [str(exe)] if exe.exists() else [sys.executable, "-m", "mediasrv.cli"]
+        # ``-m`` from the checkout's root imports this checkout's mediasrv (the current
+        # directory comes first on sys.path), whatever the venv's editable install points
+        # at: a worktree measures its own code.
+        argv = [sys.executable, "-m", "mediasrv.cli"]
         argv += [
             "serve",
             "--set", f"rtmp.listen={HOST}:{self.rtmp_port}",
@@ -196,6 +257,7 @@ class Mediasrv(Server):
         ]
         for kv in self.extra_sets:
             argv += ["--set", kv]
+        self.imported = imported_mediasrv()
         self.proc = self.procs.start("mediasrv", argv, log_path=self.workdir / "mediasrv.log", cwd=ROOT)
         wait_for_tcp(HOST, self.http_port, 30.0, self.proc)
         wait_for_tcp(HOST, self.rtmp_port, 10.0, self.proc)
@@ -215,12 +277,24 @@ class Mediasrv(Server):
             except OSError:
                 seen = set()
             if set(names) <= seen:
-                return [f"/api/streams listed {len(names)}"]
+                return [f"mediasrv from {self.imported}", f"/api/streams listed {len(names)}"]
             time.sleep(0.5)
         raise BenchmarkError(
             f"mediasrv: /api/streams lists {sorted(seen)} after {timeout:g} s, expected {names}\n"
             f"{self.proc.log_tail()}"
         )
+
+
+def imported_mediasrv() -> str:
+    """The mediasrv package ``python -m mediasrv.cli`` run from ROOT imports; refuses to
+    measure another checkout's code."""
+    out = subprocess.run(
+        [sys.executable, "-c", "import mediasrv, os; print(os.path.dirname(mediasrv.__file__))"],
+        capture_output=True, text=True, check=True, cwd=ROOT, timeout=30,
+    ).stdout.strip()
+    if Path(out).resolve() != (ROOT / "mediasrv").resolve():
+        raise BenchmarkError(f"python -m mediasrv.cli from {ROOT} would import {out}, not this checkout")
+    return out
 
 
 #: mediasrv doing what nginx-rtmp's ``live on`` does: ingest into the hub (RTMP playback
@@ -402,19 +476,30 @@ def _check_publishers(server: Server, publishers: list[Managed]) -> None:
 # Report
 
 
+#: The server each row is judged against (issue 15): the like-for-like row against
+#: nginx-rtmp's ``live on``, mediasrv's defaults against nginx-rtmp with HLS.
+PEERS = {"mediasrv-live-only": "nginx-rtmp", "mediasrv": "nginx-rtmp-hls"}
+
+
 def table(results: list[Result]) -> str:
-    base = next((r for r in results if r.server == "nginx-rtmp"), None)
+    by_name = {r.server: r for r in results}
+    base = by_name.get("nginx-rtmp")
+
+    def ratio(r: Result, other: Result | None) -> str:
+        return f"{r.per_stream_minute / other.per_stream_minute:.2f}" if other and other.cpu > 0 else "—"
+
     rows = []
     for r in results:
-        ratio = f"{r.per_stream_minute / base.per_stream_minute:.2f}" if base and base.cpu > 0 else "—"
+        peer = by_name.get(PEERS.get(r.server, ""))
         rows.append([
             r.server, r.streams, f"{r.seconds:.1f}", f"{r.cpu:.2f}", f"{r.per_stream_minute:.3f}",
-            ratio, f"{r.mbit_in:.1f}",
+            ratio(r, base), f"{ratio(r, peer)} ({peer.server})" if peer else "—", f"{r.mbit_in:.1f}",
         ])
     return markdown_table(
         ["server", "streams", "seconds", "CPU s", "CPU s per stream-minute", "ratio vs nginx-rtmp",
-         "Mbit/s in"],
+         "ratio vs peer", "Mbit/s in"],
         rows,
+        align="lrrrrrlr",
     )
 
 
@@ -431,7 +516,9 @@ def record(results: list[Result], input_path: Path, input_bps: float, args) -> N
         f"```\n{command_line()}\n```\n\n"
         f"Machine: {machine}. mediasrv at {code}"
         f"{'; extra settings: ' + ' '.join(args.mediasrv_set) if args.mediasrv_set else ''}"
-        f"{'; mediasrv-live-only = mediasrv with ' + ' '.join(LIVE_ONLY_SETTINGS) if 'mediasrv-live-only' in args.servers else ''}.\n"
+        f"{'; mediasrv-live-only = mediasrv with ' + ' '.join(LIVE_ONLY_SETTINGS) if 'mediasrv-live-only' in args.servers else ''}"
+        f"{'; nginx-rtmp-hls = nginx-rtmp with hls on, hls_fragment ' + NGINX_HLS_FRAGMENT + ', hls_playlist_length ' + NGINX_HLS_PLAYLIST_LENGTH if 'nginx-rtmp-hls' in args.servers else ''}"
+        f". Load average (1, 5, 15 min) before the first server: {args.load_before}; at the end: {load_average()}.\n"
         f"Input: {input_path.name}, {input_bps / 1e6:.2f} Mbit/s, "
         f"published with `ffmpeg -re -stream_loop -1 -c copy`; warmup {args.warmup:g} s.\n\n"
         f"{table(results)}\n\n"
@@ -441,7 +528,7 @@ def record(results: list[Result], input_path: Path, input_bps: float, args) -> N
     note(f"appended to {RESULTS.relative_to(ROOT)}")
 
 
-SERVERS = ("nginx-rtmp", "mediasrv", "mediasrv-live-only")
+SERVERS = ("nginx-rtmp", "nginx-rtmp-hls", "mediasrv", "mediasrv-live-only")
 
 
 def parse_args(argv=None):
@@ -453,7 +540,8 @@ def parse_args(argv=None):
     p.add_argument("--servers", default="nginx-rtmp,mediasrv",
                    help="comma-separated, run in this order (default nginx-rtmp,mediasrv); "
                         "mediasrv-live-only is mediasrv with " + " ".join(LIVE_ONLY_SETTINGS)
-                        + ", the like-for-like row")
+                        + ", the like-for-like row; nginx-rtmp-hls is nginx-rtmp with hls on "
+                        "(2 s fragments), the peer of mediasrv's defaults")
     p.add_argument("--mediasrv-set", action="append", default=[], metavar="KEY=VALUE",
                    help="extra --set for mediasrv (repeatable)")
     p.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "mediasrv-bench",
@@ -478,6 +566,8 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    args.load_before = load_average()
+    note(f"load average {args.load_before}")
     workdir = Path(tempfile.mkdtemp(prefix="mediasrv-bench-ingest-"))
     results: list[Result] = []
     try:
@@ -488,6 +578,8 @@ def main(argv=None) -> int:
             for name in args.servers:
                 if name == "nginx-rtmp":
                     server: Server = NginxRtmp(procs, workdir / "nginx")
+                elif name == "nginx-rtmp-hls":
+                    server = NginxRtmpHls(procs, workdir / name)
                 elif name == "mediasrv-live-only":
                     server = MediasrvLiveOnly(procs, workdir / name, args.mediasrv_set)
                 else:

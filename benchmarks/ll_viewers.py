@@ -34,6 +34,7 @@ import json
 import os
 import re
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +42,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The server runs in this process: import this checkout's mediasrv (not whatever the
+# venv's editable install points at), so a worktree measures its own code.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common import (  # noqa: E402
     FFMPEG,
     HOST,
@@ -280,17 +284,21 @@ async def measure(service, http_port: int, *, viewers: int, processes: int, seco
     per = [viewers // processes + (1 if i < viewers % processes else 0) for i in range(processes)]
     started = time.monotonic()
     cpu0 = cpu_seconds(os.getpid(), include_children=False)
-    procs = [await asyncio.create_subprocess_exec(
-        sys.executable, str(Path(__file__).resolve()), "--worker", "--url", f"http://{HOST}:{http_port}",
-        "--viewers", str(n), "--seconds", str(seconds), *(["--fetch-parts"] if fetch_parts else []),
-        stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL) for n in per if n]
+    # subprocess.Popen, not the loop's create_subprocess_exec: uvloop's spawn runs
+    # Python's after-fork hooks in the forked child, which hangs on a lock when another
+    # thread of this process (the server's) held it at the fork, and the loop waits for
+    # that child synchronously. Popen's child runs no Python code before exec.
+    procs = [subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), "--worker", "--url", f"http://{HOST}:{http_port}",
+         "--viewers", str(n), "--seconds", str(seconds), *(["--fetch-parts"] if fetch_parts else [])],
+        stdout=subprocess.PIPE, stdin=subprocess.DEVNULL) for n in per if n]
     try:
-        outputs = await asyncio.gather(*(p.communicate() for p in procs))
+        outputs = await asyncio.gather(*(asyncio.to_thread(p.communicate) for p in procs))
     finally:
         for p in procs:
-            if p.returncode is None:
+            if p.poll() is None:
                 p.kill()
-                await p.wait()
+                p.wait()
         stop.set()
         await watcher
     elapsed = time.monotonic() - started
@@ -343,9 +351,10 @@ async def run_level(args, viewers: int, procs: ProcessGroup, workdir: Path) -> O
     await runner.setup()
     site = web.TCPSite(runner, HOST, 0)
     await site.start()
-    http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    http_port = runner.addresses[0][1]
     publisher = procs.start("publisher", publisher_argv(source, f"rtmp://{HOST}:{app[RTMP_SERVER].port}/live/{STREAM}"),
-                            log_path=workdir / f"publisher-{viewers}.log")
+                            log_path=workdir / f"publisher-{viewers}.log",
+                            parent_death_signal=False)  # the server's threads run here
     try:
         service = app[HLS_SERVICE]
         deadline = time.monotonic() + 30
@@ -379,7 +388,8 @@ def record(text: str, args) -> None:
     body = (
         f"### LL-HLS viewers, {when}\n\n```\n{command_line()}\n```\n\n"
         f"Machine: {machine_description({'ffmpeg': [FFMPEG, '-version']})}; shared with other engineers' "
-        f"test runs; load average at the end {load}. mediasrv at {code}. Server in the benchmark's process "
+        f"test runs; load average at the end {load}. mediasrv at {code} (imported from "
+        f"{Path(sys.modules['mediasrv'].__file__).parent}). Server in the benchmark's process "
         f"(uvloop), viewers in {args.processes} worker processes on the same 2 cores; "
         f"{args.seconds:g} s measured after {args.warmup:g} s; "
         f"{'each viewer also downloads every part' if args.fetch_parts else 'blocking reloads only (parts not downloaded)'}. "

@@ -102,8 +102,27 @@ def iter_length_prefixed(data: bytes, length_size: int) -> Iterator[bytes]:
 
 
 def check_length_prefixed(data: bytes, length_size: int) -> int:
-    """Validate the length prefixes of a sample without copying; return its NAL count."""
-    return sum(1 for _ in _nal_spans(data, length_size))
+    """Validate the length prefixes of a sample without copying; return its NAL count.
+
+    The walk of :func:`_nal_spans` (same checks, same errors) as a plain loop: the ingest
+    runs it on every video frame, and a generator resumed per NAL unit costs more than
+    the walk itself."""
+    if length_size not in (1, 2, 3, 4):
+        raise MalformedMediaError(f"invalid NAL length size {length_size}")
+    count = 0
+    pos = 0
+    end = len(data)
+    while pos < end:
+        if pos + length_size > end:
+            raise MalformedMediaError(f"truncated NAL length prefix at byte {pos}")
+        size = int.from_bytes(data[pos : pos + length_size], "big")
+        pos += length_size
+        if pos + size > end:
+            raise MalformedMediaError(f"NAL unit of {size} bytes at byte {pos} runs past the end ({end})")
+        if size:
+            count += 1
+        pos += size
+    return count
 
 
 def length_prefixed_to_annexb(data: bytes, length_size: int) -> bytes:

@@ -29,7 +29,6 @@ from dataclasses import dataclass
 
 from mediasrv.media.bitreader import ByteReader
 from mediasrv.media.errors import MalformedMediaError, UnsupportedCodecError
-from mediasrv.media.fastinit import fast_frozen_init
 from mediasrv.media.types import Codec, MediaUnit, TrackInfo, TrackKind
 
 __all__ = [
@@ -50,6 +49,8 @@ __all__ = [
     "build_video_end_of_sequence",
     "build_video_frame",
     "build_video_sequence_header",
+    "aac_raw_frame",
+    "avc_coded_frame",
     "parse_audio_tag",
     "parse_video_tag",
 ]
@@ -197,7 +198,6 @@ _UNSUPPORTED_VIDEO_CODECS: dict[int, str] = {
 # --------------------------------------------------------------------------- tags
 
 
-@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class VideoTag:
     """A parsed video message.
@@ -226,7 +226,6 @@ class VideoTag:
         return self.frame_type in _KEYFRAME_TYPES
 
 
-@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class AudioTag:
     """A parsed audio message: an AudioSpecificConfig (SEQUENCE_HEADER) or a raw AAC frame."""
@@ -387,16 +386,31 @@ _SOUND_AAC = int(SoundFormat.AAC)
 _AAC_RAW = int(AacPacketType.RAW)
 
 
-def parse_video_tag(payload: bytes) -> VideoTag:
-    """Parse the body of an RTMP video message / FLV video tag (legacy or Enhanced RTMP)."""
-    # Fast path for nearly every message of an H.264 stream: a legacy AVC key or inter
-    # frame with AVCPacketType 1 (NALUs) and its SI24 composition time (§E.4.3.1, 5 bytes
-    # of header). Same result as the general parser below, without its reader object.
+def avc_coded_frame(payload: bytes) -> tuple[bool, int, bytes] | None:
+    """Nearly every message of an H.264 stream, read without a :class:`VideoTag`: a legacy
+    AVC key or inter frame with AVCPacketType 1 (NALUs) and its SI24 composition time
+    (§E.4.3.1, 5 bytes of header). Returns ``(keyframe, composition_time, data)``, the
+    fields :func:`parse_video_tag` would give it (codec H.264, a coded frame, track 0),
+    or None for any other tag (then parse it with :func:`parse_video_tag`).
+
+    For the ingest, which reads each tag's fields once and keeps none of them."""
     if len(payload) >= 5 and payload[1] == _NALU:
         b = payload[0]
-        if b == _AVC_KEY_BYTE or b == _AVC_INTER_BYTE:
-            return VideoTag(_H264, _KEY if b == _AVC_KEY_BYTE else _INTER,
-                            _CODED_FRAME, int.from_bytes(payload[2:5], "big", signed=True), payload[5:])
+        if b == _AVC_KEY_BYTE:
+            return True, int.from_bytes(payload[2:5], "big", signed=True), payload[5:]
+        if b == _AVC_INTER_BYTE:
+            return False, int.from_bytes(payload[2:5], "big", signed=True), payload[5:]
+    return None
+
+
+def parse_video_tag(payload: bytes) -> VideoTag:
+    """Parse the body of an RTMP video message / FLV video tag (legacy or Enhanced RTMP)."""
+    # Fast path for nearly every message of an H.264 stream (see avc_coded_frame): same
+    # result as the general parser below, without its reader object.
+    frame = avc_coded_frame(payload)
+    if frame is not None:
+        keyframe, composition_time, data = frame
+        return VideoTag(_H264, _KEY if keyframe else _INTER, _CODED_FRAME, composition_time, data)
     c = ByteReader(payload, "FLV video tag")
     b = c.u8()
     if b & 0x80:  # IsExHeader
@@ -441,16 +455,27 @@ def _parse_ex_audio(c: ByteReader, packet_type: int) -> AudioTag:
     return AudioTag(codec, packets[AudioPacketType(packet_type)], c.rest(), True, track_id, offset_ns)
 
 
+def aac_raw_frame(payload: bytes) -> bytes | None:
+    """Most messages of a stream, read without an :class:`AudioTag`: a raw AAC frame
+    (SoundFormat 10, AACPacketType 1; FLV §E.4.2.1-2). Returns its data (maybe empty), the
+    one field :func:`parse_audio_tag` would not know in advance (codec AAC, a coded frame,
+    track 0), or None for any other tag (then parse it with :func:`parse_audio_tag`)."""
+    if len(payload) >= 2 and payload[0] >> 4 == _SOUND_AAC and payload[1] == _AAC_RAW:
+        return payload[2:]
+    return None
+
+
 def parse_audio_tag(payload: bytes) -> AudioTag:
     """Parse the body of an RTMP audio message / FLV audio tag (legacy AAC or Enhanced RTMP).
 
     An empty payload (RTMP's "audio silence" message) is malformed here; callers that
     want to tolerate it check for emptiness first.
     """
-    # Fast path for most messages of a stream: a raw AAC frame (SoundFormat 10,
-    # AACPacketType 1; FLV §E.4.2.1-2). Same result as the general parser below.
-    if len(payload) >= 2 and payload[0] >> 4 == _SOUND_AAC and payload[1] == _AAC_RAW:
-        return AudioTag(_AAC, _CODED_FRAME, payload[2:])
+    # Fast path for most messages of a stream (see aac_raw_frame). Same result as the
+    # general parser below.
+    data = aac_raw_frame(payload)
+    if data is not None:
+        return AudioTag(_AAC, _CODED_FRAME, data)
     c = ByteReader(payload, "FLV audio tag")
     b = c.u8()
     sound_format = b >> 4

@@ -23,7 +23,15 @@ from dataclasses import dataclass, field
 
 from mediasrv.media import aac, av1, avc, hevc, vp9
 from mediasrv.media.errors import MediaError, UnsupportedCodecError
-from mediasrv.media.flv import AudioTag, TagPacket, VideoTag, parse_audio_tag, parse_video_tag
+from mediasrv.media.flv import (
+    AudioTag,
+    TagPacket,
+    VideoTag,
+    aac_raw_frame,
+    avc_coded_frame,
+    parse_audio_tag,
+    parse_video_tag,
+)
 from mediasrv.media.timestamps import TrackClock
 from mediasrv.media.types import Codec, MediaUnit, TrackInfo
 
@@ -33,6 +41,8 @@ from mediasrv.media.types import Codec, MediaUnit, TrackInfo
 _SEQUENCE_HEADER = TagPacket.SEQUENCE_HEADER
 _CODED_FRAME = TagPacket.CODED_FRAME
 _NAL_CODECS = (Codec.H264, Codec.HEVC)
+_H264 = Codec.H264
+_AAC = Codec.AAC
 
 __all__ = ["FlvIngest", "IngestStats", "TrackStats", "track_from_config"]
 
@@ -132,6 +142,24 @@ class FlvIngest:
         if not payload:
             s.empty += 1
             return None
+        frame = avc_coded_frame(payload)
+        if frame is not None:
+            # Nearly every message of an H.264 stream: the steps of the general path
+            # below for a coded H.264 frame of track 0, without a VideoTag.
+            track = self._video_track
+            if track is None or track.codec is not _H264:
+                s.before_sequence_header += 1
+                return None
+            keyframe, composition_time, data = frame
+            if not data:
+                s.empty += 1
+                return None
+            try:
+                avc.check_length_prefixed(data, track.nal_length_size)
+            except MediaError:
+                s.malformed += 1
+                raise
+            return self._unit(track, self._video_clock, s, timestamp, composition_time, keyframe, data)
         try:
             tag = parse_video_tag(payload)
             if tag.track_id != 0:
@@ -205,6 +233,18 @@ class FlvIngest:
         if not payload:
             s.empty += 1  # RTMP "audio silence" message
             return None
+        data = aac_raw_frame(payload)
+        if data is not None:
+            # Most messages of a stream: the steps of the general path below for a raw
+            # AAC frame of track 0, without an AudioTag.
+            track = self._audio_track
+            if track is None or track.codec is not _AAC:
+                s.before_sequence_header += 1
+                return None
+            if not data:
+                s.empty += 1
+                return None
+            return self._unit(track, self._audio_clock, s, timestamp, 0, True, data)
         try:
             tag = parse_audio_tag(payload)
             if tag.track_id != 0:

@@ -20,15 +20,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mediasrv.media.fastinit import fast_frozen_init
-
 __all__ = ["ClockReading", "TrackClock"]
 
 _WRAP = 1 << 32
 _HALF = 1 << 31
 
 
-@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class ClockReading:
     """The normalised timestamps of one unit, in milliseconds."""

@@ -9,8 +9,6 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from mediasrv.media.fastinit import fast_frozen_init
-
 
 # StrEnum rather than Enum: members are used as dict keys on the per-frame path, and
 # str's C hash is several times cheaper than Enum's Python-level __hash__.
@@ -58,7 +56,6 @@ class TrackInfo:
         object.__setattr__(self, "kind", self.codec.kind)
 
 
-@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class MediaUnit:
     """One access unit (a video frame or an audio frame), timestamps in milliseconds.

@@ -14,8 +14,6 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from mediasrv.media.fastinit import fast_frozen_init
-
 from .errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = [
@@ -42,7 +40,6 @@ _U32 = struct.Struct(">I")
 _U32LE = struct.Struct("<I")
 
 
-@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class Message:
     """One reassembled RTMP message (§5.3.1 header fields + payload)."""
@@ -82,7 +79,9 @@ class ChunkReader:
 
     ``feed(bytes)`` then call ``next_message()`` until it returns ``None``; or use
     :meth:`receive_data` for both. Set Chunk Size and Abort are applied when read and
-    still returned, so the caller sees every message.
+    still returned, so the caller sees every message. :meth:`next_fields` is
+    ``next_message`` without the :class:`Message`: a plain tuple of its fields, for the
+    connection, which reads every message's fields once and keeps none of them.
     """
 
     def __init__(self, *, max_message_size: int = 8 * 1024 * 1024,
@@ -145,6 +144,15 @@ class ChunkReader:
 
         Raises :class:`RemoteProtocolError` on malformed chunk data or exceeded limits.
         """
+        fields = self.next_fields()
+        return None if fields is None else Message(*fields)
+
+    def next_fields(self) -> tuple[int, int, int, int, bytes] | None:
+        """:meth:`next_message` as a ``(csid, type_id, stream_id, timestamp, payload)``
+        tuple (the :class:`Message` fields, in order); ``None`` if none yet.
+
+        The connection reads each message's fields once and drops it, for every audio
+        and video message: a tuple costs a fraction of building a frozen dataclass."""
         buf = self._buf
         while True:
             st = self._current
@@ -180,7 +188,8 @@ class ChunkReader:
         """Parse one chunk header (and the payload, if it is all there).
 
         Returns ``None`` when more bytes are needed, ``True`` when a chunk was consumed
-        without completing a message, or the completed :class:`Message`.
+        without completing a message, or the completed message's fields (see
+        :meth:`next_fields`).
         """
         buf = self._buf
         p = self._pos
@@ -325,7 +334,7 @@ class ChunkReader:
         self._chunk_left = min(self._chunk_size, st.remaining)
         return True
 
-    def _gather(self, st: _ChunkStream, p: int, length: int) -> Message | None:
+    def _gather(self, st: _ChunkStream, p: int, length: int) -> tuple[int, int, int, int, bytes] | None:
         """A multi-chunk message whose chunks are all buffered back to back, in one step.
 
         With the read batching of the server, a video frame's chunks are usually all in
@@ -351,13 +360,13 @@ class ChunkReader:
         self._pos = stop
         return self._complete_single(st, payload)
 
-    def _complete_single(self, st: _ChunkStream, payload: bytes) -> Message:
-        msg = Message(st.csid, st.type_id, st.stream_id, st.timestamp, payload)
-        if st.type_id <= _TYPE_ABORT:
-            self._control(msg)
-        return msg
+    def _complete_single(self, st: _ChunkStream, payload: bytes) -> tuple[int, int, int, int, bytes]:
+        type_id = st.type_id
+        if type_id <= _TYPE_ABORT:
+            self._control(type_id, payload)
+        return st.csid, type_id, st.stream_id, st.timestamp, payload
 
-    def _complete(self, st: _ChunkStream, payload: bytes) -> Message:
+    def _complete(self, st: _ChunkStream, payload: bytes) -> tuple[int, int, int, int, bytes]:
         if st.body is not None:
             self._partial_count -= 1
             self._partial_bytes -= st.length
@@ -365,21 +374,21 @@ class ChunkReader:
         st.remaining = 0
         return self._complete_single(st, payload)
 
-    def _control(self, msg: Message) -> None:
-        if msg.type_id == _TYPE_SET_CHUNK_SIZE:
-            if len(msg.payload) < 4:
+    def _control(self, type_id: int, payload: bytes) -> None:
+        if type_id == _TYPE_SET_CHUNK_SIZE:
+            if len(payload) < 4:
                 raise RemoteProtocolError("Set Chunk Size message shorter than 4 bytes")
-            (size,) = _U32.unpack_from(msg.payload)
+            (size,) = _U32.unpack_from(payload)
             # §5.4.1: 31 bits, the first bit MUST be zero; a size of 0 is meaningless.
             if size & 0x80000000:
                 raise RemoteProtocolError(f"Set Chunk Size with the high bit set (0x{size:08x})")
             if size == 0:
                 raise RemoteProtocolError("Set Chunk Size of 0")
             self._chunk_size = size
-        elif msg.type_id == _TYPE_ABORT:
-            if len(msg.payload) < 4:
+        elif type_id == _TYPE_ABORT:
+            if len(payload) < 4:
                 raise RemoteProtocolError("Abort message shorter than 4 bytes")
-            (csid,) = _U32.unpack_from(msg.payload)
+            (csid,) = _U32.unpack_from(payload)
             self.abort(csid)
 
     def abort(self, csid: int) -> None:

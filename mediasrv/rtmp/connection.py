@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from . import messages as m
 from .amf0 import UNDEFINED, EcmaArray
-from .chunk import ChunkReader, ChunkWriter, Message
+from .chunk import ChunkReader, ChunkWriter
 from .errors import LocalProtocolError, RemoteProtocolError
 from .events import (
     AudioData,
@@ -366,8 +366,9 @@ class RtmpConnection:
                 data = rest
             reader = self._reader
             reader.feed(data)
-            while (msg := reader.next_message()) is not None:
-                self._dispatch(msg, events)
+            # The message's fields as a tuple, not a chunk.Message: nothing keeps them.
+            while (fields := reader.next_fields()) is not None:
+                self._dispatch(fields, events)
             self._acknowledge()
         except RemoteProtocolError as exc:
             self._state = ConnectionState.ERROR
@@ -382,32 +383,31 @@ class RtmpConnection:
             self._last_ack = self._bytes_received
             self._send(Csid.CONTROL, T.ACK, 0, m.acknowledgement(self._bytes_received))
 
-    def _dispatch(self, msg: Message, events: list[Event]) -> None:
-        t = msg.type_id
+    def _dispatch(self, fields: tuple[int, int, int, int, bytes], events: list[Event]) -> None:
+        _, t, stream_id, timestamp, payload = fields  # ChunkReader.next_fields
         if t == _VIDEO or t == _AUDIO:
-            self._media(msg.stream_id, t, msg.timestamp, msg.payload, events)
+            self._media(stream_id, t, timestamp, payload, events)
         elif t == T.COMMAND_AMF0 or t == T.COMMAND_AMF3:
-            self._command(msg, m.parse_command(msg.payload, amf3=t == T.COMMAND_AMF3), events)
+            self._command(stream_id, m.parse_command(payload, amf3=t == T.COMMAND_AMF3), events)
         elif t == T.DATA_AMF0 or t == T.DATA_AMF3:
-            self._media(msg.stream_id, t, msg.timestamp, msg.payload, events)
+            self._media(stream_id, t, timestamp, payload, events)
         elif t == T.AGGREGATE:
             if self._conn(_In.MEDIA):
-                for sub in m.split_aggregate(msg.payload, msg.timestamp):
-                    self._media(msg.stream_id, sub.type_id, sub.timestamp, sub.payload, events)
+                for sub in m.split_aggregate(payload, timestamp):
+                    self._media(stream_id, sub.type_id, sub.timestamp, sub.payload, events)
         elif t <= T.SET_PEER_BANDWIDTH:
-            self._control(msg, events)
+            self._control(t, payload, events)
         # Shared objects (16, 19) and unknown types: nothing to do with them.
 
-    def _control(self, msg: Message, events: list[Event]) -> None:
+    def _control(self, t: int, payload: bytes, events: list[Event]) -> None:
         self._conn(_In.CONTROL)
-        t = msg.type_id
         if t == T.WINDOW_ACK_SIZE:
-            size = m.parse_u32(msg.payload, "Window Acknowledgement Size")
+            size = m.parse_u32(payload, "Window Acknowledgement Size")
             if size == 0:
                 raise RemoteProtocolError("Window Acknowledgement Size of 0")
             self._peer_window = size
         elif t == T.USER_CONTROL:
-            uc = m.parse_user_control(msg.payload)
+            uc = m.parse_user_control(payload)
             if uc.event == UC.PING_REQUEST:
                 self._send(Csid.CONTROL, T.USER_CONTROL, 0,
                            m.user_control(UC.PING_RESPONSE, uc.value))
@@ -415,9 +415,9 @@ class RtmpConnection:
                 events.append(PingResponse(timestamp=uc.value))
             # SetBufferLength and the rest: nothing to do for a live server.
         elif t == T.SET_PEER_BANDWIDTH:
-            m.parse_set_peer_bandwidth(msg.payload)  # validated; a server ignores it
+            m.parse_set_peer_bandwidth(payload)  # validated; a server ignores it
         elif t == T.ACK:
-            m.parse_u32(msg.payload, "Acknowledgement")
+            m.parse_u32(payload, "Acknowledgement")
         # Set Chunk Size and Abort were applied by the chunk reader.
 
     def _media(self, stream_id: int, t: int, timestamp: int, payload: bytes,
@@ -445,7 +445,7 @@ class RtmpConnection:
 
     # -- commands -------------------------------------------------------------------------
 
-    def _command(self, msg: Message, cmd: m.Command, events: list[Event]) -> None:
+    def _command(self, stream_id: int, cmd: m.Command, events: list[Event]) -> None:
         if cmd.name == "connect":
             if self._conn(_In.CONNECT):
                 self._on_connect(cmd, events)
@@ -454,7 +454,7 @@ class RtmpConnection:
             return
         handler = _COMMAND_HANDLERS.get(cmd.name)
         if handler is not None:
-            handler(self, msg.stream_id, cmd, events)
+            handler(self, stream_id, cmd, events)
         elif cmd.transaction_id:
             # Unknown method with a transaction id: answer like FMS does, so a client
             # waiting for the answer does not hang; clients treat it as a failed call.

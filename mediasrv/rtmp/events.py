@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mediasrv.media.fastinit import fast_frozen_init
-
 
 @dataclass(frozen=True, slots=True)
 class Event:
@@ -76,7 +74,6 @@ class PlayStop(Event):
     stream_id: int
 
 
-@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class VideoData(Event):
     """Message type 9: one FLV video tag body."""
@@ -86,7 +83,6 @@ class VideoData(Event):
     payload: bytes
 
 
-@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class AudioData(Event):
     """Message type 8: one FLV audio tag body."""

@@ -79,6 +79,21 @@ def test_legacy_video_layouts(codec_id, codec):
     assert (cmd.packet, cmd.data, cmd.frame_type) == (TagPacket.COMMAND, b"\x01", VideoFrameType.COMMAND)
 
 
+def test_avc_coded_frame():
+    # What the ingest reads instead of a VideoTag for nearly every H.264 message:
+    # (keyframe, composition time, data) of a legacy AVC key or inter frame (NALUs).
+    assert flv.avc_coded_frame(legacy_video(1, 7, 1, -42, NALUS)) == (True, -42, NALUS)
+    assert flv.avc_coded_frame(legacy_video(2, 7, 1, 0x7FFFFF, NALUS)) == (False, 0x7FFFFF, NALUS)
+    assert flv.avc_coded_frame(legacy_video(2, 7, 1, -(1 << 23))) == (False, -(1 << 23), b"")
+    assert flv.avc_coded_frame(legacy_video(1, 7, 1, -1, NALUS)) == (True, -1, NALUS)
+    # Anything else is parse_video_tag's: a sequence header, HEVC, a generated key frame,
+    # a disposable inter frame, end of sequence, a truncated header, Enhanced RTMP.
+    for payload in (legacy_video(1, 7, 0, 0, b"config"), legacy_video(1, 12, 1, 0, NALUS),
+                    legacy_video(4, 7, 1, 0, NALUS), legacy_video(3, 7, 1, 0, NALUS), legacy_video(1, 7, 2),
+                    b"\x17\x01\x00\x00", b"", ex_video(1, 1, b"avc1", si24(0) + NALUS)):
+        assert flv.avc_coded_frame(payload) is None
+
+
 @pytest.mark.parametrize(("codec_id", "name"), [(2, "Sorenson"), (3, "Screen"), (4, "VP6"), (5, "VP6"), (6, "Screen"), (9, "unknown")])
 def test_legacy_unsupported_video_codecs(codec_id, name):
     with pytest.raises(UnsupportedCodecError, match=name):
@@ -181,6 +196,15 @@ def test_legacy_aac():
     for payload in (b"", b"\xaf", b"\xaf\x02"):
         with pytest.raises(MalformedMediaError):
             parse_audio_tag(payload)
+
+
+def test_aac_raw_frame():
+    # What the ingest reads instead of an AudioTag for most audio messages: the data of a
+    # raw AAC frame; anything else is parse_audio_tag's.
+    assert flv.aac_raw_frame(b"\xaf\x01frame") == b"frame"
+    assert flv.aac_raw_frame(b"\xa2\x01") == b""
+    for payload in (b"\xaf\x00\x12\x10", b"\xaf", b"", b"\x2f\x01xx", b"\x91mp4aframe", b"\xaf\x02x"):
+        assert flv.aac_raw_frame(payload) is None
 
 
 @pytest.mark.parametrize(

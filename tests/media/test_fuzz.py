@@ -122,6 +122,26 @@ def test_obu_parsers(data):
     only_media_errors(vp9.parse_frame_header, data)
 
 
+def _nal_walk(data: bytes, size: int):
+    """The NAL count by iter_length_prefixed, or the error it raises."""
+    try:
+        return len(list(avc.iter_length_prefixed(data, size)))
+    except MediaError as exc:
+        return str(exc)
+
+
+@FUZZ
+@given(st.binary(max_size=64), st.sampled_from([0, 1, 2, 3, 4, 5]))
+def test_check_length_prefixed_walks_as_iter_length_prefixed(data, size):
+    # check_length_prefixed is the same walk as iter_length_prefixed without a generator:
+    # same count, same error.
+    try:
+        result = avc.check_length_prefixed(data, size)
+    except MediaError as exc:
+        result = str(exc)
+    assert result == _nal_walk(data, size)
+
+
 @FUZZ
 @given(st.binary(max_size=64), st.sampled_from([1, 2, 3, 4]))
 def test_nal_framing(data, size):

@@ -333,3 +333,29 @@ def test_socket_sized_reads_of_a_3_mbit_stream_give_every_message_whole():
     assert [(m.type_id, m.timestamp) for m in media[:4]] == [(9, 0), (8, 0), (9, 33), (8, 33)]
     assert all(m.payload == frame for m in media[0::2]) and all(m.payload == frame[:300] for m in media[1::2])
     assert r.buffered == 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(messages, st.sampled_from([1, 7, 128, 4096]), st.randoms())
+def test_next_fields_are_the_message_fields(msgs, chunk_size, rnd):
+    # next_fields (what the connection reads) gives next_message's fields, in order, with
+    # the same control messages applied: fed the same pieces, the two readers agree.
+    w = ChunkWriter(128)
+    data = w.write(2, T.SET_CHUNK_SIZE, 0, 0, chunk_size.to_bytes(4, "big"))
+    w.chunk_size = chunk_size
+    for csid, type_id, sid, ts, payload in msgs:
+        data += w.write(csid, type_id, sid, ts, payload)
+    by_message, by_fields = ChunkReader(), ChunkReader()
+    messages_out, fields_out = [], []
+    pos = 0
+    while pos < len(data):
+        n = rnd.randint(1, 300)
+        by_message.feed(data[pos:pos + n])
+        by_fields.feed(data[pos:pos + n])
+        while (msg := by_message.next_message()) is not None:
+            messages_out.append(msg)
+        while (fields := by_fields.next_fields()) is not None:
+            fields_out.append(fields)
+        pos += n
+    assert [Message(*f) for f in fields_out] == messages_out
+    assert len(messages_out) == len(msgs) + 1
