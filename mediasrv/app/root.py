@@ -31,6 +31,7 @@ from mediasrv.httpkit.keys import (
     ALERTS,
     CHAT,
     CHAT_SOCKETS,
+    COMPONENTS,
     CONFIG,
     HLS_SERVICE,
     HTTP_STATS,
@@ -47,10 +48,6 @@ from mediasrv.observe.viewers import ViewerTracker
 from mediasrv.pages import routes as web_routes
 from mediasrv.recording import links as recording_links
 from mediasrv.recording import routes as vod_routes
-
-#: Set when the application starts: the started components (tests and the CLI read it).
-COMPONENTS = web.AppKey("components", Components)
-
 
 def create_app(config: Config, *, rtmp_port: int | None = None, clock: Callable[[], float] = time.time,
                monotonic: Callable[[], float] = time.monotonic) -> web.Application:
