@@ -32,7 +32,7 @@ PROFILE_VODS = 50
 
 
 def setup(app: web.Application, config: Config) -> None:
-    """After ``vod_routes.setup`` and ``accounts_routes.setup``."""
+    """Describe the recording routes and add the creator's saved VODs to their profile."""
     _describe(app)
     base = configured_base_url(config)
 
