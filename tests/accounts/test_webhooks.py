@@ -61,7 +61,7 @@ async def receiver(**options):
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    rec.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/hook"
+    rec.url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
     try:
         yield rec
     finally:

@@ -35,7 +35,7 @@ async def webhook():
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]
+    port = runner.addresses[0][1]
     yield f"http://127.0.0.1:{port}/auth", calls
     release.set()
     await runner.cleanup()

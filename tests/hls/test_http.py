@@ -8,6 +8,7 @@ import re
 
 import av
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from mediasrv.httpkit.keys import HLS_SERVICE
@@ -242,16 +243,21 @@ async def test_path_traversal_and_malformed_names_never_reach_outside(live, targ
 
 async def test_playlist_request_waits_for_the_first_segment(h264_aac):
     app, hub = make_app(hls_config())
+    arrived = asyncio.Event()
+
+    @web.middleware
+    async def note_arrival(request, handler):
+        arrived.set()
+        return await handler(request)  # runs until the handler's first wait
+
+    app.middlewares.append(note_arrival)
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         publication = hub.publish("w", Publisher())
         request = asyncio.ensure_future(client.get("/live/w/index.m3u8"))
-        # The request gets parked on the rendition's condition until a segment exists.
-        changed = app[HLS_SERVICE].rendition("w", "source").changed
-        for _ in range(10_000):
-            if changed._waiters:  # the handler is waiting (asyncio.Condition's own deque)
-                break
-            await asyncio.sleep(0)
-        assert changed._waiters and not request.done()
+        # The handler is now parked on the rendition's condition: no segment exists yet,
+        # so an answer now could only be a 404.
+        await asyncio.wait_for(arrived.wait(), 10)
+        assert not request.done()
         for unit in h264_aac.units:
             publication.push(unit)
         response = await asyncio.wait_for(request, 10)
