@@ -130,6 +130,19 @@ async def test_multipart_upload(tmp_path):
         assert response.status == 200, await response.text()
 
 
+async def test_a_multipart_form_has_the_cover_part_only(tmp_path):
+    async with accounts_server(tmp_path) as api:
+        alice = await api.user("alice", "creator")
+        for fields in ([("file", "me.png")], [("cover", "me.png"), ("extra", "x.png")]):
+            form = aiohttp.FormData()
+            for name, filename in fields:
+                form.add_field(name, encode_image("png", "rgb24"), filename=filename, content_type="image/png")
+            response = await api.http.put("/api/me/cover", data=form, headers=alice)
+            assert response.status == 400, (fields, await response.text())
+            assert "cover" in (await response.json())["error"]
+        await api.error(await api.http.get("/api/users/alice/cover"), 404)  # nothing was stored
+
+
 def _truncated(kind: str) -> bytes:
     data = VALID[kind]()
     return data[: len(data) * 2 // 3]

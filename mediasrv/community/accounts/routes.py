@@ -312,15 +312,14 @@ async def update_settings(request: web.Request) -> web.Response:
 
 
 async def _read_form_file(request: web.Request, limit: int) -> bytes:
-    """The first file part of a multipart form, at most ``limit`` bytes (else 413)."""
+    """The ``cover`` part of a multipart form, at most ``limit`` bytes (else 413). The form
+    has that one part, as its OpenAPI description says; any other part is a 400."""
     reader = await request.multipart()
-    while True:
-        part = await reader.next()
-        if part is None:
-            raise ApiError(400, "the form has no file part")
-        if getattr(part, "filename", None) is not None or part.name in ("cover", "file"):
-            source = part
-            break
+    source = await reader.next()
+    if source is None:
+        raise ApiError(400, "the form has no cover part")
+    if source.name != "cover":
+        raise ApiError(400, f"the form may have one part, named cover (not {str(source.name)[:64]!r})")
     data = bytearray()
     while True:
         chunk = await source.read_chunk(64 * 1024)
@@ -329,6 +328,8 @@ async def _read_form_file(request: web.Request, limit: int) -> bytes:
         data += chunk
         if len(data) > limit:
             raise ApiError(413, f"the image is larger than {limit} bytes")
+    if await reader.next() is not None:
+        raise ApiError(400, "the form may have one part, named cover")
     return bytes(data)
 
 
@@ -443,7 +444,7 @@ def _routes(app: web.Application) -> None:
                     "uploads.max_cover_bytes and uploads.max_cover_pixels. It is decoded and re-encoded to "
                     "JPEG (at most 1920x1080): no metadata of the upload survives.",
         body_content={"image/jpeg": upload, "image/png": upload, "image/webp": upload, "multipart/form-data": {
-            "schema": {"type": "object", "required": ["cover"],
+            "schema": {"type": "object", "required": ["cover"], "additionalProperties": False,
                        "properties": {"cover": upload["schema"]}}}},
         ok_schema=m.CoverAnswer))
     add_route(app, "DELETE", "/api/me/cover", delete_cover, op(
