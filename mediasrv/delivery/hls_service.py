@@ -33,6 +33,7 @@ from mediasrv.hls import names
 from mediasrv.hls.playlist import RenditionReport, Variant, render_master_playlist, render_media_playlist
 from mediasrv.hls.segmenter import Container, Segmenter
 from mediasrv.hub import Hub, Reader, Stream, StreamEnded, StreamStarted
+from mediasrv.hub.stream import expects_video
 from mediasrv.media.types import TrackKind
 
 log = logging.getLogger("mediasrv.hls")
@@ -147,16 +148,6 @@ class Rendition:
         )
 
 
-def _expects_video(stream: Stream) -> bool | None:
-    """Whether the publisher announced video (tracks seen, or onMetaData), None if unknown."""
-    if TrackKind.VIDEO in stream.tracks:
-        return True
-    metadata = stream.metadata
-    if not metadata:
-        return None
-    if any(key in metadata for key in ("videocodecid", "width", "height", "framerate")):
-        return True
-    return False if "audiocodecid" in metadata else None
 
 
 class HlsStream:
@@ -250,7 +241,7 @@ class HlsService:
         self._streams[stream.name] = hls_stream
         self.stats.streams_started += 1
         reader = stream.subscribe(from_gop=True, name=f"hls:{stream.name}/{SOURCE}")
-        self._add(hls_stream, SOURCE, reader, expect_video=_expects_video(stream))
+        self._add(hls_stream, SOURCE, reader, expect_video=expects_video(stream))
         if stream.ended:
             self._stream_ended(stream)
 
@@ -329,7 +320,7 @@ class HlsService:
                 if unit is None:
                     break
                 if segmenter.expect_video is None and not segmenter.started:
-                    segmenter.expect_video = _expects_video(reader.stream)
+                    segmenter.expect_video = expects_video(reader.stream)
                 if reader.skips != rendition._seen_skips:
                     stats.reader_skips += reader.skips - rendition._seen_skips
                     rendition._seen_skips = reader.skips

@@ -245,3 +245,15 @@ class Stream:
             self._readers.remove(reader)
         except ValueError:
             pass
+
+
+def expects_video(stream: Stream) -> bool | None:
+    """Whether the publisher announced video (tracks seen, or onMetaData), None if unknown."""
+    if TrackKind.VIDEO in stream.tracks:
+        return True
+    metadata = stream.metadata
+    if not metadata:
+        return None
+    if any(key in metadata for key in ("videocodecid", "width", "height", "framerate")):
+        return True
+    return False if "audiocodecid" in metadata else None

@@ -52,7 +52,7 @@ from typing import Any, Awaitable, Callable
 from mediasrv.hls import names
 from mediasrv.hls.segmenter import Container, Segment, Segmenter
 from mediasrv.hub import Hub, Reader, Stream, StreamEnded, StreamStarted
-from mediasrv.media.types import TrackKind
+from mediasrv.hub.stream import expects_video
 from mediasrv.recording import files as rf
 from mediasrv.store.recordings import Recording, RecordingState, RecordingStore
 
@@ -132,15 +132,6 @@ class _Remux:
     abort: threading.Event = field(default_factory=threading.Event)
 
 
-def _expects_video(stream: Stream) -> bool | None:
-    if TrackKind.VIDEO in stream.tracks:
-        return True
-    metadata = stream.metadata
-    if not metadata:
-        return None
-    if any(key in metadata for key in ("videocodecid", "width", "height", "framerate")):
-        return True
-    return False if "audiocodecid" in metadata else None
 
 
 async def _call(hook: Callable[..., Any] | None, *args: Any) -> Any:
@@ -284,7 +275,7 @@ class Recorder:
             window=1,
             container=Container.FMP4,
             tag=names.make_tag(int(stream.started_at * 1000)),
-            expect_video=_expects_video(stream),
+            expect_video=expects_video(stream),
         )
         files = rf.RecordingFiles(self.root / recording_id, min_free_bytes=self.min_free_bytes)
         active = _Active(recording, stream, reader, segmenter, files)
@@ -310,7 +301,7 @@ class Recorder:
                 if unit is None:
                     break
                 if segmenter.expect_video is None and not segmenter.started:
-                    segmenter.expect_video = _expects_video(reader.stream)
+                    segmenter.expect_video = expects_video(reader.stream)
                 if reader.skips != active.seen_skips:
                     self.stats.reader_skips += reader.skips - active.seen_skips
                     active.seen_skips = reader.skips
