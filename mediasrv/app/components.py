@@ -186,8 +186,10 @@ class Components:
         stack.push_async_callback(notifier.stop)
         stack.callback(alerts.close)
 
-        recorder = Recorder(config, hub, hooks=creator_hooks(config, accounts=accounts, alerts=alerts,
-                                                             webhooks=webhooks), clock=clocks.wall)
+        recorder = Recorder(config.recording, hub, data_dir=config.data_dir,
+                            segment_duration=config.hls.segment_duration,
+                            hooks=creator_hooks(config, accounts=accounts, alerts=alerts, webhooks=webhooks),
+                            clock=clocks.wall)
         put(RECORDER, recorder)
         await recorder.start()
         # Stopped after the hub ended every stream (see stop): each recording writes its

@@ -49,6 +49,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
+from mediasrv.config import RecordingConfig
 from mediasrv.hls import names
 from mediasrv.hls.segmenter import Container, Segment, Segmenter
 from mediasrv.hub import Hub, Reader, Stream, StreamEnded, StreamStarted
@@ -166,20 +167,24 @@ class Recorder:
 
     def __init__(
         self,
-        config: Any,
+        settings: RecordingConfig,
         hub: Hub,
         *,
+        data_dir: str | Path,
+        segment_duration: float,
         hooks: RecordingHooks = RecordingHooks(),
         store_path: str | Path | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        rec = config.recording
-        self.enabled = bool(rec.enabled)
-        self.root = Path(rec.dir) if rec.dir else Path(config.data_dir) / "recordings"
-        self.decide_within = float(rec.decide_within)
-        self.min_free_bytes = int(rec.min_free_bytes)
-        self.segment_duration = float(config.hls.segment_duration)
-        self.store_path = Path(store_path) if store_path is not None else Path(config.data_dir) / "mediasrv.db"
+        """``settings``: the ``recording`` config section; ``data_dir``: where the database and
+        (without ``recording.dir``) the recordings are; ``segment_duration``: the live
+        segments' (recordings are cut the same way)."""
+        self.enabled = bool(settings.enabled)
+        self.root = Path(settings.dir) if settings.dir else Path(data_dir) / "recordings"
+        self.decide_within = float(settings.decide_within)
+        self.min_free_bytes = int(settings.min_free_bytes)
+        self.segment_duration = float(segment_duration)
+        self.store_path = Path(store_path) if store_path is not None else Path(data_dir) / "mediasrv.db"
         self.hub = hub
         self.clock = clock
         self.stats = RecorderStats()

@@ -36,7 +36,8 @@ class Publisher:
 def make_recorder(tmp_path, *overrides: str, hub: Hub | None = None, **hooks) -> Recorder:
     """A recorder on ``tmp_path``; ``hooks``: fields of its ``RecordingHooks``."""
     config = load_config(None, [f"data_dir={tmp_path}", "recording.min_free_bytes=0", *overrides])
-    return Recorder(config, hub or Hub(reconnect_grace=5.0), hooks=RecordingHooks(**hooks))
+    return Recorder(config.recording, hub or Hub(reconnect_grace=5.0), data_dir=config.data_dir,
+                    segment_duration=config.hls.segment_duration, hooks=RecordingHooks(**hooks))
 
 
 async def push(publication, units, *, batch: int = 40) -> None:

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
 
-from mediasrv.config import HANDLE_RE, STREAM_NAME_RE, Config
+from mediasrv.config import HANDLE_RE, STREAM_NAME_RE, Config, ModerationConfig
 from mediasrv.community.chat.rules import RoomSettings, Speaker
 from mediasrv.community.moderation.rules import (
     Action,
@@ -77,15 +77,14 @@ class _CreatorState:
 class ModerationService:
     """The moderation component (``app[MODERATION]``)."""
 
-    def __init__(self, store: SqliteStore, config: Config, *, rooms: Mapping[str, Room],
+    def __init__(self, store: SqliteStore, limits: ModerationConfig, *, rooms: Mapping[str, Room],
                  is_live: Callable[[str], bool], chat_clock: Callable[[], float] = time.monotonic,
                  clock: Callable[[], float] = time.time) -> None:
-        """``rooms``: the chat's room directory (shared with ``ChatService``); ``chat_clock``:
+        """``limits``: the ``moderation`` config section; ``rooms``: the chat's room directory (shared with ``ChatService``); ``chat_clock``:
         the chat's monotonic clock (a timeout's end is on it); ``is_live``: whether a stream
         is live (reports on a stream that is neither live nor a creator are refused)."""
         self.store = store
-        self.config = config
-        self.limits = config.moderation
+        self.limits = limits
         self.rooms = rooms
         self.is_live = is_live
         self.chat_clock = chat_clock
@@ -571,7 +570,7 @@ def moderated_chat(
     composition root builds (and tests build the same way). ``clock`` is the wall clock
     (bans, timeouts, the log), ``monotonic`` the chat's own."""
     rooms: dict[str, Room] = {}
-    moderation = ModerationService(store, config, rooms=rooms, is_live=is_live, chat_clock=monotonic, clock=clock)
+    moderation = ModerationService(store, config.moderation, rooms=rooms, is_live=is_live, chat_clock=monotonic, clock=clock)
     chat = ChatService(config.chat, viewers=viewers, is_live=is_live, policy=moderation,
                        extra_handlers=moderation.handlers(), relay=relay, message_listeners=message_listeners,
                        rooms=rooms, clock=monotonic, wall_clock=clock)
