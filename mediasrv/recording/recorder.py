@@ -13,9 +13,11 @@ States and the only transitions (anything else is refused with the reason)::
         ├──fail (disk full, I/O error)──► failed ──save / discard──► saved / discarded
         └──end with nothing recorded──► discarded
 
-Undecided recordings (``pending_decision``, ``failed``) follow ``default_save`` once
-``recording.decide_within`` seconds passed since the stream ended; one timer task does
-that, including for recordings left from before a restart. At start-up, recordings that
+When a broadcast ends, ``default_save`` is asked at once: a creator who saves by default
+gets the VOD right away (decided_by "default"). Otherwise the recording waits for the
+creator, and undecided recordings (``pending_decision``, ``failed``) follow
+``default_save`` once ``recording.decide_within`` seconds passed since the stream ended;
+one timer task does that, including for recordings left from before a restart. At start-up, recordings that
 were being written when the server died (kill -9, power) are rebuilt from their manifest
 and become ``pending_decision`` with every complete segment.
 
@@ -332,6 +334,9 @@ class Recorder:
             if recording.state is S.FAILED and recording.ended_at is None:
                 # Writing stopped early; the broadcast itself ends when the stream does.
                 self._watch_end(recording, active.stream)
+            elif recording.state is S.FAILED:
+                # Failed as the broadcast ended (its last segment): it has ended already.
+                self._spawn(self._default_at_end(recording.id))
 
     async def _title(self, stream_name: str) -> str:
         """The title hook's answer; "" without one, or when it fails (never stops a recording)."""
@@ -423,10 +428,39 @@ class Recorder:
         async with self._decisions:
             recording.state = TRANSITIONS[(recording.state, "end")]
             await self._persist(recording)
-        log.info("recording %s of stream %s ended: %d segments, %.1f s, %d bytes; awaiting a decision",
+        # No longer written: from here the row is the truth (list() and get() would
+        # otherwise answer with this copy, still pending, after a save by default).
+        self._active.pop(recording.id, None)
+        log.info("recording %s of stream %s ended: %d segments, %.1f s, %d bytes",
                  recording.id, recording.stream, recording.segments, recording.duration, recording.size)
+        if await self._save_by_default(recording.id):
+            return  # on_saved told the creator; there is nothing to decide
         await self._hook("on_ended", recording)
         self._poke()
+
+    async def _save_by_default(self, recording_id: str) -> bool:
+        """At the end of the broadcast: save it now if the creator saves by default.
+
+        Only a yes acts here. A no (or a hook that fails) leaves the recording to the
+        creator, and the decision timer applies the default after ``decide_within``, as
+        for any undecided recording (a creator who does not save by default still gets
+        the time to save it by hand)."""
+        recording = await self.get(recording_id)
+        if recording is None or recording.state not in UNDECIDED:
+            return False
+        try:
+            keep = bool(await _call(self.default_save, recording.stream))
+        except Exception:
+            log.exception("recording %s: default_save hook failed; the recording awaits a decision", recording_id)
+            return False
+        if not keep:
+            return False
+        try:
+            await self.save(recording_id, by="default")
+        except (RecordingNotFound, DecisionRefused) as exc:
+            log.info("recording %s: not saved by default (%s)", recording_id, exc)
+            return False
+        return True
 
     def _watch_end(self, recording: Recording, stream: Stream) -> None:
         """A failed recording's broadcast goes on: note when it ends (the decision clock)."""
@@ -449,6 +483,14 @@ class Recorder:
             if current is not None and current.ended_at is None and current.state is not S.DISCARDED:
                 current.ended_at = ended_at
                 await self._persist(current)
+        await self._default_at_end(recording_id)
+
+    async def _default_at_end(self, recording_id: str) -> None:
+        """A failed recording's broadcast ended: what was kept is saved at once when the
+        creator saves by default, as for a recording that ended normally."""
+        current = await self.get(recording_id)
+        if current is not None and current.state is S.FAILED and current.segments > 0:
+            await self._save_by_default(recording_id)
         self._poke()
 
     async def _persist(self, recording: Recording) -> None:

@@ -173,11 +173,73 @@ async def test_discard_deletes_every_file(tmp_path, media):
         await recorder.stop()
 
 
-async def test_undecided_recordings_follow_the_default_after_decide_within(tmp_path, media):
-    async def default_save(stream_name):
-        return stream_name == "keeper"
+async def test_save_by_default_saves_as_soon_as_the_broadcast_ends(tmp_path, media):
+    """Issue 16, item 6: a creator who saves by default gets the VOD when the broadcast
+    ends, not after ``decide_within`` (24 h here, the default); the others' recordings wait
+    for them as before."""
+    ended, saved = [], []
+    recorder = make_recorder(tmp_path, default_save=lambda stream_name: stream_name == "keeper",
+                             on_ended=ended.append, on_saved=saved.append)
+    assert recorder.decide_within == 86400
+    hub = recorder.hub
+    await recorder.start()
+    try:
+        ids = {}
+        for name in ("keeper", "waiter"):
+            publication = hub.publish(name, Publisher())
+            await push(publication, media.units[:150])
+            publication.detach(clean=True)
+            ids[name] = (await only_recording(recorder, name)).id
+        kept = await wait_state(recorder, ids["keeper"], S.SAVED)
+        waiting = await wait_state(recorder, ids["waiter"], S.PENDING)
+        listed = await recorder.list(stream="keeper", states=(S.SAVED,))
+        vod = await recorder.vod(kept.id)
+    finally:
+        await recorder.stop()
+    assert kept.decided_by == "default" and kept.decided_at >= kept.ended_at
+    assert recorder.decide_by(kept) is None
+    assert [r.id for r in listed] == [kept.id] and vod is not None and b"#EXT-X-ENDLIST" in vod.playlist
+    assert [r.id for r in saved] == [kept.id]
+    # Nobody is asked to decide about a recording that was saved for them.
+    assert [r.id for r in ended] == [ids["waiter"]]
+    assert waiting.decided_by is None and recorder.decide_by(waiting) == waiting.ended_at + 86400
 
-    recorder = make_recorder(tmp_path, "recording.decide_within=0.5", default_save=default_save)
+
+async def test_a_failed_recording_is_saved_by_default_when_its_broadcast_ends(tmp_path, full_disk):
+    """What a recording kept before the disk filled up is saved when the broadcast ends,
+    for a creator who saves by default (the recording stopped; the broadcast went on)."""
+    directory, _ = full_disk
+    recorder = make_recorder(tmp_path, f"recording.dir={directory}", default_save=lambda stream_name: True)
+    hub = recorder.hub
+    await recorder.start()
+    units = synthetic(6.0)
+    big = [dataclasses.replace(u, data=u.data + bytes(12_000)) if u.kind is TrackKind.VIDEO else u for u in units]
+    try:
+        publication = hub.publish("heidi", Publisher())
+        await push(publication, big[: len(big) * 7 // 10])
+        recording = await wait_state(recorder, (await only_recording(recorder, "heidi")).id, S.FAILED)
+        assert recording.ended_at is None  # live on: nothing is decided yet
+        await push(publication, big[len(big) * 7 // 10:])
+        publication.detach(clean=True)
+        recording = await wait_state(recorder, recording.id, S.SAVED)
+    finally:
+        await recorder.stop()
+    assert recording.decided_by == "default" and recording.segments == 1 and recording.ended_at is not None
+
+
+async def test_undecided_recordings_follow_the_default_after_decide_within(tmp_path, media):
+    """The creator did not save by default when the broadcast ended; after
+    ``decide_within`` the default they have then decides (here the keeper's creator turned
+    it on meanwhile)."""
+    saves = {"keeper": False, "dropper": False}
+
+    async def default_save(stream_name):
+        return saves[stream_name]
+
+    def on_ended(recording):  # the broadcast ended, undecided: the keeper's creator changes their mind
+        saves["keeper"] = True
+
+    recorder = make_recorder(tmp_path, "recording.decide_within=0.5", default_save=default_save, on_ended=on_ended)
     hub = recorder.hub
     await recorder.start()
     try:
