@@ -50,7 +50,8 @@ async def _live_and_saved(api) -> str:
 
     async def ended():
         rows = await recorder.list(stream="alice", states=None, limit=5)
-        return rows if rows and rows[0].state.value == "pending_decision" else None
+        # Saved at once (a new creator saves by default) or, on older defaults, pending.
+        return rows if rows and rows[0].state.value in ("pending_decision", "saved") else None
 
     recording = (await eventually(ended, timeout=60, what="the recording to end"))[0]
     response = await api.http.post(f"/api/recordings/{recording.id}/save", headers=alice)

@@ -49,6 +49,9 @@ async def _resources(api):
     bob = await api.user("bob", "viewer")
     dave = await api.user("dave", "creator")
     await api.user("carol", "viewer")
+    # Her recording must stay undecided (saved by default, it would be saved at the end).
+    response = await api.http.patch("/api/me/settings", json={"save_by_default": False}, headers=alice)
+    assert response.status == 200, await response.text()
     key = await api.stream_key(alice)
     status, output = await ffmpeg_push(api.srv.rtmp_url(key), seconds=1)
     assert status == 0, output
