@@ -121,6 +121,7 @@ class AccountStore(Protocol):
     def get_user_by_handle(self, handle: str) -> User | None: ...
     def get_password_hash(self, user_id: int) -> str | None: ...
     def set_password_hash(self, user_id: int, password_hash: str) -> None: ...
+    def change_password(self, user_id: int, password_hash: str, keep_token_hash: str | None) -> int: ...
     def set_role(self, user_id: int, role: str) -> None: ...
     def set_display_name(self, user_id: int, display_name: str) -> None: ...
     def count_users(self) -> int: ...
@@ -153,6 +154,7 @@ class AccountStore(Protocol):
     def set_live_access(self, user_id: int, access: str | None, by_user_id: int | None, now: float) -> None: ...
 
     def creator_cards(self, handles: Sequence[str]) -> dict[str, CreatorCard]: ...
+    def list_creators(self, limit: int) -> list[CreatorCard]: ...
 
 
 _USER_COLUMNS = "u.id, u.handle, u.display_name, u.role, u.created_at"
@@ -215,6 +217,22 @@ class AccountsMixin:
 
     def set_password_hash(self, user_id: int, password_hash: str) -> None:
         self._change("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
+
+    def change_password(self, user_id: int, password_hash: str, keep_token_hash: str | None) -> int:
+        """Set the password and delete every login token of the user but ``keep_token_hash``
+        (the session that changed it), in one transaction: no other session outlives the
+        old password, even by a moment. Returns how many tokens were deleted."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
+                ended = self._db.execute("DELETE FROM tokens WHERE user_id = ? AND token_hash IS NOT ?",
+                                         (user_id, keep_token_hash)).rowcount
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return ended
 
     def set_role(self, user_id: int, role: str) -> None:
         if role not in ROLES:
@@ -400,6 +418,19 @@ class AccountsMixin:
                 settings = _settings(row[5:10]) if row[5] is not None else CreatorSettings()
                 out[user.handle] = CreatorCard(user, settings, row[10])
         return out
+
+    def list_creators(self, limit: int) -> list[CreatorCard]:
+        """Accounts with the creator role (the channels), most followed first, then the
+        newest. Moderators and admins stream too, but their accounts are the site's, not
+        channels a visitor browses."""
+        rows = self._all(
+            f"SELECT {_USER_COLUMNS}, "
+            + ", ".join(f"s.{c}" for c in _SETTINGS_COLUMNS)
+            + ", (SELECT COUNT(*) FROM follows f WHERE f.followee_id = u.id) AS followers "
+            "FROM users u LEFT JOIN creator_settings s ON s.user_id = u.id WHERE u.role = 'creator' "
+            "ORDER BY followers DESC, u.created_at DESC, u.id DESC LIMIT ?", (limit,))
+        return [CreatorCard(User(*row[:5]), _settings(row[5:10]) if row[5] is not None else CreatorSettings(), row[10])
+                for row in rows]
 
 
 def _chunks(items: list, size: int = 500):

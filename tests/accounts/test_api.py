@@ -227,6 +227,52 @@ async def test_profile_update_and_password_change(tmp_path):
         await api.login("alice", "another-pass-2")
 
 
+async def test_a_password_change_ends_every_other_session(tmp_path):
+    """Issue 16, item 7: the session that changes the password stays logged in; every other
+    token of the account (another browser, a stolen token) stops working at once; other
+    accounts' sessions are untouched."""
+    async with accounts_server(tmp_path) as api:
+        here, elsewhere = await api.user("alice"), await api.login("alice")
+        bob = await api.user("bob")
+        response = await api.http.patch("/api/me", headers=here, json={
+            "new_password": "another-pass-2", "current_password": PASSWORD})
+        assert response.status == 200, await response.text()
+        assert (await api.http.get("/api/me", headers=here)).status == 200
+        await api.error(await api.http.get("/api/me", headers=elsewhere), 401)
+        assert (await api.http.get("/api/me", headers=bob)).status == 200
+        # A wrong current password changes nothing and ends nothing.
+        again = await api.login("alice", "another-pass-2")
+        await api.error(await api.http.patch("/api/me", headers=here, json={
+            "new_password": "third-pass-3", "current_password": "wrong"}), 403)
+        assert (await api.http.get("/api/me", headers=again)).status == 200
+        await api.login("alice", "another-pass-2")
+
+
+async def test_a_viewer_becomes_a_creator_where_anyone_may_sign_up_as_one(tmp_path):
+    async with accounts_server(tmp_path) as api:
+        viewer = await api.user("vera")
+        await api.error(await api.http.get("/api/me/stream-key", headers=viewer), 403)
+        response = await api.http.post("/api/me/become-creator", headers=viewer)
+        assert response.status == 200, await response.text()
+        assert (await response.json())["role"] == "creator"
+        assert (await api.http.get("/api/me/stream-key", headers=viewer)).status == 200  # a key was made
+        # Asking again (or as a moderator or admin) changes nothing.
+        assert (await (await api.http.post("/api/me/become-creator", headers=viewer)).json())["role"] == "creator"
+        admin = await api.admin()
+        assert (await (await api.http.post("/api/me/become-creator", headers=admin)).json())["role"] == "admin"
+        await api.error(await api.http.post("/api/me/become-creator"), 401)
+
+
+async def test_no_self_service_creators_when_registration_is_closed(tmp_path):
+    async with accounts_server(tmp_path, "accounts.open_registration=false") as api:
+        admin = await api.admin()
+        await api.register("vera", admin=admin)
+        viewer = await api.login("vera")
+        message = await api.error(await api.http.post("/api/me/become-creator", headers=viewer), 403)
+        assert "admin" in message
+        assert (await (await api.http.get("/api/me", headers=viewer)).json())["role"] == "viewer"
+
+
 async def test_accounts_api_works_in_open_mode_too(tmp_path):
     async with running_server(tmp_path, f"accounts.admin_password={ADMIN_PASSWORD}", *NO_RECORDING) as srv:
         import aiohttp

@@ -243,3 +243,22 @@ async def test_revoking_live_access_takes_a_live_creator_off_the_air(tmp_path):
         body = await response.json()
         assert body["allowed"] is False and body["stopped_live_stream"] is True
         assert publisher.kicked and api.srv.hub.get("alice") is None and not publication.active
+
+
+async def test_channels_list_creators_most_followed_first(tmp_path):
+    """Issue 16, item 6: discovery has channels to show when nobody is live."""
+    async with accounts_server(tmp_path) as api:
+        assert (await (await api.http.get("/api/channels")).json()) == {"channels": []}
+        alice = await api.user("alice", "creator")
+        await api.user("bob", "creator")
+        viewer = await api.user("vera")
+        await api.http.patch("/api/me/settings", headers=alice, json={"title": "Knitting <live>"})
+        assert (await api.http.put("/api/me/following/bob", headers=viewer)).status == 200
+        response = await api.http.get("/api/channels")
+        assert response.status == 200
+        channels = (await response.json())["channels"]
+        assert [c["handle"] for c in channels] == ["bob", "alice"]  # viewers and the admin are no channels
+        assert channels[0]["followers"] == 1 and channels[1]["title"] == "Knitting <live>"
+        assert all(c["live"] is False and c["cover_url"] is None for c in channels)
+        assert [c["handle"] for c in (await (await api.http.get("/api/channels?limit=1")).json())["channels"]] == ["bob"]
+        await api.error(await api.http.get("/api/channels?limit=0"), 400)

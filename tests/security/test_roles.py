@@ -25,6 +25,7 @@ PUBLIC = {("POST", "/api/users"), ("POST", "/api/login")}
 OWN_ACCOUNT = {
     ("POST", "/api/logout"), ("PATCH", "/api/me"), ("PUT", "/api/me/following/{handle}"),
     ("DELETE", "/api/me/following/{handle}"), ("POST", "/api/reports"), ("POST", "/api/streams/{name}/gifts"),
+    ("POST", "/api/me/become-creator"),
 }
 #: Needs the creator role for one's own channel.
 OWN_CHANNEL = {("POST", "/api/me/stream-key"), ("PATCH", "/api/me/settings"), ("PUT", "/api/me/cover"),

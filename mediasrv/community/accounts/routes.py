@@ -149,12 +149,24 @@ async def update_me(request: web.Request) -> web.Response:
     body = await read_body(request, m.MeUpdate)
     display_name, new_password, current = body.display_name, body.new_password, body.current_password
     if new_password is not None:
-        if not await service.change_password(user, current, new_password):
+        # The session asking stays logged in; every other one ends (a stolen token or a
+        # forgotten login elsewhere stops working with the old password).
+        ended = await service.change_password(user, current, new_password, keep_token=_token(request, query=False))
+        if ended is None:
             raise ApiError(403, "current_password is wrong")
     if display_name is not None:
         await asyncio.to_thread(service.store.set_display_name, user.id, display_name)
     fresh = await asyncio.to_thread(service.store.get_user, user.id)
     return respond(m.Profile, await _profile(request, fresh))
+
+
+async def become_creator(request: web.Request) -> web.Response:
+    user = await require_user(request)
+    service = _service(request)
+    if not user.at_least("creator") and not service.creators_may_register():
+        raise ApiError(403, "on this server an admin makes creators: ask an admin for the creator role")
+    fresh = await service.become_creator(user)
+    return respond(m.Profile, await _profile(request, fresh), headers={"Cache-Control": "no-store"})
 
 
 async def user_profile(request: web.Request) -> web.Response:
@@ -421,8 +433,17 @@ def _routes(app: web.Application) -> None:
     add_route(app, "GET", "/api/me", me, op("The logged-in user", tag=T, auth="required", ok_schema=m.Profile))
     add_route(app, "PATCH", "/api/me", update_me, op(
         "Change display name or password", tag=T, auth="required", ok_schema=m.Profile, errors=[403],
-        description="`new_password` needs `current_password` (400 without it, 403 when it is wrong).",
+        description="`new_password` needs `current_password` (400 without it, 403 when it is wrong). "
+                    "Changing the password ends every other session: all the user's tokens but the one "
+                    "used for this request are revoked.",
         body=m.MeUpdate))
+    add_route(app, "POST", "/api/me/become-creator", become_creator, op(
+        "Become a creator (a viewer who wants to stream)", tag=T, auth="required", ok_schema=m.Profile,
+        errors=[403],
+        description="Allowed when anyone may sign up as a creator (`accounts.open_registration`); "
+                    "otherwise 403: an admin sets the role (`PUT /api/users/{handle}/role`). The account "
+                    "gets a stream key; going live still needs live access. A creator (or above) is "
+                    "answered with their profile, unchanged."))
     add_route(app, "GET", "/api/me/live-access", my_live_access, op(
         "Where the logged-in creator stands with the live-access rule", tag=T, auth="required",
         ok_schema=m.LiveAccess))

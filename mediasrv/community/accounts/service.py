@@ -176,12 +176,27 @@ class AccountService:
     async def revoke_tokens(self, user: User) -> int:
         return await self._run(self.store.delete_tokens, user.id)
 
-    async def change_password(self, user: User, current: str, new: str) -> bool:
+    async def change_password(self, user: User, current: str, new: str, *, keep_token: str | None = None) -> int | None:
+        """Change the password when ``current`` is right (else None) and end every other
+        session: each login token but ``keep_token`` (the one asking) stops working, so
+        whoever knew the old password is logged out everywhere. Returns how many
+        sessions were ended."""
         stored = await self._run(self.store.get_password_hash, user.id)
         if not stored or not await self._run(verify_password, current, stored):
-            return False
-        await self._run(self.store.set_password_hash, user.id, await self._run(hash_password, new))
-        return True
+            return None
+        keep = sha256_hex(keep_token) if keep_token else None
+        return await self._run(self.store.change_password, user.id, await self._run(hash_password, new), keep)
+
+    def creators_may_register(self) -> bool:
+        """Anyone may sign up as a creator (open registration), so a viewer may become one."""
+        return self.config.accounts.open_registration
+
+    async def become_creator(self, user: User) -> User:
+        """A viewer becomes a creator (the caller checks ``creators_may_register``); a
+        creator or above stays what they are."""
+        if user.at_least("creator"):
+            return user
+        return await self.set_role(user, "creator")
 
     async def set_role(self, user: User, role: str) -> User:
         await self._run(self.store.set_role, user.id, role)

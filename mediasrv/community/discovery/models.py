@@ -35,3 +35,22 @@ class LiveStream(ResponseModel):
 
 class LiveListing(ResponseModel):
     streams: list[LiveStream]
+
+
+class ChannelQuery(RequestModel):
+    limit: query_int(1, 100, "at most this many (1-100)") = 24
+
+
+class Channel(ResponseModel):
+    """A creator's channel, for browsing when few (or none) are live."""
+
+    handle: str = Field(description="the channel's stream name too: /watch/HANDLE")
+    display_name: str
+    title: str = Field(description="the go-live title the creator set (may be empty)")
+    followers: int
+    live: bool
+    cover_url: str | None = Field(description="the creator's cover image, if any")
+
+
+class ChannelListing(ResponseModel):
+    channels: list[Channel]

@@ -153,6 +153,24 @@ async def live_following(request: web.Request) -> web.Response:
     return respond(m.LiveListing, {"streams": items}, headers={"Cache-Control": "no-store"})
 
 
+async def channels(request: web.Request) -> web.Response:
+    """The creators' channels (most followed first): what the discovery page shows besides
+    the lives, so a visitor has somewhere to go when nobody is live."""
+    limit = read_query(request, m.ChannelQuery).limit
+    service = request.app.get(ACCOUNTS)
+    cards = [] if service is None else await asyncio.to_thread(service.store.list_creators, limit)
+    hub = request.app[HUB]
+    base = public_base_url(request)
+    items = []
+    for card in cards:
+        cover = cover_url(card.user, card.settings)
+        items.append({"handle": card.user.handle, "display_name": card.user.display_name,
+                      "title": card.settings.title, "followers": card.followers,
+                      "live": hub.get(card.user.handle) is not None,
+                      "cover_url": f"{base}{cover}" if cover else None})
+    return respond(m.ChannelListing, {"channels": items}, headers={"Cache-Control": "no-store"})
+
+
 async def thumbnail(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     if not STREAM_NAME_RE.fullmatch(name):
@@ -216,6 +234,12 @@ def _routes(app: web.Application) -> None:
     add_route(app, "GET", "/api/live/following", live_following, op(
         "Live streams of the creators you follow, ranked", tag="discovery", auth="required", query=m.LiveQuery,
         ok_schema=m.LiveListing, description=ranking, errors=[400]))
+    add_route(app, "GET", "/api/channels", channels, op(
+        "Creators' channels, most followed first", tag="discovery", query=m.ChannelQuery,
+        ok_schema=m.ChannelListing, errors=[400],
+        description="Accounts with the creator role (empty without accounts), then the newest; `live` says "
+                    "whether the channel is live on this node. Their saved broadcasts: "
+                    "`GET /api/recordings?state=saved` or the profile's `vods`."))
     add_route(app, "GET", "/api/live/{name}/thumbnail", thumbnail, op(
         "The latest thumbnail of a live stream (JPEG)", tag="discovery",
         params=[path_param("name", "public stream name", STREAM_NAME_PARAM)],
