@@ -1,5 +1,5 @@
 """The browser pages: discovery (``/``), watch (``/watch/NAME``), creator studio
-(``/studio``) and operator pages (``/admin``), plus their static assets under ``/web/``.
+(``/studio``), operator pages (``/admin``) and account settings (``/settings``), plus their static assets under ``/web/``.
 See docs/web.md.
 
 The pages are static shells (``mediasrv/web/*.html``) whose ES modules call the JSON API
@@ -111,6 +111,7 @@ def setup(app: web.Application, config: Config) -> None:
     app.router.add_get("/watch/{name}", _page("watch.html"))
     app.router.add_get("/studio", _page("studio.html"))
     app.router.add_get("/admin", _page("admin.html"))
+    app.router.add_get("/settings", _page("settings.html"))
     app.router.add_get("/web/{path:.+}", asset)
     app.router.add_get("/favicon.ico", favicon)
     add_route(app, "POST", "/api/streams/{name}/stop", stop_stream, op(

@@ -1,9 +1,16 @@
 // Discovery (/): the live streams as a grid, refreshed every few seconds; a "Following"
-// tab for logged-in viewers; an alert when someone they follow goes live (SSE).
+// tab for logged-in viewers; an alert when someone they follow goes live (SSE). When
+// nobody is live: recent videos and the channels, and an empty state that says what to
+// do next (watch a video, follow a channel, or go live yourself).
 import { api, el, errorText, fmtCount, fmtDuration, token } from './api.js';
-import { currentUser, initHeader, openLogin } from './nav.js';
+import { vodCard } from './channel.js';
+import { atLeast, currentUser, initHeader, openLogin } from './nav.js';
 
 const REFRESH_MS = 5000;
+// Channels and videos change slowly: read again at most this often while nobody is live.
+const BROWSE_MS = 30000;
+let browsedAt = 0;
+let browse = { channels: [], videos: [] };
 let tab = 'all';
 let timer = null;
 let events = null;
@@ -53,6 +60,68 @@ function update(grid, cards) {
   while (grid.children.length > nodes.length) grid.lastElementChild.remove();
 }
 
+function channelCard(channel) {
+  const name = channel.display_name || channel.handle;
+  const followers = `${fmtCount(channel.followers)} ${channel.followers === 1 ? 'follower' : 'followers'}`;
+  return el('a', { class: 'stream-card channel-card', href: `/watch/${encodeURIComponent(channel.handle)}`,
+    dataset: { channel: channel.handle }, 'aria-label': `${name}, ${followers}${channel.live ? ', live now' : ''}` },
+  el('div', { class: 'thumb' },
+    channel.cover_url ? el('img', { src: channel.cover_url, alt: '', loading: 'lazy' })
+      : el('span', { class: 'initial', 'aria-hidden': 'true', text: name.slice(0, 1) }),
+    channel.live ? el('span', { class: 'badge live', text: 'Live' }) : null),
+  el('div', { class: 'meta' },
+    el('div', { class: 'title', text: name }),
+    el('div', { class: 'creator', text: `@${channel.handle} · ${followers}` })));
+}
+
+/** Recent videos and channels (read at most every BROWSE_MS); shown while nobody is live. */
+async function loadBrowse() {
+  if (Date.now() - browsedAt < BROWSE_MS) return browse;
+  const [channels, videos] = await Promise.all([
+    api('/api/channels?limit=12').then((d) => d.channels || [], () => browse.channels),
+    api('/api/recordings?state=saved&limit=8').then((d) => d.recordings || [], () => browse.videos),
+  ]);
+  browse = { channels, videos };
+  browsedAt = Date.now();
+  return browse;
+}
+
+function showBrowse(visible) {
+  const { channels, videos } = browse;
+  const byHandle = new Map(channels.map((c) => [c.handle, c]));
+  document.getElementById('videos').replaceChildren(...videos.map((r) => {
+    const channel = byHandle.get(r.stream);
+    return el('li', {}, vodCard(r, { cover: channel ? channel.cover_url : null,
+      creatorName: channel ? channel.display_name || channel.handle : r.stream, showCreator: true }));
+  }));
+  document.getElementById('channels').replaceChildren(...channels.map((c) => el('li', {}, channelCard(c))));
+  document.getElementById('videos-section').hidden = !visible || videos.length === 0;
+  document.getElementById('channels-section').hidden = !visible || channels.length === 0;
+}
+
+/** What a visitor can do when nobody is live, from who they are and what there is. */
+function emptyState() {
+  const user = currentUser();
+  const { channels, videos } = browse;
+  const lines = [el('p', { text: 'Nobody is live right now.' })];
+  if (videos.length) lines.push(el('p', { text: 'Watch a recent video below, or follow a channel to hear when it goes live.' }));
+  else if (channels.length) lines.push(el('p', { text: 'Follow a channel below to hear when it goes live.' }));
+  else lines.push(el('p', { text: 'Nobody has gone live on this server yet.' }));
+  const actions = el('div', { class: 'row' });
+  if (atLeast(user, 'creator')) {
+    lines.push(el('p', { text: 'Ready to stream? Your stream key and what to type into OBS are in the studio.' }));
+    actions.append(el('a', { class: 'button primary', href: '/studio', text: 'Go live from the studio' }));
+  } else if (user) {
+    lines.push(el('p', { text: 'Want to stream? Make your account a creator account in your settings.' }));
+    actions.append(el('a', { class: 'button', href: '/settings', text: 'Open settings' }));
+  } else {
+    lines.push(el('p', { text: 'Sign up to follow channels, or as a creator to go live yourself.' }));
+    actions.append(el('button', { class: 'primary', type: 'button', id: 'empty-signup', text: 'Sign up',
+      onclick: () => openLogin('signup') }));
+  }
+  return [...lines, actions];
+}
+
 async function refresh() {
   const grid = document.getElementById('grid');
   const empty = document.getElementById('empty');
@@ -61,7 +130,9 @@ async function refresh() {
     grid.replaceChildren();
     empty.replaceChildren('Log in to see the creators you follow. ',
       el('button', { class: 'small primary', text: 'Log in', onclick: () => openLogin() }));
+    empty.dataset.state = 'login';
     empty.hidden = false;
+    showBrowse(false);
     section.setAttribute('aria-busy', 'false');
     return;
   }
@@ -69,10 +140,21 @@ async function refresh() {
     const data = await api(tab === 'following' ? '/api/live/following' : '/api/live');
     const streams = data.streams || data.live || [];
     update(grid, streams.map(card));
-    empty.textContent = tab === 'following' ? 'Nobody you follow is live right now.' : 'Nobody is live right now. Check back soon!';
+    const nobody = streams.length === 0 && tab === 'all';
+    if (nobody) await loadBrowse();
+    // Drawn again only when what it says changes (a focused button keeps its focus).
+    const user = currentUser();
+    const key = nobody ? `all:${user ? user.role : ''}:${browse.channels.length > 0}:${browse.videos.length > 0}` : 'following';
+    if (empty.dataset.state !== key) {
+      if (nobody) empty.replaceChildren(...emptyState());
+      else empty.textContent = 'Nobody you follow is live right now.';
+      empty.dataset.state = key;
+    }
     empty.hidden = streams.length > 0;
+    showBrowse(nobody);
   } catch (e) {
-    empty.textContent = `Could not load the streams: ${errorText(e)}`;
+    empty.textContent = `Could not load the streams: ${errorText(e)}. The page tries again in a few seconds.`;
+    empty.dataset.state = 'error';
     empty.hidden = false;
   }
   section.setAttribute('aria-busy', 'false');

@@ -30,8 +30,12 @@ let dialog;
 function authDialog() {
   if (dialog) return dialog;
   const error = el('p', { class: 'error-text', role: 'alert' });
+  // The server's rule (HANDLE_PATTERN in community/accounts/models.py). Browsers compile a
+  // pattern with the `v` flag, where a bare '-' in a class is a syntax error and the
+  // pattern is then ignored: the '-' is escaped (tests/web/test_forms.py compiles them).
   const handle = el('input', { id: 'auth-handle', name: 'handle', autocomplete: 'username', required: true,
-    minlength: 3, maxlength: 32, pattern: '[A-Za-z0-9_-]+', autocapitalize: 'none' });
+    minlength: 3, maxlength: 32, pattern: '[A-Za-z0-9][A-Za-z0-9_\\-]{2,31}', autocapitalize: 'none',
+    title: '3-32 letters, digits, _ or -, starting with a letter or digit' });
   const password = el('input', { id: 'auth-password', name: 'password', type: 'password', required: true,
     minlength: 8, autocomplete: 'current-password' });
   const role = el('select', { id: 'auth-role', name: 'role' },
@@ -97,6 +101,7 @@ function renderHeader(active) {
   const nav = el('nav', { class: 'site-nav', 'aria-label': 'Main' }, link('/', 'Discover', 'discover'));
   if (atLeast(user, 'creator')) nav.append(link('/studio', 'Studio', 'studio'));
   if (atLeast(user, 'moderator')) nav.append(link('/admin', 'Admin', 'admin'));
+  if (user) nav.append(link('/settings', 'Settings', 'settings'));
   const account = el('div', { class: 'account' });
   if (user) {
     account.append(el('span', { class: 'who', id: 'whoami', text: `@${user.handle}` }),

@@ -71,9 +71,14 @@ export function createPlayer(video, url, { live = true, onLevels = () => {}, onE
 function describe(level, index) {
   const path = (level.url && (Array.isArray(level.url) ? level.url[0] : level.url)) || '';
   const parts = path.split('?')[0].split('/');
-  const rendition = parts.length >= 2 ? parts[parts.length - 2] : '';
+  // A live rendition is /live/NAME/RENDITION/index.m3u8. A saved broadcast is one media
+  // playlist, /vod/ID/index.m3u8, of the source (docs/recording.md): its folder is the
+  // recording's id, not a rendition's name.
+  const vod = parts.length >= 3 && parts[parts.length - 3] === 'vod';
+  const rendition = vod ? 'source' : parts.length >= 2 ? parts[parts.length - 2] : '';
   const size = level.height ? `${level.height}p` : (rendition || `#${index + 1}`);
   const kbps = level.bitrate ? ` · ${Math.round(level.bitrate / 1000)} kbps` : '';
-  const label = rendition === 'source' ? `Source (${size})${kbps}` : `${size}${kbps}`;
+  const source = level.height ? `Source (${size})` : 'Source';
+  const label = rendition === 'source' ? `${source}${kbps}` : `${size}${kbps}`;
   return { index, rendition, height: level.height, bitrate: level.bitrate, label };
 }

@@ -1,6 +1,7 @@
 // Watch page (/watch/NAME, or /watch/NAME?vod=ID for a saved broadcast): player with a
 // quality selector and latency indicator, chat, gifts, follow and report.
-import { api, el, errorText, fmtCount, fmtDuration, fmtTime, requestId, toast } from './api.js';
+import { api, el, errorText, fmtCount, fmtDuration, requestId, toast } from './api.js';
+import { fmtDate, renderPast, savedBroadcasts, vodTitle } from './channel.js';
 import { ChatPanel } from './chat.js';
 import { currentUser, initHeader, openLogin } from './nav.js';
 import { createPlayer } from './player.js';
@@ -53,7 +54,7 @@ function play(url, live) {
       const player = state.player;
       if (!player || !player.autoLevel()) return;
       const level = player.levels()[index];
-      quality.options[0].textContent = level ? `Auto (${level.height ? level.height + 'p' : level.rendition})` : 'Auto';
+      quality.options[0].textContent = level ? `Auto (${level.height ? level.height + 'p' : level.label})` : 'Auto';
     },
     onError: (text) => { state.error = text; console.warn('player:', text); },
   });
@@ -92,18 +93,10 @@ async function showOffline() {
 }
 
 async function loadPast() {
-  try {
-    const data = await api(`/api/recordings?stream=${encodeURIComponent(name)}&state=saved&limit=10`);
-    const list = $('past-list');
-    const rows = data.recordings || [];
-    list.replaceChildren(...rows.map((r) => el('li', {},
-      el('a', { href: `/watch/${encodeURIComponent(name)}?vod=${encodeURIComponent(r.id)}`, text: fmtTime(r.started_at) }),
-      ` · ${fmtDuration(r.duration)}`)));
-    $('past').hidden = rows.length === 0;
-    return rows;
-  } catch {
-    return [];
-  }
+  // Cards with title, cover, date and length (channel.js).
+  const rows = await savedBroadcasts(name);
+  renderPast($('past'), $('past-list'), rows, profile);
+  return rows;
 }
 
 function ended() {
@@ -133,7 +126,10 @@ async function playVod() {
   setMode('vod');
   try {
     const recording = await api(`/api/recordings/${encodeURIComponent(vodId)}`);
-    $('title').textContent = `Recording · ${fmtTime(recording.started_at)}`;
+    const title = vodTitle(recording, profile ? profile.display_name || profile.handle : name);
+    $('title').textContent = title;
+    document.title = `${title} · mediasrv`;
+    $('creator-line').append(` · ${fmtDate(recording.started_at)} · ${fmtDuration(recording.duration)}`);
     $('latency').hidden = true;
     play(recording.playlist_url || `/vod/${encodeURIComponent(vodId)}/index.m3u8`, false);
   } catch (e) {
@@ -311,6 +307,16 @@ async function main() {
   $('report-form').addEventListener('submit', submitReport);
   $('report-cancel').addEventListener('click', () => $('report-dialog').close());
 
+  if (vodId) {
+    // A saved broadcast: no live chat, no gifts (they go to a live), one column.
+    document.querySelector('aside.chat').hidden = true;
+    $('main').classList.add('no-chat');
+    await loadProfile();
+    loadFollowing();
+    window.addEventListener('mediasrv:auth', () => loadFollowing());
+    await playVod();
+    return;
+  }
   const chat = new ChatPanel(name, {
     log: $('chat-log'), pinned: $('pinned'), form: $('chat-form'), input: $('chat-input'), send: $('chat-send'),
     off: $('chat-off'),
@@ -330,7 +336,6 @@ async function main() {
   loadFollowing();
   loadGifts().then(loadBalance);
   setInterval(updateLatency, 1000);
-  if (vodId) { await playVod(); return; }
   if (!(await goLive())) await showOffline();
   // A fallback to the chat's start and end frames: look every 10 s.
   setInterval(async () => {
