@@ -129,7 +129,8 @@ async function playVod() {
     const title = vodTitle(recording, profile ? profile.display_name || profile.handle : name);
     $('title').textContent = title;
     document.title = `${title} · mediasrv`;
-    $('creator-line').append(` · ${fmtDate(recording.started_at)} · ${fmtDuration(recording.duration)}`);
+    $('creator-line').append(` · ${fmtDate(recording.started_at)} · ${fmtDuration(recording.duration)} · `,
+      el('a', { id: 'channel-link', href: `/watch/${encodeURIComponent(name)}`, text: 'All broadcasts' }));
     $('latency').hidden = true;
     play(recording.playlist_url || `/vod/${encodeURIComponent(vodId)}/index.m3u8`, false);
   } catch (e) {
