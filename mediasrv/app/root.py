@@ -16,6 +16,7 @@ from typing import AsyncIterator, Callable
 from aiohttp import web
 
 from mediasrv.app.components import Clocks, Components
+from mediasrv.community.accounts import access_routes
 from mediasrv.community.accounts import routes as accounts_routes
 from mediasrv.community.chat import routes as chat_routes
 from mediasrv.community.discovery import routes as discovery_routes
@@ -76,6 +77,7 @@ def create_app(config: Config, *, rtmp_port: int | None = None, clock: Callable[
     stats_routes.setup(app)
     hls_routes.setup(app, hls)
     accounts_routes.setup(app)
+    access_routes.setup(app)
     discovery_routes.setup(app)
     vod_routes.setup(app)
     recording_links.setup(app, config)

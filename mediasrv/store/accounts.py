@@ -67,6 +67,29 @@ ACCOUNTS_MIGRATION = """
 """
 
 
+#: Migration 5: creators' requests for live access, decided by an operator, and the
+#: operator's site settings (the live-access threshold set in /admin).
+ACCESS_REQUESTS_MIGRATION = """
+    CREATE TABLE live_access_requests (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        message TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'granted', 'refused')),
+        reason TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        decided_at REAL,
+        decided_by INTEGER REFERENCES users (id) ON DELETE SET NULL
+    );
+    CREATE UNIQUE INDEX live_access_requests_one_pending ON live_access_requests (user_id) WHERE status = 'pending';
+    CREATE INDEX live_access_requests_status ON live_access_requests (status, id);
+    CREATE TABLE site_settings (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    )
+"""
+
+
 class HandleTaken(Exception):
     """A user with that handle exists already."""
 
@@ -90,6 +113,24 @@ class User:
 
 def default_chat_settings() -> dict:
     return {"enabled": True, "slow_mode_seconds": 0, "followers_only": False}
+
+
+class RequestPending(Exception):
+    """The creator already has a live-access request waiting for a decision."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRequest:
+    """A creator's request for live access and, once decided, the operator's answer."""
+
+    id: int
+    user: User
+    message: str
+    status: str
+    reason: str
+    created_at: float
+    decided_at: float | None
+    decided_by: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,6 +440,86 @@ class AccountsMixin:
             "ON CONFLICT (user_id) DO UPDATE SET access = excluded.access, by_user_id = excluded.by_user_id, "
             "updated_at = excluded.updated_at",
             (user_id, access, by_user_id, now))
+
+    # --- live-access requests --------------------------------------------------------------
+
+    def add_access_request(self, user_id: int, message: str, now: float) -> AccessRequest:
+        """File a request; ``RequestPending`` if one is already waiting (one at a time)."""
+        try:
+            with self._lock:
+                cursor = self._db.execute(
+                    "INSERT INTO live_access_requests (user_id, message, status, created_at) "
+                    "VALUES (?, ?, 'pending', ?)", (user_id, message, now))
+        except sqlite3.IntegrityError:
+            raise RequestPending() from None
+        return self.get_access_request(int(cursor.lastrowid))
+
+    def get_access_request(self, request_id: int) -> AccessRequest | None:
+        rows = self._access_requests("r.id = ?", (request_id,), 1)
+        return rows[0] if rows else None
+
+    def list_access_requests(self, *, status: str | None = None, user_id: int | None = None,
+                             limit: int = 100) -> list[AccessRequest]:
+        """Newest first, optionally of one status or one creator."""
+        where, args = [], []
+        if status is not None:
+            where.append("r.status = ?")
+            args.append(status)
+        if user_id is not None:
+            where.append("r.user_id = ?")
+            args.append(user_id)
+        return self._access_requests(" AND ".join(where) or "1", tuple(args), limit)
+
+    def decide_access_request(self, request_id: int, status: str, reason: str, by_user_id: int,
+                              now: float) -> AccessRequest | None:
+        """Grant or refuse a pending request (a grant is also a live-access override, in the
+        same transaction); None when there is no such pending request."""
+        if status not in ("granted", "refused"):
+            raise ValueError(f"unknown decision {status!r}")
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute("SELECT user_id FROM live_access_requests WHERE id = ? AND status = 'pending'",
+                                       (request_id,)).fetchone()
+                if row is None:
+                    self._db.execute("ROLLBACK")
+                    return None
+                self._db.execute(
+                    "UPDATE live_access_requests SET status = ?, reason = ?, decided_at = ?, decided_by = ? "
+                    "WHERE id = ?", (status, reason, now, by_user_id, request_id))
+                if status == "granted":
+                    self._db.execute(
+                        "INSERT INTO live_access (user_id, access, by_user_id, updated_at) VALUES (?, 'granted', ?, ?) "
+                        "ON CONFLICT (user_id) DO UPDATE SET access = excluded.access, "
+                        "by_user_id = excluded.by_user_id, updated_at = excluded.updated_at",
+                        (row[0], by_user_id, now))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return self.get_access_request(request_id)
+
+    def _access_requests(self, where: str, args: tuple, limit: int) -> list[AccessRequest]:
+        rows = self._all(
+            f"SELECT r.id, {_USER_COLUMNS}, r.message, r.status, r.reason, r.created_at, r.decided_at, d.handle "
+            "FROM live_access_requests r JOIN users u ON u.id = r.user_id LEFT JOIN users d ON d.id = r.decided_by "
+            f"WHERE {where} ORDER BY r.id DESC LIMIT ?", (*args, int(limit)))
+        return [AccessRequest(row[0], User(*row[1:6]), *row[6:]) for row in rows]
+
+    # --- site settings ---------------------------------------------------------------------
+
+    def get_site_setting(self, name: str) -> str | None:
+        row = self._one("SELECT value FROM site_settings WHERE name = ?", (name,))
+        return row[0] if row else None
+
+    def set_site_setting(self, name: str, value: str | None, now: float) -> None:
+        """Set an operator setting; None removes it (the configuration's value applies)."""
+        if value is None:
+            self._change("DELETE FROM site_settings WHERE name = ?", (name,))
+            return
+        self._change("INSERT INTO site_settings (name, value, updated_at) VALUES (?, ?, ?) "
+                     "ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                     (name, value, now))
 
     # --- discovery -----------------------------------------------------------------------
 

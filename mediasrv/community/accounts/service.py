@@ -27,7 +27,7 @@ from typing import Callable
 from mediasrv.config import HANDLE_RE, Config
 from mediasrv.ports import PublishDecision
 from mediasrv.images import StillImage, reencode_cover
-from mediasrv.store.accounts import AccountStore, CreatorSettings, HandleTaken, User
+from mediasrv.store.accounts import AccessRequest, AccountStore, CreatorSettings, HandleTaken, RequestPending, User
 
 log = logging.getLogger("mediasrv.accounts")
 
@@ -69,6 +69,18 @@ _DUMMY_HASH = f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(bytes(16))}${_b64(
 
 def sha256_hex(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+#: The store's name of the operator's live-access threshold (``site_settings``).
+MIN_FOLLOWERS_SETTING = "live_access.min_followers"
+
+
+class AccessRequestRefused(Exception):
+    """A live-access request or decision that cannot be taken: ``status`` is the HTTP one."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +226,53 @@ class AccountService:
     async def live_access(self, user: User) -> LiveAccess:
         followers = await self._run(self.store.follower_count, user.id)
         override = await self._run(self.store.get_live_access, user.id)
-        return evaluate_live_access(user, followers, override, self.config.live_access.min_followers)
+        return evaluate_live_access(user, followers, override, await self.min_followers())
+
+    async def min_followers(self) -> int:
+        """The live-access threshold: the operator's (set in /admin, kept in the store), else
+        ``live_access.min_followers`` from the configuration."""
+        stored = await self._run(self.store.get_site_setting, MIN_FOLLOWERS_SETTING)
+        return int(stored) if stored is not None else self.config.live_access.min_followers
+
+    async def store_has_min_followers(self) -> bool:
+        """Whether an operator set the threshold (else the configuration's applies)."""
+        return await self._run(self.store.get_site_setting, MIN_FOLLOWERS_SETTING) is not None
+
+    async def set_min_followers(self, value: int | None) -> int:
+        """Set the threshold for this community (None: back to the configuration's)."""
+        await self._run(self.store.set_site_setting, MIN_FOLLOWERS_SETTING,
+                        None if value is None else str(int(value)), self.clock())
+        return await self.min_followers()
+
+    async def request_live_access(self, user: User, message: str) -> AccessRequest:
+        """A creator below the threshold asks an operator; one request may wait at a time."""
+        if not user.at_least("creator"):
+            raise AccessRequestRefused(403, f"only creators can go live (this account is a {user.role})")
+        access = await self.live_access(user)
+        if access.allowed:
+            raise AccessRequestRefused(409, "you already have live access")
+        if access.override == "revoked":
+            raise AccessRequestRefused(409, "an operator revoked your live access: ask them directly")
+        try:
+            return await self._run(self.store.add_access_request, user.id, message, self.clock())
+        except RequestPending:
+            raise AccessRequestRefused(409, "your earlier request is still waiting for an operator") from None
+
+    async def access_requests(self, *, status: str | None = None, user: User | None = None,
+                              limit: int = 100) -> list[AccessRequest]:
+        return await self._run(self.store.list_access_requests, status=status,
+                               user_id=None if user is None else user.id, limit=limit)
+
+    async def decide_access_request(self, request_id: int, grant: bool, reason: str, by: User) -> AccessRequest:
+        """Grant (live access from now on) or refuse (with a reason the creator sees)."""
+        decided = await self._run(self.store.decide_access_request, request_id, "granted" if grant else "refused",
+                                  reason, by.id, self.clock())
+        if decided is None:
+            existing = await self._run(self.store.get_access_request, request_id)
+            if existing is None:
+                raise AccessRequestRefused(404, "no such request")
+            raise AccessRequestRefused(409, f"this request was already {existing.status}")
+        return decided
 
     async def set_live_access(self, user: User, access: str | None, by: User) -> LiveAccess:
         await self._run(self.store.set_live_access, user.id, access, by.id, self.clock())

@@ -108,6 +108,58 @@ async function lookUp(event) {
   }
 }
 
+// --- live-access requests and the community's threshold (admins; issue 16, item 3) ---------
+
+async function loadAccessRequests() {
+  const body = $('access-requests');
+  try {
+    const { requests } = await api('/api/live-access/requests?status=pending');
+    const followers = await Promise.all(requests.map((r) =>
+      api(`/api/users/${encodeURIComponent(r.user.handle)}`).then((u) => u.followers, () => null)));
+    body.replaceChildren(...requests.map((r, i) => {
+      const reason = el('input', { type: 'text', maxlength: 500, placeholder: 'Reason (needed to refuse)',
+        'aria-label': `Reason for ${r.user.handle}` });
+      const decide = async (grant) => {
+        try {
+          await api(`/api/live-access/requests/${r.id}/decision`, { method: 'POST', body: { grant, reason: reason.value } });
+          toast(grant ? `${r.user.handle} can go live now.` : `${r.user.handle}'s request was refused.`);
+        } catch (e) { toast(errorText(e), true); }
+        loadAccessRequests();
+      };
+      return el('tr', { dataset: { request: String(r.id) } },
+        el('td', { text: fmtTime(r.created_at) }),
+        el('td', {}, el('a', { href: `/watch/${encodeURIComponent(r.user.handle)}`, text: `${r.user.display_name} (@${r.user.handle})` })),
+        el('td', { text: followers[i] === null ? '?' : fmtCount(followers[i]) }),
+        el('td', { text: r.message }),
+        el('td', {}, el('div', { class: 'stack' }, reason, el('div', { class: 'row' },
+          el('button', { class: 'small primary', type: 'button', text: 'Grant', dataset: { grant: r.user.handle }, onclick: () => decide(true) }),
+          el('button', { class: 'small danger', type: 'button', text: 'Refuse', dataset: { refuse: r.user.handle }, onclick: () => decide(false) })))));
+    }));
+    if (!requests.length) body.replaceChildren(el('tr', {}, el('td', { colspan: 5, class: 'muted',
+      text: 'No requests waiting. Creators below the threshold can ask from their studio.' })));
+  } catch (e) {
+    body.replaceChildren(el('tr', {}, el('td', { colspan: 5, text: errorText(e) })));
+  }
+}
+
+function showThreshold(settings) {
+  $('min-followers').value = String(settings.live_access_min_followers);
+  $('threshold-source').textContent = settings.source === 'admin'
+    ? `Set here (the configuration says ${fmtCount(settings.configured_min_followers)}). Following a creator counts; an admin's grant skips the threshold.`
+    : 'From the configuration (live_access.min_followers). Saving here overrides it for this server.';
+}
+
+async function loadThreshold() {
+  try { showThreshold(await api('/api/admin/settings')); } catch (e) { $('threshold-source').textContent = errorText(e); }
+}
+
+async function saveThreshold(value) {
+  try {
+    showThreshold(await api('/api/admin/settings', { method: 'PATCH', body: { live_access_min_followers: value } }));
+    toast('Threshold saved.');
+  } catch (e) { toast(errorText(e), true); }
+}
+
 let started = false;
 
 async function start() {
@@ -123,10 +175,19 @@ async function start() {
   loadReports();
   setInterval(loadLive, 5000);
   setInterval(loadReports, 15000);
+  if (atLeast(me, 'admin')) {
+    $('access-requests-card').hidden = false;
+    $('community-card').hidden = false;
+    loadAccessRequests();
+    loadThreshold();
+    setInterval(loadAccessRequests, 15000);
+  }
 }
 
 initHeader('admin');
 $('report-status').addEventListener('change', loadReports);
 $('user-form').addEventListener('submit', lookUp);
+$('threshold-form').addEventListener('submit', (e) => { e.preventDefault(); saveThreshold(Number($('min-followers').value)); });
+$('threshold-reset').addEventListener('click', () => saveThreshold(null));
 window.addEventListener('mediasrv:auth', () => { if (!currentUser()) { started = false; gate('Logged out.', true); } else start(); });
 start();

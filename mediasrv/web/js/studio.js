@@ -1,6 +1,6 @@
 // Creator studio (/studio): OBS settings and stream key, live access, title/cover,
 // a live dashboard fed by the stats SSE feed, moderation, past broadcasts, earnings.
-import { api, el, errorText, fmtBytes, fmtCount, fmtDuration, fmtTime, toast } from './api.js';
+import { api, el, errorText, fmtBytes, fmtCount, fmtDuration, fmtTime, toast, token } from './api.js';
 import { LiveChart } from './charts.js';
 import { atLeast, currentUser, initHeader, openLogin, refreshUser } from './nav.js';
 
@@ -34,6 +34,52 @@ async function loadAccess() {
   pill.textContent = access.allowed ? 'Live access: yes' : 'Live access: no';
   pill.className = `status-pill ${access.allowed ? 'ok' : 'no'}`;
   $('access-reason').textContent = access.allowed ? '' : (access.reason || '');
+  await showAccessRequest(access);
+}
+
+// Below the threshold: what counts, and a way to ask the operators (issue 16, item 3).
+async function showAccessRequest(access) {
+  const box = $('access-request');
+  const belowRule = !access.allowed && !access.override && atLeast(me, 'creator');
+  box.hidden = !belowRule;
+  $('access-reason').hidden = belowRule;  // the explanation below says it, with what to do
+  if (!belowRule) return;
+  $('access-explain').textContent = `Creators with ${fmtCount(access.min_followers)} followers can go live ` +
+    `(you have ${fmtCount(access.followers)}). Followers are accounts that follow your channel; share your ` +
+    'watch page to grow them, or ask the operators for access now.';
+  const { requests } = await api('/api/me/live-access/requests');
+  const last = requests[0];
+  const status = $('access-request-status');
+  if (last && last.status === 'pending') {
+    status.textContent = `Your request of ${fmtTime(last.created_at)} is waiting for an operator.`;
+  } else if (last && last.status === 'refused') {
+    status.textContent = `Your last request was refused: ${last.reason}. You can ask again.`;
+  } else {
+    status.textContent = '';
+  }
+  $('access-request-form').hidden = !!(last && last.status === 'pending');
+}
+
+async function sendAccessRequest(event) {
+  event.preventDefault();
+  try {
+    await api('/api/me/live-access/requests', { method: 'POST', body: { message: $('access-message').value } });
+    $('access-message').value = '';
+    toast('Request sent. You will see the answer here.');
+  } catch (e) { toast(errorText(e), true); }
+  loadAccess();
+}
+
+// An operator's decision reaches the open studio at once (the alerts feed).
+let alerts = null;
+function listenForDecisions() {
+  if (alerts || !token()) return;
+  alerts = new EventSource(`/api/me/events?access_token=${encodeURIComponent(token())}`);
+  alerts.addEventListener('live-access.decided', (e) => {
+    const decision = JSON.parse(e.data);
+    toast(decision.status === 'granted' ? 'Live access granted: you can go live.' : 'Your live-access request was refused.');
+    loadAccess();
+  });
 }
 
 // --- settings and cover ---------------------------------------------------------------
@@ -300,6 +346,7 @@ async function start() {
   watchLive();
   setInterval(() => { if (state.live) loadEarnings(); }, 15000);
   setInterval(loadAccess, 30000);
+  listenForDecisions();
 }
 
 initHeader('studio');
@@ -321,6 +368,7 @@ $('rotate-key').addEventListener('click', async () => {
   try { await loadKey(true); toast('New stream key made. Paste it into OBS.'); } catch (e) { toast(errorText(e), true); }
 });
 $('settings-form').addEventListener('submit', saveSettings);
+$('access-request-form').addEventListener('submit', sendAccessRequest);
 $('cover-upload').addEventListener('click', uploadCover);
 $('cover-remove').addEventListener('click', removeCover);
 document.querySelectorAll('[data-mod]').forEach((b) => b.addEventListener('click', () => moderate(b.dataset.mod)));
