@@ -31,8 +31,7 @@ async def test_a_creator_asks_the_operator_grants_and_the_creator_is_told(tmp_pa
             assert [r["id"] for r in queue_now["requests"]] == [filed["id"]]
             await api.error(await api.http.get("/api/live-access/requests", headers=alice), 403)
 
-            response = await api.http.post(f"/api/live-access/requests/{filed['id']}/decision",
-                                           json={"grant": True}, headers=admin)
+            response = await api.http.post(f"/api/live-access/requests/{filed['id']}/grant", headers=admin)
             assert response.status == 200, await response.text()
             decided = await response.json()
             assert decided["status"] == "granted" and decided["decided_by"] == api.srv.config.accounts.admin_handle
@@ -41,8 +40,8 @@ async def test_a_creator_asks_the_operator_grants_and_the_creator_is_told(tmp_pa
             access = await (await api.http.get("/api/me/live-access", headers=alice)).json()
             assert access["allowed"] is True and access["override"] == "granted"
             # Decided once: a second decision is a conflict, the queue is empty.
-            await api.error(await api.http.post(f"/api/live-access/requests/{filed['id']}/decision",
-                                                json={"grant": False, "reason": "no"}, headers=admin), 409)
+            await api.error(await api.http.post(f"/api/live-access/requests/{filed['id']}/refuse",
+                                                json={"reason": "no"}, headers=admin), 409)
             assert (await (await api.http.get("/api/live-access/requests", headers=admin)).json())["requests"] == []
             # Holding live access, there is nothing to ask for.
             await api.error(await api.http.post("/api/me/live-access/requests", json={"message": "more"},
@@ -62,18 +61,18 @@ async def test_a_refusal_needs_a_reason_and_the_creator_may_ask_again(tmp_path):
                                             headers=bob), 400)
         filed = await (await api.http.post("/api/me/live-access/requests", json={"message": "hi"},
                                            headers=bob)).json()
-        path = f"/api/live-access/requests/{filed['id']}/decision"
-        assert "reason" in await api.error(await api.http.post(path, json={"grant": False}, headers=admin), 400)
-        refused = await (await api.http.post(path, json={"grant": False, "reason": "grow a bit first"},
-                                             headers=admin)).json()
+        path = f"/api/live-access/requests/{filed['id']}/refuse"
+        assert "reason" in await api.error(await api.http.post(path, json={}, headers=admin), 400)
+        assert "reason" in await api.error(await api.http.post(path, json={"reason": " "}, headers=admin), 400)
+        refused = await (await api.http.post(path, json={"reason": "grow a bit first"}, headers=admin)).json()
         assert refused["status"] == "refused" and refused["reason"] == "grow a bit first"
         mine = await (await api.http.get("/api/me/live-access/requests", headers=bob)).json()
         assert [(r["status"], r["reason"]) for r in mine["requests"]] == [("refused", "grow a bit first")]
         assert (await (await api.http.get("/api/me/live-access", headers=bob)).json())["allowed"] is False
         again = await api.http.post("/api/me/live-access/requests", json={"message": "now?"}, headers=bob)
         assert again.status == 201
-        await api.error(await api.http.post("/api/live-access/requests/999999/decision",
-                                            json={"grant": True}, headers=admin), 404)
+        await api.error(await api.http.post("/api/live-access/requests/999999/grant", headers=admin), 404)
+        await api.error(await api.http.post("/api/live-access/requests/x1/grant", headers=admin), 404)
 
 
 async def test_the_operator_sets_the_threshold_and_it_outlives_a_restart(tmp_path):

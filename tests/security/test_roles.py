@@ -29,7 +29,7 @@ OWN_ACCOUNT = {
 }
 #: Needs the creator role for one's own channel.
 OWN_CHANNEL = {("POST", "/api/me/stream-key"), ("PATCH", "/api/me/settings"), ("PUT", "/api/me/cover"),
-               ("DELETE", "/api/me/cover")}
+               ("DELETE", "/api/me/cover"), ("POST", "/api/me/live-access/requests")}
 SAFE = {"GET", "HEAD", "OPTIONS"}
 
 

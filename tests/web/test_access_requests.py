@@ -41,7 +41,7 @@ async def test_ask_refuse_needs_a_reason_grant_and_the_studio_hears_it(tmp_path)
 
             admin = await admin_context.new_page()
             # The test refuses once without a reason, on purpose: the server answers 400.
-            admin_errors = Watch(admin, {(400, "/api/live-access/requests/1/decision")})
+            admin_errors = Watch(admin, {(400, "/api/live-access/requests/1/refuse")})
             await admin.goto(f"{api.srv.http_url}/admin")
             row = admin.locator("#access-requests tr", has_text="@dana")
             await row.wait_for(timeout=UI)

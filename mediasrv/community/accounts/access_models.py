@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from mediasrv.community.accounts.models import User
 from mediasrv.httpkit.models import RequestModel, ResponseModel, query_int, text
@@ -19,15 +19,12 @@ class NewAccessRequest(RequestModel):
         description="a short word to the operators: who you are, what you will stream")
 
 
-class AccessDecision(RequestModel):
-    grant: bool
-    reason: text(MESSAGE_MAX) = Field("", description="what the creator is told; required to refuse")
+class Grant(RequestModel):
+    reason: text(MESSAGE_MAX) = Field("", description="what the creator is told (optional)")
 
-    @model_validator(mode="after")
-    def _reason_to_refuse(self) -> "AccessDecision":
-        if not self.grant and not self.reason:
-            raise ValueError("reason: say why, the creator is told")
-        return self
+
+class Refusal(RequestModel):
+    reason: text(MESSAGE_MAX, min_length=1) = Field(description="what the creator is told: why")
 
 
 class AccessRequestQuery(RequestModel):

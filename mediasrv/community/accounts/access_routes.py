@@ -13,7 +13,7 @@ from mediasrv.community.accounts import access_models as m
 from mediasrv.community.accounts.http import require_user
 from mediasrv.community.accounts.service import AccessRequestRefused, AccountService
 from mediasrv.httpkit import validate
-from mediasrv.httpkit.body import read_body, read_query, respond
+from mediasrv.httpkit.body import read_body, read_optional_body, read_query, respond
 from mediasrv.httpkit.keys import ACCOUNTS, ALERTS, CONFIG
 from mediasrv.httpkit.openapi import add_route, op, path_param
 from mediasrv.httpkit.validate import ApiError
@@ -35,7 +35,7 @@ def _json(row: AccessRequest) -> dict:
 
 
 async def request_access(request: web.Request) -> web.Response:
-    user = await require_user(request)
+    user = await require_user(request, "creator")
     body = await read_body(request, m.NewAccessRequest)
     try:
         row = await _service(request).request_live_access(user, body.message)
@@ -58,21 +58,33 @@ async def list_requests(request: web.Request) -> web.Response:
     return respond(m.AccessRequestList, {"requests": [_json(r) for r in rows]}, headers={"Cache-Control": "no-store"})
 
 
-async def decide(request: web.Request) -> web.Response:
-    actor = await require_user(request, "admin")
+async def grant(request: web.Request) -> web.Response:
+    return await _decide(request, True, m.Grant)
+
+
+async def refuse(request: web.Request) -> web.Response:
+    return await _decide(request, False, m.Refusal)
+
+
+async def _decide(request: web.Request, granted: bool, model) -> web.Response:
+    actor = await require_user(request, "admin")  # the role first, before any input is read
+    request_id = _request_id(request)
+    body = await read_optional_body(request, model) if granted else await read_body(request, model)
     try:
-        request_id = int(request.match_info["id"])
-    except ValueError:
-        raise ApiError(404, "no such request") from None
-    body = await read_body(request, m.AccessDecision)
-    try:
-        row = await _service(request).decide_access_request(request_id, body.grant, body.reason, actor)
+        row = await _service(request).decide_access_request(request_id, granted, body.reason, actor)
     except AccessRequestRefused as exc:
         raise ApiError(exc.status, exc.message) from None
     alerts = request.app.get(ALERTS)
     if alerts is not None:  # the creator's open pages hear of it at once
         alerts.deliver([row.user.id], DECIDED_EVENT, {"id": row.id, "status": row.status, "reason": row.reason})
     return respond(m.AccessRequest, _json(row))
+
+
+def _request_id(request: web.Request) -> int:
+    text = request.match_info["id"]
+    if not text.isascii() or not text.isdigit() or len(text) > 18:
+        raise ApiError(404, "no such request")
+    return int(text)
 
 
 async def _settings_json(request: web.Request) -> dict:
@@ -109,12 +121,18 @@ def setup(app: web.Application) -> None:
     add_route(app, "GET", "/api/live-access/requests", list_requests, op(
         "The operators' queue of live-access requests", tag=tag, role="admin", query=m.AccessRequestQuery,
         ok_schema=m.AccessRequestList, errors=[400]))
-    add_route(app, "POST", "/api/live-access/requests/{id:\\d+}/decision", decide, op(
-        "Grant or refuse a request", tag=tag, role="admin", body=m.AccessDecision, ok_schema=m.AccessRequest,
-        params=[path_param("id", "the request's id", {"type": "integer", "minimum": 0})], errors=[404, 409],
-        description="A grant gives live access from now on (as `PUT /api/users/HANDLE/live-access` "
-                    "`granted`); a refusal needs a reason. The creator gets `live-access.decided` on "
-                    "`GET /api/me/events`. 409: already decided."))
+    request_id = path_param("id", "the request's id", {"type": "string", "pattern": "^[0-9]{1,18}$"})
+    add_route(app, "POST", "/api/live-access/requests/{id}/grant", grant, op(
+        "Grant a request: live access from now on", tag=tag, role="admin", body=m.Grant, ok_schema=m.AccessRequest,
+        params=[request_id], errors=[404, 409],
+        description="The same override as `PUT /api/users/HANDLE/live-access` `granted`; the body (an optional "
+                    "`reason`) may be left out. The creator gets `live-access.decided` on `GET /api/me/events`. "
+                    "409: already decided."))
+    add_route(app, "POST", "/api/live-access/requests/{id}/refuse", refuse, op(
+        "Refuse a request, saying why", tag=tag, role="admin", body=m.Refusal, ok_schema=m.AccessRequest,
+        params=[request_id], errors=[404, 409],
+        description="The creator sees the reason in their studio and on `GET /api/me/events` "
+                    "(`live-access.decided`). 409: already decided."))
     add_route(app, "GET", "/api/admin/settings", get_settings, op(
         "The operator's site settings", tag=tag, role="admin", ok_schema=m.SiteSettings))
     add_route(app, "PATCH", "/api/admin/settings", update_settings, op(

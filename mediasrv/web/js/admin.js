@@ -121,7 +121,7 @@ async function loadAccessRequests() {
         'aria-label': `Reason for ${r.user.handle}` });
       const decide = async (grant) => {
         try {
-          await api(`/api/live-access/requests/${r.id}/decision`, { method: 'POST', body: { grant, reason: reason.value } });
+          await api(`/api/live-access/requests/${r.id}/${grant ? 'grant' : 'refuse'}`, { method: 'POST', body: { reason: reason.value } });
           toast(grant ? `${r.user.handle} can go live now.` : `${r.user.handle}'s request was refused.`);
         } catch (e) { toast(errorText(e), true); }
         loadAccessRequests();
