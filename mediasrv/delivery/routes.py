@@ -15,6 +15,11 @@ EXT-X-ENDLIST. ``_HLS_skip=YES`` (or ``v2``) answers with a delta update. A requ
 the part named by EXT-X-PRELOAD-HINT waits until that part is complete and gets it whole;
 any other unknown part is a 404.
 
+A playlist request for a live stream that has no segment yet (its first closes at the
+encoder's second keyframe) waits for it, 5 segment durations within 2–15 s; still none:
+503 with ``Retry-After``, which players retry. A stream that does not exist (or ended
+without any segment) is a 404 at once.
+
 HEAD works on all of them, OPTIONS answers CORS preflights. Every name is checked against
 a strict pattern (``mediasrv.hls.names``) before any lookup: a name outside the naming
 scheme (a dot-dot, a slash smuggled in as ``%2F``, a backslash, NUL, an over-long name, a
