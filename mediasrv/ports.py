@@ -22,7 +22,7 @@ STREAM_KEY_PREFIX = "sk_"
 def looks_like_stream_key(name: str) -> bool:
     """Whether ``name`` has the form of an account's secret stream key (case-insensitive:
     ``SK_…`` is refused as a public name too)."""
-    return name[:len(STREAM_KEY_PREFIX)].lower() == STREAM_KEY_PREFIX
+    return name[:len(STREAM_KEY_PREFIX)].lower().startswith(STREAM_KEY_PREFIX)
 
 
 @dataclass(frozen=True, slots=True)
