@@ -154,6 +154,10 @@ def startup_banner(config: Config, http_port: int, rtmp_port: int, rtmps_port: i
             f"         Stream Key: {key_form}",
             *([f"         RTMPS:      rtmps://{rtmp_host}:{rtmps_port or config.rtmp.tls_address.port}/{config.rtmp.app}"]
               if config.rtmp.tls_address is not None else []),
+            # The first segment (and so the first picture a viewer gets) waits for the
+            # encoder's second keyframe: OBS's "auto" is 250 frames, 8 s at 30 fps.
+            f"         Keyframe Interval: {config.hls.segment_duration:g} s"
+            " (Settings > Output, Output Mode: Advanced; not 0/auto)",
             f"  FFmpeg: ffmpeg -re -i INPUT -c copy -f flv rtmp://{rtmp_host}:{rtmp_port}/{config.rtmp.app}/{example}",
             f"  Watch:  {http_base}/live/<name>/index.m3u8",
             f"  API:    {http_base}/api/streams",

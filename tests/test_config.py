@@ -162,6 +162,11 @@ def test_banner_tells_a_creator_what_to_type():
     assert "Stream Key" in text
 
 
+def test_banner_tells_a_creator_the_keyframe_interval_to_set():
+    config = load_config(None, ["hls.segment_duration=3"])
+    assert "Keyframe Interval: 3 s" in startup_banner(config, 8080, 1935)
+
+
 # --- sources: defaults < YAML file < MEDIASRV_* variables < --set --------------------------
 
 

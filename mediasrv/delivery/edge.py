@@ -27,18 +27,21 @@ from mediasrv.delivery.responses import (
     playlist_response,
 )
 from mediasrv.hls.reload import BadReloadQuery, parse_reload_query
+from mediasrv.httpkit.cause import with_cause
 from mediasrv.httpkit.keys import EDGE, VIEWERS
 from mediasrv.observe.viewers import SESSION_PARAM
 
 
-def _bad_gateway() -> web.Response:
-    return web.Response(status=502, text="the stream's origin node did not answer\n",
-                        headers={**CORS, "Cache-Control": ERROR_CACHE})
+def _bad_gateway(origin: DirectoryEntry) -> web.Response:
+    return with_cause(web.Response(status=502, text="the stream's origin node did not answer\n",
+                                   headers={**CORS, "Cache-Control": ERROR_CACHE}),
+                      f"the origin node {origin.node} did not answer")
 
 
-def _passed_error(fetched) -> web.Response:
-    return web.Response(status=fetched.status, body=fetched.body,
-                        headers={**CORS, "Cache-Control": ERROR_CACHE, "Content-Type": "text/plain; charset=utf-8"})
+def _passed_error(fetched, origin: DirectoryEntry) -> web.Response:
+    return with_cause(web.Response(status=fetched.status, body=fetched.body, headers={
+        **CORS, "Cache-Control": ERROR_CACHE, "Content-Type": "text/plain; charset=utf-8"}),
+        f"the origin node {origin.node} answered {fetched.status}")
 
 
 async def edge_master(request: web.Request, origin: DirectoryEntry, name: str) -> web.StreamResponse:
@@ -46,9 +49,9 @@ async def edge_master(request: web.Request, origin: DirectoryEntry, name: str) -
     try:
         fetched = await request.app[EDGE].playlist(origin.url, f"/live/{name}/index.m3u8", {}, blocking=False)
     except OriginError:
-        return _bad_gateway()
+        return _bad_gateway(origin)
     if fetched.status != 200:
-        return _passed_error(fetched)
+        return _passed_error(fetched, origin)
     viewers = request.app.get(VIEWERS)
     if viewers is None or EDGE_HEADER in request.headers:
         return playlist_response(request, fetched.body)
@@ -79,9 +82,9 @@ async def edge_media(request: web.Request, origin: DirectoryEntry, name: str, re
         fetched = await request.app[EDGE].playlist(origin.url, f"/live/{name}/{rendition}/index.m3u8", params,
                                                    blocking=reload.msn is not None)
     except OriginError:
-        return _bad_gateway()
+        return _bad_gateway(origin)
     if fetched.status != 200:
-        return _passed_error(fetched)
+        return _passed_error(fetched, origin)
     count_request(request, name, rendition, len(fetched.body))
     return playlist_response(request, fetched.body, fetched.cache_control or PLAYLIST_CACHE)
 
@@ -92,7 +95,7 @@ async def edge_file(request: web.Request, origin: DirectoryEntry, name: str, ren
     try:
         fetched = await request.app[EDGE].file(origin.url, f"/live/{name}/{rendition}/{file_name}")
     except OriginError:
-        return _bad_gateway()
+        return _bad_gateway(origin)
     if fetched.status != 200:
-        return _passed_error(fetched)
+        return _passed_error(fetched, origin)
     return file_response(request, name, file_name, fetched.body)

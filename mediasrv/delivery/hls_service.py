@@ -511,6 +511,12 @@ class HlsService:
             return None
         return r.segmenter.get(file_name)
 
+    def is_starting(self, stream_name: str, rendition: str = SOURCE) -> bool:
+        """The rendition is live but lists no segment yet: its first one is being made
+        (it closes at the encoder's second keyframe, however far apart they are)."""
+        r = self.rendition(stream_name, rendition)
+        return r is not None and not r.ready and not r.done and not r.segmenter.ended
+
     async def wait_ready(self, stream_name: str, rendition: str = SOURCE, *, timeout: float) -> bool:
         """Wait (bounded) until the rendition lists its first segment; False if it does not
         exist, ends without any, or ``timeout`` passes."""

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from mediasrv.cluster.edge import EDGE_HEADER
 from mediasrv.delivery.hls_service import CONTENT_TYPES, HlsService
+from mediasrv.httpkit.cause import with_cause
 from mediasrv.httpkit.clients import viewer_address
 from mediasrv.httpkit.keys import VIEWERS
 from mediasrv.observe.viewers import SESSION_PARAM, client_key
@@ -96,9 +97,19 @@ def playlist_response(request: web.Request, data: bytes, cache: str = PLAYLIST_C
     })
 
 
-def plain_error(status: int) -> web.Response:
+def plain_error(status: int, *, cause: str = "", retry_after: int | None = None) -> web.Response:
+    """A plain-text error. ``cause``: why (a 5xx is logged with it, httpkit.cause);
+    ``retry_after``: seconds, for a 503 that a player should ask again after (and a page's
+    script may read: the header is exposed to CORS)."""
     reason = {400: "bad request", 404: "not found", 416: "range not satisfiable", 503: "not available yet"}[status]
-    return web.Response(status=status, text=reason + "\n", headers={**CORS, "Cache-Control": ERROR_CACHE})
+    headers = {**CORS, "Cache-Control": ERROR_CACHE}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+        headers["Access-Control-Expose-Headers"] = CORS["Access-Control-Expose-Headers"] + ", Retry-After"
+    response = web.Response(status=status, text=reason + "\n", headers=headers)
+    if cause:
+        with_cause(response, cause)
+    return response
 
 
 def bytes_response(request: web.Request, data: bytes, content_type: str, etag: str) -> web.Response:

@@ -15,6 +15,11 @@ EXT-X-ENDLIST. ``_HLS_skip=YES`` (or ``v2``) answers with a delta update. A requ
 the part named by EXT-X-PRELOAD-HINT waits until that part is complete and gets it whole;
 any other unknown part is a 404.
 
+A playlist request for a live stream that has no segment yet (its first closes at the
+encoder's second keyframe) waits for it, 5 segment durations within 2–15 s; still none:
+503 with ``Retry-After``, which players retry. A stream that does not exist (or ended
+without any segment) is a 404 at once.
+
 HEAD works on all of them, OPTIONS answers CORS preflights. Every name is checked against
 a strict pattern (``mediasrv.hls.names``) before any lookup: a name outside the naming
 scheme (a dot-dot, a slash smuggled in as ``%2F``, a backslash, NUL, an over-long name, a
@@ -67,12 +72,31 @@ from mediasrv.httpkit.keys import HTTP_STATS, VIEWERS
 _HEADER_LIST = re.compile(r"[A-Za-z0-9\-, ]{0,512}")
 #: Requests for the hinted part (and blocking reloads) wait at most this many target durations.
 BLOCK_TARGETS = 3
+#: Seconds a player is told to wait (``Retry-After``) before asking again for the playlist
+#: of a live stream whose first segment is still being made.
+RETRY_AFTER = 1
 
 
 def setup(app: web.Application, service: HlsService) -> None:
     """Add the HLS routes, answered from ``service`` (built and started by the composition root)."""
-    # How long a playlist request for a stream that has no segment yet may wait for one.
-    wait = min(15.0, max(2.0, 3 * service.segment_duration))
+    # How long a playlist request for a live stream that has no segment yet waits for its
+    # first one: the encoder's keyframe interval decides when that is (OBS's "auto" is
+    # 250 frames, 8 s at 30 fps), so a player is held 10 s with 2 s segments, within the
+    # 20 s hls.js allows a playlist load and nginx's 30 s proxy_read_timeout. Still none:
+    # 503 with Retry-After (first_segment), which players retry; 404 stays "no such stream".
+    wait = min(15.0, max(2.0, 5 * service.segment_duration))
+
+    async def first_segment(name: str, rendition: str) -> web.StreamResponse | None:
+        """None once ``rendition`` lists a segment (waiting while it is starting); else the
+        answer: 503 + Retry-After while it is still starting, 404 when there is no such
+        live rendition (never published, or ended without any segment)."""
+        if await service.wait_ready(name, rendition, timeout=wait):
+            return None
+        if service.is_starting(name, rendition):
+            return plain_error(503, retry_after=RETRY_AFTER,
+                               cause=f"{rendition} of {name} has no segment yet after {wait:g} s"
+                                     " (the encoder's keyframe interval is longer than that?)")
+        return plain_error(404)
 
     async def master(request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
@@ -82,7 +106,10 @@ def setup(app: web.Application, service: HlsService) -> None:
         if origin is not None:  # another node ingests it (docs/cluster.md)
             return await edge_master(request, origin, name)
         data = service.master_playlist_bytes(name)
-        if data is None and await service.wait_ready(name, SOURCE, timeout=wait):
+        if data is None:
+            refusal = await first_segment(name, SOURCE)
+            if refusal is not None:
+                return refusal
             data = service.master_playlist_bytes(name)
         if data is None:
             return plain_error(404)
@@ -109,7 +136,10 @@ def setup(app: web.Application, service: HlsService) -> None:
         if msn is not None:
             return await blocking(request, name, rendition, msn, part, delta)
         data = service.media_playlist_bytes(name, rendition, delta=delta)
-        if data is None and await service.wait_ready(name, rendition, timeout=wait):
+        if data is None:
+            refusal = await first_segment(name, rendition)
+            if refusal is not None:
+                return refusal
             data = service.media_playlist_bytes(name, rendition, delta=delta)
         if data is None:
             return plain_error(404)
@@ -137,7 +167,9 @@ def setup(app: web.Application, service: HlsService) -> None:
                     stats.blocking_waits += 1
                     stats.blocking_wait_seconds += time.monotonic() - started
                 if not reached:
-                    return plain_error(503)
+                    wanted = f"segment {msn}" + (f" part {part}" if part is not None else "")
+                    return plain_error(503, cause=f"blocking reload of {name}/{rendition}: {wanted} did not come"
+                                                  f" within {BLOCK_TARGETS * target:g} s")
         data = service.media_playlist_bytes(name, rendition, delta=delta, require_segment=False)
         if data is None:
             return plain_error(404)

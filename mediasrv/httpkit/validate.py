@@ -14,6 +14,8 @@ from typing import Any
 
 from aiohttp import web
 
+from mediasrv.httpkit.cause import with_cause
+
 _INSTALLED = web.AppKey("api_errors_installed", bool)
 
 
@@ -33,7 +35,10 @@ def error_response(status: int, message: str, *, headers: dict[str, str] | None 
     headers = {"Cache-Control": "no-store", **(headers or {})}
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="mediasrv"'
-    return web.json_response({"error": message, **extra}, status=status, headers=headers)
+    response = web.json_response({"error": message, **extra}, status=status, headers=headers)
+    if status >= 500:
+        with_cause(response, message)  # logged once by observe's request middleware
+    return response
 
 
 def install(app: web.Application) -> None:

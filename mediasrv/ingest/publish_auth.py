@@ -2,10 +2,13 @@
 
 In ``accounts`` mode the key is a creator's secret stream key; the decision (public name =
 the creator's handle, or a refusal with the live-access reason) comes from the accounts
-component, reached through a callable because it starts after the RTMP listener.
+component (``ports.StreamKeyChecker``). In ``open`` mode the key is the public name, except
+a key of the accounts' form (``sk_…``): that is a creator's key shown in the studio, and
+it publishes under the creator's handle as in ``accounts`` mode.
 
 A secret stream key never appears in a log line, a playback URL or an API answer: the
-decision carries only the public name.
+decision carries only the public name, and no mode accepts a name of the key's form
+(``ports.looks_like_stream_key``) as a public name.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import logging
 import aiohttp
 
 from mediasrv.config import STREAM_NAME_RE, AuthConfig
-from mediasrv.ports import PublishDecision, StreamKeyChecker
+from mediasrv.ports import PublishDecision, StreamKeyChecker, looks_like_stream_key
 
 log = logging.getLogger("mediasrv.auth")
 
@@ -37,8 +40,9 @@ class PublishAuthorizer:
         *,
         accounts: StreamKeyChecker | None = None,
     ) -> None:
-        """``accounts``: who decides in ``auth.mode: accounts`` (the accounts service, which
-        the composition root starts before any listener)."""
+        """``accounts``: who decides on a creator's key in ``auth.mode: accounts`` and
+        ``open`` (the accounts service, which the composition root starts before any
+        listener)."""
         self.config = config
         self._session = session
         self._accounts = accounts
@@ -46,24 +50,34 @@ class PublishAuthorizer:
         self.webhook_failures = 0
 
     async def authorize(self, *, app: str, key: str, client: str) -> PublishDecision:
+        """The decision for a publish with ``key``: the public name, or why not."""
         mode = self.config.mode
         if mode == "open":
-            decision = self._open(key)
+            decision = await self._open(key)
         elif mode == "keys":
             decision = self._keys(key)
         elif mode == "accounts":
-            if self._accounts is None:
-                decision = PublishDecision(False, reason="accounts mode without an accounts service")
-            else:
-                decision = await self._accounts.check_publish(key)
+            decision = await self._account_key(key)
         else:
             decision = await self._webhook(app=app, key=key, client=client)
+        if decision.allowed and looks_like_stream_key(decision.name):
+            # Whatever decided (a webhook echoing the key, a name in auth.keys): a name of
+            # the secret keys' form would publish what looks like a creator's key.
+            decision = PublishDecision(False, reason="a stream key is never a public stream name")
         if not decision.allowed:
             self.refusals += 1
         return decision
 
-    def _open(self, key: str) -> PublishDecision:
-        # In open mode the key is the public name, so it must be a valid name.
+    async def _account_key(self, key: str) -> PublishDecision:
+        if self._accounts is None:
+            return PublishDecision(False, reason="no accounts service to check the stream key")
+        return await self._accounts.check_publish(key)
+
+    async def _open(self, key: str) -> PublishDecision:
+        if looks_like_stream_key(key):
+            # A creator's key from the studio: their handle is the public name, never the key.
+            return await self._account_key(key)
+        # Otherwise the key is the public name, so it must be a valid name.
         if not STREAM_NAME_RE.fullmatch(key):
             return PublishDecision(False, reason="invalid stream name")
         return PublishDecision(True, key)

@@ -25,6 +25,7 @@ from mediasrv.rtmp import events as ev
 from mediasrv.rtmp.connection import RtmpConnection
 from mediasrv.rtmp.errors import RtmpError
 from mediasrv.ingest.publish_auth import PublishAuthorizer, redact_key
+from mediasrv.ports import looks_like_stream_key
 
 log = logging.getLogger("mediasrv.rtmp")
 
@@ -313,7 +314,9 @@ class RtmpSession(asyncio.Protocol):
             return
         if not decision.allowed:
             server.stats.publish_refused += 1
-            shown = event.name if server.authorizer.config.mode == "open" else redact_key(event.name)
+            # In open mode the key is a public name, safe to log, unless it is a creator's key.
+            open_name = server.authorizer.config.mode == "open" and not looks_like_stream_key(event.name)
+            shown = event.name if open_name else redact_key(event.name)
             log.warning("%r: publish of %s refused: %s", self, shown, decision.reason)
             self.rtmp.reject_publish(event.stream_id, "NetStream.Publish.BadName", decision.reason)
             self._flush()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -11,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from mediasrv.cluster.node import local_viewers, origin_of, viewers_total
 from mediasrv.config import STREAM_NAME_RE
 from mediasrv.httpkit.body import read_query, respond
+from mediasrv.httpkit.cause import cause_of
 from mediasrv.httpkit.keys import (
     CLUSTER,
     EDGE,
@@ -32,6 +34,9 @@ from mediasrv.observe.metrics import Sources, make_registry
 
 
 
+#: Every 5xx answer, once (docs/operations.md, "Server errors").
+error_log = logging.getLogger("mediasrv.http")
+
 #: How often the SSE feed sends a comment line to keep proxies from closing it.
 SSE_KEEPALIVE = 15.0
 
@@ -40,6 +45,7 @@ def setup(app: web.Application) -> None:
     """The request counter middleware, /metrics (read from the components at scrape time)
     and the stats routes."""
     app.middlewares.append(_count_requests)
+    app.on_response_prepare.append(_note_prepared)
     registry = make_registry(Sources(
         monitor=lambda: app.get(MONITOR),
         rtmp=lambda: app.get(RTMP_SERVER),
@@ -188,18 +194,52 @@ def _kind(request: web.Request) -> str:
     return kind
 
 
+#: Set on a request once its response's headers are being sent.
+_PREPARED = web.RequestKey("mediasrv_prepared", bool)
+
+
+async def _note_prepared(request: web.Request, response: web.StreamResponse) -> None:
+    request[_PREPARED] = True
+
+
+def _log_server_error(request: web.Request, status: int, cause: str, exc: BaseException | None = None) -> None:
+    """The one log line of a 5xx: method, path (never the query string: it may carry a
+    session or access token), status and cause; with the traceback of an exception."""
+    log = error_log.error if exc is not None else error_log.warning
+    log("%s %s answered %d: %s", request.method, request.path, status, cause, exc_info=exc)
+
+
 @web.middleware
 async def _count_requests(request: web.Request, handler):
+    """Count every request by kind and status, and log every 5xx once (with its cause)."""
     stats = request.app[HTTP_STATS]
     kind = _kind(request)
     try:
         response = await handler(request)
     except web.HTTPException as exc:
         stats.count(kind, exc.status)
+        if exc.status >= 500:
+            _log_server_error(request, exc.status, cause_of(exc))
         raise
-    except Exception:
+    except ConnectionResetError:
+        # The client went away mid-answer: not a server error, and no answer can be sent.
         stats.count(kind, 500)
         raise
+    except Exception as exc:
+        if request.get(_PREPARED):
+            # Failed after its answer had started: no 5xx can be sent any more (aiohttp
+            # logs the exception and closes the connection).
+            stats.count(kind, 500)
+            raise
+        # aiohttp would answer 500 (504 for a TimeoutError) and log the exception without
+        # the request's path; logged here with it, and answered as aiohttp would, so the
+        # exception is logged once (aiohttp does not log an HTTPException).
+        status = 504 if isinstance(exc, asyncio.TimeoutError) else 500
+        stats.count(kind, status)
+        _log_server_error(request, status, f"{type(exc).__name__}: {exc}", exc)
+        raise (web.HTTPGatewayTimeout() if status == 504 else web.HTTPInternalServerError()) from exc
     stats.count(kind, response.status)
+    if response.status >= 500:
+        _log_server_error(request, response.status, cause_of(response))
     return response
 

@@ -370,3 +370,36 @@ async def test_http_1_0_and_head_take_the_regular_path(live):
     r = await client.head("/live/x/source/index.m3u8")
     assert r.status == 200 and await r.read() == b""
     assert int(r.headers["Content-Length"]) == len(service.media_playlist("x", "source").encode())
+
+
+async def test_live_stream_without_a_segment_is_a_retryable_503_not_a_404(h264_aac):
+    """A stream that is live but whose first segment is not made yet (a long keyframe
+    interval) answers 503 with Retry-After, which players retry; a 404 means no such
+    stream, and a request for one answers at once."""
+    app, hub = make_app(hls_config(segment_duration=0.4))  # waits max(2, 5 × 0.4) = 2 s
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        service = app[HLS_SERVICE]
+        publication = hub.publish("w", Publisher())
+        await until(service, "w", lambda s: True)  # the stream's rendition exists
+        for path in ("/live/w/index.m3u8", "/live/w/source/index.m3u8"):
+            response = await client.get(path)
+            assert response.status == 503, path
+            assert response.headers["Retry-After"] == "1"
+            assert "Retry-After" in response.headers["Access-Control-Expose-Headers"]
+            assert response.headers["Cache-Control"] == "no-store"
+        # Never published: a 404.
+        response = await client.get("/live/nobody/index.m3u8")
+        assert response.status == 404 and "Retry-After" not in response.headers
+        assert not service.rendition("w", "source").ready
+        # The first segment comes: the same request now gets the playlist.
+        for unit in h264_aac.units:
+            publication.push(unit)
+        response = await client.get("/live/w/index.m3u8")
+        assert response.status == 200 and "#EXT-X-STREAM-INF" in await response.text()
+        # Ended without any segment is gone, not "try again".
+        empty = hub.publish("e", Publisher())
+        await until(service, "e", lambda s: True)
+        empty.detach(clean=True)
+        await until(service, "e", lambda s: s.ended)
+        response = await client.get("/live/e/index.m3u8")
+        assert response.status == 404

@@ -159,12 +159,14 @@ async def start_ffmpeg_push(url: str, *, seconds: float, realtime: bool = True, 
 
 
 def ffmpeg_push_args(url: str, *, seconds: float = 3, fps: int = 25, realtime: bool = False,
-                     size: str = "320x240", video_bitrate: str | None = None) -> list[str]:
+                     size: str = "320x240", video_bitrate: str | None = None, gop: int | None = None) -> list[str]:
+    """FFmpeg publishing a test pattern and a tone; ``gop``: frames between keyframes
+    (default one second's worth; OBS's "auto" is 250)."""
     ffmpeg = require_tool("ffmpeg")
     args = [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin"]
     if realtime:
         args.append("-re")
-    gop = fps
+    gop = gop or fps
     args += [
         "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={fps}",
         "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",

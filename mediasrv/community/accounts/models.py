@@ -140,6 +140,7 @@ class StreamKey(ResponseModel):
     public_name: str
     playback_url: str
     auth_mode: str
+    keyframe_interval: float = Field(description="seconds between keyframes to set in the encoder (hls.segment_duration)")
 
 
 class ChatSettings(ResponseModel):

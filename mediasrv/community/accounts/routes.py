@@ -25,6 +25,7 @@ from mediasrv.httpkit.openapi import add_route, op, path_param
 from mediasrv.httpkit.urls import public_base_url, rtmp_base_url
 from mediasrv.httpkit.validate import ApiError
 from mediasrv.images import ImageError
+from mediasrv.ports import STREAM_KEY_PREFIX, looks_like_stream_key
 from mediasrv.store import HandleTaken, User
 
 
@@ -99,6 +100,10 @@ async def register(request: web.Request) -> web.Response:
     if not service.config.accounts.open_registration and not is_admin:
         raise ApiError(403, "registration is closed: an admin creates accounts")
     handle, password = body.handle, body.password
+    if looks_like_stream_key(handle):
+        # A handle is the public name of the creator's stream; one of the stream keys' form
+        # would be refused as a public name (docs/security.md).
+        raise ApiError(400, f"handle: may not start with {STREAM_KEY_PREFIX!r}, the form of secret stream keys")
     display_name = body.display_name or handle
     role = body.role or "viewer"
     if role not in ("viewer", "creator") and not is_admin:
@@ -273,6 +278,8 @@ async def _key_json(request: web.Request, user: User, key: str) -> dict:
         "public_name": user.handle,
         "playback_url": f"{public_base_url(request)}/live/{user.handle}/index.m3u8",
         "auth_mode": request.app[CONFIG].auth.mode,
+        # The first picture a viewer gets waits for the encoder's second keyframe.
+        "keyframe_interval": request.app[CONFIG].hls.segment_duration,
     }
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from mediasrv.config import HANDLE_RE, Config
-from mediasrv.ports import PublishDecision
+from mediasrv.ports import STREAM_KEY_PREFIX, PublishDecision
 from mediasrv.images import StillImage, reencode_cover
 from mediasrv.store.accounts import AccessRequest, AccountStore, CreatorSettings, HandleTaken, RequestPending, User
 
@@ -99,9 +99,12 @@ class LiveAccess:
                 "min_followers": self.min_followers, "override": self.override}
 
 
-def evaluate_live_access(user: User, followers: int, override: str | None, min_followers: int) -> LiveAccess:
+def evaluate_live_access(user: User, followers: int, override: str | None, min_followers: int, *,
+                         open_mode: bool = False) -> LiveAccess:
     """The rule: creators (and moderators, admins) with ``min_followers`` followers may go
-    live; an admin's grant or revoke overrides the count."""
+    live; an admin's grant or revoke overrides the count. In ``auth.mode: open``
+    (``open_mode``) anyone may publish, so no follower minimum applies to a creator's key
+    either (an admin's revoke still does)."""
     def result(allowed: bool, reason: str) -> LiveAccess:
         return LiveAccess(allowed, reason, followers, min_followers, override)
 
@@ -111,6 +114,8 @@ def evaluate_live_access(user: User, followers: int, override: str | None, min_f
         return result(False, "live access was revoked by an admin")
     if override == "granted":
         return result(True, "live access was granted by an admin")
+    if open_mode:
+        return result(True, "this server lets every creator go live")
     if followers < min_followers:
         return result(False, f"live access requires {min_followers} followers, you have {followers}")
     if min_followers:
@@ -226,7 +231,8 @@ class AccountService:
     async def live_access(self, user: User) -> LiveAccess:
         followers = await self._run(self.store.follower_count, user.id)
         override = await self._run(self.store.get_live_access, user.id)
-        return evaluate_live_access(user, followers, override, await self.min_followers())
+        return evaluate_live_access(user, followers, override, await self.min_followers(),
+                                    open_mode=self.config.auth.mode == "open")
 
     async def min_followers(self) -> int:
         """The live-access threshold: the operator's (set in /admin, kept in the store), else
@@ -279,8 +285,9 @@ class AccountService:
         return await self.live_access(user)
 
     async def check_publish(self, key: str) -> PublishDecision:
-        """``auth.mode: accounts``: the key must be a creator's current stream key and the
-        creator must hold live access. The reason never contains the key."""
+        """``auth.mode: accounts`` (and a key of the account form in ``open``): the key must
+        be a creator's current stream key and the creator must hold live access; the
+        public name is the creator's handle. The reason never contains the key."""
         if not key or len(key) > 200:
             self.publishes_refused += 1
             return PublishDecision(False, reason="unknown stream key")
@@ -302,7 +309,7 @@ class AccountService:
         return key if key is not None else await self.rotate_stream_key(user)
 
     async def rotate_stream_key(self, user: User) -> str:
-        key = "sk_" + secrets.token_urlsafe(24)
+        key = STREAM_KEY_PREFIX + secrets.token_urlsafe(24)
         await self._run(self.store.set_stream_key, user.id, key, sha256_hex(key), self.clock())
         return key
 

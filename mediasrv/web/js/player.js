@@ -2,12 +2,25 @@
 // where hls.js cannot run (no MediaSource). Reports its renditions, the chosen one and
 // the latency behind the live edge.
 
+// A playlist or segment that cannot be loaded is asked for again after this long,
+// doubling up to the maximum (or after the server's Retry-After): a live stream's
+// playlist answers 503 + Retry-After while its first segment is being made, which can
+// take a whole keyframe interval (8 s with OBS's "auto"), and hls.js gives up after one
+// retry of a manifest.
+const RETRY_FIRST_MS = 1000;
+const RETRY_MAX_MS = 8000;
+// A recording (not live) is retried this many times before the error is shown.
+const VOD_RETRIES = 3;
+
 /**
  * Play `url` in `video`. Returns {levels(), setLevel(i), level(), latency(), liveEdge(), destroy(), hls}.
- * `events.onLevels(levels)` fires when the renditions are known; `events.onError(text)`
- * on a fatal error (after hls.js's own recovery attempts).
+ * `events.onLevels(levels)` fires when the renditions are known; `events.onRetry(text, ms)`
+ * when a network error is retried by the player itself (live: for as long as the player
+ * exists, so a viewer is never left on a black player); `events.onError(text)` on an
+ * error it gives up on.
  */
-export function createPlayer(video, url, { live = true, onLevels = () => {}, onError = () => {}, onLevel = () => {} } = {}) {
+export function createPlayer(video, url, { live = true, onLevels = () => {}, onError = () => {}, onLevel = () => {},
+  onRetry = () => {} } = {}) {
   const Hls = window.Hls;
   if (Hls && Hls.isSupported()) {
     const hls = new Hls({
@@ -16,17 +29,38 @@ export function createPlayer(video, url, { live = true, onLevels = () => {}, onE
       enableWorker: true,
     });
     let mediaRecoveries = 0;
+    let retries = 0;
+    let retryTimer = null;
+    let destroyed = false;
+    const manifestErrors = new Set([Hls.ErrorDetails.MANIFEST_LOAD_ERROR, Hls.ErrorDetails.MANIFEST_LOAD_TIMEOUT,
+      Hls.ErrorDetails.MANIFEST_PARSING_ERROR]);
+    const retry = (data) => {
+      const hinted = retryAfterMs(data);
+      const delay = hinted !== null ? hinted : Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** retries);
+      retries += 1;
+      const what = `network: ${data.details}${data.response && data.response.code ? ` (HTTP ${data.response.code})` : ''}`;
+      onRetry(what, delay);
+      clearTimeout(retryTimer);
+      retryTimer = setTimeout(() => {
+        if (destroyed) return;
+        // hls.js's documented recovery: after a fatal manifest error load the source again
+        // (startLoad alone never asks for the manifest again); otherwise resume loading.
+        if (manifestErrors.has(data.details) || !hls.levels || !hls.levels.length) hls.loadSource(url);
+        else hls.startLoad();
+      }, delay);
+    };
     hls.on(Hls.Events.MANIFEST_PARSED, (_e, data) => {
+      retries = 0;
       onLevels(data.levels.map((level, index) => describe(level, index)));
       video.play().catch(() => {});
     });
+    hls.on(Hls.Events.FRAG_LOADED, () => { retries = 0; });
     hls.on(Hls.Events.LEVEL_SWITCHED, (_e, data) => onLevel(data.level));
     hls.on(Hls.Events.ERROR, (_e, data) => {
       if (!data.fatal) return;
-      // hls.js's documented recovery: retry the network, or recover the media pipeline once.
       if (data.type === Hls.ErrorTypes.NETWORK_ERROR) {
-        onError(`network: ${data.details}`);
-        hls.startLoad();
+        if (live || retries < VOD_RETRIES) retry(data);
+        else onError(`network: ${data.details}`);
       } else if (data.type === Hls.ErrorTypes.MEDIA_ERROR && mediaRecoveries++ < 2) {
         hls.recoverMediaError();
       } else {
@@ -42,9 +76,11 @@ export function createPlayer(video, url, { live = true, onLevels = () => {}, onE
       setLevel: (index) => { hls.currentLevel = index; },  // -1: automatic
       level: () => hls.currentLevel,
       autoLevel: () => hls.autoLevelEnabled,
-      latency: () => (live && Number.isFinite(hls.latency) ? hls.latency : null),
+      // Nothing to say before the first frame is shown (hls.js reports 0 until then).
+      latency: () => (live && video.readyState >= HTMLMediaElement.HAVE_CURRENT_DATA && Number.isFinite(hls.latency)
+        ? hls.latency : null),
       liveEdge: () => hls.liveSyncPosition,
-      destroy: () => hls.destroy(),
+      destroy: () => { destroyed = true; clearTimeout(retryTimer); hls.destroy(); },
     };
   }
   if (video.canPlayType('application/vnd.apple.mpegurl')) {
@@ -66,6 +102,18 @@ export function createPlayer(video, url, { live = true, onLevels = () => {}, onE
   }
   onError('this browser cannot play HLS video');
   return null;
+}
+
+// The server's Retry-After (seconds) on the failed response, in ms; null without one.
+function retryAfterMs(data) {
+  const details = data.networkDetails;
+  let value = null;
+  try {
+    if (details && typeof details.getResponseHeader === 'function') value = details.getResponseHeader('Retry-After');
+    else if (details && details.headers && typeof details.headers.get === 'function') value = details.headers.get('Retry-After');
+  } catch { value = null; }
+  const seconds = Number(value);
+  return value !== null && value !== '' && Number.isFinite(seconds) && seconds >= 0 ? Math.min(RETRY_MAX_MS, seconds * 1000) : null;
 }
 
 function describe(level, index) {

@@ -26,6 +26,12 @@ async function loadKey(rotate = false) {
   const key = await api('/api/me/stream-key', { method: rotate ? 'POST' : 'GET' });
   $('server-url').value = key.server;
   $('stream-key').value = key.stream_key;
+  // Viewers get the first picture at the encoder's second keyframe: with OBS's "auto"
+  // (250 frames, 8 s at 30 fps) they would wait that long at every go-live.
+  const hint = $('keyframe-hint');
+  hint.textContent = `Keyframe interval: ${key.keyframe_interval} s (OBS: Settings → Output, Output Mode “Advanced”,`
+    + ` Keyframe Interval ${key.keyframe_interval}; not 0/auto). Viewers then see you within seconds of going live.`;
+  hint.hidden = false;
 }
 
 async function loadAccess() {

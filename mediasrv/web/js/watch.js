@@ -45,6 +45,7 @@ function play(url, live) {
   state.player = createPlayer(video, url, {
     live,
     onLevels: (levels) => {
+      if (state.mode === 'live') overlay('');
       quality.replaceChildren(el('option', { value: '-1', text: 'Auto' }),
         ...levels.map((level) => el('option', { value: String(level.index), text: level.label })));
       quality.disabled = levels.length < 2;
@@ -57,6 +58,14 @@ function play(url, live) {
       quality.options[0].textContent = level ? `Auto (${level.height ? level.height + 'p' : level.label})` : 'Auto';
     },
     onError: (text) => { state.error = text; console.warn('player:', text); },
+    // The player asks again by itself (a live stream's first segment may take a whole
+    // keyframe interval): say so rather than leave a black player.
+    onRetry: () => {
+      state.retries = (state.retries || 0) + 1;
+      if (live && state.mode === 'live' && !video.currentTime) {
+        overlay('Starting…', 'The stream is starting: the video appears as soon as its first seconds arrive.');
+      }
+    },
   });
 }
 
