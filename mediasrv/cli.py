@@ -135,9 +135,13 @@ def startup_banner(config: Config, http_port: int, rtmp_port: int, rtmps_port: i
         "open": "any stream name, e.g. mystream (it is also the public name)",
         "keys": "a secret key from auth.keys (viewers see its public name)",
         "webhook": "a key that your auth webhook accepts",
-        "accounts": "your personal key from GET /api/me/stream-key (viewers see your handle)",
+        "accounts": "your personal key, shown in the studio (below; viewers see your handle)",
     }[mode]
-    example = "mystream"
+    # What goes after the app in the encoder's URL: the same thing as the OBS stream key.
+    example = {"open": "mystream", "keys": "<secret key>", "webhook": "<key>", "accounts": "<your stream key>"}[mode]
+    # Where viewers watch: the channel page (its name is the creator's handle in accounts
+    # mode), and the playlist for players.
+    watch_name = "<handle>" if mode == "accounts" else "<name>"
     if not config.cluster.ingest:
         # A pure edge takes no publishers: say where viewers watch, and where to publish.
         return "\n".join([
@@ -158,8 +162,11 @@ def startup_banner(config: Config, http_port: int, rtmp_port: int, rtmps_port: i
             # encoder's second keyframe: OBS's "auto" is 250 frames, 8 s at 30 fps.
             f"         Keyframe Interval: {config.hls.segment_duration:g} s"
             " (Settings > Output, Output Mode: Advanced; not 0/auto)",
+            *([f"  Studio: {http_base}/studio (sign up or log in as a creator: your stream key, title, go-live status)"]
+              if mode == "accounts" else []),
             f"  FFmpeg: ffmpeg -re -i INPUT -c copy -f flv rtmp://{rtmp_host}:{rtmp_port}/{config.rtmp.app}/{example}",
-            f"  Watch:  {http_base}/live/<name>/index.m3u8",
+            f"  Page:   {http_base}/watch/{watch_name} (the channel page viewers open)",
+            f"  Watch:  {http_base}/live/{watch_name}/index.m3u8 (HLS, for players)",
             f"  API:    {http_base}/api/streams",
         ]
     )

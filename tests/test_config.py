@@ -167,6 +167,21 @@ def test_banner_tells_a_creator_the_keyframe_interval_to_set():
     assert "Keyframe Interval: 3 s" in startup_banner(config, 8080, 1935)
 
 
+def test_banner_in_accounts_mode_points_to_the_studio_and_the_channel_page():
+    """Issue 16, item 9: the key is in the studio (no API call to make by hand), viewers
+    watch at /watch/<handle>, and the encoder line carries a key, not a stream name."""
+    text = startup_banner(load_config(None, ["auth.mode=accounts", "http.public_url=https://tv.example"]), 8080, 1935)
+    assert "Studio: https://tv.example/studio" in text
+    assert "Page:   https://tv.example/watch/<handle>" in text
+    assert "Watch:  https://tv.example/live/<handle>/index.m3u8" in text
+    assert "/api/me/stream-key" not in text
+    ffmpeg = next(line for line in text.splitlines() if "ffmpeg" in line)
+    assert ffmpeg.endswith("/live/<your stream key>"), ffmpeg
+    open_mode = startup_banner(load_config(None, []), 8080, 1935)
+    assert "/studio" not in open_mode and "Page:   http://localhost:8080/watch/<name>" in open_mode
+    assert next(line for line in open_mode.splitlines() if "ffmpeg" in line).endswith("/live/mystream")
+
+
 # --- sources: defaults < YAML file < MEDIASRV_* variables < --set --------------------------
 
 

@@ -121,15 +121,18 @@ class Hub:
         self._emit(StreamStarted(stream))
         return Publication(self, stream, session)
 
-    def stop(self, name: str) -> bool:
-        """End a stream now (operator action). Its publisher is kicked."""
+    def stop(self, name: str, reason: str = "stopped by an operator") -> bool:
+        """End a stream now (operator action). Its publisher is kicked. ``reason`` is kept
+        as the stream's ``end_reason`` before the end is announced, so the listeners that
+        tell viewers and the creator (chat, stats feed) can say why."""
         stream = self._streams.get(name)
         if stream is None:
             return False
         publisher = stream.publisher
+        stream.end_reason = reason
         self._end(stream)
         if publisher is not None:
-            publisher.kick("stopped by an operator")
+            publisher.kick(reason)
         return True
 
     def close(self) -> None:

@@ -68,6 +68,8 @@ class Stream:
         self.name = name
         self.started_at = started_at
         self.ended_at: float | None = None
+        #: Why an operator ended it (``Hub.stop``); None for an end by the publisher.
+        self.end_reason: str | None = None
         self.state = StreamState.LIVE
         self.metadata: dict = {}
         self.tracks: dict[TrackKind, TrackInfo] = {}

@@ -69,6 +69,8 @@ def setup(app: web.Application) -> None:
         "Live statistics of a stream", tag="streams", params=[name], ok_schema=m.StreamStats, errors=[404]))
     add_route(app, "GET", "/api/streams/{name}/events", stream_events, op(
         "Server-Sent Events: `stats` once a second (data: StreamStats), `ended` at the end", tag="streams",
+        description="`ended`'s data is `{\"reason\": null}` after an end by the publisher, or the operator's "
+                    "reason when one stopped the stream (`POST /api/streams/NAME/stop`).",
         params=[name], ok_content={"text/event-stream": {"schema": SseEvent}}, errors=[404]))
     add_route(app, "GET", "/api/broadcasts", broadcasts, op(
         "Summaries of ended broadcasts", tag="streams", query=m.BroadcastQuery, ok_schema=m.Broadcasts))
@@ -124,6 +126,8 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     queue = monitor.subscribe(name) if monitor is not None and STREAM_NAME_RE.fullmatch(name) else None
     if queue is None:
         return web.json_response({"error": "no such stream"}, status=404)
+    # The broadcast this feed follows: its end_reason says why an operator stopped it.
+    health = monitor.streams.get(name)
     response = web.StreamResponse(headers={
         "Content-Type": "text/event-stream",
         "Cache-Control": "no-store",
@@ -139,7 +143,8 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
                 await response.write(b": keepalive\n\n")
                 continue
             if snapshot is None:
-                await response.write(b"event: ended\ndata: {}\n\n")
+                reason = health.stream.end_reason if health is not None else None
+                await response.write(f"event: ended\ndata: {json.dumps({'reason': reason})}\n\n".encode())
                 break
             await response.write(f"event: stats\ndata: {json.dumps(snapshot)}\n\n".encode())
     except (ConnectionResetError, asyncio.CancelledError):

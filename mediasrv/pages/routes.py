@@ -7,21 +7,29 @@ with a bearer token kept in ``localStorage``; no server data is ever put into a 
 here, so there is nothing to escape. Pages are ``no-cache`` (always revalidated, so a new
 version shows at once); assets are cached for a short while and revalidated by ETag.
 
+``/watch/NAME`` of a name that is no channel (no account of that handle, not a public
+name of ``auth.keys``, not live here or on another node, no recording) is the site's
+404 page (``notfound.html``) with status 404, not an offline channel with a Follow button.
+In ``auth.mode: open`` and ``webhook`` any name may go live, so every valid name keeps the
+channel page (it waits for the stream; without an account it offers no Follow or gifts).
+
 Also here: ``POST /api/streams/NAME/stop`` (admin), which ends a live stream and closes
-its publisher — the operator page's stop button.
+its publisher — the operator page's stop button — with a reason the viewers and the
+creator are shown.
 """
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from aiohttp import web
 
 from mediasrv.community.accounts.http import require_user
 from mediasrv.config import Config, STREAM_NAME_RE
-from mediasrv.httpkit.body import respond
-from mediasrv.httpkit.keys import HUB
-from mediasrv.httpkit.models import ResponseModel
+from mediasrv.httpkit.body import read_optional_body, respond
+from mediasrv.httpkit.keys import ACCOUNTS, CLUSTER, CONFIG, HUB, RECORDER
+from mediasrv.httpkit.models import RequestModel, ResponseModel, text
 from mediasrv.httpkit.openapi import add_route, op, path_param
 from mediasrv.httpkit.validate import ApiError
 
@@ -59,17 +67,47 @@ _SECURITY_HEADERS = {
 }
 
 
+def _html(path: Path, status: int = 200) -> web.FileResponse:
+    return web.FileResponse(path, status=status, headers={
+        "Content-Type": "text/html; charset=utf-8", "Cache-Control": PAGE_CACHE, **_SECURITY_HEADERS})
+
+
 def _page(filename: str):
     path = WEB_DIR / filename
 
     async def handler(request: web.Request) -> web.StreamResponse:
-        if "name" in request.match_info and not STREAM_NAME_RE.fullmatch(request.match_info["name"]):
-            raise web.HTTPNotFound(text="no such stream name")
-        return web.FileResponse(path, headers={
-            "Content-Type": "text/html; charset=utf-8", "Cache-Control": PAGE_CACHE, **_SECURITY_HEADERS})
+        return _html(path)
 
     handler.__name__ = f"page_{path.stem}"
     return handler
+
+
+async def watch_page(request: web.Request) -> web.StreamResponse:
+    """The channel page, or the site's 404 page when the name is no channel. The 404 page
+    is static too: its script reads the name from the address (never put into HTML here)."""
+    name = request.match_info["name"]
+    if STREAM_NAME_RE.fullmatch(name) and ("vod" in request.query or await _is_channel(request.app, name)):
+        return _html(WEB_DIR / "watch.html")
+    return _html(WEB_DIR / "notfound.html", status=404)
+
+
+async def _is_channel(app: web.Application, name: str) -> bool:
+    """Whether ``/watch/NAME`` has something to show now or later: a live stream (here or
+    on another node), an account of that handle, a public name of ``auth.keys``, any name
+    in the modes where a publisher picks the name (``open``, ``webhook``: a viewer may open
+    the page before the push starts), or a recording of that name."""
+    config = app[CONFIG]
+    if app[HUB].get(name) is not None or config.auth.mode in ("open", "webhook") or name in config.auth.keys.values():
+        return True
+    bus = app.get(CLUSTER)
+    if bus is not None and bus.origin(name) is not None:
+        return True
+    accounts = app.get(ACCOUNTS)
+    if accounts is not None and await accounts.get_user(name.lower()) is not None:
+        return True
+    recorder = app.get(RECORDER)
+    store = recorder.store if recorder is not None else None
+    return store is not None and bool(await asyncio.to_thread(store.list, stream=name, limit=1))
 
 
 async def asset(request: web.Request) -> web.StreamResponse:
@@ -90,25 +128,38 @@ async def favicon(request: web.Request) -> web.StreamResponse:
     raise web.HTTPMovedPermanently("/web/icon.svg")
 
 
+#: What viewers and the creator read when the operator gave no reason.
+STANDARD_STOP_REASON = "An operator stopped this stream."
+
+
+class StopRequest(RequestModel):
+    reason: text(200) = ""
+
+
 class Stopped(ResponseModel):
     stream: str
     stopped: bool
+    reason: str
 
 
 async def stop_stream(request: web.Request) -> web.Response:
     """Admin: end a live stream now; its publisher is disconnected (the encoder sees an
-    error status). The creator can go live again unless their live access is revoked."""
+    error status). The reason (or the standard one) reaches the watch pages (chat
+    ``stream-ended``) and the studio (the stats feed's ``ended``). The creator can go live
+    again unless their live access is revoked."""
     await require_user(request, "admin")
+    body = await read_optional_body(request, StopRequest)
     name = request.match_info["name"]
-    if not STREAM_NAME_RE.fullmatch(name) or not request.app[HUB].stop(name):
+    reason = body.reason or STANDARD_STOP_REASON
+    if not STREAM_NAME_RE.fullmatch(name) or not request.app[HUB].stop(name, reason):
         raise ApiError(404, "no such live stream")
-    return respond(Stopped, {"stream": name, "stopped": True})
+    return respond(Stopped, {"stream": name, "stopped": True, "reason": reason})
 
 
 def setup(app: web.Application, config: Config) -> None:
     """Add the page routes, ``/web/{path}`` and ``POST /api/streams/{name}/stop``."""
     app.router.add_get("/", _page("index.html"))
-    app.router.add_get("/watch/{name}", _page("watch.html"))
+    app.router.add_get("/watch/{name}", watch_page)
     app.router.add_get("/studio", _page("studio.html"))
     app.router.add_get("/admin", _page("admin.html"))
     app.router.add_get("/settings", _page("settings.html"))
@@ -117,8 +168,11 @@ def setup(app: web.Application, config: Config) -> None:
     add_route(app, "POST", "/api/streams/{name}/stop", stop_stream, op(
         "Stop a live stream (operator)", tag="streams", role="admin",
         params=[path_param("name", "the live stream", {"type": "string"})],
+        body=StopRequest, body_required=False,
         description="Ends the stream at once and disconnects its publisher (the encoder gets "
-                    "`NetStream.Publish.BadName` with the reason). The recording, if any, ends as after a normal "
+                    "`NetStream.Publish.BadName` with the reason). The reason (at most 200 characters; left out "
+                    "or empty: \"An operator stopped this stream.\") is shown to the viewers (chat `stream-ended` "
+                    "frame's `reason`) and to the creator (`ended` on `/api/streams/NAME/events`). The recording, if any, ends as after a normal "
                     "end and waits for the creator's decision. Nothing stops the creator from publishing again: "
                     "revoke their live access (`PUT /api/users/HANDLE/live-access`) for that.",
         ok_schema=Stopped,

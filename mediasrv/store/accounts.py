@@ -196,6 +196,8 @@ class AccountStore(Protocol):
 
     def creator_cards(self, handles: Sequence[str]) -> dict[str, CreatorCard]: ...
     def list_creators(self, limit: int) -> list[CreatorCard]: ...
+    def search_users(self, prefix: str, waiting_only: bool, limit: int,
+                     offset: int) -> tuple[list[tuple[User, int, bool]], int]: ...
 
 
 _USER_COLUMNS = "u.id, u.handle, u.display_name, u.role, u.created_at"
@@ -552,6 +554,24 @@ class AccountsMixin:
             "ORDER BY followers DESC, u.created_at DESC, u.id DESC LIMIT ?", (limit,))
         return [CreatorCard(User(*row[:5]), _settings(row[5:10]) if row[5] is not None else CreatorSettings(), row[10])
                 for row in rows]
+
+
+    def search_users(self, prefix: str, waiting_only: bool, limit: int,
+                     offset: int) -> tuple[list[tuple[User, int, bool]], int]:
+        """Users whose handle starts with ``prefix`` (any case), by handle, as (user,
+        followers, has a pending live-access request), and how many match in all.
+        ``waiting_only``: only those with a pending request (the operators' queue)."""
+        # LIKE with an escape: '_' is a handle character, not "any one character".
+        pattern = prefix.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where = "u.handle LIKE ? ESCAPE '\\'"
+        pending = "EXISTS (SELECT 1 FROM live_access_requests r WHERE r.user_id = u.id AND r.status = 'pending')"
+        if waiting_only:
+            where += f" AND {pending}"
+        rows = self._all(
+            f"SELECT {_USER_COLUMNS}, (SELECT COUNT(*) FROM follows f WHERE f.followee_id = u.id), {pending} "
+            f"FROM users u WHERE {where} ORDER BY u.handle LIMIT ? OFFSET ?", (pattern, limit, offset))
+        total = self._one(f"SELECT COUNT(*) FROM users u WHERE {where}", (pattern,))[0]
+        return [(User(*row[:5]), row[5], bool(row[6])) for row in rows], total
 
 
 def _chunks(items: list, size: int = 500):

@@ -20,7 +20,8 @@ SCRIPTS = sorted((WEB / "js").glob("*.js"))
 
 
 def test_the_pages_and_scripts_exist():
-    assert {p.name for p in PAGES} == {"index.html", "watch.html", "studio.html", "admin.html", "settings.html"}
+    assert {p.name for p in PAGES} == {"index.html", "watch.html", "studio.html", "admin.html", "settings.html",
+                                        "notfound.html"}
     assert SCRIPTS
 
 

@@ -79,6 +79,17 @@ class Page(RequestModel):
     offset: query_int(0, 10_000_000, "rows to skip") = 0
 
 
+class UserSearch(RequestModel):
+    """``GET /api/users``: operators look users up by the start of their handle."""
+
+    prefix: text(32, pattern="^[A-Za-z0-9_-]*$", rule="the start of a handle: letters, digits, '_' or '-'",
+                 lower=True) = Field("", description="the start of the handle, any case; empty: everyone")
+    only: Literal["all", "waiting"] = Field(
+        "all", description="`waiting`: only users with a live-access request waiting for an operator")
+    limit: query_int(1, 100, "page size (1-100)") = 20
+    offset: query_int(0, 10_000_000, "rows to skip") = 0
+
+
 # --- answers ------------------------------------------------------------------------------
 
 class User(ResponseModel):
@@ -111,6 +122,18 @@ class Profile(User):
 class UserList(ResponseModel):
     total: int
     users: list[User]
+
+
+class UserMatch(User):
+    followers: int
+    waiting_for_access: bool = Field(description="a live-access request of theirs waits for an operator "
+                                                 "(decided in `GET /api/live-access/requests`)")
+
+
+class UserSearchAnswer(ResponseModel):
+    total: int = Field(description="users that match, on every page")
+    users: list[UserMatch] = Field(description="by handle")
+    next_offset: int | None = Field(description="the `offset` of the next page; null on the last")
 
 
 class LoginAnswer(ResponseModel):

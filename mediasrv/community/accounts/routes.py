@@ -178,6 +178,22 @@ async def user_profile(request: web.Request) -> web.Response:
     return respond(m.Profile, await _profile(request, await _target(request)))
 
 
+async def search_users(request: web.Request) -> web.Response:
+    """Moderators and admins: users by the start of their handle, paged; ``only=waiting``
+    lists those whose live-access request waits (the /admin queue decides them)."""
+    await require_user(request, "moderator")  # the role first, before any input is read
+    query = read_query(request, m.UserSearch)
+    rows, total = await asyncio.to_thread(_service(request).store.search_users, query.prefix,
+                                          query.only == "waiting", query.limit, query.offset)
+    end = query.offset + len(rows)
+    return respond(m.UserSearchAnswer, {
+        "total": total,
+        "users": [{**user.to_json(), "followers": followers, "waiting_for_access": waiting}
+                  for user, followers, waiting in rows],
+        "next_offset": end if end < total and rows else None,
+    }, headers={"Cache-Control": "no-store"})
+
+
 def _page(request: web.Request) -> tuple[int, int]:
     page = read_query(request, m.Page)
     return page.limit, page.offset
@@ -477,6 +493,12 @@ def _routes(app: web.Application) -> None:
         ok_schema=m.CoverAnswer))
     add_route(app, "DELETE", "/api/me/cover", delete_cover, op(
         "Remove the cover image", tag=T, role="creator", ok=204, ok_description="removed"))
+    add_route(app, "GET", "/api/users", search_users, op(
+        "Look users up by the start of their handle (operators)", tag=T, role="moderator", query=m.UserSearch,
+        ok_schema=m.UserSearchAnswer, errors=[400],
+        description="By handle, paged (`limit`, `offset`; `next_offset` is null on the last page). "
+                    "`only=waiting`: the creators whose live-access request waits for a decision "
+                    "(`GET /api/live-access/requests`, admins)."))
     add_route(app, "GET", "/api/users/{handle}", user_profile, op(
         "A user's public profile", tag=T, params=[handle], ok_schema=m.Profile, errors=[400, 404]))
     add_route(app, "GET", "/api/users/{handle}/cover", cover_image, op(

@@ -291,7 +291,10 @@ class ChatService:
         if isinstance(event, StreamStarted):
             room.broadcast({"type": "system", "event": "stream-started", "text": "the stream started"})
         elif isinstance(event, StreamEnded):
-            room.broadcast({"type": "stream-ended", "stream": room.name})
+            frame = {"type": "stream-ended", "stream": room.name}
+            if event.stream.end_reason:  # an operator stopped it: the viewers see why
+                frame["reason"] = event.stream.end_reason
+            room.broadcast(frame)
             self._forget_if_idle(room)
 
     # --- membership ---------------------------------------------------------------------

@@ -12,6 +12,16 @@ class LiveQuery(RequestModel):
     limit: query_int(1, 500, "at most this many (1-500)") = 50
 
 
+class LiveStatus(ResponseModel):
+    """Whether a name is live: 200 either way, so a page that waits for a stream asks
+    without an error in its console (``GET /api/streams/NAME`` answers 404 offline)."""
+
+    name: str
+    live: bool
+    started_at: str | None = Field(description="ISO 8601, UTC; null when not live (or live on another node)")
+    creator: str | None = Field(description="the handle of the account of this name, if there is one")
+
+
 class Creator(ResponseModel):
     handle: str
     display_name: str

@@ -171,6 +171,24 @@ async def channels(request: web.Request) -> web.Response:
     return respond(m.ChannelListing, {"channels": items}, headers={"Cache-Control": "no-store"})
 
 
+async def live_status(request: web.Request) -> web.Response:
+    """Is NAME live? 200 ``{live: false}`` when not: the studio and the offline channel page
+    ask this while they wait, quietly."""
+    name = request.match_info["name"]
+    if not STREAM_NAME_RE.fullmatch(name):
+        raise ApiError(400, "invalid stream name")
+    stream = request.app[HUB].get(name)
+    bus = request.app.get(CLUSTER)
+    live = stream is not None or (bus is not None and bus.origin(name) is not None)
+    service = request.app.get(ACCOUNTS)
+    user = await service.get_user(name.lower()) if service is not None else None
+    return respond(m.LiveStatus, {
+        "name": name, "live": live,
+        "started_at": iso(stream.started_at) if stream is not None else None,
+        "creator": user.handle if user is not None else None,
+    }, headers={"Cache-Control": "no-store"})
+
+
 async def thumbnail(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     if not STREAM_NAME_RE.fullmatch(name):
@@ -240,6 +258,12 @@ def _routes(app: web.Application) -> None:
         description="Accounts with the creator role (empty without accounts), then the newest; `live` says "
                     "whether the channel is live on this node. Their saved broadcasts: "
                     "`GET /api/recordings?state=saved` or the profile's `vods`."))
+    add_route(app, "GET", "/api/live/{name}/status", live_status, op(
+        "Whether a stream is live (200 either way)", tag="discovery",
+        params=[path_param("name", "public stream name", STREAM_NAME_PARAM)], ok_schema=m.LiveStatus,
+        errors=[400],
+        description="For pages that wait for a stream to start: `live: false` rather than the 404 of "
+                    "`GET /api/streams/NAME`. `creator`: the account whose channel this name is, if any."))
     add_route(app, "GET", "/api/live/{name}/thumbnail", thumbnail, op(
         "The latest thumbnail of a live stream (JPEG)", tag="discovery",
         params=[path_param("name", "public stream name", STREAM_NAME_PARAM)],

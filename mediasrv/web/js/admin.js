@@ -18,12 +18,15 @@ async function loadLive() {
   try {
     const data = await api('/api/live');
     const rows = data.streams || [];
+    // data-label: the column's name, shown beside each value when a phone lays rows out as cards.
     body.replaceChildren(...rows.map((s) => el('tr', { dataset: { stream: s.name } },
-      el('td', {}, el('a', { href: `/watch/${encodeURIComponent(s.name)}`, text: s.name })),
-      el('td', { text: s.title || '' }),
-      el('td', { text: fmtCount(s.viewers) }),
-      el('td', { text: fmtDuration(Date.now() / 1000 - Date.parse(s.started_at) / 1000) }),
-      el('td', {}, atLeast(me, 'admin') ? el('button', { class: 'small danger', type: 'button', text: 'Stop',
+      el('td', { dataset: { label: 'Stream' } }, el('a', { href: `/watch/${encodeURIComponent(s.name)}`, text: s.name })),
+      el('td', { dataset: { label: 'Title' }, text: s.title || '' }),
+      el('td', { dataset: { label: 'Viewers' }, text: fmtCount(s.viewers) }),
+      // How long it has been live (h:mm:ss), its start time on hover and for screen readers.
+      el('td', { dataset: { label: 'Live for' } }, el('time', { datetime: s.started_at, title: `since ${fmtTime(Date.parse(s.started_at) / 1000)}`,
+        text: fmtDuration(Date.now() / 1000 - Date.parse(s.started_at) / 1000) })),
+      el('td', { dataset: { label: 'Actions' } }, atLeast(me, 'admin') ? el('button', { class: 'small danger', type: 'button', text: 'Stop',
         'aria-label': `Stop the stream ${s.name}`, dataset: { stop: s.name }, onclick: () => stop(s.name) }) : ''))));
     if (!rows.length) body.replaceChildren(el('tr', {}, el('td', { colspan: 5, class: 'muted', text: 'Nobody is live.' })));
   } catch (e) {
@@ -31,9 +34,28 @@ async function loadLive() {
   }
 }
 
-async function stop(name) {
-  if (!confirm(`Stop ${name}'s stream now? Their encoder is disconnected.`)) return;
-  try { await api(`/api/streams/${encodeURIComponent(name)}/stop`, { method: 'POST' }); toast(`${name} stopped.`); } catch (e) { toast(errorText(e), true); }
+// Stopping asks in a dialog, with a reason the viewers and the creator are shown.
+let stopTarget = null;
+
+function stop(name) {
+  stopTarget = name;
+  $('stop-what').textContent = `Stop ${name}'s stream now? Their encoder is disconnected; they can go live again unless you revoke their live access.`;
+  $('stop-reason').value = '';
+  $('stop-error').textContent = '';
+  $('stop-dialog').showModal();
+  $('stop-reason').focus();
+}
+
+async function submitStop(event) {
+  event.preventDefault();
+  const name = stopTarget;
+  try {
+    await api(`/api/streams/${encodeURIComponent(name)}/stop`, { method: 'POST', body: { reason: $('stop-reason').value.trim() } });
+    $('stop-dialog').close();
+    toast(`${name} stopped.`);
+  } catch (e) {
+    $('stop-error').textContent = errorText(e);
+  }
   loadLive();
 }
 
@@ -52,12 +74,13 @@ async function loadReports() {
     body.replaceChildren(...data.reports.map((r) => {
       const close = (how) => el('button', { class: `small ${how === 'resolved' ? 'primary' : ''}`, type: 'button',
         text: how === 'resolved' ? 'Resolve' : 'Dismiss', dataset: { report: String(r.id), how }, onclick: () => resolve(r, how) });
+      const cell = (label, attrs, ...children) => el('td', { ...attrs, dataset: { label } }, ...children);
       return el('tr', { dataset: { report: String(r.id) } },
-        el('td', { text: String(r.id) }), el('td', { text: fmtTime(r.created_at) }), el('td', { text: r.reporter }),
-        el('td', {}, describeReport(r), ' ', el('a', { href: `/watch/${encodeURIComponent(r.stream)}`, text: 'open' })),
-        el('td', { text: r.reason }),
-        el('td', { text: r.status === 'open' ? 'open' : `${r.status} by ${r.resolved_by || '?'}${r.resolution ? `: ${r.resolution}` : ''}` }),
-        el('td', {}, r.status === 'open' ? el('div', { class: 'row' }, close('resolved'), close('dismissed')) : ''));
+        cell('#', { text: String(r.id) }), cell('When', { text: fmtTime(r.created_at) }), cell('By', { text: r.reporter }),
+        cell('What', {}, describeReport(r), ' ', el('a', { href: `/watch/${encodeURIComponent(r.stream)}`, text: 'open' })),
+        cell('Reason', { text: r.reason }),
+        cell('Status', { text: r.status === 'open' ? 'open' : `${r.status} by ${r.resolved_by || '?'}${r.resolution ? `: ${r.resolution}` : ''}` }),
+        cell('Actions', {}, r.status === 'open' ? el('div', { class: 'row' }, close('resolved'), close('dismissed')) : ''));
     }));
     if (!data.reports.length) body.replaceChildren(el('tr', {}, el('td', { colspan: 7, class: 'muted', text: 'No reports here.' })));
   } catch (e) {
@@ -65,17 +88,71 @@ async function loadReports() {
   }
 }
 
-async function resolve(report, how) {
-  const resolution = prompt(how === 'resolved' ? 'What was done?' : 'Why dismiss it?', '');
-  if (resolution === null) return;
+// Resolving or dismissing a report: an in-page form (a native <dialog>), not window.prompt.
+let resolving = null;
+
+function resolve(report, how) {
+  resolving = { report, how };
+  const resolved = how === 'resolved';
+  $('resolve-title').textContent = `${resolved ? 'Resolve' : 'Dismiss'} report #${report.id}`;
+  $('resolve-what').textContent = `${describeReport(report)} — reported by ${report.reporter}: “${report.reason}”`;
+  $('resolve-label').textContent = resolved ? 'What was done?' : 'Why dismiss it?';
+  $('resolve-submit').textContent = resolved ? 'Resolve' : 'Dismiss';
+  $('resolve-text').value = '';
+  $('resolve-error').textContent = '';
+  $('resolve-dialog').showModal();
+  $('resolve-text').focus();
+}
+
+async function submitResolve(event) {
+  event.preventDefault();
+  const { report, how } = resolving;
+  const resolution = $('resolve-text').value.trim();
   try {
     await api(`/api/reports/${report.id}/resolve`, { method: 'POST', body: { status: how, resolution: resolution || how } });
-  } catch (e) { toast(errorText(e), true); }
+    $('resolve-dialog').close();
+    toast(how === 'resolved' ? `Report #${report.id} resolved.` : `Report #${report.id} dismissed.`);
+  } catch (e) {
+    $('resolve-error').textContent = errorText(e);
+  }
   loadReports();
 }
 
-async function lookUp(event) {
-  if (event) event.preventDefault();
+// --- users: search by the start of a handle, or those waiting for live access ---------
+
+let userQuery = null;
+
+async function searchUsers(query, more = false) {
+  userQuery = query;
+  const list = $('user-results');
+  const params = new URLSearchParams({ prefix: query.prefix, only: query.only, limit: '20', offset: String(more ? query.offset : 0) });
+  try {
+    const data = await api(`/api/users?${params}`);
+    if (!more) list.replaceChildren();
+    list.append(...data.users.map((u) => el('li', { dataset: { user: u.handle } },
+      el('button', { type: 'button', class: 'small', text: `@${u.handle}`, 'aria-label': `Open ${u.handle}`,
+        onclick: () => { $('user-handle').value = u.handle; lookUp(); } }),
+      ` ${u.display_name} · ${u.role} · ${fmtCount(u.followers)} ${u.followers === 1 ? 'follower' : 'followers'}`,
+      u.waiting_for_access ? el('span', { class: 'status-pill no', text: 'waiting for live access' }) : null,
+      u.waiting_for_access && atLeast(me, 'admin')
+        ? el('a', { href: '#access-requests-card', text: 'decide' }) : null)));
+    // The exact handle typed: open that user's card at once.
+    if (!more && query.prefix && data.users.some((u) => u.handle === query.prefix)) {
+      $('user-handle').value = query.prefix;
+      lookUp();
+    }
+    query.offset = data.next_offset || 0;
+    $('user-more').hidden = data.next_offset === null;
+    const what = query.only === 'waiting' ? 'waiting for live access' : (query.prefix ? `starting with “${query.prefix}”` : 'in all');
+    $('user-results-status').textContent = data.total
+      ? `${data.total} ${data.total === 1 ? 'user' : 'users'} ${what}.`
+      : (query.only === 'waiting' ? 'Nobody is waiting for live access.' : `No user ${what}.`);
+  } catch (e) {
+    $('user-results-status').textContent = errorText(e);
+  }
+}
+
+async function lookUp() {
   const handle = $('user-handle').value.trim().toLowerCase();
   const card = $('user-card');
   if (!handle) return;
@@ -186,7 +263,17 @@ async function start() {
 
 initHeader('admin');
 $('report-status').addEventListener('change', loadReports);
-$('user-form').addEventListener('submit', lookUp);
+$('user-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  $('user-card').hidden = true;
+  searchUsers({ prefix: $('user-handle').value.trim().toLowerCase(), only: 'all', offset: 0 });
+});
+$('user-waiting').addEventListener('click', () => { $('user-card').hidden = true; searchUsers({ prefix: '', only: 'waiting', offset: 0 }); });
+$('user-more').addEventListener('click', () => searchUsers(userQuery, true));
+$('resolve-form').addEventListener('submit', submitResolve);
+$('resolve-cancel').addEventListener('click', () => $('resolve-dialog').close());
+$('stop-form').addEventListener('submit', submitStop);
+$('stop-cancel').addEventListener('click', () => $('stop-dialog').close());
 $('threshold-form').addEventListener('submit', (e) => { e.preventDefault(); saveThreshold(Number($('min-followers').value)); });
 $('threshold-reset').addEventListener('click', () => saveThreshold(null));
 window.addEventListener('mediasrv:auth', () => { if (!currentUser()) { started = false; gate('Logged out.', true); } else start(); });

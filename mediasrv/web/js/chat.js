@@ -110,8 +110,9 @@ export class ChatPanel {
       case 'moderation': this.moderation(frame); break;
       case 'viewer-count': if (this.hooks.onViewers) this.hooks.onViewers(frame.viewers); break;
       case 'stream-ended':
-        this.system('The stream has ended.');
-        if (this.hooks.onEnded) this.hooks.onEnded();
+        // reason: set when an operator stopped the stream (POST /api/streams/NAME/stop).
+        this.system(frame.reason ? `The stream was stopped by an operator: ${frame.reason}` : 'The stream has ended.');
+        if (this.hooks.onEnded) this.hooks.onEnded(frame.reason || null);
         break;
       case 'reported': this.system('Thanks, your report was sent to the moderators.'); break;
       case 'error': this.error(frame); break;

@@ -190,20 +190,29 @@ function setLive(live) {
 }
 
 function watchLive() {
-  // The stats feed answers 404 until the stream is live: look every 3 s until it is.
+  // The stats feed answers 404 until the stream is live: look every 3 s until it is, with
+  // the quiet live status (200 {live: false}; GET /api/streams/NAME would log a 404 each time).
   clearTimeout(liveTimer);
   const check = async () => {
-    try {
-      const stream = await api(`/api/streams/${encodeURIComponent(me.handle)}`);
-      state.startedAt = Date.parse(stream.started_at) / 1000;
-    } catch {
+    let status = null;
+    try { status = await api(`/api/live/${encodeURIComponent(me.handle)}/status`); } catch { /* asked again */ }
+    if (!status || !status.live) {
       setLive(false);
       liveTimer = setTimeout(check, 3000);
       return;
     }
+    state.startedAt = status.started_at ? Date.parse(status.started_at) / 1000 : Date.now() / 1000;
     connectEvents();
   };
   check();
+}
+
+// Why the last live ended, when an operator stopped it (the stats feed's `ended` data);
+// kept on screen until the next live starts.
+function showStopNotice(reason) {
+  const notice = $('stop-notice');
+  notice.textContent = reason ? `An operator stopped your stream: ${reason}` : '';
+  notice.hidden = !reason;
 }
 
 function connectEvents() {
@@ -211,14 +220,18 @@ function connectEvents() {
   events = new EventSource(`/api/streams/${encodeURIComponent(me.handle)}/events`);
   let first = true;
   events.addEventListener('stats', (e) => {
-    if (first) { first = false; setLive(true); Object.values(state.charts).forEach((c) => c.reset()); loadRecordings(); }
+    if (first) { first = false; setLive(true); showStopNotice(null); Object.values(state.charts).forEach((c) => c.reset()); loadRecordings(); }
     onStats(JSON.parse(e.data));
   });
-  events.addEventListener('ended', () => {
+  events.addEventListener('ended', (e) => {
     events.close();
     events = null;
     setLive(false);
-    toast('Your stream ended. Save or discard the recording below.');
+    let reason = null;
+    try { reason = JSON.parse(e.data).reason; } catch { /* an end without a reason */ }
+    showStopNotice(reason);
+    toast(reason ? 'An operator stopped your stream. Save or discard the recording below.'
+      : 'Your stream ended. Save or discard the recording below.');
     loadRecordings();
     watchLive();
   });

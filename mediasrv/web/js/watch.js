@@ -80,11 +80,16 @@ async function loadTitle() {
   } catch { /* the title is cosmetic */ }
 }
 
-async function goLive() {
-  let stream;
-  try { stream = await api(`/api/streams/${encodeURIComponent(name)}`); } catch { stream = null; }
-  if (!stream) return false;
-  state.liveStartedAt = Date.parse(stream.started_at) / 1000;
+// Whether the stream is live: 200 {live, started_at, creator} either way, so waiting for a
+// stream logs no 404 (GET /api/streams/NAME answers 404 while it is offline).
+async function liveStatus() {
+  try { return await api(`/api/live/${encodeURIComponent(name)}/status`); } catch { return null; }
+}
+
+async function goLive(status) {
+  const stream = status || await liveStatus();
+  if (!stream || !stream.live) return false;
+  state.liveStartedAt = stream.started_at ? Date.parse(stream.started_at) / 1000 : Date.now() / 1000;
   setMode('live');
   overlay('');
   $('past').hidden = true;
@@ -96,7 +101,9 @@ async function goLive() {
 async function showOffline() {
   setMode('offline');
   stopPlayer();
-  $('title').textContent = profile ? `${profile.display_name || name} is offline` : `${name} is offline`;
+  // Without an account (auth.mode open: any name may go live) there is no channel to be
+  // "offline": the page just waits for a stream of this name.
+  $('title').textContent = profile ? `${profile.display_name || name} is offline` : `Nothing is live at ${name} yet`;
   overlay('Offline', 'This stream is not live right now. The page starts playing when it goes live.');
   await loadPast();
 }
@@ -108,11 +115,14 @@ async function loadPast() {
   return rows;
 }
 
-function ended() {
+// reason: why an operator stopped it (chat stream-ended frame), else none.
+function ended(reason) {
   if (state.mode !== 'live') return;
   setMode('ended');
   stopPlayer();
-  overlay('The stream has ended', 'Thanks for watching! If the creator saves this broadcast, you can watch it here.');
+  state.endReason = reason || null;
+  const thanks = 'Thanks for watching! If the creator saves this broadcast, you can watch it here.';
+  overlay(reason ? 'An operator stopped this stream' : 'The stream has ended', reason ? `${reason} ${thanks}` : thanks);
   const started = state.liveStartedAt || 0;
   // The creator decides after the end (docs/recording.md): look for the saved recording a while.
   let tries = 0;
@@ -122,7 +132,8 @@ function ended() {
     const mine = rows.find((r) => r.started_at >= started - 10);
     if (mine) {
       clearInterval(pollTimer);
-      overlay('The stream has ended', 'The broadcast was saved.', [
+      overlay(state.endReason ? 'An operator stopped this stream' : 'The stream has ended',
+        state.endReason ? `${state.endReason} The broadcast was saved.` : 'The broadcast was saved.', [
         el('a', { class: 'button primary', id: 'watch-vod', href: `/watch/${encodeURIComponent(name)}?vod=${encodeURIComponent(mine.id)}`,
           text: 'Watch the recording' })]);
     } else if (++tries > 360) clearInterval(pollTimer);
@@ -223,7 +234,7 @@ async function loadGifts() {
     type: 'button', class: 'small gift-button', dataset: { gift: gift.id },
     'aria-label': `Send ${gift.name} for ${gift.price} coins`, onclick: () => sendGift(gift) },
   gift.image ? el('img', { src: gift.image, alt: '', width: 18, height: 18 }) : null, `${gift.name} · ${gift.price}`)));
-  bar.hidden = gifts.length === 0;
+  bar.hidden = gifts.length === 0 || !profile;  // gifts go to a creator's account
 }
 
 async function sendGift(gift) {
@@ -277,9 +288,11 @@ async function submitReport(event) {
 
 // --- start ------------------------------------------------------------------------------
 
-async function loadProfile() {
+// hasAccount: false when the live status says no account has this name (open mode): no
+// profile to ask for (its 404 would be a console error).
+async function loadProfile(hasAccount = true) {
   try {
-    profile = await api(`/api/users/${encodeURIComponent(name)}`);
+    profile = hasAccount ? await api(`/api/users/${encodeURIComponent(name)}`) : null;
   } catch { profile = null; }
   const line = $('creator-line');
   line.replaceChildren();
@@ -332,7 +345,7 @@ async function main() {
     off: $('chat-off'),
   }, {
     onViewers: (n) => { $('viewer-count').textContent = `${fmtCount(n)} watching`; },
-    onEnded: () => ended(),
+    onEnded: (reason) => ended(reason),
     onStarted: () => { if (state.mode === 'offline' || state.mode === 'ended') goLive(); },
     onGift: (frame) => { giftBurst(frame); },
     onReport: (message) => openReport(message),
@@ -342,16 +355,18 @@ async function main() {
   chat.connect();
   window.addEventListener('mediasrv:auth', () => { chat.reconnect(); loadBalance(); loadFollowing(); });
 
-  await loadProfile();
+  const status = await liveStatus();
+  await loadProfile(!status || Boolean(status.creator));
   loadFollowing();
   loadGifts().then(loadBalance);
   setInterval(updateLatency, 1000);
-  if (!(await goLive())) await showOffline();
-  // A fallback to the chat's start and end frames: look every 10 s.
+  if (!(await goLive(status))) await showOffline();
+  // A fallback to the chat's start and end frames: look every 10 s (quietly: 200 either way).
   setInterval(async () => {
     if (state.mode === 'offline') await goLive();
     else if (state.mode === 'live') {
-      try { await api(`/api/streams/${encodeURIComponent(name)}`); } catch (e) { if (e.status === 404) ended(); }
+      const now = await liveStatus();
+      if (now && !now.live) ended();
     }
   }, 10000);
 }
