@@ -408,14 +408,21 @@ async def test_studio_charts_then_stop_save_and_the_vod_plays(site, browser):
     report = admin.locator("#reports tr[data-report]", has_text="spam in the title")
     await report.wait_for(timeout=UI)
     await screenshots(admin, "admin")
-    await report.locator('button[data-how="dismissed"]').click()
+    await report.locator('button[data-how="dismissed"]').click()  # an in-page form, not window.prompt
+    await admin.locator("#resolve-dialog[open]").wait_for(timeout=UI)
+    await admin.fill("#resolve-text", "not spam")
+    await admin.click("#resolve-submit")
     await admin.locator("#reports", has_text="No reports here").wait_for(timeout=UI)
     await stop.click()
+    await admin.locator("#stop-dialog[open]").wait_for(timeout=UI)  # a reason may be given; none here
+    await admin.click("#stop-submit")
     await admin.locator("#live-streams", has_text="Nobody is live").wait_for(timeout=UI)
     assert await asyncio.wait_for(site.push.wait(), 30) != 0  # the encoder was disconnected
 
     # The watch page says so; the studio offers the recording to save.
-    await watch.locator("#overlay-title", has_text="ended").wait_for(timeout=UI)
+    # (an operator's stop: the standard reason, none was given)
+    await watch.locator("#overlay-title", has_text="An operator stopped this stream").wait_for(timeout=UI)
+    assert "An operator stopped this stream." in await watch.locator("#overlay-text").text_content()
     await studio.locator("#live-status", has_text="Offline").wait_for(timeout=UI)
     save = studio.locator('button[data-action="save"]')
     await save.first.wait_for(timeout=UI)

@@ -31,9 +31,6 @@ from tests.web.support import UI, Watch, context_as, screenshots
 pytestmark = pytest.mark.e2e
 
 TITLE = "Knitting <b>socks</b> & tea"  # markup characters must show as text
-#: The offline channel page asks whether alice is live and gets a 404 (issue 16, item 9,
-#: another change): the only failed answer these pages may see.
-OFFLINE_PROBE = {(404, "/api/streams/alice")}
 
 
 async def saved_recording(api, headers: dict, timeout: float = 30.0) -> dict:
@@ -81,7 +78,7 @@ async def test_a_saved_broadcast_is_on_the_channel_page_and_plays_as_a_video(tmp
 
             # --- the channel page, offline: past broadcasts ----------------------------------
             channel = await context.new_page()
-            watch = Watch(channel, OFFLINE_PROBE)
+            watch = Watch(channel)
             await channel.goto(api.srv.http_url + "/watch/alice")
             card = channel.locator(f"#past a.vod-card[data-vod='{rid}']")
             await card.wait_for(timeout=UI)

@@ -122,7 +122,7 @@ function ended(reason) {
   stopPlayer();
   state.endReason = reason || null;
   const thanks = 'Thanks for watching! If the creator saves this broadcast, you can watch it here.';
-  overlay(reason ? 'An operator stopped this stream' : 'The stream has ended', reason ? `${reason} ${thanks}` : thanks);
+  overlay(reason ? 'An operator stopped this stream' : 'The stream has ended', reason ? `Reason: “${reason}”. ${thanks}` : thanks);
   const started = state.liveStartedAt || 0;
   // The creator decides after the end (docs/recording.md): look for the saved recording a while.
   let tries = 0;
@@ -133,7 +133,7 @@ function ended(reason) {
     if (mine) {
       clearInterval(pollTimer);
       overlay(state.endReason ? 'An operator stopped this stream' : 'The stream has ended',
-        state.endReason ? `${state.endReason} The broadcast was saved.` : 'The broadcast was saved.', [
+        state.endReason ? `Reason: “${state.endReason}”. The broadcast was saved.` : 'The broadcast was saved.', [
         el('a', { class: 'button primary', id: 'watch-vod', href: `/watch/${encodeURIComponent(name)}?vod=${encodeURIComponent(mine.id)}`,
           text: 'Watch the recording' })]);
     } else if (++tries > 360) clearInterval(pollTimer);
