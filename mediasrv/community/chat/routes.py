@@ -165,7 +165,7 @@ def setup(app: web.Application, config: Config) -> None:
             "enabled, pinned, history[], you|null} (`enabled` false: the creator turned the chat off and only "
             "they may write; others get `error` `chat_off`); then `message` {id, user, display_name, badges[], text, sent_at}, "
             "`system`, `pinned` {message|null, by}, `deleted` {id, by}, `viewer-count` {viewers}, "
-            "`stream-ended`, `moderation` {action, by, user, until, minutes, deleted[], seconds, on}, "
+            "`stream-ended` {stream, reason (an operator's stop only)}, `moderation` {action, by, user, until, minutes, deleted[], seconds, on}, "
             "`reported` {report, kind}, and `error` {code, reason, retry_after} for the sender's refused requests. "
             "Client requests: `message` {text}, `pin` {id}, `unpin`, `delete` {id}, `timeout` {user, minutes}, "
             "`untimeout` {user}, `ban` {user, reason}, `unban` {user}, `slow_mode` {seconds}, `followers_only` "
