@@ -97,9 +97,9 @@ async def test_studio_and_admin_figures_add_up(tmp_path):
                 axis = (await studio.get_attribute(f"#chart-{name}", "data-axis") or "").split(" / ")
                 assert len(axis) == len(set(axis)), (name, axis)
             await studio.wait_for_function(
-                "() => document.getElementById('live-figures').textContent.includes('11 coins sent')", timeout=UI)
+                "() => document.getElementById('live-figures').textContent.includes('11 coins')", timeout=UI)
             live = await figures(studio, "#live-figures")
-            assert live["Gifts"][0] == "2: 11 coins sent, 5 yours", live
+            assert live["Gifts"][0] == "2 · 11 coins · 5 yours", live
             for label, (_, hint) in live.items():
                 assert hint, f"{label} says nothing of what it counts"
 

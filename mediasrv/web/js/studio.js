@@ -149,7 +149,7 @@ function makeCharts() {
   const whole = (v) => fmtCount(Math.round(v));
   state.charts = {
     viewers: chart('viewers', '#a78bfa', whole, true),
-    chat: chart('chat', '#60a5fa', (v) => (v < 10 ? v.toFixed(1) : whole(v)), false),
+    chat: chart('chat', '#60a5fa', whole, true),  // messages in the last minute: a count
     gifts: chart('gifts', '#f472b6', whole, true),
     bitrate: chart('bitrate', '#34d399', whole, true),
     fps: chart('fps', '#fbbf24', (v) => v.toFixed(1), false),
@@ -161,7 +161,7 @@ function makeCharts() {
 function figure(label, value, hint) {
   const term = el('dt', { title: hint || '' }, el('span', { text: label }));
   if (hint) term.append(el('small', { class: 'hint', text: hint }));
-  return [term, el('dd', { text: value })];
+  return [el('div', { class: 'figure' }, term, el('dd', { text: value }))];
 }
 
 const share = (fraction) => `${Math.round(Number(fraction) * 1000) / 10} %`;
@@ -179,13 +179,14 @@ function onStats(stats) {
   const live = since ? Date.now() / 1000 - since : null;
   const sent = a.gift_coins || 0;
   const yours = a.gift_creator_coins ?? sent;
+  $('figures-empty').hidden = true;
   $('live-figures').replaceChildren(
     ...figure('Live for', live ? fmtDuration(live) : '–', 'since this broadcast started'),
     ...figure('Peak viewers', fmtCount(stats.peak_viewers), 'most watching at once'),
     ...figure('Unique viewers', fmtCount(stats.unique_viewers),
       'different viewers this broadcast; a viewer is one browser or app, however many tabs'),
     ...figure('Messages', fmtCount(a.chat_messages || 0), 'chat messages this broadcast'),
-    ...figure('Gifts', `${fmtCount(a.gifts || 0)}: ${coins(sent)} sent, ${fmtCount(yours)} yours`,
+    ...figure('Gifts', `${fmtCount(a.gifts || 0)} · ${coins(sent)} · ${fmtCount(yours)} yours`,
       'gifts this broadcast; coins sent before the platform’s share, then your part'),
     ...figure('New followers', fmtCount(a.new_followers || 0), 'followed you since this broadcast started'),
     ...figure('Keyframe interval', stats.keyframe_interval_ms ? `${(stats.keyframe_interval_ms / 1000).toFixed(1)} s` : '–',
@@ -346,7 +347,7 @@ async function loadEarnings() {
     $('leaderboard').hidden = !gifters.length;
     $('leaderboard-empty').hidden = !!gifters.length;
   } catch (e) {
-    $('earnings').replaceChildren(el('dd', { class: 'error-text', text: errorText(e) }));
+    $('earnings').replaceChildren(el('div', { class: 'figure' }, el('dd', { class: 'error-text', text: errorText(e) })));
   }
 }
 
