@@ -55,7 +55,7 @@ function play(url, live) {
       const player = state.player;
       if (!player || !player.autoLevel()) return;
       const level = player.levels()[index];
-      quality.options[0].textContent = level ? `Auto (${level.height ? level.height + 'p' : level.label})` : 'Auto';
+      quality.options[0].textContent = level ? `Auto (${level.size || level.label})` : 'Auto';
     },
     onError: (text) => { state.error = text; console.warn('player:', text); },
     // The player asks again by itself (a live stream's first segment may take a whole
