@@ -175,7 +175,8 @@ class RungConfig(Section):
 
     name: str = Field("", pattern=r"^[A-Za-z0-9_-]{1,32}$", description="Rendition name (not 'source').")
     height: int = Field(720, ge=64, le=4320, multiple_of=2,
-                        description="Output height in pixels; the width follows the source's aspect ratio.")
+                        description="Output short side in pixels (the height; a portrait source's width, "
+                                    "so 720x1280 is 720p); the other side follows the source's aspect ratio.")
     video_bitrate: int = Field(2_800_000, **_BITRATE, description="Target video bitrate, bits per second.")
     maxrate: int = Field(3_000_000, **_BITRATE, description="VBV maximum rate, bits per second.")
     bufsize: int = Field(6_000_000, **_BITRATE, description="VBV buffer size, bits.")
@@ -202,7 +203,7 @@ class TranscodeConfig(Section):
     enabled: bool = Field(True, description="Encode the ladder (false: pass the source through only).")
     audio_bitrate: int = Field(128_000, ge=8_000, le=1_000_000,
                                description="AAC bitrate of the audio shared by all rungs, bits per second.")
-    ladder: tuple[RungConfig, ...] = Field(DEFAULT_LADDER, description="The rungs; those taller than the source are left out.")
+    ladder: tuple[RungConfig, ...] = Field(DEFAULT_LADDER, description="The rungs; those bigger than the source (by short side) are left out.")
     max_queue_seconds: float = Field(2.0, ge=0.2, le=30,
                                      description="Most seconds of input the worker may have queued before it degrades.")
 

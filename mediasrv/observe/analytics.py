@@ -63,10 +63,11 @@ class LiveAnalytics:
         if counters is not None:
             counters.message(message.user_id, self.clock())
 
-    def on_gift(self, stream_name: str, coins: int) -> None:
+    def on_gift(self, stream_name: str, coins: int, creator_coins: int | None = None) -> None:
+        """A gift of ``coins`` (its price), of which ``creator_coins`` are the creator's."""
         counters = self.counters(stream_name)
         if counters is not None:
-            counters.gift(coins)
+            counters.gift(coins, creator_coins)
 
     # --- reading -------------------------------------------------------------------------
 

@@ -24,6 +24,8 @@ class BroadcastCounters:
     messages: int = 0
     gifts: int = 0
     gift_coins: int = 0
+    #: The creator's part of ``gift_coins`` (the platform's share taken off each gift).
+    gift_creator_coins: int = 0
     peak_messages_per_minute: int = 0
     new_followers: int = 0
     _buckets: deque = field(default_factory=deque)  # (whole second, messages in it)
@@ -46,10 +48,12 @@ class BroadcastCounters:
         self._expire(now)
         self.peak_messages_per_minute = max(self.peak_messages_per_minute, self._in_window)
 
-    def gift(self, coins: int) -> None:
-        """Count one gift worth ``coins``."""
+    def gift(self, coins: int, creator_coins: int | None = None) -> None:
+        """Count one gift worth ``coins`` (its price), ``creator_coins`` of them the
+        creator's (the rest is the platform's share; None: all of them)."""
         self.gifts += 1
         self.gift_coins += coins
+        self.gift_creator_coins += coins if creator_coins is None else creator_coins
 
     def _expire(self, now: float) -> None:
         oldest = int(now) - MINUTE + 1  # the buckets of the last 60 whole seconds, this one included
@@ -84,6 +88,7 @@ class BroadcastCounters:
             "unique_chatters": self.unique_chatters,
             "gifts": self.gifts,
             "gift_coins": self.gift_coins,
+            "gift_creator_coins": self.gift_creator_coins,
             "new_followers": self.new_followers,
         }
 

@@ -45,10 +45,10 @@ class MediasrvCollector(Collector):
     def _streams(self) -> Iterable[Metric]:
         monitor = self.sources.monitor()
         live = GaugeMetricFamily("mediasrv_stream_live", "1 while the stream is live, 0 after it ended", labels=["stream"])
-        viewers = GaugeMetricFamily("mediasrv_stream_viewers", "Concurrent viewer sessions", labels=["stream"])
-        peak = GaugeMetricFamily("mediasrv_stream_viewers_peak", "Most concurrent viewers in this broadcast", labels=["stream"])
-        unique = GaugeMetricFamily("mediasrv_stream_viewers_unique", "Distinct viewers of this broadcast", labels=["stream"])
-        per_rendition = GaugeMetricFamily("mediasrv_stream_rendition_viewers", "Concurrent viewers per rendition",
+        viewers = GaugeMetricFamily("mediasrv_stream_viewers", "Viewers watching now (clients: address + user agent, with an open session)", labels=["stream"])
+        peak = GaugeMetricFamily("mediasrv_stream_viewers_peak", "Most viewers watching at once in this broadcast (clients, as mediasrv_stream_viewers)", labels=["stream"])
+        unique = GaugeMetricFamily("mediasrv_stream_viewers_unique", "Distinct viewers of this broadcast (clients); never below the peak", labels=["stream"])
+        per_rendition = GaugeMetricFamily("mediasrv_stream_rendition_viewers", "Viewers watching now per rendition (clients)",
                                           labels=["stream", "rendition"])
         watch = CounterMetricFamily("mediasrv_stream_watch_seconds", "Total watch time of this broadcast", labels=["stream"])
         sent = CounterMetricFamily("mediasrv_stream_sent_bytes", "HLS bytes sent to viewers", labels=["stream"])

@@ -27,7 +27,8 @@ class LiveAnalytics(ResponseModel):
     chat_messages: int
     unique_chatters: int
     gifts: int
-    gift_coins: int
+    gift_coins: int = Field(description="coins viewers sent in gifts this broadcast (each gift's price)")
+    gift_creator_coins: int = Field(description="the creator's part of gift_coins (gifts.platform_share taken off)")
     new_followers: int
 
 
@@ -37,11 +38,13 @@ class StreamStats(ResponseModel):
 
     stream: str
     live: bool
-    viewers: int = Field(description="viewers now (of every node in a cluster)")
+    viewers: int = Field(description="viewers now (of every node in a cluster); a viewer is a client "
+                                     "(address + user agent) with an open session")
     viewers_here: int | None = Field(None, description="viewers of this node (in a cluster)")
     origin: str | None = Field(None, description="the node that ingests it (another node's stream)")
-    peak_viewers: int | None = None
-    unique_viewers: int | None = None
+    peak_viewers: int | None = Field(None, description="the most viewers at once in this broadcast (this node)")
+    unique_viewers: int | None = Field(None, description="distinct viewers of this broadcast (this node); "
+                                                         "never below peak_viewers")
     watch_seconds: float | None = None
     bytes_sent: int | None = None
     viewers_per_rendition: dict[str, int] | None = None

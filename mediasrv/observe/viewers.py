@@ -5,6 +5,14 @@ query parameter, so every later request names its session without cookies. A req
 without a token (a player that fetched a media playlist directly) is attributed to a
 session keyed by client address and user agent. A session with no request for
 ``idle_timeout`` seconds has left. Time is passed in (``now``), never read here.
+
+A *viewer* is a client (address + user agent, hashed), not a session: a player that
+fetches the master playlist again (a reload, the watch page recovering from an error, a
+second tab) opens a new session while its old one is still counted until it goes idle,
+so counting sessions made one person two concurrent viewers and the peak could exceed the
+unique viewers of the same broadcast. Every figure here counts clients, so they agree:
+``concurrent <= peak <= unique`` always. Sessions are still kept (a token names what a
+player fetched) and counted in ``sessions_total``.
 """
 
 from __future__ import annotations
@@ -42,21 +50,26 @@ class StreamAudience:
     bytes_sent: int = 0
     requests: int = 0
     sessions_total: int = 0
+    #: Open sessions per client: a client is watching while it has at least one.
+    open_per_client: dict[str, int] = field(default_factory=dict)
 
     @property
     def concurrent(self) -> int:
-        return len(self.sessions)
+        """Viewers watching now: clients with at least one open session."""
+        return len(self.open_per_client)
 
     @property
     def unique(self) -> int:
         return len(self.unique_clients) + self.unique_overflow
 
     def per_rendition(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
+        """Viewers (clients) per rendition they are watching now; a client with sessions
+        on two renditions counts in both."""
+        clients: dict[str, set[str]] = {}
         for session in self.sessions.values():
             if session.rendition:
-                counts[session.rendition] = counts.get(session.rendition, 0) + 1
-        return counts
+                clients.setdefault(session.rendition, set()).add(session.client)
+        return {rendition: len(members) for rendition, members in clients.items()}
 
 
 def client_key(address: str, user_agent: str) -> str:
@@ -101,8 +114,11 @@ class ViewerTracker:
                 if len(audience.unique_clients) < MAX_UNIQUE:
                     audience.unique_clients.add(client)
                 else:
+                    # Past the bound a client is counted at each new session: unique
+                    # may then overcount, never fall below the peak.
                     audience.unique_overflow += 1
-            audience.peak = max(audience.peak, len(audience.sessions))
+            audience.open_per_client[client] = audience.open_per_client.get(client, 0) + 1
+            audience.peak = max(audience.peak, audience.concurrent)
         else:
             audience.watch_seconds += now - session.last_seen
             session.last_seen = now
@@ -133,6 +149,11 @@ class ViewerTracker:
 
     def _close(self, audience: StreamAudience, token: str, session: ViewerSession) -> None:
         del audience.sessions[token]
+        left = audience.open_per_client.get(session.client, 0) - 1
+        if left > 0:
+            audience.open_per_client[session.client] = left
+        else:
+            audience.open_per_client.pop(session.client, None)
 
     def forget(self, stream: str) -> StreamAudience | None:
         """Drop a stream's counters (its broadcast is over and reported)."""

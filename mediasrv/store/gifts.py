@@ -166,6 +166,7 @@ class GiftStore(Protocol):
                   platform_coins: int, now: float) -> GiftRecord: ...
     def find_gift(self, sender_id: int, request_id: str) -> GiftRecord | None: ...
     def earnings(self, user_id: int) -> tuple[int, int]: ...
+    def gift_totals(self, creator_id: int) -> tuple[int, int, int]: ...
     def leaderboard(self, creator_id: int, broadcast_started_at: float | None, limit: int) -> list[LeaderboardRow]: ...
     def ledger_summary(self) -> LedgerSummary: ...
     def new_followers_since(self, user_id: int, since: float) -> int: ...
@@ -277,6 +278,15 @@ class GiftsMixin:
         with self._lock:
             row = self._db.execute("SELECT coins, gifts FROM creator_earnings WHERE user_id = ?", (user_id,)).fetchone()
         return (row[0], row[1]) if row else (0, 0)
+
+    def gift_totals(self, creator_id: int) -> tuple[int, int, int]:
+        """(coins sent, creator's part, platform's part) of every gift to a creator, from
+        the ledger: the gross a viewer-facing "gift coins" figure shows and how it split."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COALESCE(SUM(price), 0), COALESCE(SUM(creator_coins), 0), COALESCE(SUM(platform_coins), 0) "
+                "FROM gift_ledger WHERE creator_id = ?", (creator_id,)).fetchone()
+        return int(row[0]), int(row[1]), int(row[2])
 
     def leaderboard(self, creator_id: int, broadcast_started_at: float | None, limit: int) -> list[LeaderboardRow]:
         """Top senders to a creator by coins (all time, or one broadcast); ties: who gave first."""

@@ -1,8 +1,11 @@
 """The ladder and the per-frame decisions every rung must share (pure, no PyAV).
 
-- :func:`plan_ladder`: which configured rungs a source gets and their output sizes (rungs
-  taller than the source are left out; the width follows the display aspect ratio,
-  rounded to an even number).
+- :func:`plan_ladder`: which configured rungs a source gets and their output sizes. A
+  rung's ``height`` is its *short side*, as its name says ("720p"): a landscape source's
+  rung is that tall, a portrait source's (a phone held upright, 720x1280) that wide, so a
+  portrait 720x1280 source's "720p" rung is 720x1280, not a 406x720 picture named
+  "720p". Rungs bigger than the source (by short side) are left out; the other side
+  follows the display aspect ratio, rounded to an even number.
 - :class:`KeyframePlanner`: at which source frames *every* rung puts a keyframe. It
   mirrors the HLS segmenter's cut rule (a segment ends at the first keyframe at least
   ``cut_ms`` after the segment's start) over the source's own keyframes, so rungs cut
@@ -86,6 +89,32 @@ def output_width(source_width: int, source_height: int, height: int, sar: tuple[
     return even(float(display * height))
 
 
+def is_portrait(width: int, height: int, sar: tuple[int, int] = (1, 1)) -> bool:
+    """Whether a ``width``×``height`` picture displays taller than wide."""
+    num, den = sar if sar[0] > 0 and sar[1] > 0 else (1, 1)
+    return width * num < height * den
+
+
+def short_side(width: int, height: int, sar: tuple[int, int] = (1, 1)) -> int:
+    """The side a picture's "p" name counts: its height, or a portrait picture's width
+    (720x1280 is "720p"). Anamorphic pictures count in displayed (square) pixels."""
+    if is_portrait(width, height, sar):
+        num, den = sar if sar[0] > 0 and sar[1] > 0 else (1, 1)
+        return int(width * num / den)
+    return height
+
+
+def output_size(source_width: int, source_height: int, short: int,
+                sar: tuple[int, int] = (1, 1)) -> tuple[int, int]:
+    """The (width, height) of a rung whose short side is ``short`` pixels, with the
+    source's display aspect ratio and square pixels."""
+    if is_portrait(source_width, source_height, sar):
+        num, den = sar if sar[0] > 0 and sar[1] > 0 else (1, 1)
+        # The height that goes with a width of ``short``: the ratio of output_width, inverted.
+        return even(short), even(float(Fraction(source_height * den, source_width * num) * short))
+    return output_width(source_width, source_height, short, sar), short
+
+
 def plan_ladder(
     source_width: int,
     source_height: int,
@@ -95,23 +124,25 @@ def plan_ladder(
 ) -> list[RungPlan]:
     """The rungs a ``source_width``×``source_height`` source gets, in configured order.
 
-    A rung taller than the source is left out (upscaling only costs bits); a rung as tall
-    as the source is kept (it is the bitrate-capped version of ``source``). ``index`` is
-    the rung's position in the configured ladder, so it names the same rung across
-    sources of different sizes.
+    A rung's ``height`` is its short side (see the module's docstring). A rung bigger than
+    the source is left out (upscaling only costs bits); a rung the source's size is kept
+    (it is the bitrate-capped version of ``source``). ``index`` is the rung's position in
+    the configured ladder, so it names the same rung across sources of different sizes.
     """
     if source_width <= 0 or source_height <= 0:
         return []
+    source_short = short_side(source_width, source_height, sar)
     plans = []
     for index, rung in enumerate(rungs):
-        if rung.height > source_height:
+        if rung.height > source_short:
             continue
+        width, height = output_size(source_width, source_height, rung.height, sar)
         plans.append(
             RungPlan(
                 index=index,
                 name=rung.name,
-                width=output_width(source_width, source_height, rung.height, sar),
-                height=rung.height,
+                width=width,
+                height=height,
                 video_bitrate=int(rung.video_bitrate),
                 maxrate=int(rung.maxrate),
                 bufsize=int(rung.bufsize),

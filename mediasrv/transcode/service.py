@@ -50,7 +50,7 @@ from mediasrv.media.errors import MediaError
 from mediasrv.media.ingest import track_from_config
 from mediasrv.media.types import Codec, MediaUnit, TrackInfo, TrackKind
 from mediasrv.transcode import protocol
-from mediasrv.transcode.ladder import KeyframePlanner
+from mediasrv.transcode.ladder import KeyframePlanner, short_side
 from mediasrv.transcode.protocol import AUDIO_INDEX, MessageType, PacketOut
 
 log = logging.getLogger("mediasrv.transcode")
@@ -427,8 +427,11 @@ class TranscodeSession:
             return False
         if track is not self._fits_track:
             self._fits_track = track
+            # A rung's height is its short side (transcode/ladder.py): a portrait source
+            # fits the rungs up to its width.
+            short = short_side(track.width, track.height) if track.width and track.height else 0
             self._fits = (not track.width or not track.height
-                          or any(r.height <= track.height for r in self.service.config.transcode.ladder))
+                          or any(r.height <= short for r in self.service.config.transcode.ladder))
         return self._fits
 
     def _remember(self, unit: MediaUnit, force: bool) -> None:

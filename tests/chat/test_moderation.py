@@ -119,6 +119,14 @@ async def test_ban_closes_connections_refuses_reconnects_and_survives_a_restart(
         with pytest.raises(aiohttp.WSServerHandshakeError) as info:
             await api.http.ws_connect("/live/alice/chat", headers=carol_token)
         assert info.value.status == 403
+        # A browser cannot read a refused handshake's status: a plain GET (no upgrade) gets
+        # the same refusal, so the watch page knows to stop reconnecting; anyone else's is
+        # the "send an Upgrade request" 400, and an unknown creator's a 404.
+        plain = await api.http.get("/live/alice/chat", headers=carol_token)
+        assert plain.status == 403 and (await plain.json())["code"] == "banned"
+        assert (await api.http.get("/live/alice/chat", headers=users["erin"])).status == 400
+        assert (await api.http.get("/live/alice/chat")).status == 400
+        assert (await api.http.get("/live/nobody/chat", headers=carol_token)).status == 404
         # Reading anonymously stays possible; the ban is per creator.
         _, state = await join(api, "alice")
         assert state["history"] == []

@@ -132,12 +132,15 @@ async def test_200_viewers_on_the_edge_cause_one_origin_request_per_part_and_cou
         publisher = await _published(a, b, "crowd", seconds=60)
         try:
             # Two viewers on the origin A: master playlist (session token) + media playlist.
+            # A viewer is a client (address + user agent): two browsers, not two requests.
             async with aiohttp.ClientSession() as session:
-                for _ in range(2):
-                    async with session.get(f"{a.http_url}/live/crowd/index.m3u8") as response:
+                for browser in ("viewer-1", "viewer-2"):
+                    async with session.get(f"{a.http_url}/live/crowd/index.m3u8",
+                                           headers={"User-Agent": browser}) as response:
                         variant = next(line for line in (await response.text()).splitlines()
                                        if line.startswith("source/"))
-                    async with session.get(f"{a.http_url}/live/crowd/{variant}") as response:
+                    async with session.get(f"{a.http_url}/live/crowd/{variant}",
+                                           headers={"User-Agent": browser}) as response:
                         assert response.status == 200
             parts_before = origin_requests(a, "part")
             playlists_before = origin_requests(a, "playlist")

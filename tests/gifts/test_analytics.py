@@ -78,7 +78,9 @@ async def test_live_feed_and_summary_count_chat_gifts_and_new_followers(tmp_path
 
         stats = await _poll(api, "/api/streams/alice/stats", lambda s: s["analytics"]["new_followers"] == 1)
         assert stats["analytics"] == {"chat_messages_per_minute": 3, "active_chatters": 2, "chat_messages": 3,
-                                      "unique_chatters": 2, "gifts": 2, "gift_coins": 11, "new_followers": 1}
+                                      "unique_chatters": 2, "gifts": 2, "gift_coins": 11,
+                                      # rose 1 coin (0 for alice at a 50 % share), heart 10 (5)
+                                      "gift_creator_coins": 5, "new_followers": 1}
         # The live SSE feed carries the same figures.
         while True:
             line = (await asyncio.wait_for(events.content.readline(), 10)).decode()

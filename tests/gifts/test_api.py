@@ -118,7 +118,9 @@ async def test_earnings_in_coins_and_money_and_who_may_see_them(tmp_path):
         response = await api.http.get("/api/users/alice/earnings", headers=alice)
         assert response.status == 200, await response.text()
         # 1000 → 700, 10 → 7, 1 → floor(0.7) = 0: 707 coins, worth 3.535 → 3.54 EUR (half-even).
-        assert await response.json() == {"handle": "alice", "coins": 707, "gifts": 3, "money": "3.54", "currency": "EUR"}
+        # What viewers sent (1011), the platform's 30 % (304) and alice's part add up.
+        assert await response.json() == {"handle": "alice", "coins": 707, "gifts": 3, "money": "3.54", "currency": "EUR",
+                                         "gross_coins": 1011, "platform_coins": 304, "platform_share": "0.3"}
         assert (await api.http.get("/api/users/alice/earnings", headers=await api.admin())).status == 200
         assert "creator" in await api.error(await api.http.get("/api/users/alice/earnings", headers=bob), 403)
         catalogue = await (await api.http.get("/api/gifts")).json()

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 from mediasrv.config import RungConfig, TranscodeConfig
 from mediasrv.hls.segmenter import CUT_FRACTION, Segmenter
 from mediasrv.media.types import Codec, MediaUnit, TrackInfo
-from mediasrv.transcode.ladder import FrameRateCap, KeyframePlanner, output_width, plan_ladder, shed_order
+from mediasrv.transcode.ladder import (FrameRateCap, KeyframePlanner, output_width, plan_ladder, shed_order,
+                                      short_side)
 
 DEFAULT = TranscodeConfig().ladder
 
@@ -127,3 +128,21 @@ def test_frame_rate_cap_always_keeps_forced_frames():
     assert c.keep(40, force=True)
     assert not c.keep(80)
     assert c.keep(140)
+
+
+def test_a_portrait_source_s_rungs_are_named_by_their_short_side():
+    """A phone held upright (720x1280) is "720p": its 720p rung is 720 wide and keeps the
+    picture's size (issue 16, item 8: the rungs were as tall as their name, so the "720p"
+    rung of this source was a 406x720 picture and "480p" 270x480)."""
+    plans = plan_ladder(720, 1280, DEFAULT)
+    assert [(p.name, p.width, p.height) for p in plans] == [
+        ("720p", 720, 1280), ("480p", 480, 854), ("360p", 360, 640)]
+    for plan in plans:
+        assert short_side(plan.width, plan.height) == int(plan.name.removesuffix("p"))
+    assert short_side(720, 1280) == 720 and short_side(1280, 720) == 720
+    # A 1080p rung is bigger than a 720-wide portrait source, however tall it is.
+    rungs = [RungConfig(name="1080p", height=1080), RungConfig(name="720p", height=720)]
+    assert [p.name for p in plan_ladder(720, 1280, rungs)] == ["720p"]
+    # A square picture is its height; an anamorphic portrait one counts displayed pixels.
+    assert [p.name for p in plan_ladder(480, 480, DEFAULT)] == ["480p", "360p"]
+    assert plan_ladder(540, 1280, [RungConfig(name="720p", height=720)], sar=(4, 3))[0].width == 720

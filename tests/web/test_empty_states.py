@@ -128,7 +128,7 @@ async def test_an_operator_stops_a_live_with_a_reason_the_viewer_and_creator_see
             report = admin.locator("#reports tr[data-report]", has_text="loud music")
             await report.wait_for(timeout=UI)
             # "Live for": a duration (h:mm:ss or m:ss), its start time in the title.
-            assert await admin.locator("#live-h + .table-wrap th").nth(3).text_content() == "Live for"
+            assert await admin.locator("#live-h ~ .table-wrap th").nth(3).text_content() == "Live for"
             since = admin.locator('#live-streams tr[data-stream="alice"] time')
             assert ":" in await since.text_content()
             assert (await since.get_attribute("title")).startswith("since ")

@@ -315,8 +315,9 @@ async def test_chat_and_gifts_between_two_viewers(site, browser):
     await quiet_player(alice)
     message = alice.locator("#chat-log li.message", has_text="hello")
     await message.wait_for(timeout=UI)
-    await message.hover()
-    await message.locator("button", has_text="Pin").click()
+    # The actions are in the message's "⋯" menu (docs/web.md).
+    await message.locator(".msg-menu-button").click()
+    await alice.locator('#msg-menu [role=menuitem][data-action="pin"]').click()
     pinned = carol.locator("#pinned", has_text="hello")
     await pinned.wait_for(timeout=UI)
     assert await pinned.locator(".text").text_content() == text

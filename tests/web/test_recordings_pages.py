@@ -34,11 +34,12 @@ TITLE = "Knitting <b>socks</b> & tea"  # markup characters must show as text
 
 
 async def saved_recording(api, headers: dict, timeout: float = 30.0) -> dict:
-    """Alice's recording once it is no longer being written (polled: the API has no event)."""
+    """Alice's recording once it is decided (polled: the API has no event). Saved by default,
+    it passes through ``pending_decision`` for a moment at its end: not a final state."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         rows = (await (await api.http.get("/api/recordings?stream=alice", headers=headers)).json())["recordings"]
-        if rows and rows[0]["state"] != "recording":
+        if rows and rows[0]["state"] not in ("recording", "pending_decision"):
             return rows[0]
         assert asyncio.get_running_loop().time() < deadline, rows
         await asyncio.sleep(0.1)

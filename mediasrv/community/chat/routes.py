@@ -77,13 +77,16 @@ async def chat(request: web.Request) -> web.StreamResponse:
     # Incoming frames: the longest request is a message of max_chars characters, each up to
     # 4 bytes of UTF-8, or 6 bytes escaped as \uXXXX; bigger frames close the connection (1009).
     ws = web.WebSocketResponse(heartbeat=config.heartbeat, max_msg_size=config.max_chars * 12 + 1024)
-    if not ws.can_prepare(request).ok:
-        raise ApiError(400, "this endpoint is a WebSocket: send an Upgrade request")
     room = service.room(name, owner_id=owner_id)
     try:
         await service.admit(room, user)
     except ChatError as refused:
         raise ApiError(403, refused.reason, code=refused.code) from None
+    if not ws.can_prepare(request).ok:
+        # A plain GET gets the refusals an upgrade would (401, 403 banned, 404) before this
+        # 400: a browser cannot read a refused handshake's status and asks this way why.
+        service.forget_if_idle(room)
+        raise ApiError(400, "this endpoint is a WebSocket: send an Upgrade request")
     await ws.prepare(request)
 
     transport = request.transport

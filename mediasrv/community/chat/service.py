@@ -295,7 +295,7 @@ class ChatService:
             if event.stream.end_reason:  # an operator stopped it: the viewers see why
                 frame["reason"] = event.stream.end_reason
             room.broadcast(frame)
-            self._forget_if_idle(room)
+            self.forget_if_idle(room)
 
     # --- membership ---------------------------------------------------------------------
 
@@ -342,9 +342,11 @@ class ChatService:
 
     def leave(self, room: Room, member: Member) -> None:
         room.members.discard(member)
-        self._forget_if_idle(room)
+        self.forget_if_idle(room)
 
-    def _forget_if_idle(self, room: Room) -> None:
+    def forget_if_idle(self, room: Room) -> None:
+        """Forget ``room`` if nobody is in it and it is not live (a room made for a
+        connection that did not join, or whose last member left)."""
         if not room.members and not self.is_live(room.name) and self.rooms.get(room.name) is room:
             del self.rooms[room.name]
 
@@ -391,7 +393,7 @@ class ChatService:
         try:
             await self.policy.admit(room, user)
         except ChatError:
-            self._forget_if_idle(room)
+            self.forget_if_idle(room)
             raise
 
     # --- requests -----------------------------------------------------------------------

@@ -103,10 +103,13 @@ class Leaderboard(ResponseModel):
 
 class Earnings(ResponseModel):
     handle: str
-    coins: int
-    gifts: int
+    coins: int = Field(description="the creator's coins: gross_coins minus platform_coins")
+    gifts: int = Field(description="gifts received")
     money: str = Field(description="decimal, coins × gifts.coin_value")
     currency: str
+    gross_coins: int = Field(description="coins viewers sent in gifts (each gift's price)")
+    platform_coins: int = Field(description="the platform's share of gross_coins (gifts.platform_share)")
+    platform_share: str = Field(description="gifts.platform_share now, a decimal fraction (0.5: half)")
 
 
 class LedgerSummary(ResponseModel):

@@ -41,13 +41,22 @@ class GiftRefused(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Earnings:
+    """A creator's gifts and how they split: ``gross_coins`` (what viewers sent, the figure
+    the live dashboard and the chat show) == ``coins`` (the creator's) + ``platform_coins``
+    (the ``gifts.platform_share`` kept, the creator's part of each gift rounded down)."""
+
     coins: int
     gifts: int
     money: Decimal
     currency: str
+    gross_coins: int = 0
+    platform_coins: int = 0
+    platform_share: str = "0"
 
     def to_json(self) -> dict:
-        return {"coins": self.coins, "gifts": self.gifts, "money": str(self.money), "currency": self.currency}
+        return {"coins": self.coins, "gifts": self.gifts, "money": str(self.money), "currency": self.currency,
+                "gross_coins": self.gross_coins, "platform_coins": self.platform_coins,
+                "platform_share": self.platform_share}
 
 
 class GiftService:
@@ -58,7 +67,7 @@ class GiftService:
         hub: Hub,
         *,
         rooms: Callable[[], dict] = dict,
-        on_gift: Callable[[str, int], None] | None = None,
+        on_gift: Callable[[str, int, int], None] | None = None,
         sender_refused: SenderRefused | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -135,7 +144,7 @@ class GiftService:
         if room is not None:
             room.broadcast(self.frame(sender, gift, record))
         if self.on_gift is not None and record.broadcast_started_at is not None:
-            self.on_gift(record.stream, record.price)
+            self.on_gift(record.stream, record.price, record.creator_coins)
 
     @staticmethod
     def frame(sender: User, gift: GiftConfig, record: GiftRecord) -> dict:
@@ -151,7 +160,8 @@ class GiftService:
 
     async def earnings(self, creator: User) -> Earnings:
         coins, gifts = await asyncio.to_thread(self.store.earnings, creator.id)
-        return Earnings(coins, gifts, self.money(coins), self.config.currency)
+        gross, _, platform = await asyncio.to_thread(self.store.gift_totals, creator.id)
+        return Earnings(coins, gifts, self.money(coins), self.config.currency, gross, platform, str(self.share))
 
     async def leaderboard(self, creator: User, *, live_only: bool, stream_name: str) -> list[LeaderboardRow]:
         """Top gifters of a creator: all time, or (``live_only``) the current broadcast."""

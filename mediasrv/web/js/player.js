@@ -116,6 +116,12 @@ function retryAfterMs(data) {
   return value !== null && value !== '' && Number.isFinite(seconds) && seconds >= 0 ? Math.min(RETRY_MAX_MS, seconds * 1000) : null;
 }
 
+// A picture's "p" name is its short side: a phone held upright, 720x1280, is 720p (the
+// transcoder names its rungs the same way, mediasrv/transcode/ladder.py), not "1280p".
+function shortSide(level) {
+  return level.width && level.height ? Math.min(level.width, level.height) : level.height;
+}
+
 function describe(level, index) {
   const path = (level.url && (Array.isArray(level.url) ? level.url[0] : level.url)) || '';
   const parts = path.split('?')[0].split('/');
@@ -124,9 +130,9 @@ function describe(level, index) {
   // recording's id, not a rendition's name.
   const vod = parts.length >= 3 && parts[parts.length - 3] === 'vod';
   const rendition = vod ? 'source' : parts.length >= 2 ? parts[parts.length - 2] : '';
-  const size = level.height ? `${level.height}p` : (rendition || `#${index + 1}`);
+  const size = level.height ? `${shortSide(level)}p` : (rendition || `#${index + 1}`);
   const kbps = level.bitrate ? ` · ${Math.round(level.bitrate / 1000)} kbps` : '';
   const source = level.height ? `Source (${size})` : 'Source';
   const label = rendition === 'source' ? `${source}${kbps}` : `${size}${kbps}`;
-  return { index, rendition, height: level.height, bitrate: level.bitrate, label };
+  return { index, rendition, width: level.width, height: level.height, size: level.height ? size : '', bitrate: level.bitrate, label };
 }

@@ -144,20 +144,28 @@ async function removeCover() {
 // --- live dashboard -------------------------------------------------------------------
 
 function makeCharts() {
-  const chart = (id, out, color, format) => new LiveChart($(`chart-${id}`), { color, output: $(`out-${out || id}`), format });
+  const empty = 'No data yet: this fills in while you are live';
+  const chart = (id, color, format, integer) => new LiveChart($(`chart-${id}`), { color, output: $(`out-${id}`), format, integer, empty });
   const whole = (v) => fmtCount(Math.round(v));
   state.charts = {
-    viewers: chart('viewers', null, '#a78bfa', whole),
-    chat: chart('chat', null, '#60a5fa', (v) => (v < 10 ? v.toFixed(1) : whole(v))),
-    gifts: chart('gifts', null, '#f472b6', whole),
-    bitrate: chart('bitrate', null, '#34d399', whole),
-    fps: chart('fps', null, '#fbbf24', (v) => v.toFixed(1)),
+    viewers: chart('viewers', '#a78bfa', whole, true),
+    chat: chart('chat', '#60a5fa', whole, true),  // messages in the last minute: a count
+    gifts: chart('gifts', '#f472b6', whole, true),
+    bitrate: chart('bitrate', '#34d399', whole, true),
+    fps: chart('fps', '#fbbf24', (v) => v.toFixed(1), false),
   };
 }
 
-function figure(label, value) {
-  return [el('dt', { text: label }), el('dd', { text: value })];
+// A figure and what it counts: the hint is on the page (a phone has no hover) and in the
+// term's title.
+function figure(label, value, hint) {
+  const term = el('dt', { title: hint || '' }, el('span', { text: label }));
+  if (hint) term.append(el('small', { class: 'hint', text: hint }));
+  return [el('div', { class: 'figure' }, term, el('dd', { text: value }))];
 }
+
+const share = (fraction) => `${Math.round(Number(fraction) * 1000) / 10} %`;
+const coins = (n) => `${fmtCount(n)} ${n === 1 ? 'coin' : 'coins'}`;
 
 function onStats(stats) {
   const a = stats.analytics || {};
@@ -169,14 +177,20 @@ function onStats(stats) {
   c.fps.push(stats.fps);
   const since = stats.started_at || state.startedAt;
   const live = since ? Date.now() / 1000 - since : null;
+  const sent = a.gift_coins || 0;
+  const yours = a.gift_creator_coins ?? sent;
+  $('figures-empty').hidden = true;
   $('live-figures').replaceChildren(
-    ...figure('Live for', live ? fmtDuration(live) : '–'),
-    ...figure('Peak viewers', fmtCount(stats.peak_viewers)),
-    ...figure('Unique viewers', fmtCount(stats.unique_viewers)),
-    ...figure('Messages', fmtCount(a.chat_messages || 0)),
-    ...figure('Gifts', `${fmtCount(a.gifts || 0)} (${fmtCount(a.gift_coins || 0)} coins)`),
-    ...figure('New followers', fmtCount(a.new_followers || 0)),
-    ...figure('Keyframe interval', stats.keyframe_interval_ms ? `${(stats.keyframe_interval_ms / 1000).toFixed(1)} s` : '–'));
+    ...figure('Live for', live ? fmtDuration(live) : '–', 'since this broadcast started'),
+    ...figure('Peak viewers', fmtCount(stats.peak_viewers), 'most watching at once'),
+    ...figure('Unique viewers', fmtCount(stats.unique_viewers),
+      'different viewers this broadcast; a viewer is one browser or app, however many tabs'),
+    ...figure('Messages', fmtCount(a.chat_messages || 0), 'chat messages this broadcast'),
+    ...figure('Gifts', `${fmtCount(a.gifts || 0)} · ${coins(sent)} · ${fmtCount(yours)} yours`,
+      'gifts this broadcast; coins sent before the platform’s share, then your part'),
+    ...figure('New followers', fmtCount(a.new_followers || 0), 'followed you since this broadcast started'),
+    ...figure('Keyframe interval', stats.keyframe_interval_ms ? `${(stats.keyframe_interval_ms / 1000).toFixed(1)} s` : '–',
+      'time between the keyframes your encoder sends'));
   const warnings = stats.warnings || [];
   $('warnings').replaceChildren(...warnings.map((w) => el('li', { text: typeof w === 'string' ? w : (w.message || w.text || JSON.stringify(w)) })));
 }
@@ -330,14 +344,23 @@ async function loadEarnings() {
     const [earnings, board] = await Promise.all([
       api(`/api/users/${encodeURIComponent(me.handle)}/earnings`),
       api(`/api/streams/${encodeURIComponent(me.handle)}/leaderboard`)]);
+    // Gross, the platform's share and the creator's part, all from the ledger: they add up
+    // (the creator's part of each gift is rounded down, so the share of a total can differ
+    // from the configured fraction by a coin per gift).
     $('earnings').replaceChildren(
-      ...figure('Coins earned', fmtCount(earnings.coins)),
-      ...figure('Value', `${earnings.money} ${earnings.currency}`),
-      ...figure('Gifts received', fmtCount(earnings.gifts)));
-    $('leaderboard').replaceChildren(...(board.gifters || []).map((g) => el('li', { text: `${g.display_name || g.user} — ${fmtCount(g.coins)} coins` })));
-    if (!(board.gifters || []).length) $('leaderboard').replaceChildren(el('li', { class: 'muted', text: 'No gifts yet.' }));
+      ...figure('Gifts received', fmtCount(earnings.gifts), 'all time'),
+      ...figure('Gift coins sent to you', coins(earnings.gross_coins), 'what viewers paid for their gifts'),
+      ...figure(`Platform share (${share(earnings.platform_share)})`, `− ${coins(earnings.platform_coins)}`,
+        'kept by this server from each gift'),
+      ...figure('Your earnings', `${coins(earnings.coins)} · ${earnings.money} ${earnings.currency}`,
+        'gift coins minus the platform share, and their value'));
+    const gifters = board.gifters || [];
+    $('leaderboard').replaceChildren(...gifters.map((g) => el('li', { text: `${g.display_name || g.user} — ${coins(g.coins)}` })));
+    // An empty list is a sentence, not a numbered item.
+    $('leaderboard').hidden = !gifters.length;
+    $('leaderboard-empty').hidden = !!gifters.length;
   } catch (e) {
-    $('earnings').replaceChildren(el('dd', { class: 'error-text', text: errorText(e) }));
+    $('earnings').replaceChildren(el('div', { class: 'figure' }, el('dd', { class: 'error-text', text: errorText(e) })));
   }
 }
 

@@ -55,7 +55,7 @@ function play(url, live) {
       const player = state.player;
       if (!player || !player.autoLevel()) return;
       const level = player.levels()[index];
-      quality.options[0].textContent = level ? `Auto (${level.height ? level.height + 'p' : level.label})` : 'Auto';
+      quality.options[0].textContent = level ? `Auto (${level.size || level.label})` : 'Auto';
     },
     onError: (text) => { state.error = text; console.warn('player:', text); },
     // The player asks again by itself (a live stream's first segment may take a whole
@@ -171,7 +171,22 @@ function updateLatency() {
 
 // --- follow, gifts, report ------------------------------------------------------------
 
+/** The creator on her own channel: no gifts to herself, no report of her own stream. */
+function ownChannel() {
+  const me = currentUser();
+  return Boolean(me && me.handle.toLowerCase() === name.toLowerCase()) || Boolean(state.chat && state.chat.isCreator());
+}
+
+/** The gift bar: for viewers who may send gifts (not the creator, not a banned viewer). */
+function renderViewerActions() {
+  const own = ownChannel();
+  $('report').hidden = own;
+  // Gifts go to a creator's account: none for a name without one (auth.mode open).
+  $('gift-bar').hidden = own || !profile || gifts.length === 0 || Boolean(state.chat && state.chat.stopped);
+}
+
 function renderFollow() {
+  renderViewerActions();
   const button = $('follow');
   const me = currentUser();
   button.hidden = !profile || (me && me.handle === name);
@@ -234,7 +249,7 @@ async function loadGifts() {
     type: 'button', class: 'small gift-button', dataset: { gift: gift.id },
     'aria-label': `Send ${gift.name} for ${gift.price} coins`, onclick: () => sendGift(gift) },
   gift.image ? el('img', { src: gift.image, alt: '', width: 18, height: 18 }) : null, `${gift.name} · ${gift.price}`)));
-  bar.hidden = gifts.length === 0 || !profile;  // gifts go to a creator's account
+  renderViewerActions();
 }
 
 async function sendGift(gift) {
@@ -304,8 +319,23 @@ async function loadProfile(hasAccount = true) {
   }
 }
 
+/** On a phone the page is as high as what is visible (app.css): follow the visual
+ *  viewport, so an on-screen keyboard shrinks the chat instead of scrolling the video away
+ *  (where the browser does not resize the layout for it; not while zoomed in). */
+function fitViewport() {
+  const vv = window.visualViewport;
+  if (!vv) return;
+  const fit = () => {
+    if (Math.abs(vv.scale - 1) > 0.01) return;
+    document.documentElement.style.setProperty('--visible-height', `${Math.round(vv.height)}px`);
+  };
+  vv.addEventListener('resize', fit);
+  fit();
+}
+
 async function main() {
   initHeader('watch');
+  fitViewport();
   if (!name) { overlay('No stream', 'The address names no stream.'); return; }
   $('title').textContent = name;
   video.addEventListener('loadedmetadata', () => {
@@ -349,6 +379,8 @@ async function main() {
     onStarted: () => { if (state.mode === 'offline' || state.mode === 'ended') goLive(); },
     onGift: (frame) => { giftBurst(frame); },
     onReport: (message) => openReport(message),
+    onState: () => renderViewerActions(),
+    onStopped: () => renderViewerActions(),
     needLogin: () => openLogin(),
   });
   state.chat = chat;
