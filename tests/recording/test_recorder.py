@@ -231,15 +231,15 @@ async def test_undecided_recordings_follow_the_default_after_decide_within(tmp_p
     """The creator did not save by default when the broadcast ended; after
     ``decide_within`` the default they have then decides (here the keeper's creator turned
     it on meanwhile)."""
-    saves = {"keeper": False, "dropper": False}
+    asked = {"keeper": 0, "dropper": 0}
 
     async def default_save(stream_name):
-        return saves[stream_name]
+        # Asked once when the broadcast ends (no), then when decide_within has passed: by
+        # then the keeper's creator has turned "save by default" on.
+        asked[stream_name] += 1
+        return stream_name == "keeper" and asked[stream_name] > 1
 
-    def on_ended(recording):  # the broadcast ended, undecided: the keeper's creator changes their mind
-        saves["keeper"] = True
-
-    recorder = make_recorder(tmp_path, "recording.decide_within=0.5", default_save=default_save, on_ended=on_ended)
+    recorder = make_recorder(tmp_path, "recording.decide_within=0.5", default_save=default_save)
     hub = recorder.hub
     await recorder.start()
     try:
