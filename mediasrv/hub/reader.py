@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from mediasrv.media.types import MediaUnit, TrackKind
 
-if TYPE_CHECKING:
-    from mediasrv.hub.stream import Stream
+
+
+class ReaderSource(Protocol):
+    """What a reader needs of the stream it reads (``hub.stream.Stream``): to let it go
+    when it closes. A Protocol, so this module does not import the stream's."""
+
+    name: str
+
+    def _remove_reader(self, reader: "Reader") -> None: ...
+
 
 #: A module constant: offered for every unit, and ``TrackKind.VIDEO`` is an unspecialised
 #: class attribute look-up on CPython 3.11 (~60 ns against ~5 ns for a global).
@@ -35,7 +43,7 @@ class Reader:
         "_awaiting_keyframe", "skips", "dropped_units", "delivered_units", "name", "keyframes_only",
     )
 
-    def __init__(self, stream: "Stream", max_units: int, name: str = "", *, keyframes_only: bool = False) -> None:
+    def __init__(self, stream: ReaderSource, max_units: int, name: str = "", *, keyframes_only: bool = False) -> None:
         self.stream = stream
         self.max_units = max_units
         self.name = name

@@ -5,13 +5,23 @@ from __future__ import annotations
 import dataclasses
 import enum
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Callable, Protocol
 
 from mediasrv.hub.reader import Reader, is_video_keyframe
 from mediasrv.media.types import MediaUnit, TrackInfo, TrackKind
 
-if TYPE_CHECKING:
-    from mediasrv.hub.hub import Hub
+
+
+class StreamOwner(Protocol):
+    """What a stream needs of its hub (``hub.hub.Hub``): its readers' queue size, a timer
+    for the reconnect grace, and to be told when it ended. A Protocol, so this module does
+    not import the hub's."""
+
+    reader_queue_units: int
+
+    def _end(self, stream: "Stream") -> None: ...
+
+    def _call_later(self, delay: float, callback: Callable[[], None]): ...
 
 #: Gap put between the last unit of a dropped publisher and the first of its successor.
 RECONNECT_GAP_MS = 40
@@ -63,7 +73,7 @@ class Stream:
     to continue, first unit marked ``discontinuity``); readers see no end.
     """
 
-    def __init__(self, hub: "Hub", name: str, *, started_at: float, gop_cache_bytes: int) -> None:
+    def __init__(self, hub: StreamOwner, name: str, *, started_at: float, gop_cache_bytes: int) -> None:
         self.hub = hub
         self.name = name
         self.started_at = started_at
