@@ -8,13 +8,12 @@ import sqlite3
 import pytest
 from aiohttp import web
 
-from mediasrv.app.root import create_app
+from mediasrv.app.root import COMPONENTS, create_app
 from mediasrv.config import load_config
 from mediasrv.httpkit.keys import (
     ACCOUNTS,
     CHAT,
     CLIENT_SESSION,
-    COMPONENTS,
     GIFTS,
     MODERATION,
     MONITOR,

@@ -32,7 +32,6 @@ from mediasrv.httpkit.keys import (
     ALERTS,
     CHAT,
     CHAT_SOCKETS,
-    COMPONENTS,
     CONFIG,
     HLS_SERVICE,
     HTTP_STATS,
@@ -49,6 +48,11 @@ from mediasrv.observe.viewers import ViewerTracker
 from mediasrv.pages import routes as web_routes
 from mediasrv.recording import links as recording_links
 from mediasrv.recording import routes as vod_routes
+
+#: The composition root's components: only the root and tests read it (features read the
+#: keys of ``httpkit.keys``). Kept here so that ``httpkit.keys`` names no type of ``app``.
+COMPONENTS = web.AppKey("components", Components)
+
 
 def create_app(config: Config, *, rtmp_port: int | None = None, clock: Callable[[], float] = time.time,
                monotonic: Callable[[], float] = time.monotonic) -> web.Application:

@@ -19,7 +19,6 @@ from aiohttp import web
 if TYPE_CHECKING:
     import aiohttp
 
-    from mediasrv.app.components import Components
     from mediasrv.cluster.bus import ClusterBus
     from mediasrv.cluster.edge import OriginFetcher
     from mediasrv.community.accounts.login_limit import LoginLimiter
@@ -44,9 +43,6 @@ if TYPE_CHECKING:
     from mediasrv.transcode.service import TranscodeService
 
 # Set when the application is created (they exist before it starts).
-#: The composition root's components (``mediasrv.app``): only the root, the command line
-#: and tests read it; features read the keys of the components they use.
-COMPONENTS: web.AppKey[Components] = web.AppKey("components")
 CONFIG: web.AppKey[Config] = web.AppKey("config")
 HUB: web.AppKey[Hub] = web.AppKey("hub")
 STARTED_AT: web.AppKey[float] = web.AppKey("started_at")

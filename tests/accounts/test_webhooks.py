@@ -14,7 +14,6 @@ import pytest
 from aiohttp import web
 
 from mediasrv.httpkit.keys import WEBHOOKS
-from mediasrv.community.alerts.webhooks import send_webhook
 from mediasrv.community.alerts.webhooks import sign, verify
 from tests.accounts.support import accounts_server
 from tests.accounts.test_discovery import go_live, wait_for
@@ -90,7 +89,7 @@ async def test_events_arrive_signed_and_are_retried_when_the_receiver_fails(tmp_
             publication = go_live(api.srv, "alice")
             publication.detach(clean=True)
             await wait_for(lambda: rec.accepted("stream.started") and rec.accepted("stream.ended"))
-            saved_id = send_webhook(api.srv.app, "broadcast.saved", {"stream": "alice", "vod_id": 7})
+            saved_id = api.srv.app[WEBHOOKS].send("broadcast.saved", {"stream": "alice", "vod_id": 7})
             stats = api.srv.app[WEBHOOKS].stats
             # The receiver has answered before the sender counts the delivery: wait for the count.
             await wait_for(lambda: rec.accepted("broadcast.saved") and stats.delivered == 3)
@@ -121,7 +120,7 @@ async def test_events_arrive_signed_and_are_retried_when_the_receiver_fails(tmp_
 async def test_a_dead_receiver_is_given_up_on_after_the_retries(tmp_path):
     async with receiver(fail_first=100) as rec:
         async with accounts_server(tmp_path, *hook_settings(rec.url)) as api:
-            send_webhook(api.srv.app, "broadcast.saved", {"stream": "x"})
+            api.srv.app[WEBHOOKS].send("broadcast.saved", {"stream": "x"})
             stats = api.srv.app[WEBHOOKS].stats
             await wait_for(lambda: stats.failed == 1)
             assert len(rec.requests) == 4 and stats.delivered == 0  # 1 attempt + 3 retries

@@ -33,10 +33,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import aiohttp
-from aiohttp import web
 
 from mediasrv.config import WebhooksConfig
-from mediasrv.httpkit.keys import WEBHOOKS
 
 log = logging.getLogger("mediasrv.webhooks")
 
@@ -200,10 +198,3 @@ def _origin(url: str) -> str:
     """What a log line says about a receiver: scheme and host (no path or query secrets)."""
     scheme, _, rest = url.partition("://")
     return f"{scheme}://{rest.split('/', 1)[0].rsplit('@', 1)[-1]}"
-
-
-def send_webhook(app: web.Application, event: str, data: dict) -> str | None:
-    """Queue a signed webhook ``event`` (e.g. ``broadcast.saved``) to every configured URL.
-    Never blocks or raises; returns the delivery id, None when webhooks are off."""
-    sender = app.get(WEBHOOKS)
-    return sender.send(event, data) if sender is not None else None

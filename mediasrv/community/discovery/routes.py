@@ -11,7 +11,7 @@ Ranking (``score``), documented in docs/api.md::
 stream that holds its audience ranks above a spike), ``followers`` the creator's follower
 count (0 outside ``auth.mode: accounts``). Ties: the newer broadcast first, then the name.
 
-Other modules send webhook events with ``send_webhook(app, "broadcast.saved", data)``.
+Other components send webhook events through the ``WebhookSender`` they are given.
 """
 
 from __future__ import annotations
