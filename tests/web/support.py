@@ -83,3 +83,17 @@ async def screenshots(page, name: str) -> None:
         assert width <= viewport["width"], f"{name} scrolls sideways at {viewport['width']} px ({width} px wide)"
         await page.screenshot(path=str(SCREENSHOTS / f"{name}-{label}.png"), full_page=True)
     await page.set_viewport_size(size)
+
+
+class PageErrors:
+    """Uncaught page errors and Content-Security-Policy refusals fail the test: the lenient
+    collector of the older page tests (``Watch`` is the strict one)."""
+
+    def __init__(self, page) -> None:
+        self.errors: list[str] = []
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.on("console", lambda m: self.errors.append(m.text)
+                if m.type == "error" and "Content Security Policy" in m.text else None)
+
+    def check(self) -> None:
+        assert not self.errors, self.errors

@@ -18,6 +18,7 @@ import pytest
 
 from tests.accounts.support import Api, accounts_server
 from tests.support.browser import chromium
+from tests.web.support import PageErrors
 
 pytestmark = pytest.mark.e2e
 
@@ -42,17 +43,6 @@ async def logged_in_context(browser, api: Api, handle: str | None, viewport: dic
     return context
 
 
-class PageErrors:
-    """Uncaught page errors and Content-Security-Policy refusals fail the test."""
-
-    def __init__(self, page) -> None:
-        self.errors: list[str] = []
-        page.on("pageerror", lambda e: self.errors.append(str(e)))
-        page.on("console", lambda m: self.errors.append(m.text)
-                if m.type == "error" and "Content Security Policy" in m.text else None)
-
-    def check(self) -> None:
-        assert not self.errors, self.errors
 
 
 async def expect_chat_off_for_viewers(page) -> None:

@@ -30,6 +30,7 @@ from tests.accounts.support import ADMIN_PASSWORD, Api
 from tests.accounts.test_cover import encode_image
 from tests.gifts.support import credit
 from tests.support.browser import chromium
+from tests.web.support import PageErrors
 from tests.support.clients import ffmpeg_push_args
 from tests.support.server import RunningServer, serving
 
@@ -146,17 +147,6 @@ async def context_for(browser, site: Site, user: str | None, viewport=DESKTOP):
     return context
 
 
-class PageErrors:
-    """Uncaught page errors and Content-Security-Policy refusals fail the test."""
-
-    def __init__(self, page) -> None:
-        self.errors: list[str] = []
-        page.on("pageerror", lambda e: self.errors.append(str(e)))
-        page.on("console", lambda m: self.errors.append(m.text)
-                if m.type == "error" and "Content Security Policy" in m.text else None)
-
-    def check(self) -> None:
-        assert not self.errors, self.errors
 
 
 async def screenshots(page, name: str) -> None:
