@@ -221,6 +221,21 @@ async def test_a_portrait_live_fills_a_phone_screen_and_a_landscape_one_is_as_be
     assert g["scrollHeight"] <= g["height"] and not g["controls"], g
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SCREENSHOTS / "watch-portrait-live-phone.png"))
+    # Less height (a shorter phone, or the on-screen keyboard open): the player is as high
+    # as the room under the header and as wide as its proportions say, centred; the message
+    # box stays on screen.
+    await page.set_viewport_size({"width": 390, "height": 560})
+    await page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    g = await page.evaluate(WATCH_GEOMETRY)
+    player = g["player"]
+    assert abs(player["top"] - g["header"]["bottom"]) <= 1 and abs(player["bottom"] - g["height"]) <= 1, player
+    assert abs(player["width"] / player["height"] - 720 / 1280) < 0.01, player
+    assert abs(player["left"] - (g["width"] - player["right"])) <= 1, player
+    assert_not_letterboxed(g)
+    for part in ("title", "input", "send"):
+        assert_on_screen(g, part)
+    assert g["scrollWidth"] <= g["width"] and g["scrollHeight"] <= g["height"], g
+    await page.screenshot(path=str(SCREENSHOTS / "watch-portrait-live-short-phone.png"))
     watch.check()
     await context.close()
 
