@@ -17,13 +17,14 @@ import av
 import pytest
 
 from mediasrv.httpkit.keys import RECORDER
+from mediasrv.hub.stream import StreamState
 from tests.accounts.support import accounts_server
 from tests.e2e.test_ingest import ffmpeg_pull
 from tests.e2e.test_transcode import SMALL_LADDER, read_until_ended, wait_variants
 from tests.support.server import StreamRecorder, running_server
 from tests.support.tools import require_tool
-from tests.support.whip_clients import dtls_pair, whip_push_process
-from tests.whip.support import require_webrtc_address, until_async, whip_of
+from tests.support.whip_clients import dtls_pair, start_whip_push, whip_push_process
+from tests.whip.support import require_webrtc_address, until, until_async, whip_of
 
 pytestmark = pytest.mark.e2e
 
@@ -163,3 +164,31 @@ async def test_encoding_does_not_block_the_event_loop(tmp_path):
     assert stats.busy_seconds > 1.0 and stats.video.units_out > 60, stats
     assert excess < 0.25 * stats.busy_seconds, (excess, stats.busy_seconds)
     assert max(lags) < 0.25, max(lags)
+
+
+async def test_a_publisher_killed_mid_stream_is_noticed_by_ice_consent_then_orphaned(tmp_path):
+    """No DELETE, no DTLS close: the encoder's process is killed (a phone out of coverage).
+    aiortc's ICE consent checks (RFC 7675: every ~5 s, given up after 6 unanswered) fail
+    the connection; the stream is then orphaned for the reconnect grace like a dropped
+    RTMP publisher's, and ended after it. ~35 s, most of it waiting for consent to lapse."""
+    require_webrtc_address()
+    pair = dtls_pair(tmp_path)
+    async with running_server(tmp_path, "recording.enabled=false", "hls.reconnect_grace=2") as srv:
+        recorder = StreamRecorder(srv.hub)
+        proc = await start_whip_push(f"{srv.http_url}/whip", "vanishing", pair, seconds=60.0, width=320,
+                                     height=240, fps=15)
+        try:
+            await recorder.wait_started("vanishing", timeout=30)
+            stream = srv.hub.get("vanishing")
+            await until(lambda: stream.stats.video_units >= 15, timeout=30, what="a second of video")
+        finally:
+            proc.kill()
+            await proc.wait()
+        loop = asyncio.get_running_loop()
+        killed_at = loop.time()
+        await until(lambda: stream.state is StreamState.ORPHANED, timeout=60, what="consent to lapse")
+        noticed = loop.time() - killed_at
+        assert whip_of(srv).stats.lost == 1 and not whip_of(srv).sessions
+        await recorder.wait_ended("vanishing", timeout=10)
+        print(f"a killed WHIP publisher was noticed {noticed:.1f} s later (ICE consent freshness)")
+        assert 10 < noticed < 45
