@@ -24,7 +24,7 @@ pytestmark = pytest.mark.e2e
 
 
 @contextlib.asynccontextmanager
-async def publisher_pages(srv: RunningServer) -> AsyncIterator:
+async def publisher_pages() -> AsyncIterator:
     """A function opening a fresh publishing page (all in one browser)."""
     async with page_origin() as origin, chromium(FAKE_MEDIA_ARGS) as browser:
         context = await browser.new_context()
@@ -54,7 +54,7 @@ async def _hls_ready(http: aiohttp.ClientSession, srv: RunningServer, name: str 
 
 
 async def test_chromium_publishes_vp8_then_h264_from_another_origin(tmp_path):
-    async with whip_server(tmp_path, "recording.enabled=false") as srv, publisher_pages(srv) as open_page, \
+    async with whip_server(tmp_path, "recording.enabled=false") as srv, publisher_pages() as open_page, \
             aiohttp.ClientSession() as http:
         recorder = StreamRecorder(srv.hub)
         whip = whip_of(srv)
@@ -76,41 +76,59 @@ async def test_chromium_publishes_vp8_then_h264_from_another_origin(tmp_path):
             assert (video.track.codec.value, video.track.width, video.track.height) == ("h264", 640, 480)
             print(f"Chromium {expected}: connected {session.connect_seconds:.2f} s, first frame "
                   f"{session.first_frame_seconds:.2f} s after the offer")
-            # DELETE: a clean unpublish, the stream ends at once.
-            assert await page.evaluate("window.unpublish()") == 200
+            if expected == "VP8":
+                # DELETE: a clean unpublish, the stream ends at once.
+                assert await page.evaluate("window.unpublish()") == 200
+            else:
+                # An operator's stop, or the creator's end (both hub.stop): the publisher
+                # is kicked, its peer connection closed.
+                assert srv.hub.stop(NAME, "stopped by the test")
+                await until(lambda: session.closed, timeout=10, what="the session closed")
+                assert session.end_reason == "stopped by the test"
             await recorder.wait_ended(NAME, timeout=10)
             assert srv.hub.get(NAME) is None and not whip.sessions
             recorder.started.pop(NAME)
             recorder.ended.pop(NAME)
             recorder.units.pop(NAME)
             await page.close()
-        assert whip.stats.deleted == 2 and whip.stats.publishes == 2
+        assert whip.stats.deleted == 1 and whip.stats.kicked == 1 and whip.stats.publishes == 2
 
 
-async def test_a_vanished_page_orphans_its_stream_for_the_grace_then_it_ends(tmp_path):
-    async with whip_server(tmp_path, "recording.enabled=false", "hls.reconnect_grace=2") as srv, \
-            publisher_pages(srv) as open_page:
+async def test_a_vanished_page_orphans_its_stream_it_comes_back_within_the_grace_then_it_ends(tmp_path):
+    async with whip_server(tmp_path, "recording.enabled=false", "hls.reconnect_grace=5") as srv, \
+            publisher_pages() as open_page:
         recorder = StreamRecorder(srv.hub)
+        whip = whip_of(srv)
+        loop = asyncio.get_running_loop()
         page = await open_page()
         await _publish(page, srv)
         await recorder.wait_started(NAME, timeout=30)
         stream = srv.hub.get(NAME)
         await until(lambda: stream.stats.video_units > 10, timeout=30, what="video in the hub")
-        await page.evaluate("window.drop()")  # no DELETE: the peer connection just goes
-        loop = asyncio.get_running_loop()
         dropped_at = loop.time()
+        await page.evaluate("window.drop()")  # no DELETE: the peer connection just goes
         await until(lambda: stream.state is StreamState.ORPHANED, timeout=45, what="the stream orphaned")
+        print(f"orphaned {loop.time() - dropped_at:.2f} s after the page closed its connection")
+        assert not whip.sessions and whip.stats.lost == 1
+        # It comes back within the grace: the same broadcast goes on.
+        again = await open_page()
+        await _publish(again, srv)
+        await until(lambda: stream.state is StreamState.LIVE, timeout=30, what="the publisher back")
+        units = stream.stats.video_units
+        await until(lambda: stream.stats.video_units > units + 10, timeout=30, what="video again")
+        assert srv.hub.get(NAME) is stream and NAME not in recorder.ended and stream.stats.reconnects == 1
+        # Gone again, for good: the stream ends once the grace has run out.
+        await again.evaluate("window.drop()")
+        await until(lambda: stream.state is StreamState.ORPHANED, timeout=45, what="orphaned again")
         orphaned_at = loop.time()
-        assert not whip_of(srv).sessions
-        print(f"orphaned {orphaned_at - dropped_at:.2f} s after the page closed its connection "
-              f"({whip_of(srv).sessions or 'no session left'})")
-        await recorder.wait_ended(NAME, timeout=10)
-        assert loop.time() - orphaned_at >= 1.5  # it waited for the grace (2 s)
-        assert stream.stats.reconnects == 1 and whip_of(srv).stats.lost == 1
+        await recorder.wait_ended(NAME, timeout=15)
+        assert loop.time() - orphaned_at >= 4.5  # it waited for the grace (5 s)
+        assert stream.stats.reconnects == 2 and whip.stats.lost == 2
 
 
 async def test_the_same_key_takes_over_a_whip_stream_from_whip_and_rtmp(tmp_path):
-    async with whip_server(tmp_path, "recording.enabled=false") as srv, publisher_pages(srv) as open_page:
+    # The pages outlive the server: the last session is still live when the server stops.
+    async with publisher_pages() as open_page, whip_server(tmp_path, "recording.enabled=false") as srv:
         recorder = StreamRecorder(srv.hub)
         whip = whip_of(srv)
         first = await open_page()
@@ -139,3 +157,10 @@ async def test_the_same_key_takes_over_a_whip_stream_from_whip_and_rtmp(tmp_path
         assert status == 0, output
         await recorder.wait_ended(NAME, timeout=20)
         assert stream.stats.takeovers == 2 and not whip.sessions
+        # A session live when the server stops: closed, its encoder thread ended.
+        last = await open_page()
+        await _publish(last, srv)
+        await until(lambda: whip.sessions and next(iter(whip.sessions.values())).live, timeout=30,
+                    what="a live session")
+        live = next(iter(whip.sessions.values()))
+    assert live.closed and live.end_reason == "server shutting down" and not live.transcoder.alive
