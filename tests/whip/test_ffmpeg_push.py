@@ -203,3 +203,23 @@ async def test_a_publisher_killed_mid_stream_is_noticed_by_ice_consent_then_orph
         await recorder.wait_ended("vanishing", timeout=10)
         print(f"a killed WHIP publisher was noticed {noticed:.1f} s later (ICE consent freshness)")
         assert 10 < noticed < 45
+
+
+async def test_a_portrait_push_stays_portrait(tmp_path):
+    """A phone held upright: 360x640 in, 360x640 in the hub and on HLS, the picture's
+    bright left half still on the left (nothing rotated or cropped)."""
+    require_webrtc_address()
+    pair = dtls_pair(tmp_path)
+    async with running_server(tmp_path, "recording.enabled=false") as srv, aiohttp.ClientSession() as http:
+        recorder = StreamRecorder(srv.hub)
+        result = await whip_push_process(f"{srv.http_url}/whip", "upright", pair, seconds=3.0, width=360,
+                                         height=640)
+        units = await recorder.wait_ended("upright", timeout=20)
+        video = [u for u in units if u.kind.value == "video"]
+        assert (video[0].track.width, video[0].track.height) == (360, 640) and result.video_frames == 90
+        init, segments = await _rendition_bytes(http, f"{srv.http_url}/live/upright", "source")
+    with av.open(io.BytesIO(init + b"".join(segments)), format="mp4") as container:
+        frame = next(container.decode(video=0))
+        picture = frame.to_ndarray(format="rgb24")
+    assert picture.shape[:2] == (640, 360)
+    assert picture[:, :160].mean() > picture[:, 200:].mean() + 20  # the bright half is on the left
