@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import threading
 
 import aiohttp
 import av
@@ -18,6 +19,7 @@ import pytest
 
 from mediasrv.httpkit.keys import RECORDER
 from mediasrv.hub.stream import StreamState
+from mediasrv.ingest.whip.video_encoder import H264Encoder
 from tests.accounts.support import accounts_server
 from tests.e2e.test_ingest import ffmpeg_pull
 from tests.e2e.test_transcode import SMALL_LADDER, read_until_ended, wait_variants
@@ -150,13 +152,22 @@ async def test_ffmpeg_whip_push_is_a_stream_like_any_other(tmp_path):
         assert session.first_frame_seconds < 5
 
 
-async def test_encoding_does_not_block_the_event_loop(tmp_path):
-    """A 720p30 push keeps the encoder thread busy most of the time; the event loop, which
-    receives the RTP packets and serves HTTP, is never held up by it: a 5 ms timer fires
-    late by less than 4 ms beyond its usual slack except for a small fraction of the encode
-    time (if the encoder ran on the loop, that excess would be about its whole busy time)."""
+async def test_encoding_does_not_block_the_event_loop(tmp_path, monkeypatch):
+    """A 720p30 push keeps the encoder thread busy much of the time; the event loop, which
+    receives the RTP packets and serves HTTP, is not held up by it. Every H.264 encode runs
+    off the loop's thread (recorded), and a 5 ms timer on the loop fires late by less than
+    10 ms at the median (were the encodes on the loop, ~20-40 ms each at 30 fps, most
+    timers would wait for one) with a total excess well under the encoder's busy time."""
     require_webrtc_address()
     pair = dtls_pair(tmp_path)
+    encoding_threads: set[int] = set()
+    encode = H264Encoder.encode
+
+    def recorded(self, frame, ms):
+        encoding_threads.add(threading.get_ident())
+        return encode(self, frame, ms)
+
+    monkeypatch.setattr(H264Encoder, "encode", recorded)
     async with running_server(tmp_path, "recording.enabled=false") as srv:
         recorder = StreamRecorder(srv.hub)
         push = asyncio.create_task(whip_push_process(f"{srv.http_url}/whip", "loopcheck", pair, seconds=4.0,
@@ -171,13 +182,15 @@ async def test_encoding_does_not_block_the_event_loop(tmp_path):
             lags.append(loop.time() - before - 0.005)
         await push
         stats = session.transcoder.stats
-    excess = sum(max(0.0, lag - 0.004) for lag in lags)
+    lags.sort()
+    median, excess = lags[len(lags) // 2], sum(max(0.0, lag - 0.004) for lag in lags)
     print(f"WHIP 720p30 push: encoder busy {stats.busy_seconds:.2f} s (wall) over {len(lags)} loop probes; "
-          f"loop lag max {max(lags) * 1000:.1f} ms, excess {excess:.3f} s; frames {stats.video.frames_in} in, "
-          f"{stats.video.frames_dropped} dropped by the encoder queue")
+          f"loop lag median {median * 1000:.1f} ms, max {lags[-1] * 1000:.1f} ms, excess {excess:.3f} s; "
+          f"frames {stats.video.frames_in} in, {stats.video.frames_dropped} dropped by the encoder queue")
+    assert encoding_threads and threading.get_ident() not in encoding_threads
     assert stats.busy_seconds > 1.0 and stats.video.units_out > 60, stats
-    assert excess < 0.25 * stats.busy_seconds, (excess, stats.busy_seconds)
-    assert max(lags) < 0.25, max(lags)
+    assert median < 0.010, median
+    assert excess < stats.busy_seconds, (excess, stats.busy_seconds)
 
 
 async def test_a_publisher_killed_mid_stream_is_noticed_by_ice_consent_then_orphaned(tmp_path):
