@@ -48,16 +48,22 @@ def _no_realtime_scheduling_for_children() -> None:
     libc.prctl(PR_CAPBSET_DROP, CAP_SYS_NICE, 0, 0, 0)  # fails harmlessly when not root
 
 
+#: A fake camera and microphone that need no permission prompt (WHIP publishing tests).
+FAKE_MEDIA_ARGS = ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream")
+
+
 @contextlib.asynccontextmanager
-async def chromium() -> AsyncIterator[object]:
-    """Yield a Playwright Browser (headless Debian Chromium)."""
+async def chromium(extra_args: tuple[str, ...] = ()) -> AsyncIterator[object]:
+    """Yield a Playwright Browser (headless Debian Chromium); ``extra_args`` are added to
+    its command line (e.g. ``FAKE_MEDIA_ARGS``)."""
     require_path(CHROMIUM, "Debian's chromium")
     from playwright.async_api import async_playwright
 
     _no_realtime_scheduling_for_children()
 
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                           args=[*CHROMIUM_ARGS, *extra_args])
         try:
             yield browser
         finally:
