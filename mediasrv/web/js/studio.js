@@ -200,7 +200,7 @@ function setLive(live) {
   const pill = $('live-status');
   pill.textContent = live ? 'Live' : 'Offline';
   pill.className = `status-pill ${live ? 'live' : 'off'}`;
-  $('dash-status').textContent = live ? 'Live now: figures update every second.' : 'Waiting for your stream… Start streaming in OBS and this fills in.';
+  $('dash-status').textContent = live ? 'Live now: figures update every second.' : 'Waiting for your stream… Go live from this browser (above) or start streaming in OBS, and this fills in.';
 }
 
 function watchLive() {

@@ -1,0 +1,595 @@
+// Go live from the browser (/studio/live): pick a camera and a microphone, see yourself,
+// set the title and cover, and publish over WHIP (js/whip.js). While on air: the live's
+// health and viewers from the stats feed, "Go public" when it started backstage, and
+// "End live", after which the recording is saved or discarded right here.
+import { api, ApiError, el, errorText, fmtCount, fmtDuration, toast } from './api.js';
+import * as camera from './camera.js';
+import { atLeast, currentUser, initHeader, openLogin, refreshUser } from './nav.js';
+import { publish, WhipError } from './whip.js';
+
+const $ = (id) => document.getElementById(id);
+const WHIP_PATH = '/whip';
+// Milliseconds the connection may take before the page calls it failed.
+const CONNECT_TIMEOUT = 20000;
+// Milliseconds the server may take to show the stream as live once connected.
+const START_TIMEOUT = 30000;
+
+// Exposed for tests and debugging (never the key).
+const state = window.mediasrvGoLive = {
+  phase: 'loading', problem: null, codec: null, backstage: false, public: false, recording: null, decision: null,
+};
+let me = null;
+let key = null;
+let settings = {};
+let access = null;
+let media = null;         // {stream, noAudio}
+let session = null;       // the WHIP session while on air
+let events = null;        // the stats feed
+let facing = 'user';
+let levelStop = null;
+let statsTimer = null;
+let liveSince = null;     // the server's start of this live (Unix seconds)
+
+// --- what the page shows ----------------------------------------------------------------
+
+/** Move to `phase` and show what belongs to it (body[data-phase] drives the CSS too). */
+function setPhase(phase) {
+  state.phase = phase;
+  document.body.dataset.phase = phase;
+  const onAir = phase === 'live' || phase === 'backstage';
+  const pill = $('onair');
+  const pills = {
+    setup: ['Preview', 'off'], connecting: ['Connecting…', 'off'], backstage: ['Backstage', 'backstage'],
+    live: ['Live', 'live'], ending: ['Ending…', 'off'], decide: ['Ended', 'off'], done: ['Ended', 'off'],
+  };
+  const [text, cls] = pills[phase] || ['Preview', 'off'];
+  pill.textContent = text;
+  pill.className = `status-pill ${cls}`;
+  $('viewers').hidden = !onAir;
+  $('backstage-banner').hidden = phase !== 'backstage';
+  $('health').hidden = !onAir;
+  $('setup').hidden = !['setup', 'connecting'].includes(phase);
+  $('decide').hidden = !['decide', 'done'].includes(phase);
+  $('go-live').hidden = !['setup', 'connecting'].includes(phase);
+  $('go-public').hidden = phase !== 'backstage';
+  $('end-live').hidden = !(onAir || phase === 'connecting');
+  $('end-live').textContent = phase === 'connecting' ? 'Cancel' : 'End live';
+  $('setup').querySelectorAll('input, select, button').forEach((c) => { c.disabled = phase !== 'setup' || c.dataset.off === '1'; });
+  refreshGoButton();
+}
+
+/** "Go live" is offered when everything it needs is there; otherwise a line under it
+ *  says what is missing. */
+function refreshGoButton() {
+  const button = $('go-live');
+  button.textContent = state.phase === 'connecting' ? 'Connecting…' : 'Go live';
+  let missing = '';
+  if (access && !access.allowed) missing = 'You need live access first: the studio says how to get it.';
+  else if (!key) missing = 'Your stream key could not be read: reload the page.';
+  else if (!media) missing = 'Turn on your camera (above) to go live.';
+  button.disabled = state.phase !== 'setup' || !!missing;
+  const hint = $('go-hint');
+  hint.textContent = state.phase === 'setup' ? missing : '';
+  hint.hidden = !hint.textContent;
+  $('cover-snap').disabled = state.phase !== 'setup' || !media;
+}
+
+function showProblem(title, text) {
+  state.problem = title ? { title, text } : null;
+  $('problem').hidden = !title;
+  $('problem-title').textContent = title || '';
+  $('problem-text').textContent = text || '';
+}
+
+// Notes that stay while their cause does: the connection, a missing microphone, a live
+// from another encoder.
+const notes = { connection: '', microphone: '', elsewhere: '' };
+
+function note(which, text) {
+  notes[which] = text || '';
+  const all = Object.values(notes).filter(Boolean).join(' ');
+  $('info').hidden = !all;
+  $('info').textContent = all;
+}
+
+function gate(text, withLogin) {
+  $('golive').hidden = true;
+  const box = $('gate');
+  box.replaceChildren(el('p', { text }));
+  if (withLogin) box.append(el('button', { class: 'primary', text: 'Log in', onclick: () => openLogin() }));
+  box.hidden = false;
+  setPhase('gate');
+}
+
+// --- camera and microphone ------------------------------------------------------------
+
+function showCameraEmpty(problem) {
+  $('camera-empty').hidden = !problem;
+  $('preview-box').classList.toggle('no-camera', !!problem);
+  if (!problem) return;
+  $('camera-empty-title').textContent = problem.title;
+  $('camera-empty-text').textContent = problem.text;
+  $('camera-retry').hidden = !problem.retry;
+  // The pickers say why they are empty.
+  for (const id of ['camera', 'mic']) {
+    $(id).replaceChildren(el('option', { value: '', text: problem.short || 'Off' }));
+    $(id).disabled = true;
+  }
+}
+
+function stopMedia() {
+  if (levelStop) { levelStop(); levelStop = null; }
+  if (media) media.stream.getTracks().forEach((t) => t.stop());
+  media = null;
+}
+
+function attachPreview() {
+  const video = $('preview');
+  video.srcObject = media.stream;
+  video.play().catch(() => { /* autoplay of a muted preview: allowed; a refusal leaves the poster */ });
+  const track = media.stream.getVideoTracks()[0];
+  const settingsNow = track ? track.getSettings() : {};
+  // A mirror for the front camera (and a desktop webcam, which has no facing mode), as
+  // people expect to see themselves; the picture sent is never mirrored.
+  $('preview-box').classList.toggle('mirrored', settingsNow.facingMode !== 'environment');
+  $('preview-box').classList.toggle('portrait', (settingsNow.height || 0) > (settingsNow.width || 0));
+  if (track) track.addEventListener('ended', () => {
+    if (media && media.stream.getVideoTracks()[0] === track) {
+      showCameraEmpty({ title: 'The camera stopped', text: 'It was unplugged or another app took it. Tap “Try again”.', retry: true });
+    }
+  });
+  levelStop = listenLevel(media.stream);
+}
+
+/** Open the chosen (or default) camera and microphone and show the preview; while on
+ *  air, the live carries on with them. */
+async function startCamera({ videoId, audioId } = {}) {
+  if (!camera.cameraAvailable()) {
+    showCameraEmpty({
+      title: 'The camera needs a secure page',
+      text: 'Browsers give a camera only to pages opened over https:// (or on this computer). Ask the '
+        + 'operator for the https address of this server, or go live with OBS (see the studio).',
+      retry: false,
+    });
+    refreshGoButton();
+    return;
+  }
+  // A phone opens one camera at a time: the old one is released first.
+  stopMedia();
+  try {
+    media = await camera.open({ videoId, audioId, facing });
+  } catch (e) {
+    showCameraEmpty({ ...camera.cameraProblem(e), retry: true });
+    refreshGoButton();
+    return;
+  }
+  showCameraEmpty(null);
+  attachPreview();
+  if (session) {
+    for (const track of media.stream.getTracks()) await session.replace(track);
+  }
+  note('microphone', media.noAudio ? 'No microphone found: your live will have no sound. Connect one, then pick it above.' : '');
+  await fillDevices();
+  refreshGoButton();
+}
+
+async function fillDevices() {
+  let list;
+  try { list = await camera.devices(); } catch { return; }
+  const current = (kind) => { const t = media && media.stream.getTracks().find((x) => x.kind === kind); return t ? t.getSettings().deviceId : ''; };
+  const fill = (select, items, selected, none) => {
+    select.replaceChildren(...(items.length ? items.map((d) => el('option', { value: d.id, text: d.label, selected: d.id === selected }))
+      : [el('option', { value: '', text: none })]));
+    select.dataset.off = items.length ? '0' : '1';
+    select.disabled = state.phase !== 'setup' || !items.length;
+  };
+  fill($('camera'), list.video, current('video'), 'No camera found');
+  fill($('mic'), list.audio, current('audio'), 'No microphone found');
+  // Phones have a front and a back camera: one tap switches.
+  $('flip').hidden = list.video.length < 2;
+}
+
+/** The microphone's level on the meter, so a creator sees it hears them. */
+function listenLevel(stream) {
+  const track = stream.getAudioTracks()[0];
+  const Context = window.AudioContext || window.webkitAudioContext;
+  if (!track || !Context) { $('mic-level').value = 0; return null; }
+  const context = new Context();
+  const source = context.createMediaStreamSource(new MediaStream([track]));
+  const analyser = context.createAnalyser();
+  analyser.fftSize = 512;
+  source.connect(analyser);
+  const data = new Float32Array(analyser.fftSize);
+  let frame = 0;
+  const tick = () => {
+    analyser.getFloatTimeDomainData(data);
+    let peak = 0;
+    for (const v of data) peak = Math.max(peak, Math.abs(v));
+    $('mic-level').value = Math.min(1, peak);
+    frame = requestAnimationFrame(tick);
+  };
+  tick();
+  // A phone starts audio only after a tap.
+  const resume = () => context.resume().catch(() => {});
+  document.addEventListener('pointerdown', resume, { once: true });
+  return () => { cancelAnimationFrame(frame); document.removeEventListener('pointerdown', resume); context.close().catch(() => {}); };
+}
+
+async function flipCamera() {
+  facing = facing === 'user' ? 'environment' : 'user';
+  await startCamera({ audioId: $('mic').value || undefined });
+}
+
+// --- title, cover, backstage ------------------------------------------------------------
+
+function showCover(url) {
+  const img = $('cover');
+  img.hidden = !url;
+  if (url) img.src = url;  // versioned by the server: a new cover is a new URL
+  $('cover-remove').hidden = !url;
+  $('cover-state').textContent = url ? 'shown on your card in discovery' : 'none yet: discovery shows a frame of your live';
+}
+
+async function uploadCover(blob) {
+  try {
+    const result = await api('/api/me/cover', { method: 'PUT', raw: blob, headers: { 'Content-Type': blob.type || 'image/jpeg' } });
+    showCover(result && result.cover_url);
+    toast('Cover updated.');
+  } catch (e) { toast(errorText(e), true); }
+}
+
+/** The preview's current frame as the cover (as viewers see it: not mirrored). */
+function snapCover() {
+  const video = $('preview');
+  if (!media || !video.videoWidth) { toast('Turn on the camera first.', true); return; }
+  const canvas = el('canvas', { width: video.videoWidth, height: video.videoHeight });
+  canvas.getContext('2d').drawImage(video, 0, 0);
+  canvas.toBlob((blob) => { if (blob) uploadCover(blob); }, 'image/jpeg', 0.85);
+}
+
+async function saveBackstage() {
+  const wanted = $('backstage').checked;
+  try {
+    settings = await api('/api/me/settings', { method: 'PATCH', body: { backstage: wanted } });
+    toast(wanted ? 'Your next live starts backstage.' : 'Your next live is public at once.');
+  } catch (e) {
+    $('backstage').checked = !wanted;
+    toast(errorText(e), true);
+  }
+}
+
+// --- going live -------------------------------------------------------------------------
+
+/** What to tell the creator when the WHIP exchange failed: [title, text]. */
+function whipProblem(error) {
+  const reason = error.reason ? ` The server said: “${error.reason}”.` : '';
+  if (error.kind === 'ice') {
+    return ['Connection failed', 'Your camera could not reach the server: the network blocks the video connection (UDP). '
+      + 'Try another network (Wi-Fi or mobile data), or ask the operator to set up a TURN server. Then tap “Go live” again.'];
+  }
+  if (error.kind === 'network') {
+    return ['Could not reach the server', `Check your connection and tap “Go live” again.${reason}`];
+  }
+  switch (error.status) {
+    case 401: return ['Stream key refused', 'The server did not accept your stream key: it was probably replaced by '
+      + '“New key” in another tab. Reload this page to use the current key.'];
+    case 403: return ['You cannot go live now', `${error.reason || 'Live access was refused.'} The studio says how to get live access.`];
+    case 409: return ['The server refused this live', `${error.reason || 'Another broadcast is in the way.'} Wait a moment and tap “Go live” again.`];
+    case 400: return ['The server could not use your camera', `${error.reason || 'It refused the offer.'} Try another camera or browser.`];
+    case 503: return ['The server is full', 'Too many people are live right now. Try again in a minute.'];
+    case 404: case 405: return ['Going live from the browser is off here', 'This server does not take WHIP. Go live with OBS: the studio shows the server and key.'];
+    default: return [`The server answered ${error.status}`, `${error.reason || 'Going live failed.'} Tap “Go live” to try again.`];
+  }
+}
+
+async function goLive() {
+  if (!media || !key || state.phase !== 'setup') return;
+  showProblem(null);
+  note('elsewhere', '');
+  state.public = false;
+  state.recording = null;
+  state.decision = null;
+  setPhase('connecting');
+  try {
+    const title = $('title').value.trim();
+    if (title !== (settings.title || '')) settings = await api('/api/me/settings', { method: 'PATCH', body: { title } });
+  } catch (e) {
+    showProblem('The title was not saved', errorText(e));
+    setPhase('setup');
+    return;
+  }
+  state.backstage = !!settings.backstage;
+  try {
+    session = await publish(WHIP_PATH, key, media.stream, { onstate: onConnectionState });
+  } catch (e) {
+    session = null;
+    const [title, text] = whipProblem(e instanceof WhipError ? e : new WhipError(0, String(e), 'network'));
+    showProblem(title, text);
+    setPhase('setup');
+    return;
+  }
+  state.codec = session.codec;
+  const mine = session;
+  setTimeout(() => {
+    if (session === mine && state.phase === 'connecting' && mine.pc.connectionState !== 'connected') onConnectionState('failed');
+  }, CONNECT_TIMEOUT);
+  if (mine.pc.connectionState === 'connected') onConnectionState('connected');
+}
+
+let connectedOnce = false;
+
+function onConnectionState(connection) {
+  if (!session) return;
+  if (connection === 'connected') {
+    note('connection', '');
+    if (state.phase === 'connecting' && !connectedOnce) { connectedOnce = true; waitOnAir(); }
+  } else if (connection === 'disconnected') {
+    note('connection', 'The connection is unstable: reconnecting…');
+  } else if (connection === 'failed') {
+    const wasOnAir = state.phase === 'live' || state.phase === 'backstage';
+    dropSession();
+    const [title, text] = whipProblem(new WhipError(0, '', 'ice'));
+    showProblem(wasOnAir ? 'The connection was lost' : title,
+      wasOnAir ? 'Your live stopped reaching the server. Viewers keep the stream for a short while: tap “Go live” '
+        + 'to carry on, or check your network.' : text);
+    note('connection', '');
+    setPhase('setup');
+  }
+}
+
+/** The peer connection is up: wait until the server lists the stream, then follow it. */
+async function waitOnAir() {
+  const deadline = Date.now() + START_TIMEOUT;
+  const mine = session;
+  while (session === mine && state.phase === 'connecting') {
+    let status = null;
+    try { status = await api(`/api/live/${encodeURIComponent(me.handle)}/status`); } catch { /* asked again */ }
+    if (status && status.live) {
+      liveSince = status.started_at ? Date.parse(status.started_at) / 1000 : Date.now() / 1000;
+      state.public = status.public !== undefined ? !!status.public : !state.backstage;
+      setPhase(state.public ? 'live' : 'backstage');
+      followStats();
+      watchSending();
+      return;
+    }
+    if (Date.now() > deadline) {
+      await dropSession();
+      showProblem('The server got no picture', 'The connection was made but no video arrived. Tap “Go live” to try '
+        + 'again, or try another camera or browser.');
+      setPhase('setup');
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+async function dropSession() {
+  const old = session;
+  session = null;
+  connectedOnce = false;
+  clearInterval(statsTimer);
+  if (events) { events.close(); events = null; }
+  if (old) await old.close();
+}
+
+async function goPublic() {
+  const button = $('go-public');
+  button.disabled = true;
+  try {
+    await api('/api/me/live/public', { method: 'POST' });
+    state.public = true;
+    setPhase('live');
+    toast('You are public: your followers are told you are live.');
+  } catch (e) {
+    showProblem('Could not go public', errorText(e));
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function endLive() {
+  const cancelling = state.phase === 'connecting';
+  const wasPublic = state.public;
+  setPhase('ending');
+  try {
+    await api('/api/me/live/end', { method: 'POST' });
+  } catch (e) {
+    // 409: nothing is live any more (a cancelled connection, or an end elsewhere).
+    if (!(e instanceof ApiError && e.status === 409)) showProblem('Could not end the live', errorText(e));
+  }
+  await dropSession();
+  if (cancelling) { setPhase('setup'); return; }
+  askDecision(wasPublic);
+}
+
+// --- while on air ------------------------------------------------------------------------
+
+function followStats() {
+  if (events) events.close();
+  events = new EventSource(`/api/streams/${encodeURIComponent(me.handle)}/events`);
+  events.addEventListener('stats', (e) => onStats(JSON.parse(e.data)));
+  events.addEventListener('ended', (e) => {
+    if (events) events.close();
+    events = null;
+    if (state.phase !== 'live' && state.phase !== 'backstage') return;
+    // Ended by someone else: an operator, or "End live" on another device.
+    let reason = null;
+    try { reason = JSON.parse(e.data).reason; } catch { /* no reason */ }
+    const wasPublic = state.public;
+    dropSession();
+    if (reason) showProblem('An operator stopped your live', reason);
+    askDecision(wasPublic);
+  });
+}
+
+let localWarnings = [];
+
+function onStats(stats) {
+  const viewers = Number(stats.viewers) || 0;
+  $('viewers').textContent = `${fmtCount(viewers)} watching`;
+  $('h-viewers').textContent = fmtCount(viewers);
+  $('h-bitrate').textContent = stats.bitrate_kbps ? `${fmtCount(Math.round(stats.bitrate_kbps))} kbps` : '–';
+  $('h-fps').textContent = stats.fps ? `${Number(stats.fps).toFixed(0)} fps` : '–';
+  $('h-time').textContent = liveSince ? fmtDuration(Date.now() / 1000 - liveSince) : '–';
+  state.stats = { viewers, bitrate: stats.bitrate_kbps, fps: stats.fps };
+  const warnings = [...(stats.warnings || []).map((w) => (typeof w === 'string' ? w : (w.message || JSON.stringify(w)))), ...localWarnings];
+  $('h-warnings').replaceChildren(...warnings.map((w) => el('li', { text: w })));
+  $('h-ok').hidden = warnings.length > 0 || !stats.bitrate_kbps;
+}
+
+/** What the browser itself sends: the picture's size, and whether it holds back. */
+function watchSending() {
+  clearInterval(statsTimer);
+  statsTimer = setInterval(async () => {
+    if (!session) return;
+    let report;
+    try { report = await session.pc.getStats(session.videoSender ? session.videoSender.track : null); } catch { return; }
+    localWarnings = [];
+    report.forEach((s) => {
+      if (s.type !== 'outbound-rtp' || s.kind !== 'video') return;
+      if (s.frameWidth) $('h-picture').textContent = `${s.frameWidth}×${s.frameHeight}${state.codec ? ` ${state.codec}` : ''}`;
+      if (s.qualityLimitationReason === 'bandwidth') localWarnings.push('your upload is too slow for full quality: the picture is reduced');
+      if (s.qualityLimitationReason === 'cpu') localWarnings.push('this device is too busy for full quality: the picture is reduced');
+    });
+  }, 2000);
+}
+
+// --- after the live: save or discard -----------------------------------------------------
+
+/** Find this live's recording and ask to save or discard it, once it is finished. */
+async function askDecision(wasPublic) {
+  setPhase('decide');
+  $('decide-title').textContent = 'Your live has ended';
+  $('decide-actions').hidden = true;
+  $('after-actions').hidden = true;
+  $('watch-video').hidden = true;
+  const text = $('decide-text');
+  text.textContent = 'Finishing the recording…';
+  const since = (liveSince || Date.now() / 1000) - 5;
+  // A recording is listed from its start and takes a few seconds to be finished after the
+  // end. None 5 s after the end: this server records nothing. Backstage only: nothing is
+  // recorded before "Go public", one look is enough.
+  const now = Date.now();
+  const appearBy = now + (wasPublic ? 5000 : 0);
+  const finishBy = now + 30000;
+  let recording = null;
+  for (;;) {
+    let rows = [];
+    try {
+      rows = (await api(`/api/recordings?stream=${encodeURIComponent(me.handle)}&limit=5`)).recordings || [];
+    } catch { /* asked again */ }
+    if (state.phase !== 'decide') return;
+    recording = rows.find((r) => r.started_at >= since && r.state !== 'discarded') || null;
+    if (recording) {
+      state.recording = recording.id;
+      if (recording.state === 'pending_decision' || recording.state === 'failed') {
+        text.textContent = `Save it as a video on your channel, or discard it? (${fmtDuration(recording.duration)} recorded)`;
+        $('decide-actions').hidden = false;
+        return;
+      }
+      if (recording.state === 'saved') { decided('save', recording.id); return; }
+    }
+    if (Date.now() >= (recording ? finishBy : appearBy)) break;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  if (recording) {
+    text.textContent = 'The recording is still being finished: save or discard it in the studio’s past broadcasts.';
+  } else {
+    text.textContent = wasPublic ? 'This live was not recorded (recording is off on this server).'
+      : 'Nothing was recorded: you ended the live before going public.';
+  }
+  $('after-actions').hidden = false;
+  setPhase('done');
+}
+
+function decided(action, id) {
+  state.decision = action;
+  $('decide-actions').hidden = true;
+  $('after-actions').hidden = false;
+  const link = $('watch-video');
+  link.hidden = action !== 'save';
+  link.href = `/watch/${encodeURIComponent(me.handle)}?vod=${encodeURIComponent(id)}`;
+  $('decide-text').textContent = action === 'save' ? 'Saved: it is now a video on your channel.' : 'Discarded: the recording is deleted.';
+  setPhase('done');
+}
+
+async function decide(action) {
+  const id = state.recording;
+  $('save').disabled = $('discard').disabled = true;
+  try {
+    await api(`/api/recordings/${encodeURIComponent(id)}/${action}`, { method: 'POST' });
+    decided(action, id);
+  } catch (e) {
+    showProblem(action === 'save' ? 'Could not save' : 'Could not discard', errorText(e));
+  } finally {
+    $('save').disabled = $('discard').disabled = false;
+  }
+}
+
+// --- start -------------------------------------------------------------------------------
+
+async function start() {
+  me = currentUser();
+  if (!me) { gate('Log in with a creator account to go live.', true); return; }
+  me = (await refreshUser()) || me;
+  if (!atLeast(me, 'creator')) {
+    gate('Going live is for creators. Open Settings to make this a creator account.', false);
+    return;
+  }
+  $('gate').hidden = true;
+  $('golive').hidden = false;
+  setPhase('setup');
+  const [keyResult, settingsResult, accessResult] = await Promise.allSettled([
+    api('/api/me/stream-key'), api('/api/me/settings'), api('/api/me/live-access')]);
+  if (keyResult.status === 'fulfilled') key = keyResult.value.stream_key;
+  else showProblem('Your stream key could not be read', errorText(keyResult.reason));
+  if (settingsResult.status === 'fulfilled') {
+    settings = settingsResult.value;
+    $('title').value = settings.title || '';
+    showCover(settings.cover_url);
+    // Backstage is offered where the server knows it.
+    $('backstage-row').hidden = !('backstage' in settings);
+    $('backstage').checked = !!settings.backstage;
+  }
+  if (accessResult.status === 'fulfilled') {
+    access = accessResult.value;
+    if (!access.allowed) {
+      showProblem('You cannot go live yet', `${access.reason || 'You have no live access.'} The studio says how to get it.`);
+    }
+  }
+  refreshGoButton();
+  await startCamera();
+  // Already live from OBS or another device: say so; "Go live" here takes that live over.
+  try {
+    const status = await api(`/api/live/${encodeURIComponent(me.handle)}/status`);
+    if (status.live && state.phase === 'setup') note('elsewhere', 'You are live from another app or device. Going live here replaces it.');
+  } catch { /* not important */ }
+}
+
+initHeader('studio');
+// The picture's shape follows the camera (a phone turned round, another camera).
+$('preview').addEventListener('resize', () => {
+  const video = $('preview');
+  if (video.videoWidth) $('preview-box').classList.toggle('portrait', video.videoHeight > video.videoWidth);
+});
+$('camera-retry').addEventListener('click', () => startCamera({}));
+$('camera').addEventListener('change', () => startCamera({ videoId: $('camera').value || undefined, audioId: $('mic').value || undefined }));
+$('mic').addEventListener('change', () => startCamera({ videoId: $('camera').value || undefined, audioId: $('mic').value || undefined }));
+$('flip').addEventListener('click', flipCamera);
+$('cover-snap').addEventListener('click', snapCover);
+$('cover-file').addEventListener('change', () => { const f = $('cover-file').files[0]; if (f) uploadCover(f); $('cover-file').value = ''; });
+$('cover-remove').addEventListener('click', async () => {
+  try { await api('/api/me/cover', { method: 'DELETE' }); showCover(null); toast('Cover removed.'); } catch (e) { toast(errorText(e), true); }
+});
+$('backstage').addEventListener('change', saveBackstage);
+$('setup').addEventListener('submit', (e) => { e.preventDefault(); goLive(); });
+$('go-live').addEventListener('click', goLive);
+$('go-public').addEventListener('click', goPublic);
+$('end-live').addEventListener('click', endLive);
+$('save').addEventListener('click', () => decide('save'));
+$('discard').addEventListener('click', () => decide('discard'));
+$('again').addEventListener('click', () => { showProblem(null); setPhase('setup'); if (!media) startCamera({}); });
+// A closed tab ends the WHIP session (the stream waits for a reconnect, as after any drop).
+window.addEventListener('pagehide', () => { if (session) session.close({ keepalive: true }); });
+window.addEventListener('mediasrv:auth', () => { if (!currentUser()) { dropSession(); stopMedia(); gate('Logged out.', true); } });
+start();

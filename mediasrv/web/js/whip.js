@@ -1,0 +1,183 @@
+// A WHIP client (RFC 9725): publish a camera and microphone from the browser.
+//
+// One offer with every candidate in it (no trickle ICE): the page waits for ICE gathering
+// to complete, POSTs the offer as application/sdp with the stream key as a bearer token,
+// sets the answer and keeps the session's Location to DELETE it at the end. STUN/TURN
+// servers the endpoint gives in Link headers are asked for first (OPTIONS), because
+// without trickle ICE a TURN server learnt from the answer would come too late.
+
+/** A refusal or failure of the WHIP exchange: `status` (0 when no HTTP answer) and the
+ *  server's `reason` (its JSON `error` or its text), for the page to explain. */
+export class WhipError extends Error {
+  constructor(status, reason, kind = 'http') {
+    super(reason || `WHIP answered ${status}`);
+    this.status = status;
+    this.reason = reason || '';
+    this.kind = kind;  // 'http' | 'network' | 'ice'
+  }
+}
+
+/** The ICE servers of `Link: <stun:…>; rel="ice-server"` headers (RFC 9725 §4.6). */
+export function iceServersFromLinks(header) {
+  if (!header) return [];
+  const servers = [];
+  // Split on commas that start a new <…> link (a URL's query may hold commas itself).
+  for (const link of header.split(/,\s*(?=<)/)) {
+    const match = /^\s*<([^>]+)>(.*)$/.exec(link);
+    if (!match) continue;
+    const params = {};
+    for (const part of match[2].split(';')) {
+      const kv = /^\s*([\w-]+)\s*=\s*(?:"([^"]*)"|([^\s;]*))\s*$/.exec(part);
+      if (kv) params[kv[1].toLowerCase()] = kv[2] !== undefined ? kv[2] : kv[3];
+    }
+    if (params.rel !== 'ice-server') continue;
+    const server = { urls: match[1] };
+    if (params.username !== undefined) server.username = params.username;
+    if (params.credential !== undefined) server.credential = params.credential;
+    servers.push(server);
+  }
+  return servers;
+}
+
+// H.264 first (every WHIP server and HLS player takes it without transcoding), the
+// constrained-baseline packetization-mode=1 flavour before the others; VP8 next; the
+// rest (rtx, red, ulpfec…) after them, as the browser listed them.
+function videoCodecOrder(codecs) {
+  const rank = (c) => {
+    const type = c.mimeType.toLowerCase();
+    const fmtp = c.sdpFmtpLine || '';
+    if (type === 'video/h264') {
+      return (fmtp.includes('packetization-mode=1') ? 0 : 2) + (fmtp.includes('profile-level-id=42e01f') ? 0 : 1);
+    }
+    if (type === 'video/vp8') return 4;
+    return 5;
+  };
+  return codecs.map((c, i) => [rank(c), i, c]).sort((a, b) => a[0] - b[0] || a[1] - b[1]).map((x) => x[2]);
+}
+
+/** Ask the browser to prefer H.264, else VP8. Returns the preferred codec's name, or
+ *  null when the browser cannot be told (it then offers its own order). */
+function preferCodecs(transceiver) {
+  if (typeof transceiver.setCodecPreferences !== 'function' || !window.RTCRtpReceiver?.getCapabilities) return null;
+  const caps = RTCRtpReceiver.getCapabilities('video');
+  if (!caps) return null;
+  const ordered = videoCodecOrder(caps.codecs);
+  try {
+    transceiver.setCodecPreferences(ordered);
+  } catch {
+    return null;  // an older browser that refuses the list: its default order (VP8) is fine
+  }
+  return ordered[0] ? ordered[0].mimeType.split('/')[1] : null;
+}
+
+function gatheringComplete(pc, timeoutMs) {
+  if (pc.iceGatheringState === 'complete') return Promise.resolve();
+  return new Promise((resolve) => {
+    // An unreachable STUN server can hold gathering for many seconds: after the timeout,
+    // the candidates gathered so far (host ones at least) are sent.
+    const timer = setTimeout(done, timeoutMs);
+    function done() {
+      clearTimeout(timer);
+      pc.removeEventListener('icegatheringstatechange', check);
+      resolve();
+    }
+    function check() { if (pc.iceGatheringState === 'complete') done(); }
+    pc.addEventListener('icegatheringstatechange', check);
+  });
+}
+
+async function reasonOf(response) {
+  const text = await response.text().catch(() => '');
+  try {
+    const data = JSON.parse(text);
+    if (data && typeof data.error === 'string') return data.error;
+  } catch { /* not JSON: the text itself */ }
+  return text.trim().slice(0, 300);
+}
+
+async function askIceServers(url, key) {
+  try {
+    const response = await fetch(url, { method: 'OPTIONS', headers: { Authorization: `Bearer ${key}` } });
+    return response.ok ? iceServersFromLinks(response.headers.get('Link')) : [];
+  } catch {
+    return [];  // no ICE servers: host candidates reach a server with a public address
+  }
+}
+
+/**
+ * Publish `stream` (its first video and audio track) to the WHIP endpoint `url` with the
+ * stream key `key`. Resolves to a {@link WhipSession} once the server answered; the
+ * session's `pc` then connects (watch `onstate`). Throws {@link WhipError}.
+ */
+export async function publish(url, key, stream, { onstate = () => {}, gatherTimeoutMs = 4000 } = {}) {
+  const iceServers = await askIceServers(url, key);
+  const pc = new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle' });
+  const session = new WhipSession(pc, key);
+  pc.addEventListener('connectionstatechange', () => onstate(pc.connectionState));
+  try {
+    const video = stream.getVideoTracks()[0];
+    const audio = stream.getAudioTracks()[0];
+    if (video) {
+      const transceiver = pc.addTransceiver(video, { direction: 'sendonly', streams: [stream] });
+      session.codec = preferCodecs(transceiver);
+      session.videoSender = transceiver.sender;
+    }
+    if (audio) session.audioSender = pc.addTransceiver(audio, { direction: 'sendonly', streams: [stream] }).sender;
+    await pc.setLocalDescription(await pc.createOffer());
+    await gatheringComplete(pc, gatherTimeoutMs);
+    let response;
+    try {
+      response = await fetch(url, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/sdp', Authorization: `Bearer ${key}` },
+        body: pc.localDescription.sdp,
+      });
+    } catch (e) {
+      throw new WhipError(0, String(e.message || e), 'network');
+    }
+    if (response.status !== 201) throw new WhipError(response.status, await reasonOf(response));
+    const location = response.headers.get('Location');
+    if (location) session.location = new URL(location, response.url).href;
+    const answer = await response.text();
+    await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+    const negotiated = /a=rtpmap:\d+ (H264|VP8|VP9|AV1)\//i.exec(answer.split('m=video')[1] || '');
+    if (negotiated) session.codec = negotiated[1].toUpperCase();
+    return session;
+  } catch (e) {
+    pc.close();
+    if (e instanceof WhipError) throw e;
+    throw new WhipError(0, String(e.message || e), 'network');
+  }
+}
+
+/** One published session: its peer connection, the Location to DELETE, the codec used. */
+export class WhipSession {
+  constructor(pc, key) {
+    this.pc = pc;
+    this.key = key;
+    this.location = null;
+    this.codec = null;
+    this.videoSender = null;
+    this.audioSender = null;
+  }
+
+  /** Send another camera or microphone without a new session. */
+  async replace(track) {
+    const sender = track.kind === 'video' ? this.videoSender : this.audioSender;
+    if (sender) await sender.replaceTrack(track);
+  }
+
+  /** End the session: DELETE its Location (`keepalive` lets it outlive a closing tab),
+   *  then close the peer connection. Never throws: the server reaps a session whose
+   *  client disappeared anyway. */
+  async close({ keepalive = false } = {}) {
+    const location = this.location;
+    this.location = null;
+    if (location) {
+      try {
+        await fetch(location, { method: 'DELETE', keepalive, headers: { Authorization: `Bearer ${this.key}` } });
+      } catch { /* the server ends it on ICE timeout */ }
+    }
+    this.pc.close();
+  }
+}
