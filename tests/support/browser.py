@@ -48,16 +48,23 @@ def _no_realtime_scheduling_for_children() -> None:
     libc.prctl(PR_CAPBSET_DROP, CAP_SYS_NICE, 0, 0, 0)  # fails harmlessly when not root
 
 
+#: Chromium's own fake camera and microphone (a test pattern and a beep), allowed without
+#: a prompt: what a page gets from getUserMedia in a test.
+FAKE_CAMERA = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+
+
 @contextlib.asynccontextmanager
-async def chromium() -> AsyncIterator[object]:
-    """Yield a Playwright Browser (headless Debian Chromium)."""
+async def chromium(extra_args: list[str] | tuple[str, ...] = ()) -> AsyncIterator[object]:
+    """Yield a Playwright Browser (headless Debian Chromium), launched with ``extra_args``
+    besides the usual ones (e.g. :data:`FAKE_CAMERA`)."""
     require_path(CHROMIUM, "Debian's chromium")
     from playwright.async_api import async_playwright
 
     _no_realtime_scheduling_for_children()
 
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                           args=[*CHROMIUM_ARGS, *extra_args])
         try:
             yield browser
         finally:

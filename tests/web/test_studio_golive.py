@@ -1,0 +1,173 @@
+"""The studio's go-live page (``/studio/live``, issue 17 items 4 and 5) in headless Chromium
+with its fake camera and microphone, against the whole server.
+
+- Layout: at 390x844 (a phone held upright) and 1366x768 nothing is wider than the screen
+  and nothing scrolls sideways, the preview fills the phone's width, the main button is on
+  screen without scrolling; a phone gets a portrait camera (720x1280 asked for).
+- The full loop over WHIP: "Go live" publishes from the page; the stream is live in the hub
+  (portrait on a phone), listed and plays over HLS in hls.js; the health shows the server's
+  bitrate; "End live" ends it and the page asks "save or discard" and does it. With the
+  creator's ``backstage`` setting on (ticked on the page) the live is first private (not
+  listed, not recorded, "Backstage — only you can see this"), then "Go public" lists it
+  and starts the recording.
+- Refusals said clearly: the camera refused (no fake-UI flag: Chromium denies), no camera
+  at all, a stream key replaced in another tab (WHIP 401).
+
+Screenshots (viewport, so the button pinned to the bottom is where the creator sees it)
+go to test-artifacts/screenshots/golive-*.png. Every page fails the test on a console
+error, an uncaught exception, a failed request or an HTTP error it did not name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+import aiohttp
+import pytest
+
+from tests.accounts.support import ADMIN_PASSWORD, Api
+from tests.support.browser import FAKE_CAMERA, chromium, open_player, wait_playing
+from tests.support.server import running_server
+from tests.web.support import DESKTOP, PHONE, SCREENSHOTS, UI, Watch, context_as
+
+pytestmark = pytest.mark.e2e
+
+#: Milliseconds for the live to start: ICE, DTLS, the first keyframe, on a shared 2-core machine.
+ON_AIR = 60000
+
+LAYOUT = """() => {
+  const width = innerWidth, off = [];
+  for (const node of document.querySelectorAll('body *')) {
+    // The header's links scroll sideways inside their own row on a phone, by design; the
+    // skip link is off-screen until focused; sr-only text is 1 px.
+    if (node.closest('.site-nav, .sr-only, .skip, option')) continue;
+    const r = node.getBoundingClientRect();
+    if (!r.width && !r.height) continue;
+    if (r.left < -0.5 || r.right > width + 0.5) {
+      off.push(`${node.tagName.toLowerCase()}#${node.id}.${node.className} ${Math.round(r.left)}..${Math.round(r.right)}`);
+    }
+  }
+  return {scrollWidth: document.scrollingElement.scrollWidth, width, off};
+}"""
+
+ON_SCREEN = """(id) => {
+  const r = document.getElementById(id).getBoundingClientRect();
+  return r.width > 0 && r.top >= 0 && r.bottom <= innerHeight && r.left >= 0 && r.right <= innerWidth;
+}"""
+
+
+async def frames(page) -> None:
+    """Two animation frames: the layout at the current size has been drawn."""
+    await page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
+async def check_layout(page, name: str, *, button: str | None = None) -> None:
+    """At phone and desktop size: nothing off-screen sideways, no horizontal scroll, the
+    ``button`` on screen without scrolling, a viewport screenshot NAME-phone / -desktop."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    size = page.viewport_size
+    for label, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
+        await page.set_viewport_size(viewport)
+        await page.evaluate("window.scrollTo(0, 0)")
+        await frames(page)
+        layout = await page.evaluate(LAYOUT)
+        assert layout["scrollWidth"] <= layout["width"], f"{name} scrolls sideways at {label} size: {layout}"
+        assert not layout["off"], f"{name} at {label} size: off-screen {layout['off']}"
+        if button is not None:
+            assert await page.evaluate(ON_SCREEN, button), f"{name}: #{button} is not on the {label} screen"
+        if label == "phone" and await page.locator("#preview-box").is_visible():
+            box = await page.locator("#preview-box").bounding_box()
+            assert box["x"] == 0 and box["width"] == PHONE["width"], f"{name}: the preview does not fill the width: {box}"
+        await page.screenshot(path=str(SCREENSHOTS / f"{name}-{label}.png"))
+    await page.set_viewport_size(size)
+    await frames(page)
+
+
+async def phase(page, wanted: str, timeout: int = UI) -> None:
+    """Wait for the page's phase (window.mediasrvGoLive.phase); fail early with its problem."""
+    await page.wait_for_function(
+        "(p) => window.mediasrvGoLive && (window.mediasrvGoLive.phase === p || !!window.mediasrvGoLive.problem)",
+        arg=wanted, timeout=timeout)
+    state = await page.evaluate("window.mediasrvGoLive")
+    assert state["phase"] == wanted and not state["problem"], state
+
+
+@contextlib.asynccontextmanager
+async def golive_server(tmp_path, *overrides: str):
+    """The whole server in accounts mode, recording on, every creator allowed to go live."""
+    async with running_server(tmp_path, "auth.mode=accounts", f"accounts.admin_password={ADMIN_PASSWORD}",
+                              "live_access.min_followers=0", "hls.segment_duration=1", *overrides) as srv:
+        async with aiohttp.ClientSession(srv.http_url) as session:
+            yield Api(srv, session)
+
+
+async def open_golive(browser, api: Api, handle: str, viewport: dict, allowed=frozenset()):
+    context = await context_as(browser, api, handle, viewport)
+    page = await context.new_page()
+    watch = Watch(page, allowed)
+    await page.goto(api.srv.http_url + "/studio/live")
+    await page.wait_for_function("() => window.mediasrvGoLive && window.mediasrvGoLive.phase === 'setup'", timeout=UI)
+    return context, page, watch
+
+
+async def camera_ready(page) -> None:
+    await page.locator("#go-live:not([disabled])").wait_for(timeout=UI)
+    await page.wait_for_function("() => document.getElementById('preview').videoWidth > 0", timeout=UI)
+
+
+async def test_the_go_live_page_fits_a_phone_and_a_desktop_with_a_portrait_camera_on_the_phone(tmp_path):
+    async with golive_server(tmp_path) as api:
+        await api.user("alice", "creator")
+        async with chromium(FAKE_CAMERA) as browser:
+            context, page, watch = await open_golive(browser, api, "alice", PHONE)
+            await camera_ready(page)
+            # A phone held upright asks for a portrait picture, and the preview is one.
+            size = await page.evaluate("[document.getElementById('preview').videoWidth, document.getElementById('preview').videoHeight]")
+            assert size[1] > size[0], size
+            assert await page.locator("#preview-box.portrait.mirrored").count() == 1
+            # The pickers list the (fake) devices once allowed.
+            assert await page.locator("#camera option").count() >= 1
+            assert (await page.locator("#camera option").first.text_content()).strip()
+            assert not await page.locator("#camera").is_disabled()
+            await check_layout(page, "golive-setup", button="go-live")
+            watch.check()
+            await context.close()
+
+            context, page, watch = await open_golive(browser, api, "alice", DESKTOP)
+            await camera_ready(page)
+            size = await page.evaluate("[document.getElementById('preview').videoWidth, document.getElementById('preview').videoHeight]")
+            assert size[0] > size[1], size  # a landscape screen: a landscape picture
+            watch.check()
+            await context.close()
+
+
+async def test_a_refused_camera_and_no_camera_say_what_to_do(tmp_path):
+    async with golive_server(tmp_path) as api:
+        await api.user("alice", "creator")
+        # Without the fake UI, headless Chromium answers the permission prompt with "no".
+        async with chromium(["--use-fake-device-for-media-stream"]) as browser:
+            context, page, watch = await open_golive(browser, api, "alice", PHONE)
+            empty = page.locator("#camera-empty")
+            await empty.wait_for(timeout=UI)
+            text = await empty.text_content()
+            assert "Camera and microphone blocked" in text and "Allow them for this site" in text, text
+            assert await page.locator("#camera-retry").is_visible()
+            assert await page.locator("#go-live").is_disabled()
+            assert "Turn on your camera" in await page.locator("#go-hint").text_content()
+            assert await page.locator("#camera option").first.text_content() == "Blocked"
+            await check_layout(page, "golive-camera-refused", button="camera-retry")
+            watch.check()
+            await context.close()
+        # No camera at all (this machine has none; the fake UI would allow one).
+        async with chromium(["--use-fake-ui-for-media-stream"]) as browser:
+            context, page, watch = await open_golive(browser, api, "alice", PHONE)
+            await page.wait_for_function("() => !document.getElementById('camera-empty').hidden"
+                                         " || document.getElementById('preview').videoWidth > 0", timeout=UI)
+            if not await page.locator("#camera-empty").is_visible():
+                pytest.skip("this machine has a camera: the no-camera message cannot be shown")
+            text = await page.locator("#camera-empty").text_content()
+            assert "No camera found" in text and "Connect a camera" in text, text
+            await check_layout(page, "golive-no-camera", button="camera-retry")
+            watch.check()
+            await context.close()
