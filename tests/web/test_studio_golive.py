@@ -20,6 +20,7 @@ error, an uncaught exception, a failed request or an HTTP error it did not name.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 
@@ -169,5 +170,150 @@ async def test_a_refused_camera_and_no_camera_say_what_to_do(tmp_path):
             text = await page.locator("#camera-empty").text_content()
             assert "No camera found" in text and "Connect a camera" in text, text
             await check_layout(page, "golive-no-camera", button="camera-retry")
+            watch.check()
+            await context.close()
+
+
+# --- the full loop over WHIP ----------------------------------------------------------------
+
+async def listed(api: Api, name: str) -> bool:
+    """Whether discovery (anonymous) lists the stream."""
+    body = await (await api.http.get("/api/live")).json()
+    return any(s["name"] == name for s in body["streams"])
+
+
+async def recordings(api: Api, headers: dict, name: str) -> list[dict]:
+    response = await api.http.get(f"/api/recordings?stream={name}", headers=headers)
+    assert response.status == 200, await response.text()
+    return (await response.json())["recordings"]
+
+
+async def eventually(condition, what: str, timeout: float = 30) -> None:
+    """Poll an async condition until true, or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not await condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.25)
+
+
+async def plays_over_hls(browser, api: Api, name: str) -> None:
+    """The stream plays in hls.js, as a viewer gets it."""
+    player = await open_player(browser, f"{api.srv.http_url}/live/{name}/index.m3u8")
+    try:
+        await wait_playing(player, advance=1.0, timeout_ms=ON_AIR)
+    finally:
+        await player.page.close()
+
+
+async def end_and_decide(page, api: Api, headers: dict, choice: str) -> None:
+    """End live on the page, answer its save-or-discard question, check the recording."""
+    await page.locator("#end-live").click()
+    await page.locator("#decide-actions").wait_for(timeout=ON_AIR)
+    assert "Save it as a video" in await page.locator("#decide-text").text_content()
+    await check_layout(page, "golive-decide", button="save")
+    recording = await page.evaluate("window.mediasrvGoLive.recording")
+    assert api.srv.hub.get("alice") is None  # the server ended the broadcast
+    await page.locator("#save" if choice == "save" else "#discard").click()
+    await phase(page, "done")
+    assert await page.evaluate("window.mediasrvGoLive.decision") == choice
+    text = await page.locator("#decide-text").text_content()
+    assert ("Saved" if choice == "save" else "Discarded") in text, text
+    assert await page.locator("#again").is_visible()
+    if choice == "save":
+        assert await page.locator("#watch-video").get_attribute("href") == f"/watch/alice?vod={recording}"
+    states = {r["id"]: r["state"] for r in await recordings(api, headers, "alice")}
+    assert states.get(recording, "discarded") == ("saved" if choice == "save" else "discarded"), states
+    await check_layout(page, "golive-done-" + choice, button="again")
+
+
+async def test_go_live_from_a_phone_then_end_and_save(tmp_path):
+    """Public at once: listed, plays, health and viewers, End live → Save."""
+    async with golive_server(tmp_path) as api:
+        alice = await api.user("alice", "creator")
+        async with chromium(FAKE_CAMERA) as browser:
+            context, page, watch = await open_golive(browser, api, "alice", PHONE)
+            await camera_ready(page)
+            await page.fill("#title", "Morning run")
+            await page.locator("#go-live").click()
+            await phase(page, "live", timeout=ON_AIR)
+            assert await page.locator("#onair").text_content() == "Live"
+            stream = api.srv.hub.get("alice")
+            assert stream is not None
+            assert await listed(api, "alice")
+            title = (await (await api.http.get("/api/me/settings", headers=alice)).json())["title"]
+            assert title == "Morning run"
+            assert await page.evaluate("window.mediasrvGoLive.codec") in ("H264", "VP8")
+            await plays_over_hls(browser, api, "alice")
+            # A phone held upright publishes a portrait picture.
+            video = next(t for t in stream.tracks.values() if t.width)
+            assert video.height > video.width, (video.width, video.height)
+            # The health: the server's figures reach the page.
+            await page.wait_for_function("() => /kbps/.test(document.getElementById('h-bitrate').textContent)"
+                                         " && /fps/.test(document.getElementById('h-fps').textContent)", timeout=ON_AIR)
+            assert "watching" in await page.locator("#viewers").text_content()
+            await check_layout(page, "golive-live", button="end-live")
+            await end_and_decide(page, api, alice, "save")
+            watch.check()
+            await context.close()
+
+
+async def test_backstage_then_go_public_then_end_and_discard(tmp_path):
+    """With backstage ticked on the page: private (not listed, nothing recorded, the
+    banner), Go public → listed and recorded, End live → Discard."""
+    async with golive_server(tmp_path) as api:
+        alice = await api.user("alice", "creator")
+        async with chromium(FAKE_CAMERA) as browser:
+            context, page, watch = await open_golive(browser, api, "alice", DESKTOP)
+            await camera_ready(page)
+            await page.locator("#backstage-row").wait_for(timeout=UI)
+            await page.locator("#backstage").check()
+            await eventually(lambda: _backstage_on(api, alice), "the backstage setting")
+            await page.locator("#go-live").click()
+            await phase(page, "backstage", timeout=ON_AIR)
+            assert api.srv.hub.get("alice") is not None
+            banner = await page.locator("#backstage-banner").text_content()
+            assert "Backstage — only you can see this" in banner
+            assert await page.locator("#go-public").is_visible()
+            assert not await listed(api, "alice")
+            assert not [r for r in await recordings(api, alice, "alice") if r["state"] != "discarded"]
+            await page.wait_for_function("() => /kbps/.test(document.getElementById('h-bitrate').textContent)",
+                                         timeout=ON_AIR)
+            await check_layout(page, "golive-backstage", button="go-public")
+
+            await page.locator("#go-public").click()
+            await phase(page, "live")
+            assert await listed(api, "alice")
+            await eventually(lambda: _recording(api, alice), "the recording to start")
+            await plays_over_hls(browser, api, "alice")
+            await end_and_decide(page, api, alice, "discard")
+            watch.check()
+            await context.close()
+
+
+async def _backstage_on(api: Api, headers: dict) -> bool:
+    return (await (await api.http.get("/api/me/settings", headers=headers)).json()).get("backstage") is True
+
+
+async def _recording(api: Api, headers: dict) -> bool:
+    return any(r["state"] == "recording" for r in await recordings(api, headers, "alice"))
+
+
+async def test_a_stream_key_replaced_in_another_tab_is_explained(tmp_path):
+    """WHIP answers 401: the page says the key was replaced and to reload."""
+    async with golive_server(tmp_path) as api:
+        alice = await api.user("alice", "creator")
+        async with chromium(FAKE_CAMERA) as browser:
+            context, page, watch = await open_golive(browser, api, "alice", PHONE, allowed={(401, "/whip")})
+            await camera_ready(page)
+            response = await api.http.post("/api/me/stream-key", headers=alice)  # "New key" elsewhere
+            assert response.status == 200, await response.text()
+            await page.locator("#go-live").click()
+            problem = page.locator("#problem")
+            await problem.wait_for(timeout=ON_AIR)
+            assert "Stream key refused" in await problem.text_content()
+            assert "Reload this page" in await problem.text_content()
+            assert await page.evaluate("window.mediasrvGoLive.phase") == "setup"
+            assert api.srv.hub.get("alice") is None
+            await check_layout(page, "golive-key-refused", button="go-live")
             watch.check()
             await context.close()
