@@ -21,6 +21,7 @@ from mediasrv.httpkit.keys import (
     RTMP_SERVER,
     STARTED_AT,
     STORE,
+    WHIP_SERVER,
 )
 
 
@@ -29,15 +30,17 @@ def _config(tmp_path, *overrides):
                               "transcode.enabled=false", "auth.mode=accounts", *overrides])
 
 
-async def test_every_service_starts_before_the_rtmp_listener(tmp_path):
+async def test_every_service_starts_before_the_ingests(tmp_path):
     app = create_app(_config(tmp_path))
     runner = web.AppRunner(app)
     await runner.setup()
     try:
         order = list(app[COMPONENTS].started)
-        # The listener is the last thing started: a publisher can only meet services
-        # that are ready (accounts decide its key, the recorder and the chat follow it).
-        assert order[-1] is RTMP_SERVER
+        # The ingests are the last things started (the RTMP listener, then WHIP, which
+        # the HTTP listener started after the app serves): a publisher can only meet
+        # services that are ready (accounts decide its key, the recorder and the chat
+        # follow it).
+        assert order[-2:] == [RTMP_SERVER, WHIP_SERVER]
         for key in (STORE, MONITOR, ACCOUNTS, RECORDER, CHAT, MODERATION, GIFTS):
             assert order.index(key) < order.index(RTMP_SERVER), key
         assert order.index(STORE) < order.index(ACCOUNTS)

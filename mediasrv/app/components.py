@@ -4,9 +4,9 @@ dependency order and stopped in reverse.
 ``Components.start()`` builds and starts, in this order: the outgoing HTTP client, the
 store, analytics and the stream monitor, the HLS service, the transcoder, accounts,
 thumbnails, webhooks and go-live alerts, the recorder, the chat (with moderation as its
-room policy), gifts, the cluster bus, and last the RTMP/RTMPS listeners: no publisher
-can reach a service that is not ready (an early publisher used to meet "accounts are not
-available yet"). ``stop()`` undoes each step in reverse, after ending every stream so
+room policy), gifts, the cluster bus, and last the ingests (the RTMP/RTMPS listeners, the
+WHIP server): no publisher can reach a service that is not ready (an early publisher used
+to meet "accounts are not available yet"). ``stop()`` undoes each step in reverse, after ending every stream so
 playlists get ``EXT-X-ENDLIST`` and recordings their last segment.
 
 Where one feature calls another it is through a constructor argument (a callable or a
@@ -57,10 +57,12 @@ from mediasrv.httpkit.keys import (
     THUMBNAILS,
     TRANSCODE_SERVICE,
     WEBHOOKS,
+    WHIP_SERVER,
 )
 from mediasrv.httpkit.urls import configured_base_url
 from mediasrv.ingest.publish_auth import PublishAuthorizer
 from mediasrv.ingest.rtmp_server import RtmpServer
+from mediasrv.ingest.whip.server import WhipServer
 from mediasrv.observe.analytics import LiveAnalytics
 from mediasrv.observe.monitor import StreamMonitor
 from mediasrv.observe.viewers import ViewerTracker
@@ -120,12 +122,11 @@ class Components:
 
         analytics = LiveAnalytics(config.analytics, hub, store, clock=clocks.monotonic)
         transcode = TranscodeService(config, hub, self.hls) if config.transcode.enabled else None
-        rtmp_server = None  # built below, read by the monitor at its first sample
         monitor = StreamMonitor(
             hub, self.viewers, store,
             segment_duration=config.hls.segment_duration,
             keep_after_end=config.hls.keep_after_end,
-            ingest_stats=lambda name: _ingest_stats(rtmp_server, name),
+            ingest_stats=lambda name: _ingest_stats(hub, name),
             transcode_stats=transcode.rung_speeds if transcode is not None else (lambda name: {}),
             analytics=analytics,
             clock=clocks.wall,
@@ -234,6 +235,14 @@ class Components:
             if tls_address is not None:
                 await rtmp_server.start_tls(tls_address.host, tls_address.port, rtmp_context(config))
             put(RTMP_SERVER, rtmp_server)
+            if config.webrtc.enabled:
+                # WHIP publishes through the HTTP listener, which `mediasrv serve` starts
+                # after this: like RTMP's, its sessions end first when the node stops.
+                whip = WhipServer(config.webrtc, hub, authorizer, app=config.rtmp.app,
+                                  keyframe_interval=config.hls.segment_duration, monotonic=clocks.monotonic)
+                await whip.start()
+                stack.push_async_callback(whip.stop)
+                put(WHIP_SERVER, whip)
 
     # --- what one feature asks of the others, answered here -----------------------------
 
@@ -270,10 +279,11 @@ class Components:
         return {name: audience.concurrent for name, audience in list(self.viewers.streams.items())}
 
 
-def _ingest_stats(server: RtmpServer | None, name: str):
-    session = server.ingests.get(name) if server is not None else None
-    ingest = getattr(session, "ingest", None)
-    return getattr(ingest, "stats", None)
+def _ingest_stats(hub: Hub, name: str):
+    """The live publisher's ingest counters (RTMP's or WHIP's: each ingest puts its own
+    in the stream's attributes, with ``video``/``audio`` timestamp corrections)."""
+    stream = hub.get(name)
+    return stream.attributes.get("ingest_stats") if stream is not None else None
 
 
 def _local_streams(hub: Hub) -> list[tuple[str, float]]:

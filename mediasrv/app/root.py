@@ -42,6 +42,7 @@ from mediasrv.httpkit.keys import (
     VIEWERS,
 )
 from mediasrv.hub import Hub
+from mediasrv.ingest.whip import routes as whip_routes
 from mediasrv.observe import routes as stats_routes
 from mediasrv.httpkit.stats import HttpStats
 from mediasrv.observe.viewers import ViewerTracker
@@ -89,6 +90,7 @@ def create_app(config: Config, *, rtmp_port: int | None = None, clock: Callable[
     moderation_routes.setup(app, config)
     gifts_routes.setup(app, config)
     streams_routes.setup(app)
+    whip_routes.setup(app)
     openapi.setup(app)
     web_routes.setup(app, config)
 

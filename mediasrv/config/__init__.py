@@ -31,6 +31,7 @@ from mediasrv.config.model import (
     HlsConfig,
     HttpConfig,
     HubConfig,
+    IceServerConfig,
     LiveAccessConfig,
     LogConfig,
     ModerationConfig,
@@ -43,6 +44,7 @@ from mediasrv.config.model import (
     ViewersConfig,
     WebhookConfig,
     WebhooksConfig,
+    WebrtcConfig,
     replace,
 )
 from mediasrv.config.redact import redacted
@@ -52,9 +54,9 @@ from mediasrv.config.sources import apply_override, build_config, load_config
 __all__ = [
     "GIFT_ID_RE", "HANDLE_RE", "HANDLE_RULE", "STREAM_NAME_RE", "STREAM_NAME_RULE", "X264_PRESETS",
     "AccountsConfig", "AnalyticsConfig", "AuthConfig", "ChatConfig", "ClusterConfig", "Config", "ConfigError",
-    "GiftConfig", "GiftsConfig", "HlsConfig", "HttpConfig", "HubConfig", "ListenAddress", "LiveAccessConfig",
+    "GiftConfig", "GiftsConfig", "HlsConfig", "HttpConfig", "HubConfig", "IceServerConfig", "ListenAddress", "LiveAccessConfig",
     "LogConfig", "ModerationConfig", "RecordingConfig", "RtmpConfig", "RungConfig", "Secret", "ThumbnailsConfig",
-    "TranscodeConfig", "UploadsConfig", "ViewersConfig", "WebhookConfig", "WebhooksConfig",
+    "TranscodeConfig", "UploadsConfig", "ViewersConfig", "WebhookConfig", "WebhooksConfig", "WebrtcConfig",
     "apply_override", "build_config", "config_schema", "load_config", "parse_listen", "redacted", "replace",
     "schema_text",
 ]

@@ -9,6 +9,7 @@ all of them; they raise ``Problem`` naming the key at fault.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import typing
 from pathlib import Path
@@ -409,6 +410,72 @@ class ClusterConfig(Section):
         return self
 
 
+_ICE_URL = r"^(stun|stuns|turn|turns):[^\s<>\"]+$"
+IceUrl = Annotated[str, Field(pattern=_ICE_URL)]
+
+
+class IceServerConfig(Section):
+    """One STUN or TURN server of ``webrtc.ice_servers`` (RFC 9725 §4.6)."""
+
+    urls: tuple[IceUrl, ...] = Field((), min_length=1, max_length=8,
+                                     description="stun:HOST:PORT or turn:HOST:PORT?transport=udp URLs of one server.")
+    username: str = Field("", max_length=256, pattern=r'^[^\s"\\]*$', description="TURN username; empty for STUN.")
+    credential: Annotated[str, Secret()] = Field(
+        "", max_length=256, pattern=r'^[^\s"\\]*$', description="TURN password (credential-type password).")
+    gather: bool = Field(False, description="The server also gathers its own candidates through it (false: only "
+                                            "told to clients).")
+
+    @property
+    def has_credentials(self) -> bool:
+        """Whether telling this server means telling a secret (a TURN password)."""
+        return bool(self.credential)
+
+
+class WebrtcConfig(Section):
+    """WHIP ingest (docs/whip.md): WebRTC publishers over HTTP POST /whip."""
+
+    enabled: bool = Field(True, description="Take WHIP publishers on the HTTP listener (POST /whip).")
+    max_sessions: int = Field(16, ge=1, le=10_000,
+                              description="Most WHIP sessions at once (setting up or live); more get 503.")
+    setup_timeout: float = Field(15.0, ge=0.5, le=600,
+                                 description="Seconds a session may take from its offer to its first media frame "
+                                             "before it is reaped.")
+    ice_servers: tuple[IceServerConfig, ...] = Field(
+        (), max_length=16, description="STUN/TURN servers given to clients in Link headers.")
+    public_address: str = Field("", description="An IPv4 address the server is reached at (1:1 NAT, containers): "
+                                                "the answer gets candidates at it with the same ports. Empty: none.")
+    udp_ports: str = Field("", pattern=r"^(\d{1,5}-\d{1,5})?$",
+                           description="FIRST-LAST: the UDP ports WebRTC uses, which must be the kernel's ephemeral "
+                                       "range (net.ipv4.ip_local_port_range); checked at start. Empty: not checked.")
+    video_bitrate: int = Field(2_500_000, **_BITRATE, description="H.264 bitrate (bits/s) the WHIP video is "
+                                                                  "re-encoded at (the source rendition).")
+    audio_bitrate: int = Field(128_000, ge=8_000, le=1_000_000, description="AAC bitrate (bits/s) of the WHIP audio.")
+    preset: Preset = Field("veryfast", description="x264 preset of the WHIP re-encode.")
+
+    _ports: tuple[int, int] | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _check(self) -> WebrtcConfig:
+        if self.public_address:
+            try:
+                address = ipaddress.ip_address(self.public_address)
+            except ValueError:
+                raise Problem("public_address", f"{self.public_address!r} is not an IP address") from None
+            if address.version != 4:
+                raise Problem("public_address", "an IPv4 address (the server gathers IPv4 candidates)")
+        if self.udp_ports:
+            first, last = (int(part) for part in self.udp_ports.split("-"))
+            if not 1024 <= first <= last <= 65535:
+                raise Problem("udp_ports", f"{self.udp_ports!r}: FIRST-LAST with 1024 <= FIRST <= LAST <= 65535")
+            self._ports = (first, last)
+        return self
+
+    @property
+    def port_range(self) -> tuple[int, int] | None:
+        """``udp_ports`` parsed, or None when not set."""
+        return self._ports
+
+
 class LogConfig(Section):
     """Logging."""
 
@@ -452,6 +519,7 @@ class Config(BaseSettings):
     gifts: GiftsConfig = Field(default_factory=GiftsConfig)
     analytics: AnalyticsConfig = Field(default_factory=AnalyticsConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    webrtc: WebrtcConfig = Field(default_factory=WebrtcConfig)
     log: LogConfig = Field(default_factory=LogConfig)
 
     @classmethod

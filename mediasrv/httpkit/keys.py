@@ -5,8 +5,8 @@ keys when the application starts; route handlers read them from ``request.app``.
 module imports only types (under ``TYPE_CHECKING``), so any feature's routes can import
 it without importing another feature: the keys are the one place the features meet.
 
-A key whose component is optional (the transcoder, the cluster bus, the RTMP listener of a
-pure edge) is absent from the application when that component is off: read it with
+A key whose component is optional (the transcoder, the cluster bus, the RTMP listener and
+the WHIP server of a pure edge) is absent from the application when that component is off: read it with
 ``app.get(KEY)``.
 """
 
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from mediasrv.delivery.hls_service import HlsService
     from mediasrv.hub import Hub
     from mediasrv.ingest.rtmp_server import RtmpServer
+    from mediasrv.ingest.whip.server import WhipServer
     from mediasrv.observe.analytics import LiveAnalytics
     from mediasrv.httpkit.stats import HttpStats
     from mediasrv.observe.monitor import StreamMonitor
@@ -72,6 +73,8 @@ GIFTS: web.AppKey[GiftService] = web.AppKey("gifts")
 CLUSTER: web.AppKey[ClusterBus] = web.AppKey("cluster")
 EDGE: web.AppKey[OriginFetcher] = web.AppKey("edge_fetcher")
 RTMP_SERVER: web.AppKey[RtmpServer] = web.AppKey("rtmp_server")
+#: WHIP ingest (absent with webrtc.enabled: false and on a pure edge).
+WHIP_SERVER: web.AppKey[WhipServer] = web.AppKey("whip_server")
 # Extra fields of a user's profile answer, one coroutine per feature that adds some
 # (the recordings add the creator's saved VODs).
 PROFILE_PARTS: web.AppKey[list] = web.AppKey("profile_parts")

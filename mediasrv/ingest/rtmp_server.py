@@ -328,7 +328,10 @@ class RtmpSession(asyncio.Protocol):
         self.publication = server.hub.publish(name, self)
         self.publish_stream_id = event.stream_id
         self.ingest = FlvIngest()
-        self.publication.stream.attributes["publisher_address"] = self.peer
+        attributes = self.publication.stream.attributes
+        attributes["publisher_address"] = self.peer
+        attributes["ingest_protocol"] = "rtmp"
+        attributes["ingest_stats"] = self.ingest.stats  # what the monitor reads, as for WHIP
         server.ingests[name] = self
         server.stats.publishes += 1
         if took_over:

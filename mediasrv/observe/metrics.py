@@ -28,6 +28,8 @@ class Sources:
     transcode: Callable[[], object | None] = lambda: None
     #: ``(ClusterBus, OriginFetcher)`` in a cluster (docs/cluster.md), else None.
     cluster: Callable[[], tuple | None] = lambda: None
+    #: The WHIP server (``ingest/whip``), absent when off.
+    whip: Callable[[], object | None] = lambda: None
 
 
 class MediasrvCollector(Collector):
@@ -37,6 +39,7 @@ class MediasrvCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         yield from self._streams()
         yield from self._rtmp()
+        yield from self._whip()
         yield from self._hls()
         yield from self._http()
         yield from self._transcode()
@@ -108,6 +111,32 @@ class MediasrvCollector(Collector):
         for kind, value in sorted(stats.errors_by_kind.items()):
             errors.add_metric([kind], value)
         yield errors
+
+    def _whip(self) -> Iterable[Metric]:
+        server = self.sources.whip()
+        if server is None:
+            return
+        stats = server.stats
+        yield GaugeMetricFamily("mediasrv_whip_sessions", "Open WHIP sessions (setting up or live)",
+                                value=stats.sessions_open)
+        yield GaugeMetricFamily("mediasrv_whip_sessions_live", "WHIP sessions publishing into a stream",
+                                value=stats.sessions_live)
+        yield CounterMetricFamily("mediasrv_whip_sessions", "WHIP offers answered (201)", value=stats.sessions_total)
+        yield CounterMetricFamily("mediasrv_whip_publishes", "WHIP sessions whose media reached the hub",
+                                  value=stats.publishes)
+        yield CounterMetricFamily("mediasrv_whip_takeovers", "WHIP publishes that took over a live stream",
+                                  value=stats.takeovers)
+        refused = CounterMetricFamily("mediasrv_whip_refusals", "WHIP requests refused, by reason",
+                                      labels=["reason"])
+        for reason, value in sorted(stats.refused.items()):
+            refused.add_metric([reason], value)
+        yield refused
+        yield CounterMetricFamily("mediasrv_whip_reaped", "WHIP sessions reaped without media within "
+                                                          "webrtc.setup_timeout", value=stats.reaped)
+        yield CounterMetricFamily("mediasrv_whip_failures", "WHIP connections that failed (ICE, DTLS, consent) "
+                                                            "and encoder failures", value=stats.failures)
+        yield CounterMetricFamily("mediasrv_whip_deletes", "WHIP sessions ended by the client's DELETE",
+                                  value=stats.deleted)
 
     def _hls(self) -> Iterable[Metric]:
         service = self.sources.hls()

@@ -22,6 +22,7 @@ from mediasrv.httpkit.keys import (
     RTMP_SERVER,
     STORE,
     TRANSCODE_SERVICE,
+    WHIP_SERVER,
 )
 from mediasrv.httpkit.models import STREAM_NAME_PARAM, SseEvent
 from mediasrv.httpkit.openapi import add_route, op, path_param
@@ -49,6 +50,7 @@ def setup(app: web.Application) -> None:
     registry = make_registry(Sources(
         monitor=lambda: app.get(MONITOR),
         rtmp=lambda: app.get(RTMP_SERVER),
+        whip=lambda: app.get(WHIP_SERVER),
         hls=lambda: app.get(HLS_SERVICE),
         http=lambda: app.get(HTTP_STATS),
         transcode=lambda: _transcode_service(app),
@@ -179,6 +181,8 @@ def kind_of_path(path: str) -> str:
         return "metrics"
     if path.startswith("/api/"):
         return "api"
+    if path == "/whip" or path.startswith("/whip/"):
+        return "whip"
     return "other"
 
 

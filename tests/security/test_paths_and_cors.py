@@ -7,7 +7,9 @@ database) and a real HLS stream exist. Then:
   backslash, NUL, absolute paths, over-long names) are 4xx and never return a byte of a
   file outside the recording (the SQLite database is the prize);
 - media GETs (HLS and VOD playlists and segments) carry ``Access-Control-Allow-Origin: *``
-  and answer preflights for GET only; the state-changing API grants no origin at all
+  and answer preflights for GET only; WHIP (``/whip``) grants any origin, never
+  credentials: its credential is the stream key a page sends itself, not a cookie; the
+  state-changing API grants no origin at all
   (no ``Access-Control-Allow-Origin`` on answers or preflights, never credentials), so a
   page on another origin cannot drive a logged-in user's browser against it.
 """
@@ -98,6 +100,14 @@ async def test_no_traversal_and_cors_only_on_media(tmp_path):
                     assert response.status == 204, path
                     assert response.headers["Access-Control-Allow-Origin"] == "*"
                     assert "POST" not in response.headers["Access-Control-Allow-Methods"]
+
+            # WHIP: a page of any origin may publish with the stream key it sends (docs/whip.md).
+            async with http.options(base + "/whip", headers={
+                    "Origin": EVIL, "Access-Control-Request-Method": "POST",
+                    "Access-Control-Request-Headers": "authorization, content-type"}) as response:
+                assert response.status == 204
+                assert response.headers["Access-Control-Allow-Origin"] == "*"
+                assert "Access-Control-Allow-Credentials" not in response.headers
 
             # The API: no origin is granted anything, with or without a token.
             admin = await api.admin()

@@ -31,6 +31,12 @@ OWN_ACCOUNT = {
 OWN_CHANNEL = {("POST", "/api/me/stream-key"), ("PATCH", "/api/me/settings"), ("PUT", "/api/me/cover"),
                ("DELETE", "/api/me/cover"), ("POST", "/api/me/live-access/requests")}
 SAFE = {"GET", "HEAD", "OPTIONS"}
+#: WHIP (docs/whip.md): the credential is a stream key as a bearer token, never a login, so
+#: every caller here is refused as having no stream key (401); a session is ended by its
+#: unguessable URL plus that key (an unknown one is 404 before any token is looked at);
+#: PATCH is never supported (405). The WHIP tests (tests/whip) check the keys themselves.
+STREAM_KEY = {("POST", "/whip"): {401}, ("DELETE", "/whip/sessions/{id}"): {404},
+              ("PATCH", "/whip/sessions/{id}"): {405}}
 
 
 def _state_changing_routes(app) -> list[tuple[str, str]]:
@@ -71,6 +77,8 @@ def _url(path: str, values: dict) -> str:
     def fill(match):
         name = match.group(1)
         if name == "id":
+            if path.startswith("/whip/"):
+                return "no-such-session"
             return values["report"] if path.startswith("/api/reports/") else values["recording"]
         return values[name]
 
@@ -89,7 +97,10 @@ async def test_every_state_changing_route_needs_the_right_role(tmp_path):
             # Anonymous: 401 (log in), or 403 where the refusal does not depend on a login
             # (the recorder's rule without accounts: admin token or loopback).
             callers = [("anonymous", {}, {401, 403})]
-            if (method, path) not in OWN_ACCOUNT:
+            if (method, path) in STREAM_KEY:
+                callers = [(who, headers, STREAM_KEY[method, path]) for who, headers in (
+                    ("anonymous", {}), ("viewer", tokens["viewer"]), ("creator", tokens["creator"]))]
+            elif (method, path) not in OWN_ACCOUNT:
                 callers.append(("viewer", tokens["viewer"], {403}))
                 if (method, path) not in OWN_CHANNEL:
                     callers.append(("creator", tokens["creator"], {403}))

@@ -111,6 +111,8 @@ def _description() -> dict:
 
 
 DESCRIPTION = _description()
+# WHIP's offer (POST /whip) is SDP text: sent as the generated text is (UTF-8).
+schemathesis.serializer.alias("application/sdp", "text/plain")
 #: Event streams never end (an answer is read to its end before it is checked): their
 #: first events are checked by tests/accounts and tests/e2e instead.
 STREAMS = [path for path, ops in DESCRIPTION["paths"].items()
