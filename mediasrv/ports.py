@@ -98,3 +98,15 @@ class PlaybackGate(Protocol):
         """The access of a viewer presenting ``grant`` ("" for none) to ``stream`` (the
         hub's, live or ended: an ended private broadcast stays private)."""
         ...
+
+
+#: What a private stream is for a viewer without a grant: nothing (the 404 of no stream).
+NO_ACCESS = PlaybackAccess(False, restricted=True)
+
+
+def playback_access(gate: PlaybackGate | None, stream: Stream, grant: str) -> PlaybackAccess:
+    """``gate``'s answer; without a gate (a node or a test app without the live control)
+    a public stream is anyone's and a private one nobody's."""
+    if gate is not None:
+        return gate.check(stream, grant)
+    return NO_ACCESS if stream.private else OPEN_ACCESS

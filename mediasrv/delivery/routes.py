@@ -77,7 +77,7 @@ from mediasrv.delivery.responses import (
 from mediasrv.hls import names
 from mediasrv.hls.reload import BadReloadQuery, parse_reload_query
 from mediasrv.httpkit.keys import HTTP_STATS, PLAYBACK, VIEWERS
-from mediasrv.ports import OPEN_ACCESS, PLAYBACK_GRANT_PARAM, PlaybackAccess
+from mediasrv.ports import OPEN_ACCESS, PLAYBACK_GRANT_PARAM, PlaybackAccess, playback_access
 
 _HEADER_LIST = re.compile(r"[A-Za-z0-9\-, ]{0,512}")
 #: Requests for the hinted part (and blocking reloads) wait at most this many target durations.
@@ -113,7 +113,7 @@ def setup(app: web.Application, service: HlsService) -> None:
         stream = service.broadcast(name)
         if stream is None:
             return OPEN_ACCESS
-        return request.app[PLAYBACK].check(stream, request.query.get(PLAYBACK_GRANT_PARAM, ""))
+        return playback_access(request.app.get(PLAYBACK), stream, request.query.get(PLAYBACK_GRANT_PARAM, ""))
 
     async def master(request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]

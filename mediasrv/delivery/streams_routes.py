@@ -20,7 +20,7 @@ from mediasrv.httpkit.models import GRANT_QUERY, STREAM_NAME_PARAM
 from mediasrv.httpkit.openapi import add_route, op, path_param
 from mediasrv.httpkit.urls import public_base_url, rtmp_base_url
 from mediasrv.media.types import TrackKind
-from mediasrv.ports import PLAYBACK_GRANT_PARAM
+from mediasrv.ports import PLAYBACK_GRANT_PARAM, playback_access
 
 
 
@@ -109,7 +109,8 @@ async def get_stream(request: web.Request) -> web.Response:
 
     name = request.match_info["name"]
     stream = request.app[HUB].get(name) if STREAM_NAME_RE.fullmatch(name) else None
-    if stream is not None and not request.app[PLAYBACK].check(stream, request.query.get(PLAYBACK_GRANT_PARAM, "")).allowed:
+    grant = request.query.get(PLAYBACK_GRANT_PARAM, "")
+    if stream is not None and not playback_access(request.app.get(PLAYBACK), stream, grant).allowed:
         return web.json_response({"error": "no such live stream"}, status=404)
     if stream is None:
         origin = origin_of(request.app, name) if STREAM_NAME_RE.fullmatch(name) else None

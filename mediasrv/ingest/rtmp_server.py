@@ -26,7 +26,7 @@ from mediasrv.rtmp import events as ev
 from mediasrv.rtmp.connection import RtmpConnection
 from mediasrv.rtmp.errors import RtmpError
 from mediasrv.ingest.publish_auth import PublishAuthorizer, redact_key
-from mediasrv.ports import PLAYBACK_GRANT_PARAM, PlaybackGate, looks_like_stream_key
+from mediasrv.ports import PLAYBACK_GRANT_PARAM, PlaybackGate, looks_like_stream_key, playback_access
 
 log = logging.getLogger("mediasrv.rtmp")
 
@@ -124,10 +124,8 @@ class RtmpServer:
     def may_play(self, stream, query: str) -> bool:
         """The playback gate's answer for a player of ``stream`` whose play name had
         ``query`` after its ``?``."""
-        if self.playback is None:
-            return not stream.private
         grant = parse_qs(query[:1024]).get(PLAYBACK_GRANT_PARAM, [""])[0] if query else ""
-        return self.playback.check(stream, grant).allowed
+        return playback_access(self.playback, stream, grant).allowed
 
     def count_error(self, kind: str) -> None:
         self.stats.errors_by_kind[kind] = self.stats.errors_by_kind.get(kind, 0) + 1
@@ -376,9 +374,8 @@ class RtmpSession(asyncio.Protocol):
     def _on_play(self, event: ev.PlayRequest) -> None:
         server = self.server
         # ``NAME?pt=GRANT``: a private stream's player presents its grant in the query.
-        name, _, query = event.name.partition("?")
-        stream = server.hub.get(name) if STREAM_NAME_RE.fullmatch(name) else None
-        if stream is not None and not server.may_play(stream, query):
+        stream = server.hub.get(event.name) if STREAM_NAME_RE.fullmatch(event.name) else None
+        if stream is not None and not server.may_play(stream, event.query):
             stream = None  # refused exactly as a stream that does not exist
         if stream is None or stream.ended or self.play_task is not None:
             server.stats.play_refused += 1

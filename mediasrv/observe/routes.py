@@ -32,7 +32,7 @@ from mediasrv.httpkit.models import GRANT_QUERY, STREAM_NAME_PARAM, SseEvent
 from mediasrv.httpkit.openapi import add_route, op, path_param
 from mediasrv.observe import models as m
 from mediasrv.observe.metrics import Sources, make_registry
-from mediasrv.ports import PLAYBACK_GRANT_PARAM
+from mediasrv.ports import PLAYBACK_GRANT_PARAM, playback_access
 
 
 
@@ -110,7 +110,7 @@ def _health(request: web.Request):
 
 def _may_see(request: web.Request, stream) -> bool:
     """The playback gate's answer for this request's grant (``?pt=``)."""
-    return request.app[PLAYBACK].check(stream, request.query.get(PLAYBACK_GRANT_PARAM, "")).allowed
+    return playback_access(request.app.get(PLAYBACK), stream, request.query.get(PLAYBACK_GRANT_PARAM, "")).allowed
 
 
 async def stream_stats(request: web.Request) -> web.Response:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from mediasrv.community.live.grants import PlaybackGrants
 from mediasrv.hub.stream import Stream
-from mediasrv.ports import OPEN_ACCESS, PlaybackAccess
+from mediasrv.ports import NO_ACCESS, OPEN_ACCESS, PlaybackAccess
 
 
 class GrantGate:
@@ -30,4 +30,4 @@ class GrantGate:
         if grant and self.grants.valid(stream.name, grant):
             return PlaybackAccess(True, restricted=True, grant=grant)
         self.refused += 1
-        return PlaybackAccess(False, restricted=True)
+        return NO_ACCESS

@@ -98,6 +98,7 @@ async def end_live(request: web.Request) -> web.Response:
         stream = live.end(user.handle)
     except NotLive as exc:
         raise ApiError(409, str(exc), state="offline") from None
+    hold = round(live.hold_left(user.handle), 3)
     recording = None
     if recording_id is not None:
         # The last segment is written in a moment: answer with the recording awaiting
@@ -108,7 +109,7 @@ async def end_live(request: web.Request) -> web.Response:
                          "decide_by": recorder.decide_by(settled)}
     return respond(m.LiveEnded, {
         "stream": stream.name, "ended_at": stream.ended_at, "was": "public" if stream.public_at is not None else "private",
-        "hold_seconds": round(live.hold_left(user.handle), 3), "recording": recording,
+        "hold_seconds": hold, "recording": recording,
     }, headers=_NO_STORE)
 
 
