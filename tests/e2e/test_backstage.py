@@ -21,10 +21,11 @@ from urllib.parse import urljoin
 import aiohttp
 import pytest
 
-from mediasrv.httpkit.keys import LIVE, NOTIFIER, RECORDER, WEBHOOKS
+from mediasrv.httpkit.keys import LIVE, NOTIFIER, RECORDER, THUMBNAILS, WEBHOOKS
 from tests.accounts.support import accounts_server
 from tests.accounts.test_discovery import _events, wait_for
 from tests.accounts.test_webhooks import hook_settings, receiver
+from tests.security.support import eventually
 from tests.support.clients import run_process, start_ffmpeg_push
 from tests.support.tools import require_tool
 
@@ -121,6 +122,11 @@ async def _hls_walk(http: aiohttp.ClientSession, master_url: str, *, grant: str 
     return seen
 
 
+async def _status(http: aiohttp.ClientSession, path: str, status: int) -> bool:
+    async with http.get(path) as response:
+        return response.status == status
+
+
 async def _rtmp_plays(url: str) -> bool:
     """Whether ``ffmpeg -i URL`` gets video frames of the live (RTMP play)."""
     status, output = await run_process(require_tool("ffmpeg"), "-hide_banner", "-loglevel", "error", "-nostdin",
@@ -208,6 +214,11 @@ async def test_backstage_then_public_then_end(tmp_path, publisher_class):
             stats = await http.get(f"/api/streams/alice/stats?pt={preview['grant']}")
             assert stats.status == 200 and (await stats.json())["stream"] == "alice"
             assert (await http.get(f"/api/streams/alice?pt={preview['grant']}")).status == 200
+            assert (await http.get("/api/streams/alice/events")).status == 404
+            async with http.get(f"/api/streams/alice/events?pt={preview['grant']}") as events:
+                assert events.status == 200 and events.content_type == "text/event-stream"
+                first = await asyncio.wait_for(events.content.readline(), 10)
+                assert first == b"event: stats\n", first
             # Not recorded, nothing sent: the listeners decided at the start (synchronously).
             recorder = srv.app[RECORDER]
             assert recorder.recording_of(stream) is None and await recorder.list(stream="alice") == []
@@ -252,6 +263,7 @@ async def test_backstage_then_public_then_end(tmp_path, publisher_class):
                 _rtmp_plays(grants["mod"]["rtmp_playback_url"]), _rtmp_plays(srv.rtmp_url("alice")),
                 _rtmp_plays(srv.rtmp_url(f"alice?pt={forged}")))
             assert plays == [True, False, False]
+            assert srv.app[THUMBNAILS].taken == 0  # no picture of the backstage, ever
 
             # --- public: listed, alerted, webhooks, recorded, anyone plays -----------------
             response = await http.post("/api/me/live/public", headers=alice)
@@ -275,6 +287,7 @@ async def test_backstage_then_public_then_end(tmp_path, publisher_class):
             assert {k: v for k, v in listed_now.items() if k != "thumbnail"} == {
                 "discovery": True, "streams": True, "status": True, "profile": True, "channels": True,
                 "stream": 200, "stats": 200}
+            await eventually(lambda: _status(http, "/api/live/alice/thumbnail", 200), what="a public thumbnail")
             walk = await _hls_walk(http, master, grant=None)
             assert [s for s, _, _ in walk] == [200] * len(walk), walk
             assert "immutable" in walk[-2][1]  # segments are shared by caches again
@@ -336,8 +349,9 @@ async def test_ending_a_private_live_and_the_refusals(tmp_path, publisher_class)
             response = await http.post(path, headers=alice)
             assert response.status == 409, await response.text()
             body = await response.json()
-            assert "not live" in body["error"] and body["state"] == "offline", body
+            assert "not live" in body["error"], body
         assert (await (await http.get("/api/me/live", headers=alice)).json())["state"] == "offline"
+        assert (await (await http.get("/api/me/settings", headers=alice)).json())["backstage"] is False  # default
         response = await http.patch("/api/me/settings", headers=alice, json={"backstage": True})
         assert (await response.json())["backstage"] is True
         assert (await (await http.get("/api/me/settings", headers=alice)).json())["backstage"] is True

@@ -84,7 +84,7 @@ async def make_public(request: web.Request) -> web.Response:
     try:
         _, changed = live.make_public(user.handle)
     except NotLive as exc:
-        raise ApiError(409, str(exc), state="offline") from None
+        raise ApiError(409, str(exc)) from None
     return respond(m.LiveState, {**await _state(request, live, user), "changed": changed}, headers=_NO_STORE)
 
 
@@ -97,7 +97,7 @@ async def end_live(request: web.Request) -> web.Response:
     try:
         stream = live.end(user.handle)
     except NotLive as exc:
-        raise ApiError(409, str(exc), state="offline") from None
+        raise ApiError(409, str(exc)) from None
     hold = round(live.hold_left(user.handle), 3)
     recording = None
     if recording_id is not None:
