@@ -4,9 +4,10 @@ dependency order and stopped in reverse.
 ``Components.start()`` builds and starts, in this order: the outgoing HTTP client, the
 store, analytics and the stream monitor, the HLS service, the transcoder, accounts,
 thumbnails, webhooks and go-live alerts, the recorder, the chat (with moderation as its
-room policy), gifts, the cluster bus, and last the ingests (the RTMP/RTMPS listeners, the
-WHIP server): no publisher can reach a service that is not ready (an early publisher used
-to meet "accounts are not available yet"). ``stop()`` undoes each step in reverse, after ending every stream so
+room policy), gifts, the cluster bus, the live control (backstage, ending a live: every
+publish's policy), and last the ingests (the RTMP/RTMPS listeners, the WHIP server): no
+publisher can reach a service that is not ready (an early publisher used to meet "accounts
+are not available yet"). ``stop()`` undoes each step in reverse, after ending every stream so
 playlists get ``EXT-X-ENDLIST`` and recordings their last segment.
 
 Where one feature calls another it is through a constructor argument (a callable or a
@@ -32,10 +33,12 @@ from mediasrv.community.alerts.webhooks import WebhookSender
 from mediasrv.community.chat.transport import Flusher
 from mediasrv.community.discovery.thumbnails import ThumbnailService
 from mediasrv.community.gifts.service import GiftService
+from mediasrv.community.live.gate import GrantGate
+from mediasrv.community.live.service import LiveControl
 from mediasrv.community.moderation.service import moderated_chat
 from mediasrv.config import Config
 from mediasrv.delivery.hls_service import HlsService
-from mediasrv.hub import Hub, StreamEnded, StreamStarted
+from mediasrv.hub import Hub, StreamEnded, StreamStarted, StreamWentPublic
 from mediasrv.hub.stream import StreamState
 from mediasrv.httpkit.keys import (
     ACCOUNTS,
@@ -47,6 +50,7 @@ from mediasrv.httpkit.keys import (
     CLUSTER,
     EDGE,
     GIFTS,
+    LIVE,
     LOGIN_LIMITER,
     MODERATION,
     MONITOR,
@@ -92,6 +96,8 @@ class Components:
     hub: Hub
     viewers: ViewerTracker
     hls: HlsService
+    #: Who may play a live stream (built with the application: the HLS routes ask it).
+    playback: GrantGate
     rtmp_port: int | None = None
     #: What ``start()`` built, by application key (``mediasrv.httpkit.keys``).
     started: dict = field(default_factory=dict)
@@ -221,13 +227,19 @@ class Components:
             stack.push_async_callback(bus.stop)
             stack.callback(hub.remove_listener, on_hub_event)
 
+        # Backstage and ending a live from the studio: the policy of every publish (RTMP,
+        # WHIP), the creator's actions, who may watch a private live.
+        live = LiveControl(config.live, hub, self.playback.grants, accounts=accounts, moderators=moderation,
+                           monotonic=clocks.monotonic)
+        put(LIVE, live)
+
         # Every stream ends before the services above stop (stop runs this first, after
         # the listeners): playlists get EXT-X-ENDLIST and readers finish.
         stack.callback(hub.close)
 
         if config.cluster.ingest:  # a pure edge (docs/cluster.md) takes no publishers
-            authorizer = PublishAuthorizer(config.auth, session, accounts=accounts)
-            rtmp_server = RtmpServer(config.rtmp, hub, authorizer)
+            authorizer = PublishAuthorizer(config.auth, session, accounts=accounts, policy=live)
+            rtmp_server = RtmpServer(config.rtmp, hub, authorizer, playback=self.playback)
             address = config.rtmp.address
             await rtmp_server.start(address.host, address.port if self.rtmp_port is None else self.rtmp_port)
             stack.push_async_callback(rtmp_server.stop)
@@ -247,7 +259,8 @@ class Components:
     # --- what one feature asks of the others, answered here -----------------------------
 
     def _is_live(self, name: str) -> bool:
-        return self.hub.get(name) is not None or self._origin(name) is not None
+        # A private (backstage) broadcast is not live for the public yet.
+        return self.hub.get_public(name) is not None or self._origin(name) is not None
 
     def _origin(self, name: str):
         bus = self.started.get(CLUSTER)
@@ -287,16 +300,18 @@ def _ingest_stats(hub: Hub, name: str):
 
 
 def _local_streams(hub: Hub) -> list[tuple[str, float]]:
-    return [(s.name, s.started_at) for s in hub.streams() if "/" not in s.name and s.state is not StreamState.ENDED]
+    # Private broadcasts stay out of the directory: no other node serves or lists them.
+    return [(s.name, s.started_at) for s in hub.public_streams() if "/" not in s.name and s.state is not StreamState.ENDED]
 
 
 def _directory_listener(hub: Hub, bus: ClusterBus):
-    """Hub events into the cluster's stream directory (renditions are part of their broadcast)."""
+    """Hub events into the cluster's stream directory (renditions are part of their broadcast;
+    a private broadcast enters it when it is made public)."""
     def on_hub_event(event) -> None:
         name = event.stream.name
         if "/" in name:
             return
-        if isinstance(event, StreamStarted):
+        if isinstance(event, StreamStarted) and not event.stream.private or isinstance(event, StreamWentPublic):
             bus.stream_started(name, event.stream.started_at)
         elif isinstance(event, StreamEnded) and hub.get(name) is None:
             bus.stream_ended(name)

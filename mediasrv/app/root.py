@@ -21,6 +21,9 @@ from mediasrv.community.accounts import routes as accounts_routes
 from mediasrv.community.chat import routes as chat_routes
 from mediasrv.community.discovery import routes as discovery_routes
 from mediasrv.community.gifts import routes as gifts_routes
+from mediasrv.community.live import routes as live_routes
+from mediasrv.community.live.gate import GrantGate
+from mediasrv.community.live.grants import PlaybackGrants
 from mediasrv.community.moderation import routes as moderation_routes
 from mediasrv.config import Config
 from mediasrv.delivery import routes as hls_routes
@@ -36,6 +39,7 @@ from mediasrv.httpkit.keys import (
     HLS_SERVICE,
     HTTP_STATS,
     HUB,
+    PLAYBACK,
     PROFILE_PARTS,
     STARTED_AT,
     TRUSTED_PROXIES,
@@ -67,12 +71,15 @@ def create_app(config: Config, *, rtmp_port: int | None = None, clock: Callable[
     )
     viewers = ViewerTracker(idle_timeout=config.viewers.idle_timeout)
     hls = HlsService(config.hls, hub, clock=clock)
-    components = Components(config, Clocks(wall=clock, monotonic=monotonic), hub, viewers, hls, rtmp_port=rtmp_port)
+    playback = GrantGate(PlaybackGrants(config.live.playback_secret, ttl=config.live.grant_seconds, clock=clock))
+    components = Components(config, Clocks(wall=clock, monotonic=monotonic), hub, viewers, hls, playback,
+                            rtmp_port=rtmp_port)
     app[CONFIG] = config
     app[STARTED_AT] = clock()
     app[HUB] = hub
     app[VIEWERS] = viewers
     app[HLS_SERVICE] = hls
+    app[PLAYBACK] = playback
     app[HTTP_STATS] = HttpStats()
     app[TRUSTED_PROXIES] = parse_networks(config.http.trusted_proxies)
     app[PROFILE_PARTS] = []
@@ -89,6 +96,7 @@ def create_app(config: Config, *, rtmp_port: int | None = None, clock: Callable[
     chat_routes.setup(app, config)
     moderation_routes.setup(app, config)
     gifts_routes.setup(app, config)
+    live_routes.setup(app)
     streams_routes.setup(app)
     whip_routes.setup(app)
     openapi.setup(app)

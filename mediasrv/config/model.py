@@ -302,6 +302,22 @@ class RecordingConfig(Section):
         "", description="Bearer token that may decide about any recording; empty: none.")
 
 
+class LiveConfig(Section):
+    """Backstage and ending a live from the studio (docs/api.md#backstage-and-ending-a-live)."""
+
+    end_hold_seconds: float = Field(
+        60.0, ge=0, le=86400,
+        description="After a creator ends their live (POST /api/me/live/end), seconds during which a new "
+                    "publish of that stream (the same key, RTMP or WHIP) is refused rather than silently "
+                    "restarting the live; 0: none.")
+    grant_seconds: float = Field(
+        3600.0, ge=10, le=7 * 86400,
+        description="Seconds a signed playback URL of a private (backstage) live stays valid.")
+    playback_secret: Annotated[str, Secret()] = Field(
+        "", description="HMAC key of signed playback URLs; empty: a random key at each start (the URLs "
+                        "stop working at a restart; give every node of a cluster the same key).")
+
+
 class ChatConfig(Section):
     """Chat beside every stream (``/live/NAME/chat``): limits and flow control."""
 
@@ -514,6 +530,7 @@ class Config(BaseSettings):
     uploads: UploadsConfig = Field(default_factory=UploadsConfig)
     webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
     recording: RecordingConfig = Field(default_factory=RecordingConfig)
+    live: LiveConfig = Field(default_factory=LiveConfig)
     chat: ChatConfig = Field(default_factory=ChatConfig)
     moderation: ModerationConfig = Field(default_factory=ModerationConfig)
     gifts: GiftsConfig = Field(default_factory=GiftsConfig)

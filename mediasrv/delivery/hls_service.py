@@ -416,11 +416,19 @@ class HlsService:
         hls_stream.master_cache = (key, data)
         return data
 
+    def broadcast(self, stream_name: str) -> Stream | None:
+        """The hub's stream whose HLS is served under ``stream_name`` (live, or ended and
+        kept for ``hls.keep_after_end``): who may play it is decided on it."""
+        hls_stream = self._streams.get(stream_name)
+        return hls_stream.stream if hls_stream is not None else None
+
     def media_playlist_bytes(self, stream_name: str, rendition: str, *, delta: bool = False,
-                             require_segment: bool = True) -> bytes | None:
+                             require_segment: bool = True, uri_suffix: str = "") -> bytes | None:
         """``media_playlist`` as bytes, encoded once per playlist version (with the
         rendition reports of its siblings under Low-Latency HLS). ``delta``: a Playlist
-        Delta Update. ``require_segment=False`` also answers while only parts exist."""
+        Delta Update. ``require_segment=False`` also answers while only parts exist.
+        ``uri_suffix`` (a private stream's grant, ``?pt=...``) goes on every URI listed;
+        such a playlist is one viewer's, rendered for them."""
         hls_stream = self._streams.get(stream_name)
         if hls_stream is None:
             return None
@@ -431,6 +439,8 @@ class HlsService:
         if not segmenter.segments and (require_segment or segmenter.last_part() is None):
             return None
         reports = self._reports(hls_stream, r) if self.low_latency and not segmenter.ended else ()
+        if uri_suffix:
+            return r.playlist(uri_suffix, delta=delta and self.low_latency, reports=reports).encode()
         return r.playlist_bytes(delta=delta and self.low_latency, reports=reports)
 
     def _reports(self, hls_stream: HlsStream, rendition: Rendition) -> tuple[RenditionReport, ...]:

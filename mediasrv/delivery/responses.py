@@ -32,6 +32,10 @@ MASTER_WITH_TOKEN_CACHE = "private, max-age=1"
 SEGMENT_CACHE = "public, max-age=86400, immutable"
 
 
+#: Every answer about a private stream (backstage): one viewer's, kept by nobody.
+RESTRICTED_CACHE = "private, no-store"
+
+
 ERROR_CACHE = "no-store"
 
 
@@ -44,13 +48,14 @@ CORS = {
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
 
-def file_response(request: web.Request, name: str, file_name: str, data: bytes) -> web.StreamResponse:
+def file_response(request: web.Request, name: str, file_name: str, data: bytes, *,
+                  cache: str = SEGMENT_CACHE) -> web.StreamResponse:
     viewers = request.app.get(VIEWERS)
     if viewers is not None:
         viewers.add_bytes(name, len(data), request.query.get(SESSION_PARAM))
     content_type = CONTENT_TYPES[file_name.rsplit(".", 1)[1]]
     etag = f'"{file_name}"'
-    return bytes_response(request, data, content_type, etag)
+    return bytes_response(request, data, content_type, etag, cache=cache)
 
 
 def client_of(request: web.Request) -> str:
@@ -74,20 +79,27 @@ def count_viewer(viewers, name: str, rendition: str, nbytes: int, token: str | N
 
 
 def master_body(service: HlsService, viewers, name: str, data: bytes,
-                client: Callable[[], str]) -> tuple[bytes, str]:
+                client: Callable[[], str], *, carry: str = "") -> tuple[bytes, str]:
     """Body and Cache-Control of the master playlist ``data`` of ``name`` for one viewer.
 
     With a viewer tracker (``viewers``; None on a request from an edge, which counts its
     own viewers) each player gets a session token on its variant URLs, and the playlist is
     ``private``; segment URIs stay token-free so caches share them
     (docs/observability.md). ``client()`` gives the viewer's client key, only when needed.
+    ``carry``: query parameters every variant URL must carry too (a private stream's
+    grant, ``pt=...``); such a playlist is kept by nobody.
     """
     if viewers is not None:
         token = viewers.new_token()
         viewers.touch(name, token, client=client(), now=time.time())
-        text = service.master_playlist(name, uri_suffix=f"?{SESSION_PARAM}={token}")
+        suffix = f"?{SESSION_PARAM}={token}" + (f"&{carry}" if carry else "")
+        text = service.master_playlist(name, uri_suffix=suffix)
         if text is not None:
-            return text.encode(), MASTER_WITH_TOKEN_CACHE
+            return text.encode(), RESTRICTED_CACHE if carry else MASTER_WITH_TOKEN_CACHE
+    if carry:
+        text = service.master_playlist(name, uri_suffix=f"?{carry}")
+        if text is not None:
+            return text.encode(), RESTRICTED_CACHE
     return data, PLAYLIST_CACHE
 
 
@@ -112,12 +124,13 @@ def plain_error(status: int, *, cause: str = "", retry_after: int | None = None)
     return response
 
 
-def bytes_response(request: web.Request, data: bytes, content_type: str, etag: str) -> web.Response:
+def bytes_response(request: web.Request, data: bytes, content_type: str, etag: str, *,
+                   cache: str = SEGMENT_CACHE) -> web.Response:
     size = len(data)
     headers = {
         **CORS,
         "Content-Type": content_type,
-        "Cache-Control": SEGMENT_CACHE,
+        "Cache-Control": cache,
         "Accept-Ranges": "bytes",
         "ETag": etag,
     }

@@ -39,6 +39,13 @@ every part and segment they list stays downloadable at least that long (parts fo
 3 target durations after they leave the playlist), so a cached answer never points at
 a gone file, and concurrent viewers waiting for the same part share one answer.
 
+Private streams (a creator's backstage, ``community.live``): every request is put to the
+playback gate (``app[PLAYBACK]``, ``ports.PlaybackGate``) with the ``pt`` grant of its
+query; refused, it is the 404 of a stream that does not exist, at once. Allowed, the
+answer is ``private, no-store`` and every URI it lists (variants, init segments,
+segments, parts, the preload hint, rendition reports) carries the grant, since a player
+resolves them without the playlist's query.
+
 Every answer is an ordinary aiohttp ``web.Response`` (``delivery.responses``); playlist
 bytes are encoded once per playlist version by the HLS service. Serving many viewers is
 the job of the nginx cache in front (deploy/, docs/scaling.md), which collapses them to
@@ -58,6 +65,8 @@ from mediasrv.delivery.edge import edge_file, edge_master, edge_media
 from mediasrv.delivery.hls_service import SOURCE, HlsService
 from mediasrv.delivery.responses import (
     CORS,
+    RESTRICTED_CACHE,
+    SEGMENT_CACHE,
     client_of,
     count_request,
     file_response,
@@ -67,7 +76,8 @@ from mediasrv.delivery.responses import (
 )
 from mediasrv.hls import names
 from mediasrv.hls.reload import BadReloadQuery, parse_reload_query
-from mediasrv.httpkit.keys import HTTP_STATS, VIEWERS
+from mediasrv.httpkit.keys import HTTP_STATS, PLAYBACK, VIEWERS
+from mediasrv.ports import OPEN_ACCESS, PLAYBACK_GRANT_PARAM, PlaybackAccess, playback_access
 
 _HEADER_LIST = re.compile(r"[A-Za-z0-9\-, ]{0,512}")
 #: Requests for the hinted part (and blocking reloads) wait at most this many target durations.
@@ -98,9 +108,19 @@ def setup(app: web.Application, service: HlsService) -> None:
                                      " (the encoder's keyframe interval is longer than that?)")
         return plain_error(404)
 
+    def access(request: web.Request, name: str) -> PlaybackAccess:
+        """The playback gate's answer for this request (anyone's for a public stream)."""
+        stream = service.broadcast(name)
+        if stream is None:
+            return OPEN_ACCESS
+        return playback_access(request.app.get(PLAYBACK), stream, request.query.get(PLAYBACK_GRANT_PARAM, ""))
+
     async def master(request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
         if not names.is_stream_name(name):
+            return plain_error(404)
+        allowed = access(request, name)
+        if not allowed.allowed:
             return plain_error(404)
         origin = origin_of(request.app, name)
         if origin is not None:  # another node ingests it (docs/cluster.md)
@@ -114,13 +134,17 @@ def setup(app: web.Application, service: HlsService) -> None:
         if data is None:
             return plain_error(404)
         viewers = request.app.get(VIEWERS) if EDGE_HEADER not in request.headers else None
-        return playlist_response(request, *master_body(service, viewers, name, data, lambda: client_of(request)))
+        return playlist_response(request, *master_body(service, viewers, name, data, lambda: client_of(request),
+                                                       carry=allowed.query()))
 
     async def media(request: web.Request) -> web.StreamResponse:
         match_info = request.match_info
         name = match_info["name"]
         rendition = match_info["rendition"]
         if not names.is_stream_name(name) or not names.is_rendition_name(rendition):
+            return plain_error(404)
+        allowed = access(request, name)
+        if not allowed.allowed:
             return plain_error(404)
         origin = origin_of(request.app, name)
         if origin is not None:
@@ -134,20 +158,23 @@ def setup(app: web.Application, service: HlsService) -> None:
                 return plain_error(400)
             delta, msn, part = directives.skip, directives.msn, directives.part
         if msn is not None:
-            return await blocking(request, name, rendition, msn, part, delta)
-        data = service.media_playlist_bytes(name, rendition, delta=delta)
+            return await blocking(request, name, rendition, msn, part, delta, allowed)
+        suffix = _suffix(allowed)
+        data = service.media_playlist_bytes(name, rendition, delta=delta, uri_suffix=suffix)
         if data is None:
             refusal = await first_segment(name, rendition)
             if refusal is not None:
                 return refusal
-            data = service.media_playlist_bytes(name, rendition, delta=delta)
+            data = service.media_playlist_bytes(name, rendition, delta=delta, uri_suffix=suffix)
         if data is None:
             return plain_error(404)
         count_request(request, name, rendition, len(data))
+        if allowed.restricted:
+            return playlist_response(request, data, RESTRICTED_CACHE)
         return playlist_response(request, data)
 
     async def blocking(request: web.Request, name: str, rendition: str, msn: int, part: int | None,
-                       delta: bool) -> web.StreamResponse:
+                       delta: bool, allowed: PlaybackAccess) -> web.StreamResponse:
         """A blocking playlist reload (§6.2.5.2)."""
         r = service.rendition(name, rendition)
         if r is None and await service.wait_ready(name, rendition, timeout=wait):
@@ -170,10 +197,13 @@ def setup(app: web.Application, service: HlsService) -> None:
                     wanted = f"segment {msn}" + (f" part {part}" if part is not None else "")
                     return plain_error(503, cause=f"blocking reload of {name}/{rendition}: {wanted} did not come"
                                                   f" within {BLOCK_TARGETS * target:g} s")
-        data = service.media_playlist_bytes(name, rendition, delta=delta, require_segment=False)
+        data = service.media_playlist_bytes(name, rendition, delta=delta, require_segment=False,
+                                            uri_suffix=_suffix(allowed))
         if data is None:
             return plain_error(404)
         count_request(request, name, rendition, len(data))
+        if allowed.restricted:
+            return playlist_response(request, data, RESTRICTED_CACHE)
         return playlist_response(request, data, f"public, max-age={BLOCK_TARGETS * segmenter.target_duration}")
 
     async def part_file(request: web.Request) -> web.StreamResponse:
@@ -183,6 +213,9 @@ def setup(app: web.Application, service: HlsService) -> None:
         file_name = "part_" + request.match_info["rest"]
         if not (names.is_stream_name(name) and names.is_rendition_name(rendition) and names.is_part_name(file_name)):
             return plain_error(404)  # not in the naming scheme: no such resource (HTTP semantics), not a bad request
+        allowed = access(request, name)
+        if not allowed.allowed:
+            return plain_error(404)
         origin = origin_of(request.app, name)
         if origin is not None:
             return await edge_file(request, origin, name, rendition, file_name)
@@ -193,7 +226,7 @@ def setup(app: web.Application, service: HlsService) -> None:
             data = await service.wait_part(name, rendition, file_name, timeout=timeout)
         if data is None:
             return plain_error(404)
-        return file_response(request, name, file_name, data)
+        return file_response(request, name, file_name, data, cache=_file_cache(allowed))
 
     async def file(request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
@@ -201,23 +234,27 @@ def setup(app: web.Application, service: HlsService) -> None:
         file_name = request.match_info["file"]
         if not (names.is_stream_name(name) and names.is_rendition_name(rendition) and names.is_file_name(file_name)):
             return plain_error(404)  # not in the naming scheme: no such resource (HTTP semantics), not a bad request
+        allowed = access(request, name)
+        if not allowed.allowed:
+            return plain_error(404)
         origin = origin_of(request.app, name)
         if origin is not None:
             return await edge_file(request, origin, name, rendition, file_name)
         data = service.get_file(name, rendition, file_name)
         if data is None:
             if names.is_part_name(file_name):  # the part route takes these; kept for safety
-                return await part_file_named(request, name, rendition, file_name)
+                return await part_file_named(request, name, rendition, file_name, allowed)
             return plain_error(404)
-        return file_response(request, name, file_name, data)
+        return file_response(request, name, file_name, data, cache=_file_cache(allowed))
 
-    async def part_file_named(request: web.Request, name: str, rendition: str, file_name: str) -> web.StreamResponse:
+    async def part_file_named(request: web.Request, name: str, rendition: str, file_name: str,
+                              allowed: PlaybackAccess) -> web.StreamResponse:
         r = service.rendition(name, rendition)
         timeout = BLOCK_TARGETS * (r.segmenter.target_duration if r is not None else 1)
         data = await service.wait_part(name, rendition, file_name, timeout=timeout)
         if data is None:
             return plain_error(404)
-        return file_response(request, name, file_name, data)
+        return file_response(request, name, file_name, data, cache=_file_cache(allowed))
 
     async def preflight(request: web.Request) -> web.StreamResponse:
         asked = request.headers.get("Access-Control-Request-Headers", "")
@@ -242,6 +279,16 @@ def setup(app: web.Application, service: HlsService) -> None:
         app.router.add_route("OPTIONS", path, preflight)
 
 
+def _suffix(allowed: PlaybackAccess) -> str:
+    """What every URI of a media playlist for this viewer carries: the grant, or nothing."""
+    carry = allowed.query()
+    return f"?{carry}" if carry else ""
+
+
+def _file_cache(allowed: PlaybackAccess) -> str:
+    return RESTRICTED_CACHE if allowed.restricted else SEGMENT_CACHE
+
+
 def _too_far(segmenter, msn: int, part: int | None) -> bool:
     """§6.2.5.2: ``_HLS_msn`` beyond the last segment + 2, or ``_HLS_part`` beyond the last
     part by more than the Advance Part Limit (3 / PART-TARGET below 1 s, else 3)."""
@@ -258,33 +305,3 @@ def _too_far(segmenter, msn: int, part: int | None) -> bool:
     if msn > last_msn:
         return part + 1 > limit  # at least parts 0..part of msn lie ahead
     return False
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-

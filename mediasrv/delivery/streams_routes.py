@@ -1,4 +1,8 @@
-"""JSON API: stream listing and health."""
+"""JSON API: stream listing and health.
+
+A private stream (a creator's backstage) is not listed; ``GET /api/streams/NAME`` answers
+it only with a valid grant (``?pt=``, the playback gate), else the 404 of a stream that
+does not exist."""
 
 from __future__ import annotations
 
@@ -11,11 +15,12 @@ from mediasrv.cluster.node import origin_of
 from mediasrv.config import STREAM_NAME_RE
 from mediasrv.delivery import models as m
 from mediasrv.httpkit.body import respond
-from mediasrv.httpkit.keys import CLUSTER, HLS_SERVICE, HUB, STARTED_AT
-from mediasrv.httpkit.models import STREAM_NAME_PARAM
+from mediasrv.httpkit.keys import CLUSTER, HLS_SERVICE, HUB, PLAYBACK, STARTED_AT
+from mediasrv.httpkit.models import GRANT_QUERY, STREAM_NAME_PARAM
 from mediasrv.httpkit.openapi import add_route, op, path_param
 from mediasrv.httpkit.urls import public_base_url, rtmp_base_url
 from mediasrv.media.types import TrackKind
+from mediasrv.ports import PLAYBACK_GRANT_PARAM, playback_access
 
 
 
@@ -29,7 +34,8 @@ def setup(app: web.Application) -> None:
     add_route(app, "GET", "/api/streams", list_streams, op(
         "Live streams (technical view)", tag="streams", ok_schema=m.StreamList))
     add_route(app, "GET", "/api/streams/{name}", get_stream, op(
-        "One live stream", tag="streams", params=[path_param("name", "public stream name", STREAM_NAME_PARAM)],
+        "One live stream", tag="streams",
+        params=[path_param("name", "public stream name", STREAM_NAME_PARAM), GRANT_QUERY],
         ok_schema=m.Stream, errors=[404]))
 
 
@@ -89,11 +95,11 @@ def _remote_json(request: web.Request, entry) -> dict:
 
 async def list_streams(request: web.Request) -> web.Response:
 
-    streams = sorted(request.app[HUB].streams(), key=lambda s: s.started_at)
+    streams = sorted(request.app[HUB].public_streams(), key=lambda s: s.started_at)
     items = [_stream_json(request, s) for s in streams]
     bus = request.app.get(CLUSTER)
     if bus is not None:
-        local = {s.name for s in streams}
+        local = {s.name for s in request.app[HUB].streams()}
         items += [_remote_json(request, e) for e in sorted(bus.remote_streams(), key=lambda e: e.started_at)
                   if e.name not in local]
     return respond(m.StreamList, {"streams": items})
@@ -103,6 +109,9 @@ async def get_stream(request: web.Request) -> web.Response:
 
     name = request.match_info["name"]
     stream = request.app[HUB].get(name) if STREAM_NAME_RE.fullmatch(name) else None
+    grant = request.query.get(PLAYBACK_GRANT_PARAM, "")
+    if stream is not None and not playback_access(request.app.get(PLAYBACK), stream, grant).allowed:
+        return web.json_response({"error": "no such live stream"}, status=404)
     if stream is None:
         origin = origin_of(request.app, name) if STREAM_NAME_RE.fullmatch(name) else None
         if origin is not None:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from mediasrv.community.chat.service import ChatService
     from mediasrv.community.discovery.thumbnails import ThumbnailService
     from mediasrv.community.gifts.service import GiftService
+    from mediasrv.community.live.service import LiveControl
     from mediasrv.community.moderation.service import ModerationService
     from mediasrv.config import Config
     from mediasrv.delivery.hls_service import HlsService
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from mediasrv.httpkit.stats import HttpStats
     from mediasrv.observe.monitor import StreamMonitor
     from mediasrv.observe.viewers import ViewerTracker
+    from mediasrv.ports import PlaybackGate
     from mediasrv.recording.recorder import Recorder
     from mediasrv.store import SqliteStore
     from mediasrv.transcode.service import TranscodeService
@@ -51,6 +53,8 @@ VIEWERS: web.AppKey[ViewerTracker] = web.AppKey("viewers")
 HTTP_STATS: web.AppKey[HttpStats] = web.AppKey("http_stats")
 TRUSTED_PROXIES: web.AppKey[tuple] = web.AppKey("trusted_proxies")
 HLS_SERVICE: web.AppKey[HlsService] = web.AppKey("hls_service")
+#: Who may play a live stream (HLS, RTMP play, the stream's API answers).
+PLAYBACK: web.AppKey[PlaybackGate] = web.AppKey("playback_gate")
 
 # Set when the application starts, in the order the composition root starts them.
 CLIENT_SESSION: web.AppKey[aiohttp.ClientSession] = web.AppKey("client_session")
@@ -75,6 +79,8 @@ EDGE: web.AppKey[OriginFetcher] = web.AppKey("edge_fetcher")
 RTMP_SERVER: web.AppKey[RtmpServer] = web.AppKey("rtmp_server")
 #: WHIP ingest (absent with webrtc.enabled: false and on a pure edge).
 WHIP_SERVER: web.AppKey[WhipServer] = web.AppKey("whip_server")
+#: Backstage and ending a live from the studio (``community.live``).
+LIVE: web.AppKey[LiveControl] = web.AppKey("live_control")
 # Extra fields of a user's profile answer, one coroutine per feature that adds some
 # (the recordings add the creator's saved VODs).
 PROFILE_PARTS: web.AppKey[list] = web.AppKey("profile_parts")

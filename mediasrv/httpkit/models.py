@@ -23,10 +23,16 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, WithJsonSchema
 
 from mediasrv.config import STREAM_NAME_RE, STREAM_NAME_RULE
+from mediasrv.ports import PLAYBACK_GRANT_PARAM
 
 #: A stream name in a path or a query: the rule the handlers check (``STREAM_NAME_RE``).
 STREAM_NAME_PATTERN = "^" + STREAM_NAME_RE.pattern + "$"
 STREAM_NAME_PARAM = {"type": "string", "pattern": STREAM_NAME_PATTERN, "description": STREAM_NAME_RULE}
+#: ``?pt=GRANT``, the signed playback grant that opens a private (backstage) live
+#: (``ports.PLAYBACK_GRANT_PARAM``; from ``GET /api/me/live`` or ``GET /api/live/NAME/playback``).
+GRANT_QUERY = {"name": PLAYBACK_GRANT_PARAM, "in": "query", "required": False,
+               "description": "a signed playback grant: needed for a private (backstage) live",
+               "schema": {"type": "string", "maxLength": 64}}
 
 
 class RequestModel(BaseModel):

@@ -4,7 +4,7 @@ Modelled on MediaMTX's stream/reader split: the publisher never waits, every rea
 has its own bounded queue, a reader that falls behind skips to the next keyframe.
 """
 
-from mediasrv.hub.hub import Hub, HubEvent, StreamEnded, StreamStarted
+from mediasrv.hub.hub import Hub, HubEvent, StreamEnded, StreamStarted, StreamWentPublic
 from mediasrv.hub.reader import Reader
 from mediasrv.hub.stream import PublisherHandle, Stream
 
@@ -16,4 +16,5 @@ __all__ = [
     "Stream",
     "StreamEnded",
     "StreamStarted",
+    "StreamWentPublic",
 ]

@@ -24,6 +24,12 @@ class StreamStarted(HubEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class StreamWentPublic(HubEvent):
+    """A broadcast that started private (backstage) was made public: what a public start
+    sets off (listing, alerts, webhooks, recording) happens now (``Hub.make_public``)."""
+
+
+@dataclass(frozen=True, slots=True)
 class StreamEnded(HubEvent):
     """The broadcast is over: clean unpublish, grace ran out, or stopped by an operator."""
 
@@ -59,7 +65,15 @@ class Publication:
 
 
 class Hub:
-    """Streams by name. Listeners get ``StreamStarted``/``StreamEnded`` synchronously."""
+    """Streams by name. Listeners get ``StreamStarted``/``StreamWentPublic``/``StreamEnded``
+    synchronously.
+
+    A broadcast is public (``Stream.private`` false) unless its name is backstage
+    (``set_backstage``) when it starts: a private broadcast is live for its publisher and
+    the platform's own readers (HLS, transcoding, monitoring) but not for the public
+    until ``make_public``. ``StreamStarted`` carries the stream with its ``private`` flag
+    already set, so every listener sees the same answer.
+    """
 
     def __init__(
         self,
@@ -77,6 +91,8 @@ class Hub:
         self._loop = loop
         self._streams: dict[str, Stream] = {}
         self._listeners: list[Callable[[HubEvent], None]] = []
+        #: Names whose next new broadcasts start private (``set_backstage``).
+        self._backstage: set[str] = set()
         self.streams_started = 0
         self.streams_ended = 0
 
@@ -91,6 +107,35 @@ class Hub:
 
     def streams(self) -> list[Stream]:
         return list(self._streams.values())
+
+    def get_public(self, name: str) -> Stream | None:
+        """The stream ``name`` when it is live and public (what viewers may know of)."""
+        stream = self._streams.get(name)
+        return stream if stream is not None and not stream.private else None
+
+    def public_streams(self) -> list[Stream]:
+        """The streams that are public (a private broadcast is nobody's business yet)."""
+        return [s for s in self._streams.values() if not s.private]
+
+    def set_backstage(self, name: str, on: bool) -> None:
+        """Whether new broadcasts of ``name`` start private (the creator's backstage). A
+        broadcast already running keeps its state; a reconnect or a takeover continues
+        the broadcast, so it is not a new one."""
+        if on:
+            self._backstage.add(name)
+        else:
+            self._backstage.discard(name)
+
+    def make_public(self, name: str) -> bool:
+        """Make the private broadcast ``name`` public now (``StreamWentPublic``). False when
+        there is no such stream or it is public already (nothing happens then)."""
+        stream = self._streams.get(name)
+        if stream is None or not stream.private or stream.state is StreamState.ENDED:
+            return False
+        stream.private = False
+        stream.public_at = self._clock()
+        self._emit(StreamWentPublic(stream))
+        return True
 
     def publish(self, name: str, publisher: PublisherHandle, *, takeover: bool = True) -> Publication:
         """Attach ``publisher`` to stream ``name``.
@@ -115,6 +160,9 @@ class Hub:
             log.info("stream %s: publisher reconnected within the grace", name)
             return Publication(self, stream, session)
         stream = Stream(self, name, started_at=self._clock(), gop_cache_bytes=self.gop_cache_bytes)
+        if name in self._backstage:
+            stream.private = True
+            stream.public_at = None
         self._streams[name] = stream
         session = stream._attach(publisher, continuing=False)
         self.streams_started += 1

@@ -80,6 +80,12 @@ class Stream:
         self.ended_at: float | None = None
         #: Why an operator ended it (``Hub.stop``); None for an end by the publisher.
         self.end_reason: str | None = None
+        #: Backstage: live, but only for the creator, their moderators and operators (not
+        #: listed, no alerts, no recording) until ``Hub.make_public``.
+        self.private = False
+        #: When the public could first know of it: the start, or when it was made public;
+        #: None while private (and for a broadcast that ended without going public).
+        self.public_at: float | None = started_at
         self.state = StreamState.LIVE
         self.metadata: dict = {}
         self.tracks: dict[TrackKind, TrackInfo] = {}

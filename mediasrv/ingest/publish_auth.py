@@ -6,6 +6,11 @@ component (``ports.StreamKeyChecker``). In ``open`` mode the key is the public n
 a key of the accounts' form (``sk_…``): that is a creator's key shown in the studio, and
 it publishes under the creator's handle as in ``accounts`` mode.
 
+Every allowed decision then goes through the platform's ``ports.PublishPolicy`` (when one is
+given): a stream its creator ended from the studio is refused for a short hold, and a
+creator's backstage makes the new broadcast start private. Every publisher (RTMP, WHIP)
+authorizes here before ``Hub.publish``, so none of them has to know.
+
 A secret stream key never appears in a log line, a playback URL or an API answer: the
 decision carries only the public name, and no mode accepts a name of the key's form
 (``ports.looks_like_stream_key``) as a public name.
@@ -20,7 +25,7 @@ import logging
 import aiohttp
 
 from mediasrv.config import STREAM_NAME_RE, AuthConfig
-from mediasrv.ports import PublishDecision, StreamKeyChecker, looks_like_stream_key
+from mediasrv.ports import PublishDecision, PublishPolicy, StreamKeyChecker, looks_like_stream_key
 
 log = logging.getLogger("mediasrv.auth")
 
@@ -39,13 +44,16 @@ class PublishAuthorizer:
         session: aiohttp.ClientSession | None = None,
         *,
         accounts: StreamKeyChecker | None = None,
+        policy: PublishPolicy | None = None,
     ) -> None:
         """``accounts``: who decides on a creator's key in ``auth.mode: accounts`` and
         ``open`` (the accounts service, which the composition root starts before any
-        listener)."""
+        listener); ``policy``: what the platform adds to an allowed decision (the end hold,
+        the backstage)."""
         self.config = config
         self._session = session
         self._accounts = accounts
+        self._policy = policy
         self.refusals = 0
         self.webhook_failures = 0
 
@@ -64,6 +72,8 @@ class PublishAuthorizer:
             # Whatever decided (a webhook echoing the key, a name in auth.keys): a name of
             # the secret keys' form would publish what looks like a creator's key.
             decision = PublishDecision(False, reason="a stream key is never a public stream name")
+        if decision.allowed and self._policy is not None:
+            decision = self._policy.admit(decision)
         if not decision.allowed:
             self.refusals += 1
         return decision

@@ -13,6 +13,7 @@ import socket
 import ssl
 from dataclasses import dataclass, field
 from typing import Callable
+from urllib.parse import parse_qs
 
 from mediasrv.config import STREAM_NAME_RE, RtmpConfig
 from mediasrv.hub import Hub
@@ -25,7 +26,7 @@ from mediasrv.rtmp import events as ev
 from mediasrv.rtmp.connection import RtmpConnection
 from mediasrv.rtmp.errors import RtmpError
 from mediasrv.ingest.publish_auth import PublishAuthorizer, redact_key
-from mediasrv.ports import looks_like_stream_key
+from mediasrv.ports import PLAYBACK_GRANT_PARAM, PlaybackGate, looks_like_stream_key, playback_access
 
 log = logging.getLogger("mediasrv.rtmp")
 
@@ -64,10 +65,13 @@ class RtmpServer:
         authorizer: PublishAuthorizer,
         *,
         ssl_context: ssl.SSLContext | None = None,
+        playback: PlaybackGate | None = None,
     ) -> None:
+        """``playback``: who may play a stream (without one, a private stream is nobody's)."""
         self.config = config
         self.hub = hub
         self.authorizer = authorizer
+        self.playback = playback
         self.ssl_context = ssl_context
         self.stats = RtmpServerStats()
         self.connections: set[RtmpSession] = set()
@@ -116,6 +120,12 @@ class RtmpServer:
 
     def _make_session(self) -> "RtmpSession":
         return RtmpSession(self, next(self._ids))
+
+    def may_play(self, stream, query: str) -> bool:
+        """The playback gate's answer for a player of ``stream`` whose play name had
+        ``query`` after its ``?``."""
+        grant = parse_qs(query[:1024]).get(PLAYBACK_GRANT_PARAM, [""])[0] if query else ""
+        return playback_access(self.playback, stream, grant).allowed
 
     def count_error(self, kind: str) -> None:
         self.stats.errors_by_kind[kind] = self.stats.errors_by_kind.get(kind, 0) + 1
@@ -366,7 +376,10 @@ class RtmpSession(asyncio.Protocol):
 
     def _on_play(self, event: ev.PlayRequest) -> None:
         server = self.server
+        # ``NAME?pt=GRANT``: a private stream's player presents its grant in the query.
         stream = server.hub.get(event.name) if STREAM_NAME_RE.fullmatch(event.name) else None
+        if stream is not None and not server.may_play(stream, event.query):
+            stream = None  # refused exactly as a stream that does not exist
         if stream is None or stream.ended or self.play_task is not None:
             server.stats.play_refused += 1
             self.rtmp.reject_play(event.stream_id, "NetStream.Play.StreamNotFound", "no such live stream")

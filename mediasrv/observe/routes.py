@@ -1,4 +1,8 @@
-"""Observability over HTTP: /metrics, per-stream stats and their live SSE feed, broadcasts."""
+"""Observability over HTTP: /metrics, per-stream stats and their live SSE feed, broadcasts.
+
+The stats and the feed of a private stream (a creator's backstage: the studio shows its
+health warnings) need the stream's grant (``?pt=``, the playback gate); without it they
+are the 404 of a stream that does not exist."""
 
 from __future__ import annotations
 
@@ -19,15 +23,17 @@ from mediasrv.httpkit.keys import (
     HLS_SERVICE,
     HTTP_STATS,
     MONITOR,
+    PLAYBACK,
     RTMP_SERVER,
     STORE,
     TRANSCODE_SERVICE,
     WHIP_SERVER,
 )
-from mediasrv.httpkit.models import STREAM_NAME_PARAM, SseEvent
+from mediasrv.httpkit.models import GRANT_QUERY, STREAM_NAME_PARAM, SseEvent
 from mediasrv.httpkit.openapi import add_route, op, path_param
 from mediasrv.observe import models as m
 from mediasrv.observe.metrics import Sources, make_registry
+from mediasrv.ports import PLAYBACK_GRANT_PARAM, playback_access
 
 
 
@@ -68,12 +74,14 @@ def setup(app: web.Application) -> None:
     add_route(app, "GET", "/metrics", metrics, op(
         "Prometheus metrics", tag="meta", ok_content={"text/plain": {"schema": {"type": "string"}}}))
     add_route(app, "GET", "/api/streams/{name}/stats", stream_stats, op(
-        "Live statistics of a stream", tag="streams", params=[name], ok_schema=m.StreamStats, errors=[404]))
+        "Live statistics of a stream", tag="streams", params=[name, GRANT_QUERY], ok_schema=m.StreamStats,
+        errors=[404]))
     add_route(app, "GET", "/api/streams/{name}/events", stream_events, op(
         "Server-Sent Events: `stats` once a second (data: StreamStats), `ended` at the end", tag="streams",
         description="`ended`'s data is `{\"reason\": null}` after an end by the publisher, or the operator's "
-                    "reason when one stopped the stream (`POST /api/streams/NAME/stop`).",
-        params=[name], ok_content={"text/event-stream": {"schema": SseEvent}}, errors=[404]))
+                    "(or the creator's) reason when one stopped the stream (`POST /api/streams/NAME/stop`, "
+                    "`POST /api/me/live/end`).",
+        params=[name, GRANT_QUERY], ok_content={"text/event-stream": {"schema": SseEvent}}, errors=[404]))
     add_route(app, "GET", "/api/broadcasts", broadcasts, op(
         "Summaries of ended broadcasts", tag="streams", query=m.BroadcastQuery, ok_schema=m.Broadcasts))
 
@@ -96,7 +104,15 @@ def _health(request: web.Request):
     if not STREAM_NAME_RE.fullmatch(name):
         return None
     monitor = request.app.get(MONITOR)
-    return monitor.streams.get(name) if monitor is not None else None
+    health = monitor.streams.get(name) if monitor is not None else None
+    if health is not None and not _may_see(request, health.stream):
+        return None  # a private stream, without its grant: as if there were none
+    return health
+
+
+def _may_see(request: web.Request, stream) -> bool:
+    """The playback gate's answer for this request's grant (``?pt=``)."""
+    return playback_access(request.app.get(PLAYBACK), stream, request.query.get(PLAYBACK_GRANT_PARAM, "")).allowed
 
 
 async def stream_stats(request: web.Request) -> web.Response:
@@ -125,11 +141,11 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     """Server-Sent Events: one ``stats`` event a second; ``ended`` when the broadcast ends."""
     name = request.match_info["name"]
     monitor = request.app.get(MONITOR)
-    queue = monitor.subscribe(name) if monitor is not None and STREAM_NAME_RE.fullmatch(name) else None
+    # The broadcast this feed follows: its end_reason says why an operator stopped it.
+    health = _health(request)
+    queue = monitor.subscribe(name) if health is not None else None
     if queue is None:
         return web.json_response({"error": "no such stream"}, status=404)
-    # The broadcast this feed follows: its end_reason says why an operator stopped it.
-    health = monitor.streams.get(name)
     response = web.StreamResponse(headers={
         "Content-Type": "text/event-stream",
         "Cache-Control": "no-store",

@@ -97,7 +97,7 @@ async def _is_channel(app: web.Application, name: str) -> bool:
     in the modes where a publisher picks the name (``open``, ``webhook``: a viewer may open
     the page before the push starts), or a recording of that name."""
     config = app[CONFIG]
-    if app[HUB].get(name) is not None or config.auth.mode in ("open", "webhook") or name in config.auth.keys.values():
+    if app[HUB].get_public(name) is not None or config.auth.mode in ("open", "webhook") or name in config.auth.keys.values():
         return True
     bus = app.get(CLUSTER)
     if bus is not None and bus.origin(name) is not None:

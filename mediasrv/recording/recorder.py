@@ -5,6 +5,9 @@ the same cuts as live HLS) and each finished segment is written to
 ``recording.dir/<id>/`` in a worker thread (``recording_files``: temp file, fsync,
 rename, manifest line), so a crash loses at most the segment in progress. A publisher
 that reconnects within the grace continues the same recording (EXT-X-DISCONTINUITY).
+A broadcast that starts private (the creator's backstage) is not recorded until it is
+made public (``StreamWentPublic``): the recording starts then, at the stream's last
+keyframe, and its ``started_at`` is when it went public.
 
 States and the only transitions (anything else is refused with the reason)::
 
@@ -54,7 +57,7 @@ from typing import Any, Awaitable, Callable
 from mediasrv.config import RecordingConfig
 from mediasrv.hls import names
 from mediasrv.hls.segmenter import Container, Segment, Segmenter
-from mediasrv.hub import Hub, Reader, Stream, StreamEnded, StreamStarted
+from mediasrv.hub import Hub, Reader, Stream, StreamEnded, StreamStarted, StreamWentPublic
 from mediasrv.hub.stream import expects_video
 from mediasrv.recording import files as rf
 from mediasrv.store.recordings import Recording, RecordingState, RecordingStore
@@ -269,19 +272,22 @@ class Recorder:
         stream = event.stream
         if not names.is_stream_name(stream.name):
             return  # transcoder renditions (NAME/720p): the source is what is kept
-        if isinstance(event, StreamStarted) and not any(a.stream is stream for a in self._active.values()):
+        public_start = isinstance(event, StreamStarted) and not stream.private or isinstance(event, StreamWentPublic)
+        if public_start and not any(a.stream is stream for a in self._active.values()):
             self._begin(stream)
 
     def _begin(self, stream: Stream) -> None:
         recording_id = secrets.token_urlsafe(12)
-        recording = Recording(id=recording_id, stream=stream.name, state=S.RECORDING, started_at=stream.started_at)
+        # A broadcast made public after a backstage is recorded from then on.
+        started_at = stream.public_at if stream.public_at is not None else stream.started_at
+        recording = Recording(id=recording_id, stream=stream.name, state=S.RECORDING, started_at=started_at)
         # Subscribe now (synchronously) so no unit is missed while the row is written.
         reader = stream.subscribe(from_gop=True, name=f"recorder:{stream.name}")
         segmenter = Segmenter(
             segment_duration=self.segment_duration,
             window=1,
             container=Container.FMP4,
-            tag=names.make_tag(int(stream.started_at * 1000)),
+            tag=names.make_tag(int(started_at * 1000)),
             expect_video=expects_video(stream),
         )
         files = rf.RecordingFiles(self.root / recording_id, min_free_bytes=self.min_free_bytes)
@@ -521,6 +527,23 @@ class Recorder:
             if active is not None:  # fresher than the row
                 rows[index] = replace(active.recording)
         return rows
+
+    def recording_of(self, stream: Stream) -> str | None:
+        """The id of the recording being written of the live ``stream`` (None: none, e.g.
+        a private broadcast, or recording is off)."""
+        for active in self._active.values():
+            if active.stream is stream:
+                return active.recording.id
+        return None
+
+    async def settled(self, recording_id: str, *, timeout: float) -> Recording | None:
+        """The recording once it is no longer being written (its broadcast ended: the last
+        segment is on disk and it awaits a decision, or was saved by default), waiting at
+        most ``timeout`` seconds; after that, as it is."""
+        active = self._active.get(recording_id)
+        if active is not None and active.task is not None:
+            await asyncio.wait([active.task], timeout=timeout)
+        return await self.get(recording_id)
 
     def decide_by(self, recording: Recording) -> float | None:
         """When an undecided recording follows the default (None: not ended yet / decided)."""

@@ -90,6 +90,13 @@ ACCESS_REQUESTS_MIGRATION = """
 """
 
 
+#: Migration 6: a creator's backstage setting (a new broadcast starts private until they
+#: make it public; issue 17).
+BACKSTAGE_MIGRATION = """
+    ALTER TABLE creator_settings ADD COLUMN backstage INTEGER NOT NULL DEFAULT 0
+"""
+
+
 class HandleTaken(Exception):
     """A user with that handle exists already."""
 
@@ -143,6 +150,8 @@ class CreatorSettings:
     chat: dict = field(default_factory=default_chat_settings)
     save_by_default: bool = True
     updated_at: float = 0.0
+    #: A new broadcast starts private (backstage) until the creator makes it public.
+    backstage: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +210,9 @@ class AccountStore(Protocol):
 
 
 _USER_COLUMNS = "u.id, u.handle, u.display_name, u.role, u.created_at"
-_SETTINGS_COLUMNS = ("title", "cover", "chat", "save_by_default", "updated_at")
+_SETTINGS_COLUMNS = ("title", "cover", "chat", "save_by_default", "updated_at", "backstage")
+#: Where the settings' columns end in a row that starts with ``_USER_COLUMNS``.
+_SETTINGS_END = 5 + len(_SETTINGS_COLUMNS)
 
 
 def _user(row) -> User | None:
@@ -211,8 +222,9 @@ def _user(row) -> User | None:
 def _settings(row) -> CreatorSettings:
     if row is None:
         return CreatorSettings()
-    title, cover, chat, save, updated = row
-    return CreatorSettings(title, cover, {**default_chat_settings(), **json.loads(chat)}, bool(save), updated)
+    title, cover, chat, save, updated, backstage = row
+    return CreatorSettings(title, cover, {**default_chat_settings(), **json.loads(chat)}, bool(save), updated,
+                           bool(backstage))
 
 
 class AccountsMixin:
@@ -404,14 +416,16 @@ class AccountsMixin:
             f"SELECT {', '.join(_SETTINGS_COLUMNS)} FROM creator_settings WHERE user_id = ?", (user_id,)))
 
     def update_settings(self, user_id: int, now: float, **values) -> CreatorSettings:
-        """Change some of title, cover, chat (a dict), save_by_default; return the result."""
-        unknown = set(values) - {"title", "cover", "chat", "save_by_default"}
+        """Change some of title, cover, chat (a dict), save_by_default, backstage; return the
+        result."""
+        unknown = set(values) - {"title", "cover", "chat", "save_by_default", "backstage"}
         if unknown:
             raise ValueError(f"unknown settings {sorted(unknown)}")
         if "chat" in values:
             values["chat"] = json.dumps(values["chat"], sort_keys=True)
-        if "save_by_default" in values:
-            values["save_by_default"] = int(bool(values["save_by_default"]))
+        for flag in ("save_by_default", "backstage"):
+            if flag in values:
+                values[flag] = int(bool(values[flag]))
         with self._lock:
             self._db.execute("INSERT OR IGNORE INTO creator_settings (user_id, updated_at) VALUES (?, ?)",
                              (user_id, now))
@@ -538,8 +552,8 @@ class AccountsMixin:
                 tuple(chunk))
             for row in rows:
                 user = User(*row[:5])
-                settings = _settings(row[5:10]) if row[5] is not None else CreatorSettings()
-                out[user.handle] = CreatorCard(user, settings, row[10])
+                settings = _settings(row[5:_SETTINGS_END]) if row[5] is not None else CreatorSettings()
+                out[user.handle] = CreatorCard(user, settings, row[_SETTINGS_END])
         return out
 
     def list_creators(self, limit: int) -> list[CreatorCard]:
@@ -552,7 +566,8 @@ class AccountsMixin:
             + ", (SELECT COUNT(*) FROM follows f WHERE f.followee_id = u.id) AS followers "
             "FROM users u LEFT JOIN creator_settings s ON s.user_id = u.id WHERE u.role = 'creator' "
             "ORDER BY followers DESC, u.created_at DESC, u.id DESC LIMIT ?", (limit,))
-        return [CreatorCard(User(*row[:5]), _settings(row[5:10]) if row[5] is not None else CreatorSettings(), row[10])
+        return [CreatorCard(User(*row[:5]), _settings(row[5:_SETTINGS_END]) if row[5] is not None else CreatorSettings(),
+                            row[_SETTINGS_END])
                 for row in rows]
 
 

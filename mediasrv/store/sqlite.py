@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Protocol
 
-from mediasrv.store.accounts import ACCESS_REQUESTS_MIGRATION, ACCOUNTS_MIGRATION, AccountsMixin
+from mediasrv.store.accounts import ACCESS_REQUESTS_MIGRATION, ACCOUNTS_MIGRATION, BACKSTAGE_MIGRATION, AccountsMixin
 from mediasrv.store.gifts import GIFTS_MIGRATION, GiftsMixin
 from mediasrv.store.moderation import MODERATION_MIGRATION, ModerationMixin
 
@@ -75,6 +75,7 @@ _MIGRATIONS = [
     MODERATION_MIGRATION,  # 3: chat moderators, bans, timeouts, banned words, moderation log, reports
     GIFTS_MIGRATION,  # 4: wallets, credits, gift ledger, earnings; broadcast analytics columns
     ACCESS_REQUESTS_MIGRATION,  # 5: live-access requests, the operator's site settings
+    BACKSTAGE_MIGRATION,  # 6: creators' backstage setting
 ]
 
 

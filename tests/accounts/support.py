@@ -74,9 +74,10 @@ def bulk_users(store: SqliteStore, prefix: str, count: int) -> list[User]:
 
 
 @contextlib.asynccontextmanager
-async def accounts_server(tmp_path, *overrides: str) -> AsyncIterator[Api]:
-    """The whole server in ``auth.mode=accounts`` with a bootstrapped admin."""
+async def accounts_server(tmp_path, *overrides: str, **clocks) -> AsyncIterator[Api]:
+    """The whole server in ``auth.mode=accounts`` with a bootstrapped admin (``clocks``:
+    see ``running_server``)."""
     async with running_server(tmp_path, "auth.mode=accounts", f"accounts.admin_password={ADMIN_PASSWORD}",
-                              *NO_RECORDING, *overrides) as srv:
+                              *NO_RECORDING, *overrides, **clocks) as srv:
         async with aiohttp.ClientSession(srv.http_url) as session:
             yield Api(srv, session)

@@ -29,7 +29,9 @@ OWN_ACCOUNT = {
 }
 #: Needs the creator role for one's own channel.
 OWN_CHANNEL = {("POST", "/api/me/stream-key"), ("PATCH", "/api/me/settings"), ("PUT", "/api/me/cover"),
-               ("DELETE", "/api/me/cover"), ("POST", "/api/me/live-access/requests")}
+               ("DELETE", "/api/me/cover"), ("POST", "/api/me/live-access/requests"),
+               # Backstage and ending a live (issue 17): the creator's own live, never another's.
+               ("POST", "/api/me/live/public"), ("POST", "/api/me/live/end")}
 SAFE = {"GET", "HEAD", "OPTIONS"}
 #: WHIP (docs/whip.md): the credential is a stream key as a bearer token, never a login, so
 #: every caller here is refused as having no stream key (401); a session is ended by its

@@ -45,22 +45,23 @@ class RunningServer:
 
 
 @contextlib.asynccontextmanager
-async def running_server(tmp_path, *overrides: str) -> AsyncIterator[RunningServer]:
+async def running_server(tmp_path, *overrides: str, **clocks) -> AsyncIterator[RunningServer]:
     """Start the server with ``--set`` style overrides; ports are ephemeral.
 
     Transcoding is off unless the overrides turn it on (``transcode.enabled=true``):
-    most tests are about other things and the 2-core machine is shared."""
+    most tests are about other things and the 2-core machine is shared. ``clocks``
+    (``clock=``, ``monotonic=``) go to ``create_app``: a test drives time with them."""
     config = load_config(None, [f"data_dir={tmp_path}", "rtmp.listen=127.0.0.1:0", "http.listen=127.0.0.1:0",
                                 "transcode.enabled=false", *overrides])
-    async with serving(config) as server:
+    async with serving(config, **clocks) as server:
         yield server
 
 
 @contextlib.asynccontextmanager
-async def serving(config: Config) -> AsyncIterator[RunningServer]:
-    """Run ``create_app(config)`` on an ephemeral HTTP port (HTTPS when the config has a
-    certificate) until the block ends."""
-    app = create_app(config)
+async def serving(config: Config, **clocks) -> AsyncIterator[RunningServer]:
+    """Run ``create_app(config, **clocks)`` on an ephemeral HTTP port (HTTPS when the
+    config has a certificate) until the block ends."""
+    app = create_app(config, **clocks)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2)
     await runner.setup()
     # The listener mediasrv.cli starts.

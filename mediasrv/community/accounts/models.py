@@ -72,6 +72,9 @@ class SettingsChange(RequestModel):
     title: text(TITLE_MAX) | None = None
     chat: ChatSettingsChange | None = None
     save_by_default: bool | None = None
+    backstage: bool | None = Field(None, description="a new broadcast starts private (only the creator, their "
+                                                     "moderators and operators can play it) until "
+                                                     "`POST /api/me/live/public`; applies to the next broadcast")
 
 
 class Page(RequestModel):
@@ -177,6 +180,7 @@ class GoLiveSettings(ResponseModel):
     cover_url: str | None
     chat: ChatSettings
     save_by_default: bool
+    backstage: bool = Field(description="a new broadcast starts private until `POST /api/me/live/public`")
     updated_at: float
 
 

@@ -82,7 +82,7 @@ async def _profile(request: web.Request, user: User) -> dict:
         **user.to_json(),
         "followers": followers,
         "following": following,
-        "live": request.app[HUB].get(user.handle) is not None,
+        "live": request.app[HUB].get_public(user.handle) is not None,  # a private live is nobody's business
         "cover_url": cover_url(user, settings),
     }
     for part in request.app.get(PROFILE_PARTS, ()):
@@ -316,7 +316,8 @@ async def rotate_stream_key(request: web.Request) -> web.Response:
 
 def _settings_json(user: User, settings) -> dict:
     return {"title": settings.title, "cover_url": cover_url(user, settings), "chat": settings.chat,
-            "save_by_default": settings.save_by_default, "updated_at": settings.updated_at}
+            "save_by_default": settings.save_by_default, "backstage": settings.backstage,
+            "updated_at": settings.updated_at}
 
 
 async def get_settings(request: web.Request) -> web.Response:
@@ -333,6 +334,8 @@ async def update_settings(request: web.Request) -> web.Response:
         values["title"] = body.title
     if body.save_by_default is not None:
         values["save_by_default"] = body.save_by_default
+    if body.backstage is not None:
+        values["backstage"] = body.backstage
     if body.chat is not None:
         merged = dict((await service.settings(user)).chat)
         merged.update(body.chat.model_dump(exclude_none=True))
@@ -424,7 +427,9 @@ async def cover_image(request: web.Request) -> web.StreamResponse:
             return web.Response(body=data, content_type="image/jpeg", headers={
                 "Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"})
     thumbnails = request.app.get(THUMBNAILS)
-    thumb = thumbnails.get(user.handle) if thumbnails is not None else None
+    # Never the picture of a private (backstage) live.
+    public = request.app[HUB].get_public(user.handle) is not None
+    thumb = thumbnails.get(user.handle) if thumbnails is not None and public else None
     if thumb is None:
         raise ApiError(404, "no cover, and no live thumbnail")
     return web.Response(body=thumb.jpeg, content_type="image/jpeg", headers={
@@ -479,6 +484,8 @@ def _routes(app: web.Application) -> None:
         "Go-live settings", tag=T, role="creator", ok_schema=m.GoLiveSettings))
     add_route(app, "PATCH", "/api/me/settings", update_settings, op(
         "Change go-live settings (applies at once, also while live)", tag=T, role="creator",
+        description="`backstage` applies to the next broadcast: the one live now keeps its state "
+                    "(`POST /api/me/live/public` makes it public).",
         ok_schema=m.GoLiveSettings, body=m.SettingsChange))
     image = {"schema": {"type": "string", "format": "binary"}}
     upload = {"schema": {"type": "string", "format": "binary", "minLength": 1}}  # empty: 400

@@ -287,7 +287,8 @@ class AccountService:
     async def check_publish(self, key: str) -> PublishDecision:
         """``auth.mode: accounts`` (and a key of the account form in ``open``): the key must
         be a creator's current stream key and the creator must hold live access; the
-        public name is the creator's handle. The reason never contains the key."""
+        public name is the creator's handle, and the broadcast starts private when the
+        creator's ``backstage`` setting is on. The reason never contains the key."""
         if not key or len(key) > 200:
             self.publishes_refused += 1
             return PublishDecision(False, reason="unknown stream key")
@@ -299,7 +300,8 @@ class AccountService:
         if not access.allowed:
             self.publishes_refused += 1
             return PublishDecision(False, reason=access.reason)
-        return PublishDecision(True, user.handle)
+        # Backstage: a new broadcast starts private until the creator makes it public.
+        return PublishDecision(True, user.handle, private=(await self.settings(user)).backstage)
 
     # --- stream keys --------------------------------------------------------------------
 

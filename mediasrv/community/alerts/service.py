@@ -7,6 +7,11 @@ broadcast starts it sends ``stream.started`` to the webhooks and to the feeds of
 over all followers); when it ends, ``stream.ended`` to the webhooks. The hub listener only
 schedules a task, so publishing never waits on the store or the network.
 
+A broadcast that starts private (backstage) is nobody's business yet: nothing is sent
+until it is made public (``StreamWentPublic``), when ``stream.started`` goes out as it
+would have at the start (its ``started_at`` is when it went public). One that ends
+without having been public sends nothing at all.
+
 Creator details (handle, title, ...) are attached only in ``auth.mode: accounts``: in the
 other modes a stream name is not tied to an account, so nobody is alerted for it.
 """
@@ -18,7 +23,7 @@ import logging
 import time
 from typing import Callable
 
-from mediasrv.hub import Hub, Stream, StreamEnded, StreamStarted
+from mediasrv.hub import Hub, Stream, StreamEnded, StreamStarted, StreamWentPublic
 from mediasrv.community.alerts.webhooks import WebhookSender
 from mediasrv.store.accounts import AccountStore
 
@@ -29,6 +34,11 @@ FEED_QUEUE = 32
 
 def iso(timestamp: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
+
+
+def _public_start(stream: Stream) -> float:
+    """When the public could first know of the broadcast (its start, or when it went public)."""
+    return stream.public_at if stream.public_at is not None else stream.started_at
 
 
 class AlertHub:
@@ -107,12 +117,13 @@ class GoLiveNotifier:
     def _on_event(self, event) -> None:
         if "/" in event.stream.name:  # renditions are not broadcasts
             return
-        if isinstance(event, StreamStarted):
-            coro = self._started(event.stream)
-        elif isinstance(event, StreamEnded):
-            coro = self._ended(event.stream)
+        stream = event.stream
+        if isinstance(event, StreamStarted) and not stream.private or isinstance(event, StreamWentPublic):
+            coro = self._started(stream)
+        elif isinstance(event, StreamEnded) and stream.public_at is not None:
+            coro = self._ended(stream)
         else:
-            return
+            return  # a private broadcast: nothing to tell
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -121,7 +132,7 @@ class GoLiveNotifier:
         base = self.public_url().rstrip("/")
         data = {
             "stream": stream.name,
-            "started_at": iso(stream.started_at),
+            "started_at": iso(_public_start(stream)),
             "playback_url": f"{base}/live/{stream.name}/index.m3u8",
             "creator": None,
             "title": stream.name,
@@ -175,7 +186,7 @@ class GoLiveNotifier:
             data, _ = await self._describe(stream)
             ended = stream.ended_at or time.time()
             data["ended_at"] = iso(ended)
-            data["duration_seconds"] = round(ended - stream.started_at, 3)
+            data["duration_seconds"] = round(ended - _public_start(stream), 3)
             self.webhooks.send("stream.ended", data)
         except Exception:
             log.exception("stream %s: end notification failed", stream.name)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Iterable, Mapping, Protocol
 
 from mediasrv.config import ChatConfig
-from mediasrv.hub import StreamEnded, StreamStarted
+from mediasrv.hub import StreamEnded, StreamStarted, StreamWentPublic
 from mediasrv.community.chat.rules import ChatRefused, RefusalCode, RoomRules, Speaker
 from mediasrv.store import User
 
@@ -288,13 +288,17 @@ class ChatService:
         room = self.rooms.get(event.stream.name)
         if room is None:
             return
-        if isinstance(event, StreamStarted):
+        stream = event.stream
+        # A private broadcast (backstage) is not announced: the room hears of it once it
+        # is made public, and nothing of one that ended without going public.
+        if isinstance(event, StreamStarted) and not stream.private or isinstance(event, StreamWentPublic):
             room.broadcast({"type": "system", "event": "stream-started", "text": "the stream started"})
         elif isinstance(event, StreamEnded):
-            frame = {"type": "stream-ended", "stream": room.name}
-            if event.stream.end_reason:  # an operator stopped it: the viewers see why
-                frame["reason"] = event.stream.end_reason
-            room.broadcast(frame)
+            if stream.public_at is not None:
+                frame = {"type": "stream-ended", "stream": room.name}
+                if stream.end_reason:  # an operator (or the creator) stopped it: the viewers see why
+                    frame["reason"] = stream.end_reason
+                room.broadcast(frame)
             self.forget_if_idle(room)
 
     # --- membership ---------------------------------------------------------------------

@@ -11,6 +11,10 @@ Ranking (``score``), documented in docs/api.md::
 stream that holds its audience ranks above a spike), ``followers`` the creator's follower
 count (0 outside ``auth.mode: accounts``). Ties: the newer broadcast first, then the name.
 
+A private broadcast (a creator's backstage) is in none of these: not listed, not live,
+no thumbnail, until its creator makes it public; its ``started_at`` is then when it went
+public.
+
 Other components send webhook events through the ``WebhookSender`` they are given.
 """
 
@@ -67,7 +71,7 @@ async def _items(request: web.Request, *, following_only: bool) -> list[dict]:
     limit = read_query(request, m.LiveQuery).limit
     user = await (require_user(request) if following_only else optional_user(request))
     accounts_mode = app[CONFIG].auth.mode == "accounts"
-    streams = [s for s in app[HUB].streams() if "/" not in s.name]
+    streams = [s for s in app[HUB].public_streams() if "/" not in s.name]
     # In a cluster, the streams other nodes ingest are listed too (served here as well).
     bus = app.get(CLUSTER)
     remote = [e for e in bus.remote_streams() if app[HUB].get(e.name) is None] if bus is not None else []
@@ -136,7 +140,7 @@ class _Listed:
 
     @classmethod
     def local(cls, stream) -> "_Listed":
-        return cls(stream.name, stream.started_at, stream, False)
+        return cls(stream.name, stream.public_at if stream.public_at is not None else stream.started_at, stream, False)
 
     @classmethod
     def other_node(cls, entry) -> "_Listed":
@@ -166,7 +170,7 @@ async def channels(request: web.Request) -> web.Response:
         cover = cover_url(card.user, card.settings)
         items.append({"handle": card.user.handle, "display_name": card.user.display_name,
                       "title": card.settings.title, "followers": card.followers,
-                      "live": hub.get(card.user.handle) is not None,
+                      "live": hub.get_public(card.user.handle) is not None,
                       "cover_url": f"{base}{cover}" if cover else None})
     return respond(m.ChannelListing, {"channels": items}, headers={"Cache-Control": "no-store"})
 
@@ -177,14 +181,14 @@ async def live_status(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     if not STREAM_NAME_RE.fullmatch(name):
         raise ApiError(400, "invalid stream name")
-    stream = request.app[HUB].get(name)
+    stream = request.app[HUB].get_public(name)
     bus = request.app.get(CLUSTER)
     live = stream is not None or (bus is not None and bus.origin(name) is not None)
     service = request.app.get(ACCOUNTS)
     user = await service.get_user(name.lower()) if service is not None else None
     return respond(m.LiveStatus, {
         "name": name, "live": live,
-        "started_at": iso(stream.started_at) if stream is not None else None,
+        "started_at": iso(stream.public_at or stream.started_at) if stream is not None else None,
         "creator": user.handle if user is not None else None,
     }, headers={"Cache-Control": "no-store"})
 
@@ -194,7 +198,9 @@ async def thumbnail(request: web.Request) -> web.Response:
     if not STREAM_NAME_RE.fullmatch(name):
         raise ApiError(400, "invalid stream name")
     thumbnails = request.app.get(THUMBNAILS)
-    thumb = thumbnails.get(name) if thumbnails is not None else None
+    live = request.app[HUB].get(name)
+    private = live is not None and live.private  # never the picture of a backstage
+    thumb = thumbnails.get(name) if thumbnails is not None and not private else None
     if thumb is None:
         raise ApiError(404, "no thumbnail (yet) for this stream")
     etag = f'"{int(thumb.taken_at)}-{thumb.number}"'

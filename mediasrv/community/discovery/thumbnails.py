@@ -10,7 +10,8 @@ stream's thumbnail (``get``: the live listings, the thumbnail URL) within the la
 thing done per live stream besides muxing; a stream nobody browses costs none of it, and
 the first look after a quiet spell gets the older picture once, a fresh one an interval
 later. The reader itself only looks at each unit, so it never falls
-behind; the newest JPEG is kept in memory and dropped when the broadcast ends.
+behind; the newest JPEG is kept in memory and dropped when the broadcast ends. Nothing is
+taken while a broadcast is private (backstage): its first picture is one of it public.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ class ThumbnailService:
                 unit = await reader.read()
                 if unit is None:
                     break
-                if unit.kind is not TrackKind.VIDEO or not unit.keyframe or stream.name in self._busy:
+                if unit.kind is not TrackKind.VIDEO or not unit.keyframe or stream.name in self._busy or stream.private:
                     continue
                 now = self.clock()
                 if now - last < self.interval:

@@ -122,7 +122,7 @@ async def leaderboard(request: web.Request) -> web.Response:
     name, creator = await _stream_creator(request)
     scope = read_query(request, m.LeaderboardQuery).scope
     rows = await service.leaderboard(creator, live_only=scope == "broadcast", stream_name=name)
-    return respond(m.Leaderboard, {"stream": name, "scope": scope, "live": request.app[HUB].get(name) is not None,
+    return respond(m.Leaderboard, {"stream": name, "scope": scope, "live": request.app[HUB].get_public(name) is not None,
                                    "gifters": [{"rank": rank, "user": row.handle, "display_name": row.display_name,
                                            "coins": row.coins, "gifts": row.gifts}
                                           for rank, row in enumerate(rows, start=1)]})

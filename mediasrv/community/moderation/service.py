@@ -170,6 +170,11 @@ class ModerationService:
         await self._state(creator_id)
         return self.standing(creator_id, user)
 
+    async def appointed(self, creator_id: int, user_id: int) -> bool:
+        """Is ``user_id`` one of the moderators ``creator_id`` appointed? (They may watch
+        the creator's private live.)"""
+        return user_id in (await self._state(creator_id)).moderators
+
     async def is_banned(self, creator_id: int, user_id: int) -> bool:
         """Is ``user_id`` banned from ``creator_id``'s chats? (Gifts are refused too.)"""
         return user_id in (await self._state(creator_id)).banned
