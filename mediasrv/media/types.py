@@ -29,6 +29,14 @@ class Codec(enum.StrEnum):
         return TrackKind.AUDIO if self is Codec.AAC else TrackKind.VIDEO
 
 
+def orientation(width: int, height: int) -> str | None:
+    """How a ``width``×``height`` picture stands: "portrait" (taller than wide, a phone held
+    upright), "landscape" or "square"; None when the size is unknown (0)."""
+    if width <= 0 or height <= 0:
+        return None
+    return "portrait" if height > width else "landscape" if width > height else "square"
+
+
 @dataclass(frozen=True, slots=True)
 class TrackInfo:
     """What a decoder or a muxer needs to know about one track.

@@ -21,10 +21,10 @@ from tests.hls.conftest import Publisher, encode
 from tests.support.server import running_server
 
 
-def go_live(srv, name: str, *, seconds: float = 1.0):
+def go_live(srv, name: str, *, seconds: float = 1.0, width: int = 320, height: int = 240):
     """Publish ``name`` in the hub and push ``seconds`` of H.264+AAC; return the publication."""
     publication = srv.hub.publish(name, Publisher())
-    for unit in encode(seconds=seconds).units:
+    for unit in encode(seconds=seconds, width=width, height=height).units:
         publication.push(unit)
     return publication
 
@@ -106,6 +106,23 @@ async def test_live_listing_in_open_mode(tmp_path):
         async with aiohttp.ClientSession(srv.http_url) as http:
             streams = (await (await http.get("/api/live")).json())["streams"]
         assert [(s["name"], s["creator"], s["title"]) for s in streams] == [("anyname", None, "anyname")]
+
+
+async def test_the_listing_gives_each_live_s_picture_size_and_orientation(tmp_path):
+    """Issue 17, item 3: pages shape a portrait live's player and card before its video
+    loads. A phone held upright is portrait; a stream with no video yet has no size."""
+    async with running_server(tmp_path, *NO_RECORDING) as srv:
+        go_live(srv, "upright", width=144, height=256)
+        go_live(srv, "wide", width=320, height=180)
+        go_live(srv, "square", width=240, height=240)
+        srv.hub.publish("starting", Publisher())  # connected, nothing sent yet
+        async with aiohttp.ClientSession(srv.http_url) as http:
+            streams = (await (await http.get("/api/live")).json())["streams"]
+            status = await (await http.get("/api/live/upright/status")).json()
+        pictures = {s["name"]: (s["width"], s["height"], s["orientation"]) for s in streams}
+        assert pictures == {"upright": (144, 256, "portrait"), "wide": (320, 180, "landscape"),
+                            "square": (240, 240, "square"), "starting": (None, None, None)}
+        assert (status["width"], status["height"], status["orientation"]) == (144, 256, "portrait")
 
 
 async def test_thumbnails_are_taken_served_and_stand_in_for_the_cover(tmp_path):

@@ -46,12 +46,15 @@ async def test_live_status_is_200_either_way(tmp_path):
         await api.user("alice", "creator")
         response = await api.http.get("/api/live/alice/status")
         assert response.status == 200
-        assert await response.json() == {"name": "alice", "live": False, "started_at": None, "creator": "alice"}
+        # Offline: no picture to give the size of (issue 17, item 3: a page shapes its player by it).
+        picture = {"width": None, "height": None, "orientation": None}
+        assert await response.json() == {"name": "alice", "live": False, "started_at": None, "creator": "alice", **picture}
         assert await (await api.http.get("/api/live/nobody/status")).json() == {
-            "name": "nobody", "live": False, "started_at": None, "creator": None}
+            "name": "nobody", "live": False, "started_at": None, "creator": None, **picture}
         publication = go_live(api.srv, "alice")
         status = await (await api.http.get("/api/live/alice/status")).json()
         assert status["live"] is True and status["started_at"].endswith("Z") and status["creator"] == "alice"
+        assert (status["width"], status["height"], status["orientation"]) == (320, 240, "landscape")
         publication.detach(clean=True)
         assert (await (await api.http.get("/api/live/alice/status")).json())["live"] is False
         assert (await api.http.get("/api/live/bad%20name/status")).status == 400

@@ -347,3 +347,71 @@ async def test_hevc_and_av1_sources_give_h264_rungs(tmp_path, codec):
         assert (r.codec, r.width, r.height) == ("h264", *size)
         assert r.keyframes == r.segment_starts and sum(r.extinf) >= 3.5
         assert r.extinf == rungs["source"].extinf[-len(r.extinf):]
+
+
+#: The default ladder's sizes and bitrates, cheap to encode on a shared 2-core machine
+#: (10 frames a second, x264 ultrafast): what is checked is the shape of each picture.
+PORTRAIT_LADDER = [
+    {"name": "720p", "height": 720, "video_bitrate": 1_200_000, "maxrate": 1_300_000, "bufsize": 2_600_000,
+     "max_fps": 10.0, "preset": "ultrafast"},
+    {"name": "480p", "height": 480, "video_bitrate": 600_000, "maxrate": 650_000, "bufsize": 1_300_000,
+     "max_fps": 10.0, "preset": "ultrafast"},
+    {"name": "360p", "height": 360, "video_bitrate": 350_000, "maxrate": 400_000, "bufsize": 800_000,
+     "max_fps": 10.0, "preset": "ultrafast"},
+]
+
+
+async def decoded_size(session: aiohttp.ClientSession, base: str, name: str) -> tuple[int, int, int]:
+    """(width, height, frames) of the pictures of a rendition's last listed segment, decoded
+    with PyAV (not the size its container declares)."""
+    text = (await _get(session, f"{base}/{name}/index.m3u8")).decode()
+    init_uri = re.search(r'#EXT-X-MAP:URI="([^"]+)"', text).group(1)
+    segment_uri = [line for line in text.splitlines() if line and not line.startswith("#")][-1]
+    data = await _get(session, f"{base}/{name}/{init_uri}") + await _get(session, f"{base}/{name}/{segment_uri}")
+    sizes = set()
+    frames = 0
+    with av.open(io.BytesIO(data), "r") as container:
+        for frame in container.decode(video=0):
+            sizes.add((frame.width, frame.height))
+            frames += 1
+    assert len(sizes) == 1, (name, sizes)
+    (width, height), = sizes
+    return width, height, frames
+
+
+async def test_a_portrait_push_stays_portrait_on_every_rung(tmp_path):
+    """Issue 17, item 3: FFmpeg publishes 720x1280 (a phone held upright) over RTMP; every
+    rung is chosen by the picture's short side, so each is portrait and as wide as its
+    name (720x1280, 480x854, 360x640, not 406x720 pictures), the master playlist says so
+    in RESOLUTION (width x height as encoded, the source's too), the rungs keep the
+    source's segment boundaries, and the decoded pictures have exactly those sizes."""
+    targets = {"source": (720, 1280), "720p": (720, 1280), "480p": (480, 854), "360p": (360, 640)}
+    async with transcode_server(tmp_path, {"hls": {"segment_duration": 1.0},
+                                           "transcode": {"ladder": PORTRAIT_LADDER, "max_queue_seconds": 30.0}}) as server:
+        base = f"{server.http_url}/live/upright"
+        push = asyncio.ensure_future(run_process(*ffmpeg_push_args(
+            server.rtmp_url("upright"), seconds=8, fps=10, realtime=True, size="720x1280"), timeout=90))
+        async with aiohttp.ClientSession() as session:
+            variants = await wait_variants(session, base, set(targets), 45)
+            _track_pids(server)
+            for name, (width, height) in targets.items():
+                assert f"RESOLUTION={width}x{height}" in variants[name], (name, variants[name])
+            # The stream's API gives the same sizes (what pages read).
+            async with session.get(f"{server.http_url}/api/streams/upright") as response:
+                info = await response.json()
+            assert {r["name"]: (r["width"], r["height"]) for r in info["renditions"]} == targets
+            status, output = await push
+            assert status == 0, output
+            renditions = {r.name: r for r in await read_until_ended(session, base, list(targets), 30)}
+            decoded = {name: await decoded_size(session, base, name) for name in targets}
+    source = renditions["source"]
+    for name, (width, height) in targets.items():
+        got_w, got_h, frames = decoded[name]
+        assert (got_w, got_h) == (width, height) and got_w < got_h and frames > 0, (name, decoded[name])
+        r = renditions[name]
+        assert (r.width, r.height) == (width, height), name
+        if name != "source":
+            assert r.codec == "h264"
+            # Keyframe alignment is unchanged by the orientation: the source's boundaries.
+            assert r.extinf[:-1] == source.extinf[:-1], (name, r.extinf, source.extinf)
+            assert r.segment_starts == source.segment_starts and r.keyframes == r.segment_starts, name

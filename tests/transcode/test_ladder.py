@@ -146,3 +146,63 @@ def test_a_portrait_source_s_rungs_are_named_by_their_short_side():
     # A square picture is its height; an anamorphic portrait one counts displayed pixels.
     assert [p.name for p in plan_ladder(480, 480, DEFAULT)] == ["480p", "360p"]
     assert plan_ladder(540, 1280, [RungConfig(name="720p", height=720)], sar=(4, 3))[0].width == 720
+
+
+def test_portrait_and_landscape_rungs_of_one_short_side_cost_the_same_bits():
+    """The bitrate is chosen per rung, i.e. per short side: a 720x1280 source's 720p rung
+    has as many pixels as a 1280x720 one's and gets the same bitrate, VBV and preset."""
+    portrait = plan_ladder(720, 1280, DEFAULT)
+    landscape = plan_ladder(1280, 720, DEFAULT)
+    assert [(p.name, p.pixels, p.video_bitrate, p.maxrate, p.bufsize) for p in portrait] == \
+        [(p.name, p.pixels, p.video_bitrate, p.maxrate, p.bufsize) for p in landscape]
+    assert [(p.width, p.height) for p in portrait] == [(p.height, p.width) for p in landscape]
+
+
+_RUNG_HEIGHTS = st.lists(st.integers(min_value=32, max_value=1080).map(lambda h: 2 * h),
+                         min_size=1, max_size=5, unique=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(width=st.integers(min_value=16, max_value=4096), height=st.integers(min_value=16, max_value=4096),
+       heights=_RUNG_HEIGHTS)
+def test_every_rung_keeps_the_source_s_shape(width, height, heights):
+    """Portrait, landscape, square and odd sizes: every rung has even sides, its short side
+    is its configured size (never more than the source's: no upscaling), the long side
+    follows the source's aspect ratio within the rounding to an even number (one pixel),
+    a portrait source's rungs are portrait, a landscape source's landscape, and exactly
+    the rungs that fit under the source's short side are made."""
+    rungs = [RungConfig(name=f"r{h}", height=h) for h in heights]
+    plans = plan_ladder(width, height, rungs)
+    short = min(width, height)
+    assert [p.name for p in plans] == [r.name for r in rungs if r.height <= short]
+    for plan in plans:
+        assert plan.width % 2 == 0 and plan.height % 2 == 0, plan
+        size = int(plan.name[1:])
+        assert short_side(plan.width, plan.height) == size <= short, plan
+        if width > height:
+            assert plan.height == size and plan.width >= plan.height
+            assert abs(plan.width - width * size / height) <= 1, plan
+        elif width < height:
+            assert plan.width == size and plan.height >= plan.width
+            assert abs(plan.height - height * size / width) <= 1, plan
+        else:
+            assert plan.width == plan.height == size
+
+
+@settings(max_examples=100, deadline=None)
+@given(width=st.integers(min_value=16, max_value=2048), height=st.integers(min_value=16, max_value=2048),
+       sar=st.sampled_from([(1, 1), (4, 3), (3, 4), (16, 11), (10, 11), (0, 1)]), heights=_RUNG_HEIGHTS)
+def test_anamorphic_sources_are_shaped_by_their_displayed_size(width, height, sar, heights):
+    """With non-square pixels the output (square pixels) has the displayed aspect ratio;
+    the short side is counted in displayed pixels (an unknown 0:1 ratio is square)."""
+    num, den = sar if sar[0] > 0 else (1, 1)
+    shown_w, shown_h = width * num / den, height
+    plans = plan_ladder(width, height, [RungConfig(name=f"r{h}", height=h) for h in heights], sar=sar)
+    for plan in plans:
+        size = int(plan.name[1:])
+        assert plan.width % 2 == 0 and plan.height % 2 == 0, plan
+        assert size <= min(shown_w, shown_h), plan
+        if shown_w < shown_h:
+            assert plan.width == size and abs(plan.height - shown_h * size / shown_w) <= 1, plan
+        else:
+            assert plan.height == size and abs(plan.width - shown_w * size / shown_h) <= 1, plan

@@ -5,8 +5,8 @@ headless Chromium against the whole server (accounts mode) with a real RTMP push
 - On a phone (390x844 and 360x740, a touch device) a viewer gets one header row, no
   horizontal scroll, a player as wide as the screen, the chat under it with the message box
   and the gifts on screen, and sending a message does not scroll the video away; a
-  vertical stream takes about half the height, not all of it. At 1366x768 the player and
-  the chat sit side by side.
+  vertical stream fills the screen under the header with the chat over its lower part
+  (issue 17, item 3). At 1366x768 the player and the chat sit side by side.
 - The creator on her own page: no gift bar and no "Report" of her own stream; a message's
   actions are in a "⋯" menu (mouse and keyboard) that takes no width from the text; Ban
   asks first, and Cancel leaves the viewer unbanned (checked through the API).
@@ -267,22 +267,43 @@ async def test_viewer_on_a_phone_has_the_video_chat_box_and_gifts_on_one_screen(
     await context.close()
 
 
-async def test_a_vertical_stream_on_a_phone_takes_half_the_height_not_the_chat(site, browser):
+async def test_a_vertical_stream_fills_a_phone_screen_with_the_chat_over_it(site, browser):
+    """Issue 17, item 3 (it was "up to half the height, letterboxed"): a portrait live fills
+    the phone's screen under the header, as wide as the screen and as high as its
+    proportions, the chat over its lower part with the message box on screen, the newest
+    line just above it (tests/web/test_portrait_quality.py checks the shapes in detail)."""
     api = site.api
     site.auth["dana"] = await api.user("dana", "creator")
     async with pushing(api, site.auth["dana"], "180x320"):
         await wait_live(api, "dana")
+        clients = {}
+        for handle in ("dana", "bob", "carol"):
+            clients[handle], _ = await join(api, "dana", site.auth[handle])
+        await clients["bob"].say("the vertical view is so much better")
+        await clients["carol"].say("hi dana! 👋")
+        for i in range(6):
+            await clients["dana"].say(f"thanks for coming, question {i + 1} next")
+        await clients["bob"].say("last line")
+        for client in clients.values():
+            await client.close()
         context = await context_for(browser, site, "carol", PHONE, phone=True)
         page, log = await open_watch(context, site, "dana")
-        await page.locator("#player.vertical").wait_for(timeout=UI)
+        await page.locator("body.immersive #player.vertical").wait_for(timeout=UI)
         await wait_playing(page)
         await page.locator("#chat-input:not([disabled])").wait_for(timeout=UI)
+        last = page.locator("#chat-log li.message", has_text="last line")
+        await last.wait_for(timeout=UI)
         g = await page.evaluate(GEOMETRY)
         assert_fits(g, "vertical stream")
-        # The video gets the width and a good part of the height; the chat keeps lines.
+        # The video gets the width and the height its proportions say (390 x 693); the
+        # chat keeps lines to read, over the video's lower part.
         assert abs(g["player"]["width"] - g["width"]) <= 1, g["player"]
-        assert 0.4 * g["height"] <= g["player"]["height"] <= 0.6 * g["height"], (g["player"], g["height"])
+        assert abs(g["player"]["height"] - g["width"] * 320 / 180) <= 1.5, (g["player"], g["height"])
+        assert g["player"]["bottom"] <= g["height"], (g["player"], g["height"])
+        assert g["aside"]["top"] < g["player"]["bottom"], (g["aside"], g["player"])
         assert g["chat"]["height"] >= 3 * g["chatLine"], g["chat"]
+        box = await last.bounding_box()
+        assert g["chat"]["bottom"] - (box["y"] + box["height"]) < 2 * g["chatLine"], (box, g["chat"])
         await screenshot(page, "watch-phone-vertical-390x844")
         log.check()
         await context.close()

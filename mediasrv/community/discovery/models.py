@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 
+from typing import Literal
+
 from pydantic import Field
 
 from mediasrv.httpkit.models import query_int, RequestModel, ResponseModel
@@ -12,7 +14,21 @@ class LiveQuery(RequestModel):
     limit: query_int(1, 500, "at most this many (1-500)") = 50
 
 
-class LiveStatus(ResponseModel):
+Orientation = Literal["portrait", "landscape", "square"]
+
+
+class Picture(ResponseModel):
+    """The size of a live stream's picture as its publisher sends it (the source rendition;
+    the ladder's rungs keep its orientation), so a page can shape its player and cards
+    before the video loads. Null when unknown: no video (yet), or another node's stream."""
+
+    width: int | None = Field(None, description="source video width in pixels")
+    height: int | None = Field(None, description="source video height in pixels")
+    orientation: Orientation | None = Field(
+        None, description="portrait (taller than wide, e.g. 720x1280: a phone held upright), landscape or square")
+
+
+class LiveStatus(Picture):
     """Whether a name is live: 200 either way, so a page that waits for a stream asks
     without an error in its console (``GET /api/streams/NAME`` answers 404 offline)."""
 
@@ -29,7 +45,7 @@ class Creator(ResponseModel):
     profile_url: str
 
 
-class LiveStream(ResponseModel):
+class LiveStream(Picture):
     name: str
     title: str
     creator: Creator | None

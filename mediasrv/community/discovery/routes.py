@@ -38,6 +38,7 @@ from mediasrv.httpkit.models import STREAM_NAME_PARAM, SseEvent, TokenQuery
 from mediasrv.httpkit.openapi import add_route, op, path_param
 from mediasrv.httpkit.urls import public_base_url
 from mediasrv.httpkit.validate import ApiError
+from mediasrv.media.types import TrackKind, orientation
 
 
 
@@ -61,6 +62,16 @@ def score(viewers: int, average_viewers: float, followers: int, followed: bool) 
 
 
 
+
+
+def picture(stream) -> dict:
+    """The ``width``, ``height`` and ``orientation`` of a live stream's source video (all
+    None without one: no video track yet, or a stream another node ingests), so a page
+    shapes a portrait stream's player and card before its video loads."""
+    track = stream.tracks.get(TrackKind.VIDEO) if stream is not None else None
+    if track is None or track.width <= 0 or track.height <= 0:
+        return {"width": None, "height": None, "orientation": None}
+    return {"width": track.width, "height": track.height, "orientation": orientation(track.width, track.height)}
 
 
 # --- handlers -----------------------------------------------------------------------------
@@ -122,6 +133,7 @@ async def _items(request: web.Request, *, following_only: bool) -> list[dict]:
             "playback_url": f"{base}/live/{stream.name}/index.m3u8",
             "followed": is_followed,
             "score": score(viewers, average, card.followers if card else 0, is_followed),
+            **picture(stream.stream),
             "_started": stream.started_at,
         })
     items.sort(key=lambda item: (-item["score"], -item["_started"], item["name"]))
@@ -190,6 +202,7 @@ async def live_status(request: web.Request) -> web.Response:
         "name": name, "live": live,
         "started_at": iso(stream.public_at or stream.started_at) if stream is not None else None,
         "creator": user.handle if user is not None else None,
+        **picture(stream),
     }, headers={"Cache-Control": "no-store"})
 
 

@@ -18,9 +18,12 @@ let events = null;
 function card(stream) {
   const title = stream.title || `${stream.creator ? stream.creator.display_name || stream.name : stream.name} is live`;
   const creator = stream.creator ? (stream.creator.display_name || stream.creator.handle) : stream.name;
-  const image = stream.image_url || stream.thumbnail_url;
+  // A portrait stream (a phone held upright) gets a portrait card of its own proportions,
+  // showing its live picture (a cover is usually landscape: it would be cropped to a strip).
+  const portrait = stream.orientation === 'portrait';
+  const image = portrait ? stream.thumbnail_url || stream.image_url : stream.image_url || stream.thumbnail_url;
   const live = Math.max(0, Date.now() / 1000 - Date.parse(stream.started_at) / 1000 || 0);
-  return el('a', { class: 'stream-card', href: `/watch/${encodeURIComponent(stream.name)}`,
+  const node = el('a', { class: portrait ? 'stream-card portrait' : 'stream-card', href: `/watch/${encodeURIComponent(stream.name)}`,
     dataset: { stream: stream.name }, 'aria-label': `${title} by ${creator}, ${stream.viewers} watching` },
   el('div', { class: 'thumb' },
     image ? el('img', { src: image, alt: '', loading: 'lazy' }) : null,
@@ -30,6 +33,9 @@ function card(stream) {
     el('div', { class: 'title', text: title }),
     el('div', { class: 'creator' }, creator, stream.followed ? ' · following' : '',
       Number.isFinite(live) && live > 0 ? ` · ${fmtDuration(live)}` : '')));
+  // (CSSOM, not a style attribute: the pages' Content-Security-Policy has no inline styles.)
+  if (portrait) node.style.setProperty('--thumb-aspect', `${stream.width} / ${stream.height}`);
+  return node;
 }
 
 /** Put `cards` in `grid`, keeping the element of a stream already shown and moving
@@ -51,6 +57,9 @@ function update(grid, cards) {
       thumb.replaceWith(fresh.querySelector('.thumb'));
     }
     node.querySelector('.meta').replaceWith(fresh.querySelector('.meta'));
+    // Its shape too: the size is known once its video arrives, and a phone may turn.
+    node.className = fresh.className;
+    node.style.setProperty('--thumb-aspect', fresh.style.getPropertyValue('--thumb-aspect'));
     node.setAttribute('aria-label', fresh.getAttribute('aria-label'));
     return node;
   });

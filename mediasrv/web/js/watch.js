@@ -21,6 +21,37 @@ let pollTimer = null;
 function setMode(mode) {
   state.mode = mode;
   document.body.dataset.mode = mode;
+  fitShape();
+}
+
+// --- the picture's shape ------------------------------------------------------------------
+
+// The phone layout of app.css (the same media query): the page as high as the screen.
+const PHONE = window.matchMedia('(max-width: 959.98px) and (orientation: portrait), (max-width: 639.98px)');
+
+/** Shape the player as the picture: a portrait stream (a phone held upright, 720x1280) gets
+ *  a portrait player of its own proportions, so the video is never letterboxed. Known from
+ *  the API before the video loads (GET /api/live/NAME/status), then from the video itself
+ *  (a publisher may turn its phone). */
+function setShape(width, height) {
+  if (!(width > 0 && height > 0)) return;
+  const portrait = height > width;
+  const player = $('player');
+  player.classList.toggle('vertical', portrait);
+  player.style.setProperty('--video-aspect', `${width} / ${height}`);
+  player.style.setProperty('--video-ratio', String(width / height));
+  document.body.dataset.orientation = portrait ? 'portrait' : 'landscape';
+  state.shape = { width, height, portrait };
+  fitShape();
+}
+
+/** A portrait live on a phone fills the screen, the chat over its lower part (app.css):
+ *  the video's own controls would sit under the chat, so they are off there (the Unmute
+ *  button and the quality menu stay, over its top edge). */
+function fitShape() {
+  const immersive = Boolean(state.shape && state.shape.portrait) && state.mode === 'live' && PHONE.matches;
+  document.body.classList.toggle('immersive', immersive);
+  video.controls = !immersive;
 }
 
 function overlay(title, text, actions = []) {
@@ -338,12 +369,9 @@ async function main() {
   fitViewport();
   if (!name) { overlay('No stream', 'The address names no stream.'); return; }
   $('title').textContent = name;
-  video.addEventListener('loadedmetadata', () => {
-    $('player').classList.toggle('vertical', video.videoHeight > video.videoWidth);
-  });
-  video.addEventListener('resize', () => {
-    $('player').classList.toggle('vertical', video.videoHeight > video.videoWidth);
-  });
+  video.addEventListener('loadedmetadata', () => setShape(video.videoWidth, video.videoHeight));
+  video.addEventListener('resize', () => setShape(video.videoWidth, video.videoHeight));
+  PHONE.addEventListener('change', fitShape);
   video.addEventListener('ended', () => { if (state.mode === 'live') ended(); });
   $('unmute').addEventListener('click', () => { video.muted = false; video.play().catch(() => {}); $('unmute').hidden = true; });
   video.addEventListener('volumechange', () => { $('unmute').hidden = !video.muted; });
@@ -388,6 +416,7 @@ async function main() {
   window.addEventListener('mediasrv:auth', () => { chat.reconnect(); loadBalance(); loadFollowing(); });
 
   const status = await liveStatus();
+  if (status) setShape(status.width, status.height);
   await loadProfile(!status || Boolean(status.creator));
   loadFollowing();
   loadGifts().then(loadBalance);
