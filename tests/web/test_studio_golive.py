@@ -205,11 +205,16 @@ async def plays_over_hls(browser, api: Api, name: str) -> None:
         await player.page.close()
 
 
-async def end_and_decide(page, api: Api, headers: dict, choice: str) -> None:
-    """End live on the page, answer its save-or-discard question, check the recording."""
+async def end_and_decide(page, api: Api, headers: dict, choice: str, *, saved_by_default: bool) -> None:
+    """End live on the page, answer its save-or-discard question, check the recording
+    (``saved_by_default``: the creator's setting, so the question is "keep or discard")."""
     await page.locator("#end-live").click()
-    await page.locator("#decide-actions").wait_for(timeout=ON_AIR)
-    assert "Save it as a video" in await page.locator("#decide-text").text_content()
+    await page.wait_for_function("() => !document.getElementById('decide-actions').hidden"
+                                 " || window.mediasrvGoLive.phase === 'done' || !!window.mediasrvGoLive.problem",
+                                 timeout=ON_AIR)
+    text = await page.locator("#decide-text").text_content()
+    asked = "Save it as a video" if not saved_by_default else "Keep it, or discard it?"
+    assert asked in text, (text, await page.evaluate("window.mediasrvGoLive"))
     await check_layout(page, "golive-decide", button="save")
     recording = await page.evaluate("window.mediasrvGoLive.recording")
     assert api.srv.hub.get("alice") is None  # the server ended the broadcast
@@ -227,9 +232,12 @@ async def end_and_decide(page, api: Api, headers: dict, choice: str) -> None:
 
 
 async def test_go_live_from_a_phone_then_end_and_save(tmp_path):
-    """Public at once: listed, plays, health and viewers, End live → Save."""
+    """Public at once: listed, plays, health and viewers, End live → Save (the creator
+    does not save by default: the recording waits for her)."""
     async with golive_server(tmp_path) as api:
         alice = await api.user("alice", "creator")
+        response = await api.http.patch("/api/me/settings", json={"save_by_default": False}, headers=alice)
+        assert response.status == 200, await response.text()
         async with chromium(FAKE_CAMERA) as browser:
             context, page, watch = await open_golive(browser, api, "alice", PHONE)
             await camera_ready(page)
@@ -251,15 +259,22 @@ async def test_go_live_from_a_phone_then_end_and_save(tmp_path):
             await page.wait_for_function("() => /kbps/.test(document.getElementById('h-bitrate').textContent)"
                                          " && /fps/.test(document.getElementById('h-fps').textContent)", timeout=ON_AIR)
             assert "watching" in await page.locator("#viewers").text_content()
+            assert await page.locator("#live-title").text_content() == "Morning run"
             await check_layout(page, "golive-live", button="end-live")
-            await end_and_decide(page, api, alice, "save")
+            await end_and_decide(page, api, alice, "save", saved_by_default=False)
+            # Going live again waits out the server's hold after an end from the studio.
+            await page.locator("#again").click()
+            await phase(page, "setup")
+            assert await page.locator("#go-live").is_disabled()
+            assert "you can go live again in" in await page.locator("#go-hint").text_content()
             watch.check()
             await context.close()
 
 
 async def test_backstage_then_go_public_then_end_and_discard(tmp_path):
     """With backstage ticked on the page: private (not listed, nothing recorded, the
-    banner), Go public → listed and recorded, End live → Discard."""
+    banner), Go public → listed and recorded, End live → Discard (saved by default, the
+    default: the page asks "keep or discard")."""
     async with golive_server(tmp_path) as api:
         alice = await api.user("alice", "creator")
         async with chromium(FAKE_CAMERA) as browser:
@@ -285,7 +300,7 @@ async def test_backstage_then_go_public_then_end_and_discard(tmp_path):
             assert await listed(api, "alice")
             await eventually(lambda: _recording(api, alice), "the recording to start")
             await plays_over_hls(browser, api, "alice")
-            await end_and_decide(page, api, alice, "discard")
+            await end_and_decide(page, api, alice, "discard", saved_by_default=True)
             watch.check()
             await context.close()
 

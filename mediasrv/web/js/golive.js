@@ -17,6 +17,7 @@ const START_TIMEOUT = 30000;
 // Exposed for tests and debugging (never the key).
 const state = window.mediasrvGoLive = {
   phase: 'loading', problem: null, codec: null, backstage: false, public: false, recording: null, decision: null,
+  elsewhere: false, session: null, holdUntil: 0,
 };
 let me = null;
 let key = null;
@@ -29,6 +30,7 @@ let facing = 'user';
 let levelStop = null;
 let statsTimer = null;
 let liveSince = null;     // the server's start of this live (Unix seconds)
+let holdTimer = null;
 
 // --- what the page shows ----------------------------------------------------------------
 
@@ -52,7 +54,7 @@ function setPhase(phase) {
   $('decide').hidden = !['decide', 'done'].includes(phase);
   $('go-live').hidden = !['setup', 'connecting'].includes(phase);
   $('go-public').hidden = phase !== 'backstage';
-  $('end-live').hidden = !(onAir || phase === 'connecting');
+  $('end-live').hidden = !(onAir || phase === 'connecting' || (phase === 'setup' && state.elsewhere));
   $('end-live').textContent = phase === 'connecting' ? 'Cancel' : 'End live';
   $('setup').querySelectorAll('input, select, button').forEach((c) => { c.disabled = phase !== 'setup' || c.dataset.off === '1'; });
   refreshGoButton();
@@ -64,14 +66,19 @@ function refreshGoButton() {
   const button = $('go-live');
   button.textContent = state.phase === 'connecting' ? 'Connecting…' : 'Go live';
   let missing = '';
+  const hold = Math.ceil((state.holdUntil - Date.now()) / 1000);
   if (access && !access.allowed) missing = 'You need live access first: the studio says how to get it.';
   else if (!key) missing = 'Your stream key could not be read: reload the page.';
   else if (!media) missing = 'Turn on your camera (above) to go live.';
+  else if (hold > 0) missing = `You just ended a live: you can go live again in ${hold} s.`;
   button.disabled = state.phase !== 'setup' || !!missing;
   const hint = $('go-hint');
   hint.textContent = state.phase === 'setup' ? missing : '';
   hint.hidden = !hint.textContent;
   $('cover-snap').disabled = state.phase !== 'setup' || !media;
+  // Count the hold down (the server refuses a new live until then).
+  clearTimeout(holdTimer);
+  if (hold > 0) holdTimer = setTimeout(refreshGoButton, 1000);
 }
 
 function showProblem(title, text) {
@@ -260,25 +267,31 @@ async function saveBackstage() {
 
 // --- going live -------------------------------------------------------------------------
 
-/** What to tell the creator when the WHIP exchange failed: [title, text]. */
+/** What to tell the creator when the WHIP exchange failed: [title, text]. The server's
+ *  reason is shown as it said it. */
 function whipProblem(error) {
-  const reason = error.reason ? ` The server said: “${error.reason}”.` : '';
+  const reason = error.reason || '';
   if (error.kind === 'ice') {
     return ['Connection failed', 'Your camera could not reach the server: the network blocks the video connection (UDP). '
       + 'Try another network (Wi-Fi or mobile data), or ask the operator to set up a TURN server. Then tap “Go live” again.'];
   }
   if (error.kind === 'network') {
-    return ['Could not reach the server', `Check your connection and tap “Go live” again.${reason}`];
+    return ['Could not reach the server', `Check your connection and tap “Go live” again.${reason ? ` (${reason})` : ''}`];
   }
   switch (error.status) {
-    case 401: return ['Stream key refused', 'The server did not accept your stream key: it was probably replaced by '
-      + '“New key” in another tab. Reload this page to use the current key.'];
-    case 403: return ['You cannot go live now', `${error.reason || 'Live access was refused.'} The studio says how to get live access.`];
-    case 409: return ['The server refused this live', `${error.reason || 'Another broadcast is in the way.'} Wait a moment and tap “Go live” again.`];
-    case 400: return ['The server could not use your camera', `${error.reason || 'It refused the offer.'} Try another camera or browser.`];
-    case 503: return ['The server is full', 'Too many people are live right now. Try again in a minute.'];
-    case 404: case 405: return ['Going live from the browser is off here', 'This server does not take WHIP. Go live with OBS: the studio shows the server and key.'];
-    default: return [`The server answered ${error.status}`, `${error.reason || 'Going live failed.'} Tap “Go live” to try again.`];
+    case 401:
+      if (!reason || /stream key/i.test(reason)) {
+        return ['Stream key refused', `${reason ? `The server said: “${reason}”. ` : ''}Your key was probably replaced `
+          + 'with “New key” in another tab. Reload this page to use the current key.'];
+      }
+      // Refusals of the publish itself (live access, a live just ended): the server's words.
+      return ['You cannot go live now', `${reason}.`];
+    case 403: return ['You cannot go live now', `${reason || 'Live access was refused'}. The studio says how to get live access.`];
+    case 409: return ['The server refused this live', `${reason || 'Another broadcast is in the way'}. Wait a moment and tap “Go live” again.`];
+    case 400: return ['The server could not use your camera', `${reason || 'It refused the offer'}. Try another camera or browser.`];
+    case 503: return ['The server is full', `${reason ? `${reason}. ` : ''}Try again in a minute.`];
+    case 404: return ['Going live from the browser is off here', 'This server does not take WHIP. Go live with OBS: the studio shows the server and key.'];
+    default: return [`The server answered ${error.status}`, `${reason || 'Going live failed'}. Tap “Go live” to try again.`];
   }
 }
 
@@ -289,6 +302,7 @@ async function goLive() {
   state.public = false;
   state.recording = null;
   state.decision = null;
+  state.elsewhere = false;
   setPhase('connecting');
   try {
     const title = $('title').value.trim();
@@ -299,57 +313,67 @@ async function goLive() {
     return;
   }
   state.backstage = !!settings.backstage;
+  await connect();
+}
+
+/** One WHIP session; `iceServers`: a second attempt with the answer's TURN servers. */
+async function connect(iceServers, retried = false) {
+  let mine;
   try {
-    session = await publish(WHIP_PATH, key, media.stream, { onstate: onConnectionState });
+    mine = await publish(WHIP_PATH, key, media.stream, { onstate: (c) => onConnectionState(mine, c), iceServers });
   } catch (e) {
-    session = null;
     const [title, text] = whipProblem(e instanceof WhipError ? e : new WhipError(0, String(e), 'network'));
     showProblem(title, text);
     setPhase('setup');
     return;
   }
-  state.codec = session.codec;
-  const mine = session;
+  if (state.phase !== 'connecting') { mine.close(); return; }  // cancelled meanwhile
+  session = mine;
+  mine.retried = retried;
+  state.codec = mine.codec;
+  state.session = mine.location ? new URL(mine.location).pathname : null;
   setTimeout(() => {
-    if (session === mine && state.phase === 'connecting' && mine.pc.connectionState !== 'connected') onConnectionState('failed');
+    if (session === mine && state.phase === 'connecting' && !mine.connected) onConnectionState(mine, 'failed');
   }, CONNECT_TIMEOUT);
-  if (mine.pc.connectionState === 'connected') onConnectionState('connected');
+  if (mine.pc.connectionState === 'connected') onConnectionState(mine, 'connected');
 }
 
-let connectedOnce = false;
-
-function onConnectionState(connection) {
-  if (!session) return;
+function onConnectionState(mine, connection) {
+  if (!mine || mine !== session) return;
   if (connection === 'connected') {
     note('connection', '');
-    if (state.phase === 'connecting' && !connectedOnce) { connectedOnce = true; waitOnAir(); }
+    if (!mine.connected) { mine.connected = true; waitOnAir(mine); }
   } else if (connection === 'disconnected') {
     note('connection', 'The connection is unstable: reconnecting…');
   } else if (connection === 'failed') {
     const wasOnAir = state.phase === 'live' || state.phase === 'backstage';
+    const turn = !wasOnAir && !mine.connected ? mine.unusedTurnServers() : [];
     dropSession();
+    note('connection', '');
+    if (turn.length && !mine.retried) {
+      // The answer offered a relay this attempt could not use: once more through it.
+      note('connection', 'Trying again through the server’s relay…');
+      connect([...mine.iceServers, ...turn], true);
+      return;
+    }
     const [title, text] = whipProblem(new WhipError(0, '', 'ice'));
     showProblem(wasOnAir ? 'The connection was lost' : title,
       wasOnAir ? 'Your live stopped reaching the server. Viewers keep the stream for a short while: tap “Go live” '
         + 'to carry on, or check your network.' : text);
-    note('connection', '');
     setPhase('setup');
   }
 }
 
-/** The peer connection is up: wait until the server lists the stream, then follow it. */
-async function waitOnAir() {
+/** The peer connection is up: wait until the server has the broadcast (GET /api/me/live:
+ *  private or public), then follow it. */
+async function waitOnAir(mine) {
   const deadline = Date.now() + START_TIMEOUT;
-  const mine = session;
   while (session === mine && state.phase === 'connecting') {
-    let status = null;
-    try { status = await api(`/api/live/${encodeURIComponent(me.handle)}/status`); } catch { /* asked again */ }
-    if (status && status.live) {
-      liveSince = status.started_at ? Date.parse(status.started_at) / 1000 : Date.now() / 1000;
-      state.public = status.public !== undefined ? !!status.public : !state.backstage;
-      setPhase(state.public ? 'live' : 'backstage');
-      followStats();
-      watchSending();
+    let live = null;
+    try { live = await api('/api/me/live'); } catch { /* asked again */ }
+    if (session !== mine || state.phase !== 'connecting') return;
+    if (live && live.state !== 'offline') {
+      onAir(live);
       return;
     }
     if (Date.now() > deadline) {
@@ -363,13 +387,25 @@ async function waitOnAir() {
   }
 }
 
-async function dropSession() {
+/** The broadcast is on the server (`live`: GET /api/me/live). */
+function onAir(live) {
+  liveSince = live.started_at || Date.now() / 1000;
+  $('live-title').textContent = settings.title || 'Untitled live';
+  state.public = live.state === 'public';
+  setPhase(state.public ? 'live' : 'backstage');
+  followStats(live.preview && live.preview.grant);
+  watchSending();
+}
+
+/** Stop following the live and close this page's session. `ended`: the server was just
+ *  asked to end the live (or said it ended): it closes the session itself, the page waits
+ *  a moment for that rather than DELETE a session that is gone. */
+async function dropSession({ ended = false } = {}) {
   const old = session;
   session = null;
-  connectedOnce = false;
   clearInterval(statsTimer);
   if (events) { events.close(); events = null; }
-  if (old) await old.close();
+  if (old) await old.close({ serverWaitMs: ended ? 3000 : 0 });
 }
 
 async function goPublic() {
@@ -387,26 +423,40 @@ async function goPublic() {
   }
 }
 
+/** End the live from the server (whatever publishes it: this page, OBS), close this
+ *  page's WHIP session, then ask what to do with the recording. */
 async function endLive() {
-  const cancelling = state.phase === 'connecting';
-  const wasPublic = state.public;
+  if (state.phase === 'connecting') {
+    // Cancel before anything is on air: the session goes (DELETE), the broadcast, if it
+    // had started, ends like after a dropped encoder (no hold on going live again).
+    await dropSession();
+    note('connection', '');
+    setPhase('setup');
+    return;
+  }
   setPhase('ending');
+  let ended = null;
   try {
-    await api('/api/me/live/end', { method: 'POST' });
+    ended = await api('/api/me/live/end', { method: 'POST' });
   } catch (e) {
     // 409: nothing is live any more (a cancelled connection, or an end elsewhere).
     if (!(e instanceof ApiError && e.status === 409)) showProblem('Could not end the live', errorText(e));
   }
-  await dropSession();
-  if (cancelling) { setPhase('setup'); return; }
-  askDecision(wasPublic);
+  await dropSession({ ended: !!ended });
+  // After an end from the studio the server refuses the same key for a short hold.
+  if (ended && ended.hold_seconds) state.holdUntil = Date.now() + ended.hold_seconds * 1000;
+  state.elsewhere = false;
+  note('elsewhere', '');
+  askDecision(ended ? ended.recording : undefined, ended ? ended.was === 'public' : state.public);
 }
 
 // --- while on air ------------------------------------------------------------------------
 
-function followStats() {
+/** The server's figures of the live, once a second; a private live's need its grant. */
+function followStats(grant) {
   if (events) events.close();
-  events = new EventSource(`/api/streams/${encodeURIComponent(me.handle)}/events`);
+  const query = grant ? `?pt=${encodeURIComponent(grant)}` : '';
+  events = new EventSource(`/api/streams/${encodeURIComponent(me.handle)}/events${query}`);
   events.addEventListener('stats', (e) => onStats(JSON.parse(e.data)));
   events.addEventListener('ended', (e) => {
     if (events) events.close();
@@ -416,9 +466,9 @@ function followStats() {
     let reason = null;
     try { reason = JSON.parse(e.data).reason; } catch { /* no reason */ }
     const wasPublic = state.public;
-    dropSession();
-    if (reason) showProblem('An operator stopped your live', reason);
-    askDecision(wasPublic);
+    dropSession({ ended: true });
+    if (reason) showProblem('Your live was ended', reason);
+    askDecision(undefined, wasPublic);
   });
 }
 
@@ -447,7 +497,8 @@ function watchSending() {
     localWarnings = [];
     report.forEach((s) => {
       if (s.type !== 'outbound-rtp' || s.kind !== 'video') return;
-      if (s.frameWidth) $('h-picture').textContent = `${s.frameWidth}×${s.frameHeight}${state.codec ? ` ${state.codec}` : ''}`;
+      if (s.frameWidth) $('h-picture').textContent = `${s.frameWidth}×${s.frameHeight}`;
+      $('h-codec').textContent = state.codec || '';
       if (s.qualityLimitationReason === 'bandwidth') localWarnings.push('your upload is too slow for full quality: the picture is reduced');
       if (s.qualityLimitationReason === 'cpu') localWarnings.push('this device is too busy for full quality: the picture is reduced');
     });
@@ -456,8 +507,10 @@ function watchSending() {
 
 // --- after the live: save or discard -----------------------------------------------------
 
-/** Find this live's recording and ask to save or discard it, once it is finished. */
-async function askDecision(wasPublic) {
+/** Ask to save or discard the live's recording. `recording`: what the end answered
+ *  ({id, state, duration}, null: nothing was recorded); undefined when the live ended
+ *  elsewhere, then the recording is looked up. */
+async function askDecision(recording, wasPublic) {
   setPhase('decide');
   $('decide-title').textContent = 'Your live has ended';
   $('decide-actions').hidden = true;
@@ -465,34 +518,24 @@ async function askDecision(wasPublic) {
   $('watch-video').hidden = true;
   const text = $('decide-text');
   text.textContent = 'Finishing the recording…';
-  const since = (liveSince || Date.now() / 1000) - 5;
-  // A recording is listed from its start and takes a few seconds to be finished after the
-  // end. None 5 s after the end: this server records nothing. Backstage only: nothing is
-  // recorded before "Go public", one look is enough.
-  const now = Date.now();
-  const appearBy = now + (wasPublic ? 5000 : 0);
-  const finishBy = now + 30000;
-  let recording = null;
-  for (;;) {
-    let rows = [];
-    try {
-      rows = (await api(`/api/recordings?stream=${encodeURIComponent(me.handle)}&limit=5`)).recordings || [];
-    } catch { /* asked again */ }
-    if (state.phase !== 'decide') return;
-    recording = rows.find((r) => r.started_at >= since && r.state !== 'discarded') || null;
-    if (recording) {
-      state.recording = recording.id;
-      if (recording.state === 'pending_decision' || recording.state === 'failed') {
-        text.textContent = `Save it as a video on your channel, or discard it? (${fmtDuration(recording.duration)} recorded)`;
-        $('decide-actions').hidden = false;
-        return;
-      }
-      if (recording.state === 'saved') { decided('save', recording.id); return; }
-    }
-    if (Date.now() >= (recording ? finishBy : appearBy)) break;
-    await new Promise((r) => setTimeout(r, 1000));
+  if (recording === undefined) recording = await findRecording(wasPublic);
+  if (state.phase !== 'decide') return;
+  state.recording = recording ? recording.id : null;
+  const length = recording ? `${fmtDuration(recording.duration)} recorded` : '';
+  if (recording && (recording.state === 'pending_decision' || recording.state === 'failed')) {
+    text.textContent = `Save it as a video on your channel, or discard it? (${length})`;
+    $('save').textContent = 'Save video';
+    $('decide-actions').hidden = false;
+    return;
   }
-  if (recording) {
+  if (recording && recording.state === 'saved') {
+    // Saved already (the creator saves by default): keep it, or discard it after all.
+    text.textContent = `Saved as a video on your channel, as you save broadcasts by default (${length}). Keep it, or discard it?`;
+    $('save').textContent = 'Keep video';
+    $('decide-actions').hidden = false;
+    return;
+  }
+  if (recording && recording.state === 'recording') {
     text.textContent = 'The recording is still being finished: save or discard it in the studio’s past broadcasts.';
   } else {
     text.textContent = wasPublic ? 'This live was not recorded (recording is off on this server).'
@@ -502,14 +545,34 @@ async function askDecision(wasPublic) {
   setPhase('done');
 }
 
-function decided(action, id) {
+/** This live's recording, once finished (it is listed from its start and takes a few
+ *  seconds after the end); null when there is none 5 s after the end. */
+async function findRecording(wasPublic) {
+  const since = (liveSince || Date.now() / 1000) - 5;
+  const now = Date.now();
+  const appearBy = now + (wasPublic ? 5000 : 0);
+  const finishBy = now + 30000;
+  for (;;) {
+    let rows = [];
+    try {
+      rows = (await api(`/api/recordings?stream=${encodeURIComponent(me.handle)}&limit=5`)).recordings || [];
+    } catch { /* asked again */ }
+    const recording = rows.find((r) => r.started_at >= since && r.state !== 'discarded') || null;
+    if (recording && recording.state !== 'recording') return recording;
+    if (Date.now() >= (recording ? finishBy : appearBy) || state.phase !== 'decide') return recording;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+function decided(action, id, message) {
   state.decision = action;
   $('decide-actions').hidden = true;
   $('after-actions').hidden = false;
   const link = $('watch-video');
   link.hidden = action !== 'save';
   link.href = `/watch/${encodeURIComponent(me.handle)}?vod=${encodeURIComponent(id)}`;
-  $('decide-text').textContent = action === 'save' ? 'Saved: it is now a video on your channel.' : 'Discarded: the recording is deleted.';
+  $('decide-text').textContent = message
+    || (action === 'save' ? 'Saved: it is now a video on your channel.' : 'Discarded: the recording is deleted.');
   setPhase('done');
 }
 
@@ -517,7 +580,9 @@ async function decide(action) {
   const id = state.recording;
   $('save').disabled = $('discard').disabled = true;
   try {
-    await api(`/api/recordings/${encodeURIComponent(id)}/${action}`, { method: 'POST' });
+    // "Keep video" of a recording saved by default has nothing to ask the server.
+    const already = action === 'save' && $('save').textContent === 'Keep video';
+    if (!already) await api(`/api/recordings/${encodeURIComponent(id)}/${action}`, { method: 'POST' });
     decided(action, id);
   } catch (e) {
     showProblem(action === 'save' ? 'Could not save' : 'Could not discard', errorText(e));
@@ -559,11 +624,19 @@ async function start() {
   }
   refreshGoButton();
   await startCamera();
-  // Already live from OBS or another device: say so; "Go live" here takes that live over.
+  // Already live from OBS or another device: say so, and offer to end that live here
+  // ("Go live" here would take it over).
   try {
-    const status = await api(`/api/live/${encodeURIComponent(me.handle)}/status`);
-    if (status.live && state.phase === 'setup') note('elsewhere', 'You are live from another app or device. Going live here replaces it.');
-  } catch { /* not important */ }
+    const live = await api('/api/me/live');
+    if (live.state !== 'offline' && state.phase === 'setup') {
+      liveSince = live.started_at;
+      state.public = live.state === 'public';
+      state.elsewhere = true;
+      note('elsewhere', `You are live from another app or device${live.state === 'private' ? ' (backstage)' : ''}. `
+        + 'Going live here replaces it; “End live” ends it.');
+      setPhase('setup');
+    }
+  } catch { /* an older server: nothing to say */ }
 }
 
 initHeader('studio');

@@ -4,7 +4,10 @@
 // to complete, POSTs the offer as application/sdp with the stream key as a bearer token,
 // sets the answer and keeps the session's Location to DELETE it at the end. STUN/TURN
 // servers the endpoint gives in Link headers are asked for first (OPTIONS), because
-// without trickle ICE a TURN server learnt from the answer would come too late.
+// without trickle ICE a server learnt from the answer comes too late for this session.
+// mediasrv gives a TURN server's credentials only in the answer (an OPTIONS request is not
+// authenticated): the session keeps them (`answerIceServers`) for the page to try again
+// with them when the connection fails.
 
 /** A refusal or failure of the WHIP exchange: `status` (0 when no HTTP answer) and the
  *  server's `reason` (its JSON `error` or its text), for the page to explain. */
@@ -95,10 +98,16 @@ async function reasonOf(response) {
   return text.trim().slice(0, 300);
 }
 
+/** The servers a browser can use: a TURN server needs its credentials (the browser
+ *  refuses the whole configuration otherwise). */
+export function usableIceServers(servers) {
+  return servers.filter((s) => !/^turns?:/i.test(s.urls) || (s.username !== undefined && s.credential !== undefined));
+}
+
 async function askIceServers(url, key) {
   try {
     const response = await fetch(url, { method: 'OPTIONS', headers: { Authorization: `Bearer ${key}` } });
-    return response.ok ? iceServersFromLinks(response.headers.get('Link')) : [];
+    return response.ok ? usableIceServers(iceServersFromLinks(response.headers.get('Link'))) : [];
   } catch {
     return [];  // no ICE servers: host candidates reach a server with a public address
   }
@@ -107,12 +116,15 @@ async function askIceServers(url, key) {
 /**
  * Publish `stream` (its first video and audio track) to the WHIP endpoint `url` with the
  * stream key `key`. Resolves to a {@link WhipSession} once the server answered; the
- * session's `pc` then connects (watch `onstate`). Throws {@link WhipError}.
+ * session's `pc` then connects (watch `onstate`). `iceServers`: use these rather than
+ * asking the endpoint (a second attempt with the answer's TURN servers). Throws
+ * {@link WhipError}.
  */
-export async function publish(url, key, stream, { onstate = () => {}, gatherTimeoutMs = 4000 } = {}) {
-  const iceServers = await askIceServers(url, key);
-  const pc = new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle' });
+export async function publish(url, key, stream, { onstate = () => {}, gatherTimeoutMs = 4000, iceServers } = {}) {
+  const servers = iceServers || await askIceServers(url, key);
+  const pc = new RTCPeerConnection({ iceServers: servers, bundlePolicy: 'max-bundle' });
   const session = new WhipSession(pc, key);
+  session.iceServers = servers;
   pc.addEventListener('connectionstatechange', () => onstate(pc.connectionState));
   try {
     const video = stream.getVideoTracks()[0];
@@ -138,6 +150,7 @@ export async function publish(url, key, stream, { onstate = () => {}, gatherTime
     if (response.status !== 201) throw new WhipError(response.status, await reasonOf(response));
     const location = response.headers.get('Location');
     if (location) session.location = new URL(location, response.url).href;
+    session.answerIceServers = usableIceServers(iceServersFromLinks(response.headers.get('Link')));
     const answer = await response.text();
     await pc.setRemoteDescription({ type: 'answer', sdp: answer });
     const negotiated = /a=rtpmap:\d+ (H264|VP8|VP9|AV1)\//i.exec(answer.split('m=video')[1] || '');
@@ -159,6 +172,15 @@ export class WhipSession {
     this.codec = null;
     this.videoSender = null;
     this.audioSender = null;
+    this.iceServers = [];         // what this session gathered with
+    this.answerIceServers = [];   // what the answer's Link headers offered
+  }
+
+  /** TURN servers the answer offered that this session did not use: worth a second
+   *  attempt when the connection failed. */
+  unusedTurnServers() {
+    const used = new Set(this.iceServers.map((s) => s.urls));
+    return this.answerIceServers.filter((s) => /^turns?:/i.test(s.urls) && !used.has(s.urls));
   }
 
   /** Send another camera or microphone without a new session. */
@@ -167,13 +189,34 @@ export class WhipSession {
     if (sender) await sender.replaceTrack(track);
   }
 
+  /** Whether the server closed the session itself (its DTLS close_notify arrived: an
+   *  end from the studio, an operator's stop), waiting up to `ms` for it. */
+  async closedByServer(ms) {
+    const transport = (this.videoSender || this.audioSender || {}).transport;
+    if (!transport) return false;
+    if (transport.state === 'closed') return true;
+    if (!ms) return false;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => { transport.removeEventListener('statechange', check); resolve(false); }, ms);
+      function check() {
+        if (transport.state !== 'closed') return;
+        clearTimeout(timer);
+        transport.removeEventListener('statechange', check);
+        resolve(true);
+      }
+      transport.addEventListener('statechange', check);
+    });
+  }
+
   /** End the session: DELETE its Location (`keepalive` lets it outlive a closing tab),
+   *  unless the server already closed it (`serverWaitMs`: how long to wait for that, when
+   *  the server was just asked to end the live: a DELETE would then find nothing, 404),
    *  then close the peer connection. Never throws: the server reaps a session whose
    *  client disappeared anyway. */
-  async close({ keepalive = false } = {}) {
+  async close({ keepalive = false, serverWaitMs = 0 } = {}) {
     const location = this.location;
     this.location = null;
-    if (location) {
+    if (location && !(await this.closedByServer(serverWaitMs))) {
       try {
         await fetch(location, { method: 'DELETE', keepalive, headers: { Authorization: `Bearer ${this.key}` } });
       } catch { /* the server ends it on ICE timeout */ }
