@@ -23,12 +23,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from pathlib import Path
 
 import aiohttp
 import pytest
 
+from mediasrv.community.live.service import ENDED_BY_CREATOR
 from tests.accounts.support import ADMIN_PASSWORD, Api
 from tests.support.browser import FAKE_CAMERA, chromium, open_player, wait_playing
+from tests.support.clients import start_ffmpeg_push
 from tests.support.server import running_server
 from tests.web.support import DESKTOP, PHONE, SCREENSHOTS, UI, Watch, context_as
 
@@ -216,7 +219,7 @@ async def end_and_decide(page, api: Api, headers: dict, choice: str, *, saved_by
     asked = "Save it as a video" if not saved_by_default else "Keep it, or discard it?"
     assert asked in text, (text, await page.evaluate("window.mediasrvGoLive"))
     await check_layout(page, "golive-decide", button="save")
-    recording = await page.evaluate("window.mediasrvGoLive.recording")
+    recording = (await page.evaluate("window.mediasrvGoLive.recording"))["id"]
     assert api.srv.hub.get("alice") is None  # the server ended the broadcast
     await page.locator("#save" if choice == "save" else "#discard").click()
     await phase(page, "done")
@@ -332,3 +335,123 @@ async def test_a_stream_key_replaced_in_another_tab_is_explained(tmp_path):
             await check_layout(page, "golive-key-refused", button="go-live")
             watch.check()
             await context.close()
+
+
+def _without_candidates(sdp: str) -> str:
+    return "\r\n".join(line for line in sdp.split("\r\n") if not line.startswith("a=candidate:"))
+
+
+async def test_a_connection_that_cannot_be_made_says_what_to_do(tmp_path):
+    """The network between the browser and the server carries no UDP: played here by
+    taking every ICE candidate out of the offer and the answer on their way (a real WHIP
+    exchange otherwise). The page gives up after its connection timeout, says so and what
+    to try, and ends the session it made (DELETE)."""
+    async with golive_server(tmp_path, "webrtc.setup_timeout=120") as api:
+        await api.user("alice", "creator")
+        async with chromium(FAKE_CAMERA) as browser:
+            context, page, watch = await open_golive(browser, api, "alice", PHONE)
+            deleted: list[int] = []
+            page.on("response", lambda r: deleted.append(r.status) if r.request.method == "DELETE" else None)
+
+            async def no_path(route) -> None:
+                if route.request.method != "POST":
+                    await route.continue_()
+                    return
+                response = await route.fetch(post_data=_without_candidates(route.request.post_data))
+                await route.fulfill(response=response, body=_without_candidates(await response.text()))
+
+            await page.route("**/whip", no_path)
+            await camera_ready(page)
+            await page.locator("#go-live").click()
+            problem = page.locator("#problem")
+            await problem.wait_for(timeout=ON_AIR)
+            text = await problem.text_content()
+            assert "Connection failed" in text and "Try another network" in text and "TURN" in text, text
+            assert await page.evaluate("window.mediasrvGoLive.phase") == "setup"
+            assert not await page.locator("#go-live").is_disabled()  # it can be tried again
+            await eventually(lambda: _true(deleted == [200]), "the page's DELETE of its session")
+            assert api.srv.hub.get("alice") is None
+            await check_layout(page, "golive-connection-failed", button="go-live")
+            watch.check()
+            await context.close()
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def test_an_obs_live_backstage_is_made_public_and_ended_from_the_studio(tmp_path):
+    """Backstage ticked in the studio's settings, an RTMP push (FFmpeg, as OBS): the studio
+    says Backstage and offers Go public; the go-live page on a phone follows that live (no
+    camera opened; its preview plays the private live) and turns public when the studio
+    makes it so; End live in the studio
+    disconnects the encoder and asks "keep or discard" there (saved by default): Discard.
+    Neither page calls the creator's own end an operator's stop."""
+    async with golive_server(tmp_path) as api:
+        alice = await api.user("alice", "creator")
+        async with chromium(FAKE_CAMERA) as browser:
+            studio_context = await context_as(browser, api, "alice", DESKTOP)
+            studio = await studio_context.new_page()
+            studio_watch = Watch(studio)
+            await studio.goto(api.srv.http_url + "/studio")
+            await studio.locator("#backstage-label").wait_for(timeout=UI)
+            await studio.locator("#backstage-default").check()
+            await studio.locator("#settings-form button[type=submit]").click()
+            await studio.locator("#settings-msg", has_text="Saved.").wait_for(timeout=UI)
+            assert await _backstage_on(api, alice)
+
+            push = await start_ffmpeg_push(api.srv.rtmp_url(await api.stream_key(alice)), seconds=300)
+            try:
+                await studio.locator("#live-status", has_text="Backstage").wait_for(timeout=ON_AIR)
+                assert await studio.locator("#backstage-notice").is_visible()
+                assert await studio.locator("#studio-go-public").is_visible()
+                assert not await listed(api, "alice")
+                # The private live's figures reach the studio (its feed takes the grant).
+                await studio.wait_for_function(
+                    "() => window.mediasrvStudio.live && document.getElementById('out-bitrate').textContent !== '–'",
+                    timeout=ON_AIR)
+
+                context, page, watch = await open_golive(browser, api, "alice", PHONE)
+                await phase(page, "backstage", timeout=ON_AIR)
+                assert await page.evaluate("window.mediasrvGoLive.elsewhere")
+                assert "You are live from another app or device" in await page.locator("#info").text_content()
+                assert await page.evaluate("document.getElementById('preview').srcObject") is None  # no camera
+                # The preview plays what the server gets (the private live, with its grant).
+                await page.wait_for_function("() => document.getElementById('preview').currentTime > 0.5", timeout=ON_AIR)
+                await check_layout(page, "golive-elsewhere", button="go-public")
+
+                await studio.locator("#studio-go-public").click()
+                await studio.locator("#live-status", has_text="Live").wait_for(timeout=UI)
+                assert not await studio.locator("#backstage-notice").is_visible()
+                assert await listed(api, "alice")
+                await phase(page, "live")  # the go-live page follows
+
+                await studio.locator("#studio-end-live").click()
+                prompt = studio.locator("#end-prompt-text")
+                await prompt.filter(has_text="Keep it, or discard it?").wait_for(timeout=ON_AIR)
+                assert "Your live has ended" in await prompt.text_content()
+                assert await asyncio.wait_for(push.wait(), 30) != 0  # the encoder was disconnected
+                await studio.locator("#live-status", has_text="Offline").wait_for(timeout=UI)
+                assert not await studio.locator("#stop-notice").is_visible()
+                await studio.locator("#end-discard").click()
+                await prompt.filter(has_text="Discarded").wait_for(timeout=UI)
+                assert not [r for r in await recordings(api, alice, "alice") if r["state"] != "discarded"]
+
+                # The go-live page learnt of the end from its feed: no operator's stop.
+                await page.wait_for_function("() => ['decide', 'done'].includes(window.mediasrvGoLive.phase)",
+                                             timeout=ON_AIR)
+                assert not await page.evaluate("window.mediasrvGoLive.problem")
+                watch.check()
+                await context.close()
+            finally:
+                if push.returncode is None:
+                    push.kill()
+                    await push.wait()
+            studio_watch.check()
+            await studio_context.close()
+
+
+def test_the_pages_know_the_servers_words_for_an_end_from_the_studio():
+    """live.js tells an operator's stop from the creator's own end by the server's text."""
+    script = (Path(__file__).resolve().parents[2] / "mediasrv" / "web" / "js" / "live.js").read_text()
+    assert f"export const ENDED_BY_CREATOR = '{ENDED_BY_CREATOR}';" in script

@@ -5,12 +5,14 @@
 import { api, ApiError, el, errorText, fmtCount, fmtDuration, toast } from './api.js';
 import * as camera from './camera.js';
 import { atLeast, currentUser, initHeader, openLogin, refreshUser } from './nav.js';
+import * as live from './live.js';
+import { createPlayer } from './player.js';
 import { publish, WhipError } from './whip.js';
 
 const $ = (id) => document.getElementById(id);
 const WHIP_PATH = '/whip';
 // Milliseconds the connection may take before the page calls it failed.
-const CONNECT_TIMEOUT = 20000;
+const CONNECT_TIMEOUT = 15000;
 // Milliseconds the server may take to show the stream as live once connected.
 const START_TIMEOUT = 30000;
 
@@ -31,6 +33,8 @@ let levelStop = null;
 let statsTimer = null;
 let liveSince = null;     // the server's start of this live (Unix seconds)
 let holdTimer = null;
+let publicTimer = null;
+let remotePlayer = null;  // the preview of a live from elsewhere (hls.js)
 
 // --- what the page shows ----------------------------------------------------------------
 
@@ -54,7 +58,7 @@ function setPhase(phase) {
   $('decide').hidden = !['decide', 'done'].includes(phase);
   $('go-live').hidden = !['setup', 'connecting'].includes(phase);
   $('go-public').hidden = phase !== 'backstage';
-  $('end-live').hidden = !(onAir || phase === 'connecting' || (phase === 'setup' && state.elsewhere));
+  $('end-live').hidden = !(onAir || phase === 'connecting');
   $('end-live').textContent = phase === 'connecting' ? 'Cancel' : 'End live';
   $('setup').querySelectorAll('input, select, button').forEach((c) => { c.disabled = phase !== 'setup' || c.dataset.off === '1'; });
   refreshGoButton();
@@ -88,9 +92,8 @@ function showProblem(title, text) {
   $('problem-text').textContent = text || '';
 }
 
-// Notes that stay while their cause does: the connection, a missing microphone, a live
-// from another encoder.
-const notes = { connection: '', microphone: '', elsewhere: '' };
+// Notes that stay while their cause does: the connection, a missing microphone.
+const notes = { connection: '', microphone: '' };
 
 function note(which, text) {
   notes[which] = text || '';
@@ -113,6 +116,7 @@ function gate(text, withLogin) {
 function showCameraEmpty(problem) {
   $('camera-empty').hidden = !problem;
   $('preview-box').classList.toggle('no-camera', !!problem);
+  $('preview-box').classList.toggle('remote', !!(problem && problem.remote));
   if (!problem) return;
   $('camera-empty-title').textContent = problem.title;
   $('camera-empty-text').textContent = problem.text;
@@ -298,7 +302,6 @@ function whipProblem(error) {
 async function goLive() {
   if (!media || !key || state.phase !== 'setup') return;
   showProblem(null);
-  note('elsewhere', '');
   state.public = false;
   state.recording = null;
   state.decision = null;
@@ -369,11 +372,11 @@ function onConnectionState(mine, connection) {
 async function waitOnAir(mine) {
   const deadline = Date.now() + START_TIMEOUT;
   while (session === mine && state.phase === 'connecting') {
-    let live = null;
-    try { live = await api('/api/me/live'); } catch { /* asked again */ }
+    let now = null;
+    try { now = await live.myLive(); } catch { /* asked again */ }
     if (session !== mine || state.phase !== 'connecting') return;
-    if (live && live.state !== 'offline') {
-      onAir(live);
+    if (now && now.state !== 'offline') {
+      onAir(now);
       return;
     }
     if (Date.now() > deadline) {
@@ -387,14 +390,33 @@ async function waitOnAir(mine) {
   }
 }
 
-/** The broadcast is on the server (`live`: GET /api/me/live). */
-function onAir(live) {
-  liveSince = live.started_at || Date.now() / 1000;
+/** The broadcast is on the server (`now`: GET /api/me/live). */
+function onAir(now) {
+  liveSince = now.started_at || Date.now() / 1000;
   $('live-title').textContent = settings.title || 'Untitled live';
-  state.public = live.state === 'public';
+  state.public = now.state === 'public';
   setPhase(state.public ? 'live' : 'backstage');
-  followStats(live.preview && live.preview.grant);
+  followStats(now.preview && now.preview.grant);
+  $('h-picture').parentElement.hidden = !session;  // what this browser sends: nothing when elsewhere
   watchSending();
+  watchPublic();
+}
+
+/** A backstage live made public elsewhere (the studio, another device) is public here too. */
+function watchPublic() {
+  clearTimeout(publicTimer);
+  if (state.phase !== 'backstage') return;
+  publicTimer = setTimeout(async () => {
+    let now = null;
+    try { now = await live.myLive(); } catch { /* asked again */ }
+    if (state.phase !== 'backstage') return;
+    if (now && now.state === 'public') {
+      state.public = true;
+      setPhase('live');
+      return;
+    }
+    watchPublic();
+  }, 3000);
 }
 
 /** Stop following the live and close this page's session. `ended`: the server was just
@@ -403,6 +425,7 @@ function onAir(live) {
 async function dropSession({ ended = false } = {}) {
   const old = session;
   session = null;
+  stopRemotePlayer();
   clearInterval(statsTimer);
   if (events) { events.close(); events = null; }
   if (old) await old.close({ serverWaitMs: ended ? 3000 : 0 });
@@ -412,7 +435,7 @@ async function goPublic() {
   const button = $('go-public');
   button.disabled = true;
   try {
-    await api('/api/me/live/public', { method: 'POST' });
+    await live.goPublic();
     state.public = true;
     setPhase('live');
     toast('You are public: your followers are told you are live.');
@@ -437,7 +460,7 @@ async function endLive() {
   setPhase('ending');
   let ended = null;
   try {
-    ended = await api('/api/me/live/end', { method: 'POST' });
+    ended = await live.endLive();
   } catch (e) {
     // 409: nothing is live any more (a cancelled connection, or an end elsewhere).
     if (!(e instanceof ApiError && e.status === 409)) showProblem('Could not end the live', errorText(e));
@@ -445,8 +468,6 @@ async function endLive() {
   await dropSession({ ended: !!ended });
   // After an end from the studio the server refuses the same key for a short hold.
   if (ended && ended.hold_seconds) state.holdUntil = Date.now() + ended.hold_seconds * 1000;
-  state.elsewhere = false;
-  note('elsewhere', '');
   askDecision(ended ? ended.recording : undefined, ended ? ended.was === 'public' : state.public);
 }
 
@@ -455,8 +476,7 @@ async function endLive() {
 /** The server's figures of the live, once a second; a private live's need its grant. */
 function followStats(grant) {
   if (events) events.close();
-  const query = grant ? `?pt=${encodeURIComponent(grant)}` : '';
-  events = new EventSource(`/api/streams/${encodeURIComponent(me.handle)}/events${query}`);
+  events = new EventSource(live.statsUrl(me.handle, grant));
   events.addEventListener('stats', (e) => onStats(JSON.parse(e.data)));
   events.addEventListener('ended', (e) => {
     if (events) events.close();
@@ -467,7 +487,7 @@ function followStats(grant) {
     try { reason = JSON.parse(e.data).reason; } catch { /* no reason */ }
     const wasPublic = state.public;
     dropSession({ ended: true });
-    if (reason) showProblem('Your live was ended', reason);
+    if (live.endedByOperator(reason)) showProblem('An operator stopped your live', reason);
     askDecision(undefined, wasPublic);
   });
 }
@@ -520,26 +540,13 @@ async function askDecision(recording, wasPublic) {
   text.textContent = 'Finishing the recording…';
   if (recording === undefined) recording = await findRecording(wasPublic);
   if (state.phase !== 'decide') return;
-  state.recording = recording ? recording.id : null;
-  const length = recording ? `${fmtDuration(recording.duration)} recorded` : '';
-  if (recording && (recording.state === 'pending_decision' || recording.state === 'failed')) {
-    text.textContent = `Save it as a video on your channel, or discard it? (${length})`;
-    $('save').textContent = 'Save video';
+  state.recording = recording || null;
+  const question = live.recordingQuestion(recording, wasPublic);
+  text.textContent = question.text;
+  if (question.save) {
+    $('save').textContent = question.save;
     $('decide-actions').hidden = false;
     return;
-  }
-  if (recording && recording.state === 'saved') {
-    // Saved already (the creator saves by default): keep it, or discard it after all.
-    text.textContent = `Saved as a video on your channel, as you save broadcasts by default (${length}). Keep it, or discard it?`;
-    $('save').textContent = 'Keep video';
-    $('decide-actions').hidden = false;
-    return;
-  }
-  if (recording && recording.state === 'recording') {
-    text.textContent = 'The recording is still being finished: save or discard it in the studio’s past broadcasts.';
-  } else {
-    text.textContent = wasPublic ? 'This live was not recorded (recording is off on this server).'
-      : 'Nothing was recorded: you ended the live before going public.';
   }
   $('after-actions').hidden = false;
   setPhase('done');
@@ -564,26 +571,22 @@ async function findRecording(wasPublic) {
   }
 }
 
-function decided(action, id, message) {
+function decided(action) {
   state.decision = action;
   $('decide-actions').hidden = true;
   $('after-actions').hidden = false;
   const link = $('watch-video');
   link.hidden = action !== 'save';
-  link.href = `/watch/${encodeURIComponent(me.handle)}?vod=${encodeURIComponent(id)}`;
-  $('decide-text').textContent = message
-    || (action === 'save' ? 'Saved: it is now a video on your channel.' : 'Discarded: the recording is deleted.');
+  link.href = `/watch/${encodeURIComponent(me.handle)}?vod=${encodeURIComponent(state.recording.id)}`;
+  $('decide-text').textContent = action === 'save' ? 'Saved: it is a video on your channel.' : 'Discarded: the recording is deleted.';
   setPhase('done');
 }
 
 async function decide(action) {
-  const id = state.recording;
   $('save').disabled = $('discard').disabled = true;
   try {
-    // "Keep video" of a recording saved by default has nothing to ask the server.
-    const already = action === 'save' && $('save').textContent === 'Keep video';
-    if (!already) await api(`/api/recordings/${encodeURIComponent(id)}/${action}`, { method: 'POST' });
-    decided(action, id);
+    await live.decideRecording(state.recording, action);
+    decided(action);
   } catch (e) {
     showProblem(action === 'save' ? 'Could not save' : 'Could not discard', errorText(e));
   } finally {
@@ -623,20 +626,47 @@ async function start() {
     }
   }
   refreshGoButton();
+  // Already live from OBS or another device: this page follows that live (its health,
+  // Go public, End live) rather than open the camera.
+  let now = null;
+  try { now = await live.myLive(); } catch { /* asked again when going live */ }
+  if (now && now.state !== 'offline') {
+    followElsewhere(now);
+    return;
+  }
   await startCamera();
-  // Already live from OBS or another device: say so, and offer to end that live here
-  // ("Go live" here would take it over).
-  try {
-    const live = await api('/api/me/live');
-    if (live.state !== 'offline' && state.phase === 'setup') {
-      liveSince = live.started_at;
-      state.public = live.state === 'public';
-      state.elsewhere = true;
-      note('elsewhere', `You are live from another app or device${live.state === 'private' ? ' (backstage)' : ''}. `
-        + 'Going live here replaces it; “End live” ends it.');
-      setPhase('setup');
-    }
-  } catch { /* an older server: nothing to say */ }
+}
+
+/** Follow a live published from elsewhere (OBS, another device): no camera here; the
+ *  preview plays what the server gets (the creator's own playback URL, which works for a
+ *  private live too). */
+function followElsewhere(now) {
+  state.elsewhere = true;
+  stopMedia();
+  const elsewhere = {
+    title: 'You are live from another app or device',
+    text: 'This page shows that live’s health and viewers, and can make it public or end it. To go live from '
+      + 'this browser, end it first.',
+    retry: false, short: 'Off', remote: true,
+  };
+  const url = now.preview && now.preview.playback_url;
+  if (url && window.Hls) {
+    showCameraEmpty(null);
+    $('preview-box').classList.remove('mirrored');
+    note('connection', `${elsewhere.title}: the preview shows what the server gets. Make it public or end it `
+      + 'here; to go live from this browser, end it first.');
+    remotePlayer = createPlayer($('preview'), url, { live: true, onError: (text) => showCameraEmpty({ ...elsewhere, text: `${elsewhere.text} (The preview cannot play: ${text}.)` }) });
+  } else {
+    showCameraEmpty(elsewhere);
+  }
+  onAir(now);
+}
+
+function stopRemotePlayer() {
+  if (!remotePlayer) return;
+  remotePlayer.destroy();
+  remotePlayer = null;
+  note('connection', '');
 }
 
 initHeader('studio');
@@ -661,7 +691,12 @@ $('go-public').addEventListener('click', goPublic);
 $('end-live').addEventListener('click', endLive);
 $('save').addEventListener('click', () => decide('save'));
 $('discard').addEventListener('click', () => decide('discard'));
-$('again').addEventListener('click', () => { showProblem(null); setPhase('setup'); if (!media) startCamera({}); });
+$('again').addEventListener('click', () => {
+  showProblem(null);
+  state.elsewhere = false;
+  setPhase('setup');
+  if (!media) startCamera({});
+});
 // A closed tab ends the WHIP session (the stream waits for a reconnect, as after any drop).
 window.addEventListener('pagehide', () => { if (session) session.close({ keepalive: true }); });
 window.addEventListener('mediasrv:auth', () => { if (!currentUser()) { dropSession(); stopMedia(); gate('Logged out.', true); } });
