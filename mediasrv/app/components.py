@@ -301,7 +301,12 @@ def _ingest_stats(hub: Hub, name: str):
 
 def _local_streams(hub: Hub) -> list[tuple[str, float]]:
     # Private broadcasts stay out of the directory: no other node serves or lists them.
-    return [(s.name, s.started_at) for s in hub.public_streams() if "/" not in s.name and s.state is not StreamState.ENDED]
+    return [(s.name, _public_start(s)) for s in hub.public_streams() if "/" not in s.name and s.state is not StreamState.ENDED]
+
+
+def _public_start(stream) -> float:
+    """When the public could first know of the broadcast: its start, or when it went public."""
+    return stream.public_at if stream.public_at is not None else stream.started_at
 
 
 def _directory_listener(hub: Hub, bus: ClusterBus):
@@ -312,7 +317,7 @@ def _directory_listener(hub: Hub, bus: ClusterBus):
         if "/" in name:
             return
         if isinstance(event, StreamStarted) and not event.stream.private or isinstance(event, StreamWentPublic):
-            bus.stream_started(name, event.stream.started_at)
+            bus.stream_started(name, _public_start(event.stream))
         elif isinstance(event, StreamEnded) and hub.get(name) is None:
             bus.stream_ended(name)
     return on_hub_event

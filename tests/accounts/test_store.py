@@ -36,6 +36,29 @@ def test_migration_is_appended_and_an_old_database_upgrades(tmp_path):
     store.close()
 
 
+def test_a_database_from_before_backstage_keeps_its_settings_with_backstage_off(tmp_path):
+    """Migration 6 adds the creators' ``backstage`` setting (off) to existing rows."""
+    path = tmp_path / "v5.db"
+    store = SqliteStore(path)
+    alice = store.create_user("alice", "Alice", "h", "creator", 1.0)
+    bob = store.create_user("bob", "Bob", "h", "creator", 1.0)
+    store.update_settings(alice.id, 2.0, title="Hello", save_by_default=False)
+    store.close()
+    db = sqlite3.connect(path)  # as a server before migration 6 left it
+    db.executescript("ALTER TABLE creator_settings DROP COLUMN backstage; PRAGMA user_version = 5;")
+    db.close()
+    store = SqliteStore(path)
+    assert store._db.execute("PRAGMA user_version").fetchone()[0] == len(_MIGRATIONS) >= 6
+    settings = store.get_settings(alice.id)
+    assert (settings.title, settings.save_by_default, settings.backstage) == ("Hello", False, False)
+    assert store.update_settings(bob.id, 3.0, backstage=True).backstage is True
+    cards = store.creator_cards(["alice", "bob"])
+    assert cards["bob"].settings.backstage and not cards["alice"].settings.backstage
+    assert cards["alice"].settings.title == "Hello" and cards["alice"].followers == 0
+    assert [c.settings.backstage for c in store.list_creators(10)] == [True, False]  # newest first
+    store.close()
+
+
 def test_users_have_unique_case_insensitive_handles(store):
     alice = store.create_user("alice", "Alice", "h", "creator", 1.0)
     assert store.get_user_by_handle("ALICE") == alice

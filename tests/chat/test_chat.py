@@ -248,3 +248,39 @@ async def test_stream_started_and_ended_reach_the_room(tmp_path):
         # The room keeps working after the end (the creator can still thank everyone).
         assert (await creator.say("thanks for watching"))["type"] == "message"
         assert (await reader.recv("message"))["text"] == "thanks for watching"
+
+
+async def test_a_backstage_live_is_announced_when_it_goes_public_and_not_before(tmp_path):
+    """A private broadcast (backstage) is not live for the room: no ``stream-started``,
+    ``live: false``; made public, the room hears of it then. One that ends private leaves
+    no ``stream-ended`` either."""
+    async with accounts_server(tmp_path) as api:
+        alice = await api.user("alice", "creator")
+        reader, _ = await join(api, "alice")
+        writer, _ = await join(api, "alice", alice)
+        hub = api.srv.hub
+        hub.set_backstage("alice", True)
+        hub.publish("alice", Publisher())
+        _, state = await join(api, "alice")
+        assert state["live"] is False
+        # Frames reach the room in order: up to this message, no start was announced.
+        assert (await writer.say("anyone here?"))["type"] == "message"
+        assert (await reader.recv("message"))["text"] == "anyone here?"
+        assert "system" not in [json.loads(raw)["type"] for raw in reader.raw]
+        hub.make_public("alice")
+        system = await reader.recv("system")
+        assert system["event"] == "stream-started"
+        _, state = await join(api, "alice")
+        assert state["live"] is True
+        hub.stop("alice")
+        assert (await reader.recv("stream-ended"))["stream"] == "alice"
+
+        hub.publish("alice", Publisher())  # private again, then ended private
+        hub.stop("alice")
+        hub.set_backstage("alice", False)
+        hub.publish("alice", Publisher())
+        # The next frame of those types is the public start: the private one said nothing.
+        frame = await reader.recv()
+        while frame["type"] not in ("system", "stream-ended"):
+            frame = await reader.recv()
+        assert frame["type"] == "system" and frame["event"] == "stream-started", frame

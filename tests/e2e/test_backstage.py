@@ -215,7 +215,8 @@ async def test_backstage_then_public_then_end(tmp_path, publisher_class):
             assert stats.status == 200 and (await stats.json())["stream"] == "alice"
             assert (await http.get(f"/api/streams/alice?pt={preview['grant']}")).status == 200
             assert (await http.get("/api/streams/alice/events")).status == 404
-            async with http.get(f"/api/streams/alice/events?pt={preview['grant']}") as events:
+            assert preview["events_url"].endswith(f"/api/streams/alice/events?pt={preview['grant']}")
+            async with http.get(preview["events_url"]) as events:
                 assert events.status == 200 and events.content_type == "text/event-stream"
                 first = await asyncio.wait_for(events.content.readline(), 10)
                 assert first == b"event: stats\n", first

@@ -164,3 +164,29 @@ def test_ending_an_orphaned_broadcast_ends_it_without_a_publisher():
     assert hub.get("alice") is not None
     live.end("alice")
     assert hub.get("alice") is None and events == [StreamStarted, StreamEnded]
+
+
+def test_a_private_broadcast_enters_the_cluster_directory_when_it_goes_public():
+    from mediasrv.app.components import _directory_listener, _local_streams
+
+    class Bus:
+        def __init__(self) -> None:
+            self.events: list[tuple] = []
+
+        def stream_started(self, name: str, started_at: float) -> None:
+            self.events.append(("started", name, started_at))
+
+        def stream_ended(self, name: str) -> None:
+            self.events.append(("ended", name))
+
+    clock = Clock()
+    hub, bus = Hub(clock=clock), Bus()
+    hub.add_listener(_directory_listener(hub, bus))
+    hub.set_backstage("alice", True)
+    hub.publish("alice", Publisher())
+    assert bus.events == [] and _local_streams(hub) == []  # no other node lists or serves it
+    clock.now = 1005.0
+    hub.make_public("alice")
+    assert bus.events == [("started", "alice", 1005.0)] and _local_streams(hub) == [("alice", 1005.0)]
+    hub.stop("alice")
+    assert bus.events[-1] == ("ended", "alice")

@@ -16,6 +16,8 @@ class Playback(ResponseModel):
     playback_url: str = Field(description="the HLS master playlist (hls.js, Safari, FFmpeg); for a private live "
                                           "it carries `?pt=GRANT`, and so does every URL of its playlists")
     rtmp_playback_url: str = Field(description="RTMP play (`NAME?pt=GRANT` for a private live)")
+    events_url: str = Field(description="the live's statistics and health warnings as Server-Sent Events "
+                                        "(`GET /api/streams/NAME/events`, with the grant for a private live)")
     grant: str | None = Field(description="the signed playback grant (`pt`): also opens `GET /api/streams/NAME`, "
                                           "its `/stats` and `/events` (`?pt=GRANT`); null for a public live")
     expires_at: int | None = Field(description="Unix seconds when the grant stops working (`live.grant_seconds`); "

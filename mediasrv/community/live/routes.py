@@ -49,14 +49,15 @@ def _live(request: web.Request) -> LiveControl:
 
 def _playback(request: web.Request, live: LiveControl, stream: Stream) -> dict:
     """Playback URLs of ``stream`` for someone who may play it: signed while private."""
-    hls = f"{public_base_url(request)}/live/{stream.name}/index.m3u8"
-    rtmp = f"{rtmp_base_url(request)}/{stream.name}"
+    base = public_base_url(request)
+    urls = {"playback_url": f"{base}/live/{stream.name}/index.m3u8",
+            "rtmp_playback_url": f"{rtmp_base_url(request)}/{stream.name}",
+            "events_url": f"{base}/api/streams/{stream.name}/events"}
     if not stream.private:
-        return {"playback_url": hls, "rtmp_playback_url": rtmp, "grant": None, "expires_at": None}
+        return {**urls, "grant": None, "expires_at": None}
     grant = live.grant(stream.name)
     carry = f"?{PLAYBACK_GRANT_PARAM}={grant.value}"
-    return {"playback_url": hls + carry, "rtmp_playback_url": rtmp + carry, "grant": grant.value,
-            "expires_at": grant.expires_at}
+    return {**{key: url + carry for key, url in urls.items()}, "grant": grant.value, "expires_at": grant.expires_at}
 
 
 async def _state(request: web.Request, live: LiveControl, user: User) -> dict:
