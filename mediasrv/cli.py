@@ -162,6 +162,9 @@ def startup_banner(config: Config, http_port: int, rtmp_port: int, rtmps_port: i
             # encoder's second keyframe: OBS's "auto" is 250 frames, 8 s at 30 fps.
             f"         Keyframe Interval: {config.hls.segment_duration:g} s"
             " (Settings > Output, Output Mode: Advanced; not 0/auto)",
+            # OBS 30+ and browsers publish over WHIP with the same key as a bearer token.
+            *([f"  WHIP (OBS 30+ Service: WHIP, browsers): {http_base}/whip, Bearer Token: the same stream key"]
+              if config.webrtc.enabled else []),
             *([f"  Studio: {http_base}/studio (sign up or log in as a creator: your stream key, title, go-live status)"]
               if mode == "accounts" else []),
             f"  FFmpeg: ffmpeg -re -i INPUT -c copy -f flv rtmp://{rtmp_host}:{rtmp_port}/{config.rtmp.app}/{example}",

@@ -160,6 +160,8 @@ def test_banner_tells_a_creator_what_to_type():
     assert "rtmp://127.0.0.1:1935/live" in text
     assert "http://127.0.0.1:8080/live/<name>/index.m3u8" in text
     assert "Stream Key" in text
+    assert "http://127.0.0.1:8080/whip, Bearer Token: the same stream key" in text
+    assert "/whip" not in startup_banner(load_config(None, ["webrtc.enabled=false"]), 8080, 1935)
 
 
 def test_banner_tells_a_creator_the_keyframe_interval_to_set():

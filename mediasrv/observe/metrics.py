@@ -133,8 +133,10 @@ class MediasrvCollector(Collector):
         yield refused
         yield CounterMetricFamily("mediasrv_whip_reaped", "WHIP sessions reaped without media within "
                                                           "webrtc.setup_timeout", value=stats.reaped)
-        yield CounterMetricFamily("mediasrv_whip_failures", "WHIP connections that failed (ICE, DTLS, consent) "
+        yield CounterMetricFamily("mediasrv_whip_failures", "WHIP sessions whose ICE or DTLS never completed, "
                                                             "and encoder failures", value=stats.failures)
+        yield CounterMetricFamily("mediasrv_whip_lost", "Live WHIP sessions whose client went without a DELETE "
+                                                        "(stream orphaned)", value=stats.lost)
         yield CounterMetricFamily("mediasrv_whip_deletes", "WHIP sessions ended by the client's DELETE",
                                   value=stats.deleted)
 

@@ -137,16 +137,36 @@ def test_runs_as_an_unprivileged_user(dockerfile):
     assert re.search(rf"useradd\b.*\b{re.escape(users[-1])}\b", runs), "the user is created in the image"
 
 
+def port_specs(specs) -> tuple[set[int], set[tuple[int, int]]]:
+    """TCP ports and UDP ranges of EXPOSE items or ``-p`` values (``8080``, ``8080:8080``,
+    ``40000-40099/udp``, ``40000-40099:40000-40099/udp``: the container's side)."""
+    tcp, udp = set(), set()
+    for spec in specs:
+        ports, _, protocol = spec.split(":")[-1].partition("/")
+        first, _, last = ports.partition("-")
+        if protocol == "udp":
+            udp.add((int(first), int(last or first)))
+        else:
+            assert protocol in ("", "tcp") and not last, spec
+            tcp.add(int(first))
+    return tcp, udp
+
+
+def image_entrypoint_config(final):
+    entrypoint = exec_form(next(rest for k, rest in final if k == "ENTRYPOINT"))
+    return entrypoint, load_config(None, set_arguments(entrypoint[2:]))
+
+
 def test_ports_volume_and_entrypoint_match_the_config(dockerfile):
     _, parts = dockerfile
     final = parts[-1]
-    entrypoint = exec_form(next(rest for k, rest in final if k == "ENTRYPOINT"))
+    entrypoint, config = image_entrypoint_config(final)  # the real loader accepts its --set
     assert entrypoint[:2] == ["mediasrv", "serve"]
     assert 'mediasrv = "mediasrv.cli:main"' in (ROOT / "pyproject.toml").read_text()
-    overrides = set_arguments(entrypoint[2:])
-    config = load_config(None, overrides)  # the real loader accepts them
-    exposed = {int(port.split("/")[0]) for k, rest in final if k == "EXPOSE" for port in rest.split()}
-    assert exposed == {config.rtmp.address.port, config.http.address.port}
+    tcp, udp = port_specs(port for k, rest in final if k == "EXPOSE" for port in rest.split())
+    assert tcp == {config.rtmp.address.port, config.http.address.port}
+    # WHIP's WebRTC media: the range the image tells the server it has (webrtc.udp_ports).
+    assert udp == {config.webrtc.port_range}
     volumes = [rest for k, rest in final if k == "VOLUME"]
     assert volumes == [str(config.data_path)] == ["/data"]
 
@@ -179,12 +199,17 @@ def test_readme_commands_match_the_image(monkeypatch):
     assert build[-1] == "." and (ROOT / "Dockerfile").is_file()
     parts = stages(instructions(DOCKERFILE.read_text()))
     final = parts[-1]
-    exposed = {int(port) for k, rest in final if k == "EXPOSE" for port in rest.split()}
+    exposed = port_specs(port for k, rest in final if k == "EXPOSE" for port in rest.split())
+    _, config = image_entrypoint_config(final)
     volume = next(rest for k, rest in final if k == "VOLUME")
     for run in runs:
         args = run[2:]
-        published = {int(args[i + 1].split(":")[-1]) for i, a in enumerate(args) if a == "-p"}
+        published = port_specs(args[i + 1] for i, a in enumerate(args) if a == "-p")
         assert published == exposed, f"{' '.join(run)}: publishes {published}, the image exposes {exposed}"
+        # The kernel's ephemeral range in the container is the WebRTC range (docs/whip.md).
+        sysctls = dict(args[i + 1].split("=", 1) for i, a in enumerate(args) if a == "--sysctl")
+        first, last = config.webrtc.port_range
+        assert sysctls.get("net.ipv4.ip_local_port_range", "").split() == [str(first), str(last)], run
         mounts = [args[i + 1] for i, a in enumerate(args) if a == "-v"]
         assert [m.split(":")[1] for m in mounts] == [volume]
         image_at = next(i for i, a in enumerate(args) if a == tag)
@@ -232,6 +257,18 @@ def test_compose_settings_pass_the_real_config_loader():
         assert settings["cluster.node_id"] == name
         assert settings["cluster.advertise_url"] == f"http://{name}:{config.http.address.port}"
         assert config.http.trusted_proxies == (f"{nginx_address}/32",)
+
+
+def test_compose_ingest_node_takes_whip_media_on_the_images_udp_range():
+    services = compose_services()
+    ingest = services["ingest"]
+    _, config = image_entrypoint_config(stages(instructions(DOCKERFILE.read_text()))[-1])
+    first, last = config.webrtc.port_range
+    tcp, udp = port_specs(ingest["ports"])
+    assert udp == {(first, last)} and config.http.address.port in {int(p.split(":")[-1]) for p in ingest["ports"]
+                                                                   if "/" not in p}
+    assert ingest["sysctls"]["net.ipv4.ip_local_port_range"].split() == [str(first), str(last)]
+    assert "MEDIASRV_WEBRTC__PUBLIC_ADDRESS" in ingest["environment"]
 
 
 def test_compose_nginx_runs_the_shipped_cache_config_pointed_at_both_nodes(tmp_path):

@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+from mediasrv.ingest.whip.server import WhipStats
 from mediasrv.observe.metrics import HttpStats, MediasrvCollector, Sources
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "mediasrv-dashboard.json"
@@ -19,8 +20,10 @@ def _exported_names() -> set[str]:
                                                  publish_refused=0, plays=0, takeovers=0, errors_by_kind={}))
     transcode = SimpleNamespace(metrics_snapshot=lambda: {})
     monitor = SimpleNamespace(streams={})
+    whip = SimpleNamespace(stats=WhipStats())
     collector = MediasrvCollector(Sources(monitor=lambda: monitor, rtmp=lambda: rtmp, hls=lambda: None,
-                                          http=lambda: HttpStats(), transcode=lambda: transcode))
+                                          http=lambda: HttpStats(), transcode=lambda: transcode,
+                                          whip=lambda: whip))
     names = set()
     for family in collector.collect():
         names.add(family.name)

@@ -48,15 +48,14 @@ def _no_realtime_scheduling_for_children() -> None:
     libc.prctl(PR_CAPBSET_DROP, CAP_SYS_NICE, 0, 0, 0)  # fails harmlessly when not root
 
 
-#: Chromium's own fake camera and microphone (a test pattern and a beep), allowed without
-#: a prompt: what a page gets from getUserMedia in a test.
-FAKE_CAMERA = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+#: A fake camera and microphone that need no permission prompt (WHIP publishing tests).
+FAKE_MEDIA_ARGS = ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream")
 
 
 @contextlib.asynccontextmanager
-async def chromium(extra_args: list[str] | tuple[str, ...] = ()) -> AsyncIterator[object]:
-    """Yield a Playwright Browser (headless Debian Chromium), launched with ``extra_args``
-    besides the usual ones (e.g. :data:`FAKE_CAMERA`)."""
+async def chromium(extra_args: tuple[str, ...] = ()) -> AsyncIterator[object]:
+    """Yield a Playwright Browser (headless Debian Chromium); ``extra_args`` are added to
+    its command line (e.g. ``FAKE_MEDIA_ARGS``)."""
     require_path(CHROMIUM, "Debian's chromium")
     from playwright.async_api import async_playwright
 

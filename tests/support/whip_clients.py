@@ -115,16 +115,22 @@ def whip_push(url: str, key: str, cert: str, cert_key: str, *, seconds: float = 
                           width, height)
 
 
-async def whip_push_process(url: str, key: str, pair: tuple[Path, Path], *, timeout: float = 90,
-                            **options) -> WhipPushResult:
+async def start_whip_push(url: str, key: str, pair: tuple[Path, Path], **options) -> asyncio.subprocess.Process:
     """``whip_push`` in a child process (PyAV holds the GIL in libavformat's network I/O:
-    a push from a thread of the server's process would starve its event loop)."""
+    a push from a thread of the server's process would starve its event loop). Its last
+    line of output is the ``WhipPushResult`` as JSON."""
     root = Path(__file__).resolve().parents[2]
     args = {"url": url, "key": key, "cert": str(pair[0]), "cert_key": str(pair[1]), **options}
-    proc = await asyncio.create_subprocess_exec(
+    return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.support.whip_clients", json.dumps(args),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=root,
         env={**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"})
+
+
+async def whip_push_process(url: str, key: str, pair: tuple[Path, Path], *, timeout: float = 90,
+                            **options) -> WhipPushResult:
+    """Run ``whip_push`` in a child process to its end; its result."""
+    proc = await start_whip_push(url, key, pair, **options)
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout)
     except asyncio.TimeoutError:

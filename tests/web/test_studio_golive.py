@@ -30,7 +30,7 @@ import pytest
 
 from mediasrv.community.live.service import ENDED_BY_CREATOR
 from tests.accounts.support import ADMIN_PASSWORD, Api
-from tests.support.browser import FAKE_CAMERA, chromium, open_player, wait_playing
+from tests.support.browser import FAKE_MEDIA_ARGS, chromium, open_player, wait_playing
 from tests.support.clients import start_ffmpeg_push
 from tests.support.server import running_server
 from tests.web.support import DESKTOP, PHONE, SCREENSHOTS, UI, Watch, context_as
@@ -123,7 +123,7 @@ async def camera_ready(page) -> None:
 async def test_the_go_live_page_fits_a_phone_and_a_desktop_with_a_portrait_camera_on_the_phone(tmp_path):
     async with golive_server(tmp_path) as api:
         await api.user("alice", "creator")
-        async with chromium(FAKE_CAMERA) as browser:
+        async with chromium(FAKE_MEDIA_ARGS) as browser:
             context, page, watch = await open_golive(browser, api, "alice", PHONE)
             await camera_ready(page)
             # A phone held upright asks for a portrait picture, and the preview is one.
@@ -150,7 +150,7 @@ async def test_a_refused_camera_and_no_camera_say_what_to_do(tmp_path):
     async with golive_server(tmp_path) as api:
         await api.user("alice", "creator")
         # Without the fake UI, headless Chromium answers the permission prompt with "no".
-        async with chromium(["--use-fake-device-for-media-stream"]) as browser:
+        async with chromium(("--use-fake-device-for-media-stream",)) as browser:
             context, page, watch = await open_golive(browser, api, "alice", PHONE)
             empty = page.locator("#camera-empty")
             await empty.wait_for(timeout=UI)
@@ -164,7 +164,7 @@ async def test_a_refused_camera_and_no_camera_say_what_to_do(tmp_path):
             watch.check()
             await context.close()
         # No camera at all (this machine has none; the fake UI would allow one).
-        async with chromium(["--use-fake-ui-for-media-stream"]) as browser:
+        async with chromium(("--use-fake-ui-for-media-stream",)) as browser:
             context, page, watch = await open_golive(browser, api, "alice", PHONE)
             await page.wait_for_function("() => !document.getElementById('camera-empty').hidden"
                                          " || document.getElementById('preview').videoWidth > 0", timeout=UI)
@@ -241,7 +241,7 @@ async def test_go_live_from_a_phone_then_end_and_save(tmp_path):
         alice = await api.user("alice", "creator")
         response = await api.http.patch("/api/me/settings", json={"save_by_default": False}, headers=alice)
         assert response.status == 200, await response.text()
-        async with chromium(FAKE_CAMERA) as browser:
+        async with chromium(FAKE_MEDIA_ARGS) as browser:
             context, page, watch = await open_golive(browser, api, "alice", PHONE)
             await camera_ready(page)
             await page.fill("#title", "Morning run")
@@ -280,7 +280,7 @@ async def test_backstage_then_go_public_then_end_and_discard(tmp_path):
     default: the page asks "keep or discard")."""
     async with golive_server(tmp_path) as api:
         alice = await api.user("alice", "creator")
-        async with chromium(FAKE_CAMERA) as browser:
+        async with chromium(FAKE_MEDIA_ARGS) as browser:
             context, page, watch = await open_golive(browser, api, "alice", DESKTOP)
             await camera_ready(page)
             await page.locator("#backstage-row").wait_for(timeout=UI)
@@ -320,7 +320,7 @@ async def test_a_stream_key_replaced_in_another_tab_is_explained(tmp_path):
     """WHIP answers 401: the page says the key was replaced and to reload."""
     async with golive_server(tmp_path) as api:
         alice = await api.user("alice", "creator")
-        async with chromium(FAKE_CAMERA) as browser:
+        async with chromium(FAKE_MEDIA_ARGS) as browser:
             context, page, watch = await open_golive(browser, api, "alice", PHONE, allowed={(401, "/whip")})
             await camera_ready(page)
             response = await api.http.post("/api/me/stream-key", headers=alice)  # "New key" elsewhere
@@ -348,7 +348,7 @@ async def test_a_connection_that_cannot_be_made_says_what_to_do(tmp_path):
     to try, and ends the session it made (DELETE)."""
     async with golive_server(tmp_path, "webrtc.setup_timeout=120") as api:
         await api.user("alice", "creator")
-        async with chromium(FAKE_CAMERA) as browser:
+        async with chromium(FAKE_MEDIA_ARGS) as browser:
             context, page, watch = await open_golive(browser, api, "alice", PHONE)
             deleted: list[int] = []
             page.on("response", lambda r: deleted.append(r.status) if r.request.method == "DELETE" else None)
@@ -389,7 +389,7 @@ async def test_an_obs_live_backstage_is_made_public_and_ended_from_the_studio(tm
     Neither page calls the creator's own end an operator's stop."""
     async with golive_server(tmp_path) as api:
         alice = await api.user("alice", "creator")
-        async with chromium(FAKE_CAMERA) as browser:
+        async with chromium(FAKE_MEDIA_ARGS) as browser:
             studio_context = await context_as(browser, api, "alice", DESKTOP)
             studio = await studio_context.new_page()
             studio_watch = Watch(studio)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
 
 import aiohttp
 import pytest
@@ -16,6 +17,7 @@ from aiohttp import web
 
 from mediasrv.ingest.whip.port_range import read_port_range
 from tests.support.server import StreamRecorder
+from tests.support.tools import require_tool
 from tests.whip.offers import offer
 from tests.whip.support import KEY, NAME, post_offer, until, whip_of, whip_server
 
@@ -71,7 +73,11 @@ async def test_refusals_say_why_and_are_never_a_5xx(tmp_path):
         assert whip.stats.refused == {"auth": 2, "content_type": 2, "offer": 9}
         text = await _metrics(http, srv)
         assert 'mediasrv_whip_refusals_total{reason="offer"} 9.0' in text
+        assert 'mediasrv_http_errors_total{class="4xx",kind="whip"}' in text
         assert 'mediasrv_http_errors_total{class="5xx",kind="whip"}' not in text
+        promtool = subprocess.run([require_tool("promtool"), "check", "metrics"], input=text, text=True,
+                                  capture_output=True, timeout=60)
+        assert promtool.returncode == 0, promtool.stdout + promtool.stderr
         assert NAME not in recorder.started  # nothing reached the hub
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from mediasrv.config import IceServerConfig
-from mediasrv.ingest.whip.answer import with_public_candidates
+from mediasrv.ingest.whip.answer import negotiated_codec, with_public_candidates
 from mediasrv.ingest.whip.audio_encoder import AacEncoder
 from mediasrv.ingest.whip.frames import FrameQueue
 from mediasrv.ingest.whip.links import link_values
@@ -39,6 +39,13 @@ def test_public_address_twins_each_ipv4_host_candidate():
     assert sum("203.0.113.9" in line for line in lines) == 1  # not the IPv6 nor the srflx one
     assert with_public_candidates(ANSWER, "") == ANSWER
     assert with_public_candidates(out, "203.0.113.9").count("203.0.113.9") == 1 + 1  # no twin of a twin
+
+
+def test_the_negotiated_codec_is_the_first_of_the_answers_section():
+    answer = ("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n"
+              "m=video 9 UDP/TLS/RTP/SAVPF 102 96\r\na=rtpmap:96 VP8/90000\r\na=rtpmap:102 H264/90000\r\n")
+    assert negotiated_codec(answer, "video") == "H264" and negotiated_codec(answer, "audio") == "opus"
+    assert negotiated_codec(ANSWER, "audio") == ""
 
 
 def test_link_headers_leave_out_secrets_unless_asked():

@@ -47,3 +47,20 @@ def _twin(line: str, public_address: str, seen: set[tuple[str, str]]) -> str | N
     twin_priority = max(0, int(priority) - _TWIN_PRIORITY_STEP)
     return (f"a=candidate:{foundation}p {component} {transport} {twin_priority} {public_address} {port} "
             f"typ host")
+
+
+def negotiated_codec(sdp: str, kind: str) -> str:
+    """The codec an answer chose for its first ``kind`` section (the first payload type of
+    its m= line: what the client will send), e.g. "VP8", "H264", "opus"; "" if none."""
+    payload = None
+    for raw in sdp.splitlines():
+        line = raw.strip()
+        if line.startswith("m="):
+            if payload is not None:
+                break
+            parts = line[2:].split()
+            if parts and parts[0] == kind and len(parts) > 3:
+                payload = parts[3]
+        elif payload is not None and line.startswith(f"a=rtpmap:{payload} "):
+            return line.split(" ", 1)[1].split("/", 1)[0]
+    return ""

@@ -13,8 +13,8 @@ import collections
 import threading
 from typing import Any
 
-#: Default bounds: ~0.25-0.4 s of video at 20-30 fps, ~1 s of 20 ms Opus frames.
-VIDEO_FRAMES = 8
+#: Default bounds: ~0.4-0.6 s of video at 20-30 fps, ~1 s of 20 ms Opus frames.
+VIDEO_FRAMES = 12
 AUDIO_FRAMES = 50
 
 

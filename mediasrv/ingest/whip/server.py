@@ -19,7 +19,7 @@ from typing import Callable
 from mediasrv.config import WebrtcConfig
 from mediasrv.hub import Hub
 from mediasrv.ingest.publish_auth import PublishAuthorizer, redact_key
-from mediasrv.ingest.whip.answer import with_public_candidates
+from mediasrv.ingest.whip.answer import negotiated_codec, with_public_candidates
 from mediasrv.ingest.whip.links import link_values
 from mediasrv.ingest.whip.offer import check_offer
 from mediasrv.ingest.whip.peer import close_peer, negotiate, peer_connection
@@ -49,8 +49,12 @@ class WhipStats:
     refused: dict[str, int] = field(default_factory=dict)
     #: Sessions reaped without media within webrtc.setup_timeout.
     reaped: int = 0
-    #: Connections that failed (ICE/DTLS failure, consent lost) and encoder failures.
+    #: Sessions that failed before their media flowed (ICE or DTLS never completed), and
+    #: encoder failures.
     failures: int = 0
+    #: Live sessions whose client went without a DELETE (connection failed or closed: ICE
+    #: consent lapsed, DTLS closed): their streams were orphaned for the reconnect grace.
+    lost: int = 0
     #: Sessions ended by the client's DELETE, and closed by a takeover or a stop.
     deleted: int = 0
     kicked: int = 0
@@ -140,13 +144,14 @@ class WhipServer:
         session_id = secrets.token_urlsafe(18)
         session = WhipSession(self, session_id, name=name, client=client,
                               key_digest=hashlib.sha256(key.encode()).digest(), pc=pc,
-                              has_audio=summary.audio is not None, created_at=created, monotonic=self.monotonic)
+                              has_audio=summary.audio is not None, created_at=created, monotonic=self.monotonic,
+                              codecs=(negotiated_codec(answer, "video"), negotiated_codec(answer, "audio")))
         self.sessions[session_id] = session
         self.stats.sessions_total += 1
         self.stats.sessions_open = len(self.sessions)
         session.watch(self.config.setup_timeout)
-        log.info("%r: answered for stream %s (video %s%s)", session, name, "/".join(summary.video_codecs),
-                 ", audio Opus" if summary.audio is not None else ", no audio")
+        log.info("%r: answered for stream %s (video %s%s)", session, name, session.codecs[0],
+                 f", audio {session.codecs[1]}" if session.codecs[1] else ", no audio")
         return session, with_public_candidates(answer, self.config.public_address)
 
     def find(self, session_id: str) -> WhipSession | None:

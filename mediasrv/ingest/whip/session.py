@@ -48,6 +48,7 @@ class SessionCounters(Protocol):
     """The server's counters a session adds to."""
 
     failures: int
+    lost: int
     reaped: int
     kicked: int
 
@@ -70,7 +71,7 @@ class WhipSession:
 
     def __init__(self, server: SessionOwner, session_id: str, *, name: str, client: str, key_digest: bytes,
                  pc: RTCPeerConnection, has_audio: bool, created_at: float,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, codecs: tuple[str, str] = ("", "")) -> None:
         self.server = server
         self.id = session_id
         self.name = name
@@ -79,6 +80,8 @@ class WhipSession:
         self.key_digest = key_digest
         self.pc = pc
         self.has_audio = has_audio
+        #: The negotiated video and audio codecs (from the answer), e.g. ("VP8", "opus").
+        self.codecs = codecs
         self.created_at = created_at
         self.monotonic = monotonic
         self.publication: Publication | None = None
@@ -126,9 +129,12 @@ class WhipSession:
             self.connect_seconds = self.monotonic() - self.created_at
             log.info("%r: connected in %.2f s", self, self.connect_seconds)
         elif state in ("failed", "closed") and not self.closed:
-            # The client is gone without a DELETE (ICE consent expired, DTLS closed) or
-            # never got through: orphan the stream like a dropped RTMP publisher.
-            if state == "failed":
+            # The client is gone without a DELETE (ICE consent lapsed, DTLS closed: which
+            # of the two states aiortc reports depends on which transport noticed first),
+            # or never got through: orphan the stream like a dropped RTMP publisher's.
+            if self.publication is not None:
+                self.server.stats.lost += 1
+            else:
                 self.server.stats.failures += 1
             self._end(f"connection {state}", clean=False)
 

@@ -51,7 +51,8 @@ class TranscodeStats:
 
     video: TrackCounters = field(default_factory=TrackCounters)
     audio: TrackCounters = field(default_factory=TrackCounters)
-    #: Seconds the thread spent encoding (wall) and its CPU time.
+    #: Seconds the thread spent encoding (wall), and its own CPU time (x264's slice
+    #: threads, used above 600k pixels, are not in it).
     busy_seconds: float = 0.0
     cpu_seconds: float = 0.0
     #: Video frames scaled back to the first frame's size (the sender changed resolution).
