@@ -655,7 +655,7 @@ function followElsewhere(now) {
     $('preview-box').classList.remove('mirrored');
     note('connection', `${elsewhere.title}: the preview shows what the server gets. Make it public or end it `
       + 'here; to go live from this browser, end it first.');
-    remotePlayer = createPlayer($('preview'), url, { live: true, onError: (text) => showCameraEmpty({ ...elsewhere, text: `${elsewhere.text} (The preview cannot play: ${text}.)` }) });
+    remotePlayer = createPlayer($('preview'), live.here(url), { live: true, onError: (text) => showCameraEmpty({ ...elsewhere, text: `${elsewhere.text} (The preview cannot play: ${text}.)` }) });
   } else {
     showCameraEmpty(elsewhere);
   }

@@ -21,6 +21,14 @@ export function statsUrl(handle, grant) {
   return `/api/streams/${encodeURIComponent(handle)}/events${grant ? `?pt=${encodeURIComponent(grant)}` : ''}`;
 }
 
+/** `url` (an absolute URL the API gave, built on the server's public address) as a path
+ *  on this page's own server: the pages may load only from their own origin (CSP), and
+ *  the public address may name another (a proxy, a LAN address). */
+export function here(url) {
+  const parsed = new URL(url, location.href);
+  return parsed.pathname + parsed.search;
+}
+
 /** Whether an `ended` reason is an operator's (shown to the creator as such). */
 export function endedByOperator(reason) {
   return !!reason && reason !== ENDED_BY_CREATOR;
