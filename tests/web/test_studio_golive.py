@@ -33,7 +33,7 @@ from tests.accounts.support import ADMIN_PASSWORD, Api
 from tests.support.browser import FAKE_MEDIA_ARGS, chromium, open_player, wait_playing
 from tests.support.clients import start_ffmpeg_push
 from tests.support.server import running_server
-from tests.web.support import DESKTOP, PHONE, SCREENSHOTS, UI, Watch, context_as
+from tests.web.support import DESKTOP, PHONE, SCREENSHOTS, UI, Watch, context_as, screenshots
 
 pytestmark = pytest.mark.e2e
 
@@ -405,11 +405,13 @@ async def test_an_obs_live_backstage_is_made_public_and_ended_from_the_studio(tm
                 await studio.locator("#live-status", has_text="Backstage").wait_for(timeout=ON_AIR)
                 assert await studio.locator("#backstage-notice").is_visible()
                 assert await studio.locator("#studio-go-public").is_visible()
+                assert await studio.locator("#golive-link").get_attribute("href") == "/studio/live"
                 assert not await listed(api, "alice")
                 # The private live's figures reach the studio (its feed takes the grant).
                 await studio.wait_for_function(
                     "() => window.mediasrvStudio.live && document.getElementById('out-bitrate').textContent !== '–'",
                     timeout=ON_AIR)
+                await screenshots(studio, "studio-backstage")
 
                 context, page, watch = await open_golive(browser, api, "alice", PHONE)
                 await phase(page, "backstage", timeout=ON_AIR)
@@ -433,6 +435,7 @@ async def test_an_obs_live_backstage_is_made_public_and_ended_from_the_studio(tm
                 assert await asyncio.wait_for(push.wait(), 30) != 0  # the encoder was disconnected
                 await studio.locator("#live-status", has_text="Offline").wait_for(timeout=UI)
                 assert not await studio.locator("#stop-notice").is_visible()
+                await screenshots(studio, "studio-live-ended")
                 await studio.locator("#end-discard").click()
                 await prompt.filter(has_text="Discarded").wait_for(timeout=UI)
                 assert not [r for r in await recordings(api, alice, "alice") if r["state"] != "discarded"]
