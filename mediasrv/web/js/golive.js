@@ -61,6 +61,8 @@ function setPhase(phase) {
   $('end-live').hidden = !(onAir || phase === 'connecting');
   $('end-live').textContent = phase === 'connecting' ? 'Cancel' : 'End live';
   $('setup').querySelectorAll('input, select, button').forEach((c) => { c.disabled = phase !== 'setup' || c.dataset.off === '1'; });
+  // After the live the question has its own buttons: no empty bar at the bottom.
+  $('actions').hidden = ['decide', 'done', 'ending', 'gate', 'loading'].includes(phase);
   refreshGoButton();
 }
 
@@ -124,6 +126,7 @@ function showCameraEmpty(problem) {
   // The pickers say why they are empty.
   for (const id of ['camera', 'mic']) {
     $(id).replaceChildren(el('option', { value: '', text: problem.short || 'Off' }));
+    $(id).dataset.off = '1';
     $(id).disabled = true;
   }
 }
