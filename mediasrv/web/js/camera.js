@@ -55,6 +55,35 @@ export async function open(options = {}) {
   }
 }
 
+/**
+ * Follow the microphone's level (0-1, the peak of each animation frame) so a creator sees
+ * it hears them: `onLevel(level)`. Returns the function that stops it (null without a
+ * microphone or Web Audio).
+ */
+export function levelMeter(stream, onLevel) {
+  const track = stream.getAudioTracks()[0];
+  const Context = window.AudioContext || window.webkitAudioContext;
+  if (!track || !Context) return null;
+  const context = new Context();
+  const analyser = context.createAnalyser();
+  analyser.fftSize = 512;
+  context.createMediaStreamSource(new MediaStream([track])).connect(analyser);
+  const data = new Float32Array(analyser.fftSize);
+  let frame = 0;
+  const tick = () => {
+    analyser.getFloatTimeDomainData(data);
+    let peak = 0;
+    for (const v of data) peak = Math.max(peak, Math.abs(v));
+    onLevel(Math.min(1, peak));
+    frame = requestAnimationFrame(tick);
+  };
+  tick();
+  // A phone starts audio only after a tap.
+  const resume = () => context.resume().catch(() => {});
+  document.addEventListener('pointerdown', resume, { once: true });
+  return () => { cancelAnimationFrame(frame); document.removeEventListener('pointerdown', resume); context.close().catch(() => {}); };
+}
+
 /** What to tell the creator when the camera could not be opened: {title, text, short}
  *  (`short`: a word for the camera picker). */
 export function cameraProblem(error) {

@@ -7,7 +7,7 @@ import * as camera from './camera.js';
 import { atLeast, currentUser, initHeader, openLogin, refreshUser } from './nav.js';
 import * as live from './live.js';
 import { createPlayer } from './player.js';
-import { publish, WhipError } from './whip.js';
+import { explain, publish, WhipError } from './whip.js';
 
 const $ = (id) => document.getElementById(id);
 const WHIP_PATH = '/whip';
@@ -152,7 +152,8 @@ function attachPreview() {
       showCameraEmpty({ title: 'The camera stopped', text: 'It was unplugged or another app took it. Tap “Try again”.', retry: true });
     }
   });
-  levelStop = listenLevel(media.stream);
+  $('mic-level').value = 0;
+  levelStop = camera.levelMeter(media.stream, (level) => { $('mic-level').value = level; });
 }
 
 /** Open the chosen (or default) camera and microphone and show the preview; while on
@@ -203,32 +204,6 @@ async function fillDevices() {
   $('flip').hidden = list.video.length < 2;
 }
 
-/** The microphone's level on the meter, so a creator sees it hears them. */
-function listenLevel(stream) {
-  const track = stream.getAudioTracks()[0];
-  const Context = window.AudioContext || window.webkitAudioContext;
-  if (!track || !Context) { $('mic-level').value = 0; return null; }
-  const context = new Context();
-  const source = context.createMediaStreamSource(new MediaStream([track]));
-  const analyser = context.createAnalyser();
-  analyser.fftSize = 512;
-  source.connect(analyser);
-  const data = new Float32Array(analyser.fftSize);
-  let frame = 0;
-  const tick = () => {
-    analyser.getFloatTimeDomainData(data);
-    let peak = 0;
-    for (const v of data) peak = Math.max(peak, Math.abs(v));
-    $('mic-level').value = Math.min(1, peak);
-    frame = requestAnimationFrame(tick);
-  };
-  tick();
-  // A phone starts audio only after a tap.
-  const resume = () => context.resume().catch(() => {});
-  document.addEventListener('pointerdown', resume, { once: true });
-  return () => { cancelAnimationFrame(frame); document.removeEventListener('pointerdown', resume); context.close().catch(() => {}); };
-}
-
 async function flipCamera() {
   facing = facing === 'user' ? 'environment' : 'user';
   await startCamera({ audioId: $('mic').value || undefined });
@@ -274,34 +249,6 @@ async function saveBackstage() {
 
 // --- going live -------------------------------------------------------------------------
 
-/** What to tell the creator when the WHIP exchange failed: [title, text]. The server's
- *  reason is shown as it said it. */
-function whipProblem(error) {
-  const reason = error.reason || '';
-  if (error.kind === 'ice') {
-    return ['Connection failed', 'Your camera could not reach the server: the network blocks the video connection (UDP). '
-      + 'Try another network (Wi-Fi or mobile data), or ask the operator to set up a TURN server. Then tap “Go live” again.'];
-  }
-  if (error.kind === 'network') {
-    return ['Could not reach the server', `Check your connection and tap “Go live” again.${reason ? ` (${reason})` : ''}`];
-  }
-  switch (error.status) {
-    case 401:
-      if (!reason || /stream key/i.test(reason)) {
-        return ['Stream key refused', `${reason ? `The server said: “${reason}”. ` : ''}Your key was probably replaced `
-          + 'with “New key” in another tab. Reload this page to use the current key.'];
-      }
-      // Refusals of the publish itself (live access, a live just ended): the server's words.
-      return ['You cannot go live now', `${reason}.`];
-    case 403: return ['You cannot go live now', `${reason || 'Live access was refused'}. The studio says how to get live access.`];
-    case 409: return ['The server refused this live', `${reason || 'Another broadcast is in the way'}. Wait a moment and tap “Go live” again.`];
-    case 400: return ['The server could not use your camera', `${reason || 'It refused the offer'}. Try another camera or browser.`];
-    case 503: return ['The server is full', `${reason ? `${reason}. ` : ''}Try again in a minute.`];
-    case 404: return ['Going live from the browser is off here', 'This server does not take WHIP. Go live with OBS: the studio shows the server and key.'];
-    default: return [`The server answered ${error.status}`, `${reason || 'Going live failed'}. Tap “Go live” to try again.`];
-  }
-}
-
 async function goLive() {
   if (!media || !key || state.phase !== 'setup') return;
   showProblem(null);
@@ -328,7 +275,7 @@ async function connect(iceServers, retried = false) {
   try {
     mine = await publish(WHIP_PATH, key, media.stream, { onstate: (c) => onConnectionState(mine, c), iceServers });
   } catch (e) {
-    const [title, text] = whipProblem(e instanceof WhipError ? e : new WhipError(0, String(e), 'network'));
+    const [title, text] = explain(e instanceof WhipError ? e : new WhipError(0, String(e), 'network'));
     showProblem(title, text);
     setPhase('setup');
     return;
@@ -362,7 +309,7 @@ function onConnectionState(mine, connection) {
       connect([...mine.iceServers, ...turn], true);
       return;
     }
-    const [title, text] = whipProblem(new WhipError(0, '', 'ice'));
+    const [title, text] = explain(new WhipError(0, '', 'ice'));
     showProblem(wasOnAir ? 'The connection was lost' : title,
       wasOnAir ? 'Your live stopped reaching the server. Viewers keep the stream for a short while: tap “Go live” '
         + 'to carry on, or check your network.' : text);

@@ -42,6 +42,34 @@ export function iceServersFromLinks(header) {
   return servers;
 }
 
+/** What to tell the creator when the WHIP exchange failed: [title, text]. The server's
+ *  reason is shown as it said it. */
+export function explain(error) {
+  const reason = error.reason || '';
+  if (error.kind === 'ice') {
+    return ['Connection failed', 'Your camera could not reach the server: the network blocks the video connection (UDP). '
+      + 'Try another network (Wi-Fi or mobile data), or ask the operator to set up a TURN server. Then tap “Go live” again.'];
+  }
+  if (error.kind === 'network') {
+    return ['Could not reach the server', `Check your connection and tap “Go live” again.${reason ? ` (${reason})` : ''}`];
+  }
+  switch (error.status) {
+    case 401:
+      if (!reason || /stream key/i.test(reason)) {
+        return ['Stream key refused', `${reason ? `The server said: “${reason}”. ` : ''}Your key was probably replaced `
+          + 'with “New key” in another tab. Reload this page to use the current key.'];
+      }
+      // Refusals of the publish itself (live access, a live just ended): the server's words.
+      return ['You cannot go live now', `${reason}.`];
+    case 403: return ['You cannot go live now', `${reason || 'Live access was refused'}. The studio says how to get live access.`];
+    case 409: return ['The server refused this live', `${reason || 'Another broadcast is in the way'}. Wait a moment and tap “Go live” again.`];
+    case 400: return ['The server could not use your camera', `${reason || 'It refused the offer'}. Try another camera or browser.`];
+    case 503: return ['The server is full', `${reason ? `${reason}. ` : ''}Try again in a minute.`];
+    case 404: return ['Going live from the browser is off here', 'This server does not take WHIP. Go live with OBS: the studio shows the server and key.'];
+    default: return [`The server answered ${error.status}`, `${reason || 'Going live failed'}. Tap “Go live” to try again.`];
+  }
+}
+
 // H.264 first (every WHIP server and HLS player takes it without transcoding), the
 // constrained-baseline packetization-mode=1 flavour before the others; VP8 next; the
 // rest (rtx, red, ulpfec…) after them, as the browser listed them.
