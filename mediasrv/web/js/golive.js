@@ -457,21 +457,27 @@ function onStats(stats) {
   $('h-ok').hidden = warnings.length > 0 || !stats.bitrate_kbps;
 }
 
-/** What the browser itself sends: the picture's size, and whether it holds back. */
+/** What the browser itself sends: the picture's size, and whether it holds back. A
+ *  connection starts low and climbs for its first seconds (the browser's bandwidth
+ *  estimate): a limit is a warning once it lasted LIMIT_SAMPLES looks in a row. */
+const LIMIT_SAMPLES = 4;
+
 function watchSending() {
   clearInterval(statsTimer);
+  const limited = { bandwidth: 0, cpu: 0 };
   statsTimer = setInterval(async () => {
     if (!session) return;
     let report;
     try { report = await session.pc.getStats(session.videoSender ? session.videoSender.track : null); } catch { return; }
-    localWarnings = [];
     report.forEach((s) => {
       if (s.type !== 'outbound-rtp' || s.kind !== 'video') return;
       if (s.frameWidth) $('h-picture').textContent = `${s.frameWidth}×${s.frameHeight}`;
       $('h-codec').textContent = state.codec || '';
-      if (s.qualityLimitationReason === 'bandwidth') localWarnings.push('your upload is too slow for full quality: the picture is reduced');
-      if (s.qualityLimitationReason === 'cpu') localWarnings.push('this device is too busy for full quality: the picture is reduced');
+      for (const reason of Object.keys(limited)) limited[reason] = s.qualityLimitationReason === reason ? limited[reason] + 1 : 0;
     });
+    localWarnings = [];
+    if (limited.bandwidth >= LIMIT_SAMPLES) localWarnings.push('your upload is too slow for full quality: the picture is reduced');
+    if (limited.cpu >= LIMIT_SAMPLES) localWarnings.push('this device is too busy for full quality: the picture is reduced');
   }, 2000);
 }
 
