@@ -1,5 +1,5 @@
 """The browser pages: discovery (``/``), watch (``/watch/NAME``), creator studio
-(``/studio``), operator pages (``/admin``) and account settings (``/settings``), plus their static assets under ``/web/``.
+(``/studio``, and ``/studio/live`` to go live from the browser over WHIP), operator pages (``/admin``) and account settings (``/settings``), plus their static assets under ``/web/``.
 See docs/web.md.
 
 The pages are static shells (``mediasrv/web/*.html``) whose ES modules call the JSON API
@@ -161,6 +161,7 @@ def setup(app: web.Application, config: Config) -> None:
     app.router.add_get("/", _page("index.html"))
     app.router.add_get("/watch/{name}", watch_page)
     app.router.add_get("/studio", _page("studio.html"))
+    app.router.add_get("/studio/live", _page("golive.html"))  # go live from the browser (WHIP)
     app.router.add_get("/admin", _page("admin.html"))
     app.router.add_get("/settings", _page("settings.html"))
     app.router.add_get("/web/{path:.+}", asset)

@@ -5,8 +5,8 @@ the whole server (accounts mode):
   says what to do next, with no Follow or gift buttons; alice's offline channel keeps its
   channel page.
 - The offline channel page and the studio wait for a stream without a 404 in their
-  console: they ask ``GET /api/live/NAME/status`` (200 either way), never
-  ``GET /api/streams/NAME``.
+  console: they ask ``GET /api/live/NAME/status`` (the studio its own ``GET /api/me/live``,
+  which also sees a private live; 200 either way), never ``GET /api/streams/NAME``.
 - An operator stops a live (a real FFmpeg push) from /admin with a reason, in an in-page
   dialog: the viewer's watch page and the creator's studio say an operator stopped it and
   why. The report is resolved in an in-page form (no window.prompt / confirm); the page's
@@ -83,7 +83,7 @@ async def test_no_channel_is_a_404_page_and_waiting_pages_log_no_404(tmp_path):
         await studio.goto(api.srv.http_url + "/studio")
         await studio.locator("#live-status", has_text="Offline").wait_for(timeout=UI)
         for _ in range(2):  # the studio looks every 3 s: twice more, and never a 404
-            async with studio.expect_request(lambda r: "/api/live/alice/status" in r.url, timeout=UI):
+            async with studio.expect_request(lambda r: r.url.endswith("/api/me/live"), timeout=UI):
                 pass
         studio_watch.check()
         assert "/api/streams/alice" not in asked, asked

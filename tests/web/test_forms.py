@@ -21,7 +21,7 @@ from tests.web.support import UI, Watch, context_as
 
 pytestmark = pytest.mark.e2e
 
-PAGES = ("/", "/watch/alice", "/studio", "/admin", "/settings")
+PAGES = ("/", "/watch/alice", "/studio", "/studio/live", "/admin", "/settings")
 
 COMPILE = """() => [...document.querySelectorAll('[pattern]')].map((node) => {
   const pattern = node.getAttribute('pattern');

@@ -1,7 +1,9 @@
-// Creator studio (/studio): OBS settings and stream key, live access, title/cover,
-// a live dashboard fed by the stats SSE feed, moderation, past broadcasts, earnings.
+// Creator studio (/studio): going live (this browser: /studio/live; OBS settings and
+// stream key), live access, title/cover, a live dashboard fed by the stats SSE feed with
+// Go public (backstage) and End live, moderation, past broadcasts, earnings.
 import { api, el, errorText, fmtBytes, fmtCount, fmtDuration, fmtTime, toast, token } from './api.js';
 import { LiveChart } from './charts.js';
+import * as live from './live.js';
 import { atLeast, currentUser, initHeader, openLogin, refreshUser } from './nav.js';
 
 const $ = (id) => document.getElementById(id);
@@ -98,6 +100,10 @@ async function loadSettings() {
   $('chat-enabled').checked = chat.enabled !== false;
   $('followers-only').checked = !!chat.followers_only;
   $('slow-mode').value = String(chat.slow_mode_seconds || 0);
+  // Backstage is offered where the server has it.
+  state.hasBackstage = 'backstage' in settings;
+  $('backstage-label').hidden = !state.hasBackstage;
+  $('backstage-default').checked = !!settings.backstage;
   showCover(settings.cover_url);
 }
 
@@ -115,6 +121,7 @@ async function saveSettings(event) {
     await api('/api/me/settings', { method: 'PATCH', body: {
       title: $('title').value.trim(),
       save_by_default: $('save-default').checked,
+      ...(state.hasBackstage ? { backstage: $('backstage-default').checked } : {}),
       chat: {
         enabled: $('chat-enabled').checked,
         followers_only: $('followers-only').checked,
@@ -195,28 +202,36 @@ function onStats(stats) {
   $('warnings').replaceChildren(...warnings.map((w) => el('li', { text: typeof w === 'string' ? w : (w.message || w.text || JSON.stringify(w)) })));
 }
 
-function setLive(live) {
-  state.live = live;
+function setLive(isLive) {
+  state.live = isLive;
+  const backstage = isLive && state.liveState === 'private';
   const pill = $('live-status');
-  pill.textContent = live ? 'Live' : 'Offline';
-  pill.className = `status-pill ${live ? 'live' : 'off'}`;
-  $('dash-status').textContent = live ? 'Live now: figures update every second.' : 'Waiting for your stream… Start streaming in OBS and this fills in.';
+  pill.textContent = backstage ? 'Backstage' : (isLive ? 'Live' : 'Offline');
+  pill.className = `status-pill ${backstage ? 'backstage' : (isLive ? 'live' : 'off')}`;
+  $('backstage-notice').hidden = !backstage;
+  $('live-actions').hidden = !isLive;
+  $('studio-go-public').hidden = !backstage;
+  $('dash-status').textContent = isLive ? (backstage ? 'Backstage: only you see these figures until you go public.'
+    : 'Live now: figures update every second.')
+    : 'Waiting for your stream… Go live from this browser (above) or start streaming in OBS, and this fills in.';
 }
 
 function watchLive() {
   // The stats feed answers 404 until the stream is live: look every 3 s until it is, with
-  // the quiet live status (200 {live: false}; GET /api/streams/NAME would log a 404 each time).
+  // the creator's own live (200 {state: offline} meanwhile; GET /api/streams/NAME would log
+  // a 404 each time). A private (backstage) live is live here: its feed takes the grant.
   clearTimeout(liveTimer);
   const check = async () => {
-    let status = null;
-    try { status = await api(`/api/live/${encodeURIComponent(me.handle)}/status`); } catch { /* asked again */ }
-    if (!status || !status.live) {
+    let now = null;
+    try { now = await live.myLive(); } catch { /* asked again */ }
+    if (!now || now.state === 'offline') {
       setLive(false);
       liveTimer = setTimeout(check, 3000);
       return;
     }
-    state.startedAt = status.started_at ? Date.parse(status.started_at) / 1000 : Date.now() / 1000;
-    connectEvents();
+    state.startedAt = now.started_at || Date.now() / 1000;
+    state.liveState = now.state;
+    connectEvents(now.preview && now.preview.grant);
   };
   check();
 }
@@ -229,12 +244,19 @@ function showStopNotice(reason) {
   notice.hidden = !reason;
 }
 
-function connectEvents() {
+function connectEvents(grant) {
   if (events) events.close();
-  events = new EventSource(`/api/streams/${encodeURIComponent(me.handle)}/events`);
+  events = new EventSource(live.statsUrl(me.handle, grant));
   let first = true;
   events.addEventListener('stats', (e) => {
-    if (first) { first = false; setLive(true); showStopNotice(null); Object.values(state.charts).forEach((c) => c.reset()); loadRecordings(); }
+    if (first) {
+      first = false;
+      setLive(true);
+      showStopNotice(null);
+      $('end-prompt').hidden = true;
+      Object.values(state.charts).forEach((c) => c.reset());
+      loadRecordings();
+    }
     onStats(JSON.parse(e.data));
   });
   events.addEventListener('ended', (e) => {
@@ -243,15 +265,63 @@ function connectEvents() {
     setLive(false);
     let reason = null;
     try { reason = JSON.parse(e.data).reason; } catch { /* an end without a reason */ }
-    showStopNotice(reason);
-    toast(reason ? 'An operator stopped your stream. Save or discard the recording below.'
-      : 'Your stream ended. Save or discard the recording below.');
+    // An end from the studio (here: the prompt says the rest) is not an operator's stop.
+    const operator = live.endedByOperator(reason);
+    showStopNotice(operator ? reason : null);
+    if (!state.ending) {
+      toast(operator ? 'An operator stopped your stream. Save or discard the recording below.'
+        : 'Your stream ended. Save or discard the recording below.');
+    }
     loadRecordings();
     watchLive();
   });
   events.onerror = () => {
     if (events && events.readyState === EventSource.CLOSED) { events = null; watchLive(); }
   };
+}
+
+// Go public (a backstage live) and End live (whatever publishes it: OBS or a browser).
+async function goPublicNow() {
+  try {
+    await live.goPublic();
+    state.liveState = 'public';
+    setLive(true);
+    toast('You are public: your followers are told you are live.');
+  } catch (e) { toast(errorText(e), true); }
+}
+
+async function endLiveNow() {
+  state.ending = true;
+  $('studio-end-live').disabled = true;
+  try {
+    const ended = await live.endLive();
+    askAboutRecording(ended.recording, ended.was === 'public');
+  } catch (e) {
+    toast(errorText(e), true);
+  } finally {
+    state.ending = false;
+    $('studio-end-live').disabled = false;
+  }
+}
+
+/** "Save or discard" right after an end from here (the past broadcasts list has it too). */
+function askAboutRecording(recording, wasPublic) {
+  const question = live.recordingQuestion(recording, wasPublic);
+  $('end-prompt').hidden = false;
+  $('end-prompt-text').textContent = `Your live has ended. ${question.text}`;
+  $('end-prompt-actions').hidden = !question.save;
+  if (!question.save) return;
+  $('end-save').textContent = question.save;
+  const choose = (action) => async () => {
+    try {
+      await live.decideRecording(recording, action);
+      $('end-prompt-actions').hidden = true;
+      $('end-prompt-text').textContent = action === 'save' ? 'Saved: it is a video on your channel.' : 'Discarded: the recording is deleted.';
+    } catch (e) { toast(errorText(e), true); }
+    loadRecordings();
+  };
+  $('end-save').onclick = choose('save');
+  $('end-discard').onclick = choose('discard');
 }
 
 // --- moderation -----------------------------------------------------------------------
@@ -410,6 +480,8 @@ $('rotate-key').addEventListener('click', async () => {
   try { await loadKey(true); toast('New stream key made. Paste it into OBS.'); } catch (e) { toast(errorText(e), true); }
 });
 $('settings-form').addEventListener('submit', saveSettings);
+$('studio-go-public').addEventListener('click', goPublicNow);
+$('studio-end-live').addEventListener('click', endLiveNow);
 $('access-request-form').addEventListener('submit', sendAccessRequest);
 $('cover-upload').addEventListener('click', uploadCover);
 $('cover-remove').addEventListener('click', removeCover);
