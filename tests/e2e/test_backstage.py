@@ -8,26 +8,31 @@ awaits save or discard, and a new publish with the same key is refused for
 ``live.end_hold_seconds`` (driven by the server's monotonic clock, passed in), then
 allowed again.
 
-The publisher is a fixture parameter: the FFmpeg CLI over RTMP here; a WHIP publisher
-(issue 17, item 1) is one more class with the same four methods in ``PUBLISHERS``.
+The publisher is a fixture parameter, so every test runs for RTMP (the FFmpeg CLI) and
+for WHIP (FFmpeg 8's ``whip`` muxer through PyAV, in a child process): the same four
+methods, ``start(key)``, ``running()``, ``wait_closed()`` and ``stop()``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
+from pathlib import Path
 from urllib.parse import urljoin
 
 import aiohttp
 import pytest
 
-from mediasrv.httpkit.keys import LIVE, NOTIFIER, RECORDER, THUMBNAILS, WEBHOOKS
+from mediasrv.httpkit.keys import LIVE, NOTIFIER, RECORDER, THUMBNAILS, WEBHOOKS, WHIP_SERVER
 from tests.accounts.support import accounts_server
 from tests.accounts.test_discovery import _events, wait_for
 from tests.accounts.test_webhooks import hook_settings, receiver
 from tests.security.support import eventually
 from tests.support.clients import run_process, start_ffmpeg_push
 from tests.support.tools import require_tool
+from tests.support.whip_clients import dtls_pair, start_whip_push
+from tests.whip.support import require_webrtc_address
 
 pytestmark = pytest.mark.e2e
 
@@ -62,7 +67,98 @@ class RtmpPublisher:
             await self.proc.wait()
 
 
-PUBLISHERS = {"rtmp": RtmpPublisher}
+class WhipPublisher:
+    """FFmpeg 8's ``whip`` muxer (PyAV, in a child process) publishing a moving picture and
+    a tone over WHIP, in real time.
+
+    FFmpeg answers no ICE consent check, so the server drops its session after ~30 s
+    (/work/shared/WHIP-INTEROP.md): a push lasts at most ``MAX_SECONDS``, which the
+    longest test here (about 10 s from the start to the end) stays well within.
+
+    FFmpeg does not exit when the server closes its session (measured with FFmpeg 8.1.3
+    in PyAV 18.1: its RTP writes fail once with ECONNREFUSED, logged as "Failed to write
+    packet ... ret=-111", and it carries on; at its own end ``av_write_trailer`` then
+    waits in ``poll()`` for a DTLS peer that is gone). So ``wait_closed`` awaits the
+    server's side (this key's session closed and out of the server, its publication
+    detached) and the client's (that ECONNREFUSED: the server's socket is gone), or the
+    child's exit (a refused POST: ``av.open`` raises)."""
+
+    kind = "whip"
+    MAX_SECONDS = 24.0
+    #: What FFmpeg's muxer logs when the server's socket is gone (AVERROR(ECONNREFUSED)).
+    REFUSED = "ret=-111"
+
+    def __init__(self, srv) -> None:
+        self.srv = srv
+        self.proc: asyncio.subprocess.Process | None = None
+        self.digest = b""
+        self.session = None  # the server's WhipSession of this push, once answered
+        self.log: list[str] = []
+        self.peer_gone = asyncio.Event()  # the client saw the server's socket close
+        self._tasks: list[asyncio.Task] = []
+
+    async def start(self, key: str, *, seconds: float = MAX_SECONDS) -> None:
+        """Start publishing with the stream key ``key`` (returns at once)."""
+        require_webrtc_address()
+        assert seconds <= self.MAX_SECONDS, "FFmpeg's WHIP session dies after ~30 s (no consent answers)"
+        self.digest = hashlib.sha256(key.encode()).digest()
+        pair = dtls_pair(Path(self.srv.config.data_dir))
+        self.proc = await start_whip_push(f"{self.srv.http_url}/whip", key, pair, seconds=seconds, width=320,
+                                          height=240, fps=15)
+        self._tasks = [asyncio.create_task(self._read_log()), asyncio.create_task(self._find_session())]
+
+    async def _read_log(self) -> None:
+        while line := await self.proc.stderr.readline():
+            text = line.decode(errors="replace").rstrip()
+            self.log.append(text)
+            if self.REFUSED in text:
+                self.peer_gone.set()
+
+    async def _find_session(self) -> None:
+        # The server's session of this key, once the POST is answered (polled: the server
+        # has no event for it); the child's exit first means the POST was refused.
+        whip = self.srv.app[WHIP_SERVER]
+        while self.proc.returncode is None:
+            mine = [s for s in whip.sessions.values() if s.key_digest == self.digest]
+            if mine:
+                self.session = mine[0]
+                return
+            await asyncio.sleep(0.02)
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
+
+    def _server_closed(self) -> bool:
+        session = self.session
+        return (session is not None and session.closed and session.publication is None
+                and self.srv.app[WHIP_SERVER].find(session.id) is None)
+
+    async def wait_closed(self, timeout: float = 15) -> None:
+        """Until the publish is over: refused (the child exited), or closed by the server
+        (its session gone, and the client's writes refused)."""
+        assert self.proc is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not (self.proc.returncode is not None or (self._server_closed() and self.peer_gone.is_set())):
+            assert loop.time() < deadline, (f"the WHIP push did not end within {timeout} s "
+                                            f"(server side closed: {self._server_closed()}, client saw it: "
+                                            f"{self.peer_gone.is_set()}); its log: {self.log[-10:]}")
+            await asyncio.sleep(0.02)
+        if self.session is None:  # never answered: the POST was refused, and av.open raised
+            await self._tasks[0]  # the whole log
+            assert self.proc.returncode != 0 and any("401" in line for line in self.log), self.log
+
+    async def stop(self) -> None:
+        if self.running():
+            self.proc.kill()
+        if self.proc is not None:
+            await self.proc.wait()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+PUBLISHERS = {"rtmp": RtmpPublisher, "whip": WhipPublisher}
 
 
 @pytest.fixture(params=sorted(PUBLISHERS))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import fractions
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import av
+import av.logging
 import numpy as np
 
 from tests.support.tools import require_tool
@@ -143,6 +145,11 @@ async def whip_push_process(url: str, key: str, pair: tuple[Path, Path], *, time
 
 
 if __name__ == "__main__":  # the child process of whip_push_process
+    # FFmpeg's errors on stderr (PyAV silences FFmpeg's log by default): what went wrong
+    # for a failed push, and how the client saw the server end a session (its RTP
+    # writes refused: "Failed to write packet ... ret=-111", ECONNREFUSED).
+    logging.basicConfig(stream=sys.stderr, level=logging.ERROR, format="%(name)s: %(message)s")
+    av.logging.set_level(av.logging.ERROR)
     options = json.loads(sys.argv[1])
     result = whip_push(options.pop("url"), options.pop("key"), options.pop("cert"), options.pop("cert_key"),
                        **options)
