@@ -49,7 +49,10 @@ class StreamKeyChecker(Protocol):
     """The decision for a creator's stream key: the creator's handle as the public name,
     or a refusal (unknown key, no live access)."""
 
-    def check_publish(self, key: str) -> Awaitable["PublishDecision"]: ...
+    def check_publish(self, key: str, *, check_only: bool = False) -> Awaitable["PublishDecision"]:
+        """``check_only``: the same decision for a question asked before any publish (WHIP's
+        ``OPTIONS``): reads only, counts no refusal."""
+        ...
 
 
 class PublishPolicy(Protocol):

@@ -126,6 +126,10 @@ class Hub:
         else:
             self._backstage.discard(name)
 
+    def starts_private(self, name: str) -> bool:
+        """Whether the next new broadcast of ``name`` starts private (``set_backstage``)."""
+        return name in self._backstage
+
     def make_public(self, name: str) -> bool:
         """Make the private broadcast ``name`` public now (``StreamWentPublic``). False when
         there is no such stream or it is public already (nothing happens then)."""

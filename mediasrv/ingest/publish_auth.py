@@ -11,6 +11,10 @@ given): a stream its creator ended from the studio is refused for a short hold, 
 creator's backstage makes the new broadcast start private. Every publisher (RTMP, WHIP)
 authorizes here before ``Hub.publish``, so none of them has to know.
 
+``check_only`` answers whether a key would be taken without any of that: nothing is
+published, counted, logged or sent (WHIP's ``OPTIONS`` asks it before handing out TURN
+credentials).
+
 A secret stream key never appears in a log line, a playback URL or an API answer: the
 decision carries only the public name, and no mode accepts a name of the key's form
 (``ports.looks_like_stream_key``) as a public name.
@@ -78,15 +82,35 @@ class PublishAuthorizer:
             self.refusals += 1
         return decision
 
-    async def _account_key(self, key: str) -> PublishDecision:
+    async def check_only(self, key: str) -> PublishDecision:
+        """Whether ``key`` is one ``authorize`` takes, with none of its side effects: the
+        same check of the key under ``auth.mode`` (``open``, ``keys``, ``accounts``: the
+        key, the creator's live access), but no counter, no log line, and the platform's
+        ``PublishPolicy`` not asked (it decides about a publish, and marks the name's next
+        broadcast private). In ``webhook`` mode the answer is a refusal: the webhook is
+        told of publishes (``"action": "publish"``), and a check would look like one."""
+        mode = self.config.mode
+        if mode == "webhook":
+            return PublishDecision(False, reason="the auth webhook is asked only for a publish")
+        if mode == "keys":
+            decision = self._keys(key)
+        elif mode == "open":
+            decision = await self._open(key, check_only=True)
+        else:
+            decision = await self._account_key(key, check_only=True)
+        if decision.allowed and looks_like_stream_key(decision.name):
+            return PublishDecision(False, reason="a stream key is never a public stream name")
+        return decision
+
+    async def _account_key(self, key: str, *, check_only: bool = False) -> PublishDecision:
         if self._accounts is None:
             return PublishDecision(False, reason="no accounts service to check the stream key")
-        return await self._accounts.check_publish(key)
+        return await self._accounts.check_publish(key, check_only=check_only)
 
-    async def _open(self, key: str) -> PublishDecision:
+    async def _open(self, key: str, *, check_only: bool = False) -> PublishDecision:
         if looks_like_stream_key(key):
             # A creator's key from the studio: their handle is the public name, never the key.
-            return await self._account_key(key)
+            return await self._account_key(key, check_only=check_only)
         # Otherwise the key is the public name, so it must be a valid name.
         if not STREAM_NAME_RE.fullmatch(key):
             return PublishDecision(False, reason="invalid stream name")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from tests.accounts.support import ADMIN_PASSWORD, Api
 from tests.support.browser import FAKE_MEDIA_ARGS, chromium, open_player, wait_playing
 from tests.support.clients import start_ffmpeg_push
 from tests.support.server import running_server
+from tests.support.turn_probe import turn_probe
 from tests.web.support import DESKTOP, PHONE, SCREENSHOTS, UI, Watch, context_as, screenshots
 
 pytestmark = pytest.mark.e2e
@@ -236,17 +238,29 @@ async def end_and_decide(page, api: Api, headers: dict, choice: str, *, saved_by
 
 async def test_go_live_from_a_phone_then_end_and_save(tmp_path):
     """Public at once: listed, plays, health and viewers, End live → Save (the creator
-    does not save by default: the recording waits for her)."""
-    async with golive_server(tmp_path) as api:
+    does not save by default: the recording waits for her).
+
+    The server lists a TURN server (``webrtc.ice_servers``): the page asks for the ICE
+    servers with an OPTIONS bearing the stream key and gathers through the TURN server
+    with its credentials before it sends its offer (a listening TURN server sees its
+    authenticated Allocate; it allocates nothing, so the live goes over host candidates)."""
+    async with turn_probe("turn-user", "turn-pass") as turn, golive_server(tmp_path, "webrtc.ice_servers=" + json.dumps(
+            [{"urls": [turn.url], "username": "turn-user", "credential": "turn-pass"}])) as api:
         alice = await api.user("alice", "creator")
         response = await api.http.patch("/api/me/settings", json={"save_by_default": False}, headers=alice)
         assert response.status == 200, await response.text()
         async with chromium(FAKE_MEDIA_ARGS) as browser:
             context, page, watch = await open_golive(browser, api, "alice", PHONE)
+            options: list[dict] = []
+            page.on("request", lambda r: options.append(r.headers) if r.method == "OPTIONS" else None)
             await camera_ready(page)
             await page.fill("#title", "Morning run")
             await page.locator("#go-live").click()
             await phase(page, "live", timeout=ON_AIR)
+            key = (await (await api.http.get("/api/me/stream-key", headers=alice)).json())["stream_key"]
+            assert [h.get("authorization") for h in options] == [f"Bearer {key}"]
+            assert await page.evaluate("window.mediasrvGoLive.iceServers") == [turn.url]
+            assert turn.authenticated.is_set(), turn.requests  # before the offer: no trickle ICE
             assert await page.locator("#onair").text_content() == "Live"
             stream = api.srv.hub.get("alice")
             assert stream is not None

@@ -15,7 +15,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from mediasrv.httpkit.keys import ACCOUNTS
 from mediasrv.ingest.whip.port_range import read_port_range
+from tests.accounts.support import accounts_server
 from tests.support.server import StreamRecorder
 from tests.support.tools import require_tool
 from tests.whip.offers import offer
@@ -27,6 +29,7 @@ EVIL = "https://elsewhere.example"
 STUN = "stun:stun.example.net:3478"
 TURN = "turn:turn.example.net:3478?transport=udp"
 ICE = json.dumps([{"urls": [STUN]}, {"urls": [TURN], "username": "alice", "credential": "turn-pass"}])
+TURN_LINK = f'<{TURN}>; rel="ice-server"; username="alice"; credential="turn-pass"; credential-type="password"'
 
 
 async def _metrics(http: aiohttp.ClientSession, srv) -> str:
@@ -143,6 +146,58 @@ async def test_cors_preflight_and_ice_servers_without_secrets_on_options(tmp_pat
             # Anyone may ask: the STUN server is listed, the TURN server (a password) is not.
             assert response.headers.getall("Link") == [f'<{STUN}>; rel="ice-server"']
             assert response.headers["Accept-Post"] == "application/sdp"
+            assert response.headers["Vary"] == "Authorization"
+        # With a key a POST would take (RFC 9725 §4.6), the TURN credentials too, kept by no
+        # cache; with a wrong or malformed one, the same answer as without.
+        links, headers = await _options_links(http, srv, f"Bearer {KEY}", origin=EVIL)
+        assert links == [f'<{STUN}>; rel="ice-server"', TURN_LINK]
+        assert headers["Cache-Control"] == "no-store" and headers["Access-Control-Allow-Origin"] == "*"
+        assert "Link" in headers["Access-Control-Expose-Headers"]
+        for authorization in ("Bearer wrong-key", f"Basic {KEY}", "Bearer", f"Bearer {'k' * 600}"):
+            links, headers = await _options_links(http, srv, authorization)
+            assert links == [f'<{STUN}>; rel="ice-server"'], authorization
+            assert "Cache-Control" not in headers
+        # Asking published, refused and counted nothing.
+        whip = whip_of(srv)
+        assert whip.stats.refused == {} and whip.authorizer.refusals == 0
+        assert not whip.sessions and srv.hub.get(NAME) is None
+
+
+async def _options_links(http: aiohttp.ClientSession, srv, authorization: str, origin: str | None = None):
+    """``OPTIONS /whip`` with an Authorization header: (its Link values, its headers)."""
+    headers = {"Authorization": authorization, **({"Origin": origin} if origin else {})}
+    async with http.options(srv.http_url + "/whip", headers=headers) as response:
+        assert response.status == 204
+        return response.headers.getall("Link", []), response.headers
+
+
+async def test_options_with_a_creators_key_gives_turn_credentials_and_decides_nothing(tmp_path):
+    """``auth.mode: accounts``: the key is checked as a POST's is (a creator's current key,
+    live access) but with none of a publish's effects: no refusal counted (the WHIP
+    server's, the authorizer's, the accounts'), the backstage of the next broadcast not
+    set (a POST's publish decision sets it), no session. A POST then does each of these."""
+    async with accounts_server(tmp_path, f"webrtc.ice_servers={ICE}", "live_access.min_followers=1") as api:
+        srv, http = api.srv, api.http
+        alice, bob, fan = await api.user("alice", "creator"), await api.user("bob", "creator"), await api.user("fan")
+        assert (await http.put("/api/me/following/alice", headers=fan)).status == 200  # alice may go live
+        assert (await http.patch("/api/me/settings", json={"backstage": True}, headers=alice)).status == 200
+        alice_key, bob_key = await api.stream_key(alice), await api.stream_key(bob)
+        whip, accounts = whip_of(srv), srv.app[ACCOUNTS]
+        async with aiohttp.ClientSession() as plain:
+            links, headers = await _options_links(plain, srv, f"Bearer {alice_key}")
+            assert links == [f'<{STUN}>; rel="ice-server"', TURN_LINK] and headers["Cache-Control"] == "no-store"
+            for key in (bob_key, "sk_" + "x" * 32, alice_key[:-1]):  # no live access; unknown keys
+                links, _ = await _options_links(plain, srv, f"Bearer {key}")
+                assert links == [f'<{STUN}>; rel="ice-server"'], key
+            assert whip.stats.refused == {} and whip.authorizer.refusals == 0 and accounts.publishes_refused == 0
+            assert not srv.hub.starts_private("alice") and not whip.sessions
+            # The same keys in a POST: refused and counted; accepted, with the backstage set.
+            status, _, text = await post_offer(plain, srv, offer(), key=bob_key)
+            assert status == 401 and "follower" in text, text
+            assert whip.stats.refused == {"auth": 1} and accounts.publishes_refused == 1
+            status, _, text = await post_offer(plain, srv, offer(), key=alice_key)
+            assert status == 201, text
+            assert srv.hub.starts_private("alice") and len(whip.sessions) == 1
 
 
 async def test_public_address_adds_twin_candidates_on_the_same_ports(tmp_path):
@@ -195,8 +250,12 @@ async def test_the_publish_webhook_decides_for_whip_as_for_rtmp(tmp_path):
     await site.start()
     url = f"http://127.0.0.1:{runner.addresses[0][1]}/auth"
     try:
-        async with whip_server(tmp_path, "auth.mode=webhook", f"auth.webhook.url={url}") as srv, \
-                aiohttp.ClientSession() as http:
+        async with whip_server(tmp_path, "auth.mode=webhook", f"auth.webhook.url={url}",
+                               f"webrtc.ice_servers={ICE}") as srv, aiohttp.ClientSession() as http:
+            # An OPTIONS is no publish: the webhook is not asked (it would take the question
+            # for one), so no TURN credentials before the POST in this mode.
+            links, _ = await _options_links(http, srv, "Bearer hook-key")
+            assert links == [f'<{STUN}>; rel="ice-server"'] and asked == []
             status, _, text = await post_offer(http, srv, offer(), key="bad-key")
             assert status == 401 and "webhook" in text
             status, _, text = await post_offer(http, srv, offer(), key="hook-key")

@@ -284,21 +284,24 @@ class AccountService:
         await self._run(self.store.set_live_access, user.id, access, by.id, self.clock())
         return await self.live_access(user)
 
-    async def check_publish(self, key: str) -> PublishDecision:
+    async def check_publish(self, key: str, *, check_only: bool = False) -> PublishDecision:
         """``auth.mode: accounts`` (and a key of the account form in ``open``): the key must
         be a creator's current stream key and the creator must hold live access; the
         public name is the creator's handle, and the broadcast starts private when the
-        creator's ``backstage`` setting is on. The reason never contains the key."""
+        creator's ``backstage`` setting is on. The reason never contains the key.
+        ``check_only``: a question before any publish (WHIP's ``OPTIONS``): the same
+        decision, but a refusal is not counted as a refused publish."""
+        refused = 0 if check_only else 1
         if not key or len(key) > 200:
-            self.publishes_refused += 1
+            self.publishes_refused += refused
             return PublishDecision(False, reason="unknown stream key")
         user = await self._run(self.store.user_for_key_hash, sha256_hex(key))
         if user is None:
-            self.publishes_refused += 1
+            self.publishes_refused += refused
             return PublishDecision(False, reason="unknown stream key")
         access = await self.live_access(user)
         if not access.allowed:
-            self.publishes_refused += 1
+            self.publishes_refused += refused
             return PublishDecision(False, reason=access.reason)
         # Backstage: a new broadcast starts private until the creator makes it public.
         return PublishDecision(True, user.handle, private=(await self.settings(user)).backstage)

@@ -1,8 +1,9 @@
 """ICE servers as RFC 9725 §4.6 ``Link`` headers (``rel="ice-server"``).
 
-A TURN server's password is a secret: it is given only in the answer to an authorised
-POST, never to an ``OPTIONS`` request, which anyone may send (a browser's CORS preflight
-carries no Authorization header at all).
+A TURN server's password is a secret: it is given only to a request that bears a stream
+key the server takes (the ``201`` of a POST; an ``OPTIONS`` with ``Authorization: Bearer
+KEY``, checked without publishing), never to an anonymous ``OPTIONS``, which anyone may
+send (a browser's CORS preflight carries no Authorization header at all).
 """
 
 from __future__ import annotations

@@ -9,7 +9,10 @@
   answer carries every candidate; RFC 9725 §4.3.1);
 - ``OPTIONS`` on both, with CORS: a page of any origin may publish. That is safe
   because the credential is the stream key the page sends itself, never a cookie
-  (``Access-Control-Allow-Credentials`` is never set).
+  (``Access-Control-Allow-Credentials`` is never set). ``OPTIONS /whip`` also lists the
+  ICE servers (RFC 9725 §4.6): a TURN server's credentials only when the request bears
+  a stream key a POST would take (checked without publishing anything), so that a client
+  that sends every candidate in its offer can gather through TURN from the start.
 
 The authorization is checked before the request's body is read. Refusals are JSON
 ``{"error": "..."}`` with a 4xx (``503`` + ``Retry-After`` when the server is full).
@@ -141,11 +144,19 @@ async def patch_session(request: web.Request) -> web.Response:
 
 
 async def options_endpoint(request: web.Request) -> web.Response:
+    # A CORS preflight carries no Authorization header: the ICE servers that need no
+    # credential. A client's own OPTIONS with the stream key (RFC 9725 §4.6) gets the TURN
+    # credentials too when a POST with that key would be taken; a wrong key gets the same
+    # answer as no key (204: this is not a publish, nothing to refuse).
     headers = CIMultiDict(PREFLIGHT)
     headers["Accept-Post"] = SDP
+    headers["Vary"] = "Authorization"
     server = request.app.get(WHIP_SERVER)
     if server is not None:
-        for value in server.link_values(with_credentials=False):
+        with_credentials = await server.key_would_publish(_bearer(request))
+        if with_credentials:
+            headers["Cache-Control"] = "no-store"  # credentials: kept by no cache
+        for value in server.link_values(with_credentials=with_credentials):
             headers.add("Link", value)
     return web.Response(status=204, headers=headers)
 

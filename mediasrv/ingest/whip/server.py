@@ -115,6 +115,12 @@ class WhipServer:
         """The ``Link`` header values of the configured ICE servers."""
         return link_values(self.config.ice_servers, with_credentials=with_credentials)
 
+    async def key_would_publish(self, key: str | None) -> bool:
+        """Whether a POST bearing ``key`` (None: no key) would pass the key check, for an
+        ``OPTIONS`` request: ``PublishAuthorizer.check_only``, so nothing is published,
+        counted or logged."""
+        return key is not None and (await self.authorizer.check_only(key)).allowed
+
     async def open_session(self, offer: bytes, *, name: str, key: str, client: str) -> tuple[WhipSession, str]:
         """Answer ``offer`` for stream ``name``: the new session and the SDP answer.
         Raises ``OfferRefused`` (a 400), ``ServerFull`` (a 503) or ``peer.NoCandidates``."""

@@ -19,7 +19,7 @@ const START_TIMEOUT = 30000;
 // Exposed for tests and debugging (never the key).
 const state = window.mediasrvGoLive = {
   phase: 'loading', problem: null, codec: null, backstage: false, public: false, recording: null, decision: null,
-  elsewhere: false, session: null, holdUntil: 0,
+  elsewhere: false, session: null, holdUntil: 0, iceServers: [],
 };
 let me = null;
 let key = null;
@@ -269,11 +269,11 @@ async function goLive() {
   await connect();
 }
 
-/** One WHIP session; `iceServers`: a second attempt with the answer's TURN servers. */
-async function connect(iceServers, retried = false) {
+/** One WHIP session (its ICE servers, TURN included, come with the OPTIONS answer). */
+async function connect() {
   let mine;
   try {
-    mine = await publish(WHIP_PATH, key, media.stream, { onstate: (c) => onConnectionState(mine, c), iceServers });
+    mine = await publish(WHIP_PATH, key, media.stream, { onstate: (c) => onConnectionState(mine, c) });
   } catch (e) {
     const [title, text] = explain(e instanceof WhipError ? e : new WhipError(0, String(e), 'network'));
     showProblem(title, text);
@@ -282,8 +282,8 @@ async function connect(iceServers, retried = false) {
   }
   if (state.phase !== 'connecting') { mine.close(); return; }  // cancelled meanwhile
   session = mine;
-  mine.retried = retried;
   state.codec = mine.codec;
+  state.iceServers = mine.iceServers.map((s) => s.urls);  // the URLs only: never a credential
   state.session = mine.location ? new URL(mine.location).pathname : null;
   setTimeout(() => {
     if (session === mine && state.phase === 'connecting' && !mine.connected) onConnectionState(mine, 'failed');
@@ -300,15 +300,8 @@ function onConnectionState(mine, connection) {
     note('connection', 'The connection is unstable: reconnecting…');
   } else if (connection === 'failed') {
     const wasOnAir = state.phase === 'live' || state.phase === 'backstage';
-    const turn = !wasOnAir && !mine.connected ? mine.unusedTurnServers() : [];
     dropSession();
     note('connection', '');
-    if (turn.length && !mine.retried) {
-      // The answer offered a relay this attempt could not use: once more through it.
-      note('connection', 'Trying again through the server’s relay…');
-      connect([...mine.iceServers, ...turn], true);
-      return;
-    }
     const [title, text] = explain(new WhipError(0, '', 'ice'));
     showProblem(wasOnAir ? 'The connection was lost' : title,
       wasOnAir ? 'Your live stopped reaching the server. Viewers keep the stream for a short while: tap “Go live” '

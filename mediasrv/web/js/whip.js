@@ -3,11 +3,10 @@
 // One offer with every candidate in it (no trickle ICE): the page waits for ICE gathering
 // to complete, POSTs the offer as application/sdp with the stream key as a bearer token,
 // sets the answer and keeps the session's Location to DELETE it at the end. STUN/TURN
-// servers the endpoint gives in Link headers are asked for first (OPTIONS), because
-// without trickle ICE a server learnt from the answer comes too late for this session.
-// mediasrv gives a TURN server's credentials only in the answer (an OPTIONS request is not
-// authenticated): the session keeps them (`answerIceServers`) for the page to try again
-// with them when the connection fails.
+// servers the endpoint gives in Link headers are asked for first, with an OPTIONS request
+// bearing the stream key (RFC 9725 §4.6): without trickle ICE a server learnt from the
+// answer comes too late for this session, and mediasrv gives a TURN server's credentials
+// to an OPTIONS only with a key it takes.
 
 /** A refusal or failure of the WHIP exchange: `status` (0 when no HTTP answer) and the
  *  server's `reason` (its JSON `error` or its text), for the page to explain. */
@@ -132,6 +131,7 @@ export function usableIceServers(servers) {
   return servers.filter((s) => !/^turns?:/i.test(s.urls) || (s.username !== undefined && s.credential !== undefined));
 }
 
+/** The endpoint's ICE servers, TURN credentials included (the key authorises them). */
 async function askIceServers(url, key) {
   try {
     const response = await fetch(url, { method: 'OPTIONS', headers: { Authorization: `Bearer ${key}` } });
@@ -144,12 +144,10 @@ async function askIceServers(url, key) {
 /**
  * Publish `stream` (its first video and audio track) to the WHIP endpoint `url` with the
  * stream key `key`. Resolves to a {@link WhipSession} once the server answered; the
- * session's `pc` then connects (watch `onstate`). `iceServers`: use these rather than
- * asking the endpoint (a second attempt with the answer's TURN servers). Throws
- * {@link WhipError}.
+ * session's `pc` then connects (watch `onstate`). Throws {@link WhipError}.
  */
-export async function publish(url, key, stream, { onstate = () => {}, gatherTimeoutMs = 4000, iceServers } = {}) {
-  const servers = iceServers || await askIceServers(url, key);
+export async function publish(url, key, stream, { onstate = () => {}, gatherTimeoutMs = 4000 } = {}) {
+  const servers = await askIceServers(url, key);
   const pc = new RTCPeerConnection({ iceServers: servers, bundlePolicy: 'max-bundle' });
   const session = new WhipSession(pc, key);
   session.iceServers = servers;
@@ -178,7 +176,6 @@ export async function publish(url, key, stream, { onstate = () => {}, gatherTime
     if (response.status !== 201) throw new WhipError(response.status, await reasonOf(response));
     const location = response.headers.get('Location');
     if (location) session.location = new URL(location, response.url).href;
-    session.answerIceServers = usableIceServers(iceServersFromLinks(response.headers.get('Link')));
     const answer = await response.text();
     await pc.setRemoteDescription({ type: 'answer', sdp: answer });
     const negotiated = /a=rtpmap:\d+ (H264|VP8|VP9|AV1)\//i.exec(answer.split('m=video')[1] || '');
@@ -200,15 +197,7 @@ export class WhipSession {
     this.codec = null;
     this.videoSender = null;
     this.audioSender = null;
-    this.iceServers = [];         // what this session gathered with
-    this.answerIceServers = [];   // what the answer's Link headers offered
-  }
-
-  /** TURN servers the answer offered that this session did not use: worth a second
-   *  attempt when the connection failed. */
-  unusedTurnServers() {
-    const used = new Set(this.iceServers.map((s) => s.urls));
-    return this.answerIceServers.filter((s) => /^turns?:/i.test(s.urls) && !used.has(s.urls));
+    this.iceServers = [];  // what this session gathered with (from the OPTIONS answer)
   }
 
   /** Send another camera or microphone without a new session. */
