@@ -456,6 +456,10 @@ class WebrtcConfig(Section):
     setup_timeout: float = Field(15.0, ge=0.5, le=600,
                                  description="Seconds a session may take from its offer to its first media frame "
                                              "before it is reaped.")
+    idle_timeout: float = Field(30.0, ge=0.1, le=86400,
+                                description="Seconds a live session may go without a media frame (audio or video) "
+                                            "before it is closed and its stream orphaned, like a dropped RTMP "
+                                            "publisher's (rtmp.idle_timeout).")
     ice_servers: tuple[IceServerConfig, ...] = Field(
         (), max_length=16, description="STUN/TURN servers given to clients in Link headers.")
     public_address: str = Field("", description="An IPv4 address the server is reached at (1:1 NAT, containers): "

@@ -137,6 +137,8 @@ class MediasrvCollector(Collector):
                                                             "and encoder failures", value=stats.failures)
         yield CounterMetricFamily("mediasrv_whip_lost", "Live WHIP sessions whose client went without a DELETE "
                                                         "(stream orphaned)", value=stats.lost)
+        yield CounterMetricFamily("mediasrv_whip_idle_timeouts", "Live WHIP sessions closed after "
+                                  "webrtc.idle_timeout without media (stream orphaned)", value=stats.idle_timeouts)
         yield CounterMetricFamily("mediasrv_whip_deletes", "WHIP sessions ended by the client's DELETE",
                                   value=stats.deleted)
 

@@ -239,3 +239,40 @@ async def test_a_portrait_push_stays_portrait(tmp_path):
         picture = frame.to_ndarray(format="rgb24")
     assert picture.shape[:2] == (640, 360)
     assert picture[:, :160].mean() > picture[:, 200:].mean() + 20  # the bright half is on the left
+
+
+async def test_a_session_that_stops_sending_media_is_closed_and_its_stream_orphaned(tmp_path):
+    """FFmpeg pushes 2 s, then keeps its session open and sends nothing (a hung encoder, a
+    browser whose tracks were stopped: connected, silent). After ``webrtc.idle_timeout``
+    (2 s here) without a frame the server closes the session and orphans the stream for
+    the reconnect grace, like a dropped RTMP publisher's after ``rtmp.idle_timeout``; it
+    ends when the grace runs out. While frames flow, the check never fires."""
+    require_webrtc_address()
+    pair = dtls_pair(tmp_path)
+    idle = 2.0
+    async with running_server(tmp_path, "recording.enabled=false", f"webrtc.idle_timeout={idle}",
+                              "hls.reconnect_grace=2") as srv, aiohttp.ClientSession() as http:
+        recorder = StreamRecorder(srv.hub)
+        whip = whip_of(srv)
+        loop = asyncio.get_running_loop()
+        proc = await start_whip_push(f"{srv.http_url}/whip", "silent", pair, seconds=3.0, hold=20.0, width=320,
+                                     height=240, fps=15)
+        try:
+            await recorder.wait_started("silent", timeout=30)
+            stream = srv.hub.get("silent")
+            session = next(iter(whip.sessions.values()))
+            await until(lambda: stream.state is StreamState.ORPHANED, timeout=30, what="the silent session closed")
+            orphaned_at = loop.time()
+            assert proc.returncode is None  # the client still holds its session (sending nothing)
+        finally:
+            proc.kill()
+            await proc.wait()
+        silent_for = orphaned_at - session.last_media
+        print(f"a WHIP session silent for {silent_for:.2f} s was closed (webrtc.idle_timeout={idle:g})")
+        assert idle - 0.01 <= silent_for < idle + 2, silent_for
+        assert session.closed and "no media" in session.end_reason, session.end_reason
+        assert stream.stats.video_units >= 0.75 * 3 * 15  # the whole push got through first
+        assert whip.stats.idle_timeouts == 1 and whip.stats.lost == 0 and not whip.sessions
+        await recorder.wait_ended("silent", timeout=10)  # the grace ran out: ended
+        async with http.get(f"{srv.http_url}/metrics") as response:
+            assert "mediasrv_whip_idle_timeouts_total 1.0" in await response.text()

@@ -49,6 +49,9 @@ class WhipStats:
     refused: dict[str, int] = field(default_factory=dict)
     #: Sessions reaped without media within webrtc.setup_timeout.
     reaped: int = 0
+    #: Live sessions closed after webrtc.idle_timeout without a media frame (their
+    #: streams orphaned for the reconnect grace).
+    idle_timeouts: int = 0
     #: Sessions that failed before their media flowed (ICE or DTLS never completed), and
     #: encoder failures.
     failures: int = 0
@@ -77,6 +80,7 @@ class WhipServer:
         self.monotonic = monotonic
         self.encode_settings = EncodeSettings(config.video_bitrate, config.audio_bitrate, config.preset,
                                               keyframe_interval)
+        self.idle_timeout = config.idle_timeout
         self.stats = WhipStats()
         self.sessions: dict[str, WhipSession] = {}
         self._negotiating = 0

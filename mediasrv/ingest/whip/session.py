@@ -11,8 +11,10 @@ Life of a session (``WhipServer`` creates it once the offer is answered):
 - **ended** by the client's ``DELETE`` (a clean unpublish: the stream ends at once), by
   the client disappearing (connection ``failed``: ICE consent freshness, RFC 7675, or
   ``closed``: DTLS closed) — the stream is orphaned for the reconnect grace exactly like
-  a dropped RTMP publisher's — by ``kick`` (another publisher took over, or the stream
-  was stopped), by an encoder failure, or by the server stopping.
+  a dropped RTMP publisher's —, by no media frame for ``webrtc.idle_timeout`` (a client
+  that still answers ICE consent checks but sends nothing: orphaned too, as RTMP's
+  ``rtmp.idle_timeout`` closes a silent connection), by ``kick`` (another publisher took
+  over, or the stream was stopped), by an encoder failure, or by the server stopping.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class SessionCounters(Protocol):
     failures: int
     lost: int
     reaped: int
+    idle_timeouts: int
     kicked: int
 
 
@@ -59,6 +62,8 @@ class SessionOwner(Protocol):
 
     hub: Hub
     encode_settings: EncodeSettings
+    #: Seconds a live session may go without a media frame (``webrtc.idle_timeout``).
+    idle_timeout: float
     stats: SessionCounters
 
     def session_live(self, session: "WhipSession", *, took_over: bool) -> None: ...
@@ -94,6 +99,10 @@ class WhipSession:
         self._loop = asyncio.get_running_loop()
         self._tasks: set[asyncio.Task] = set()
         self._setup_timer: asyncio.TimerHandle | None = None
+        self._idle_timer: asyncio.TimerHandle | None = None
+        #: The loop's time of the last media frame (any track): the idle check's clock
+        #: is the loop's, like RTMP's, not the injectable monotonic one.
+        self.last_media = 0.0
         self._close_task: asyncio.Task | None = None
 
     def __repr__(self) -> str:
@@ -148,6 +157,7 @@ class WhipSession:
             if self.closed:
                 return
             arrival = self.monotonic()
+            self.last_media = self._loop.time()
             if self.publication is None and not self._attach():
                 return
             self.transcoder.put(kind, frame, arrival)
@@ -180,6 +190,7 @@ class WhipSession:
             metadata["audiocodecid"] = 10.0
         self.publication.set_metadata(metadata)
         self.transcoder.start()
+        self._idle_timer = self._loop.call_later(server.idle_timeout, self._check_idle)
         server.session_live(self, took_over=took_over)
         log.info("%r: publishing stream %s (first frame %.2f s after the offer)%s", self, self.name,
                  self.first_frame_seconds, " (took over)" if took_over else "")
@@ -239,6 +250,22 @@ class WhipSession:
             publication.detach(clean=clean)
         self.close(reason)
 
+    def _check_idle(self) -> None:
+        self._idle_timer = None
+        if self.closed or self.publication is None:
+            return
+        limit = self.server.idle_timeout
+        idle = self._loop.time() - self.last_media
+        if idle < limit:
+            self._idle_timer = self._loop.call_later(limit - idle, self._check_idle)
+            return
+        # Connected (ICE consent still answered) but silent: the stream waits for a
+        # reconnect like a dropped publisher's rather than freeze for as long as the
+        # client keeps its connection.
+        self.server.stats.idle_timeouts += 1
+        log.info("%r: no media for %.1f s", self, idle)
+        self._end(f"no media for {idle:.1f} s (webrtc.idle_timeout)", clean=False)
+
     def _setup_expired(self) -> None:
         self._setup_timer = None
         if self.publication is None and not self.closed:
@@ -256,6 +283,9 @@ class WhipSession:
         self.closed = True
         self.end_reason = reason
         self._cancel_setup_timer()
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
         if self.transcoder is not None:
             self.transcoder.stop()
         for task in list(self._tasks):
