@@ -62,15 +62,25 @@ ON_SCREEN = """(id) => {
   return r.width > 0 && r.top >= 0 && r.bottom <= innerHeight && r.left >= 0 && r.right <= innerWidth;
 }"""
 
+# Whether the element is in sight without scrolling: on screen, and above the button bar
+# pinned to the bottom (what scrolls under it is hidden).
+ABOVE_BAR = """(id) => {
+  const r = document.getElementById(id).getBoundingClientRect();
+  const bar = document.getElementById('actions');
+  const top = bar.hidden ? innerHeight : bar.getBoundingClientRect().top;
+  return {top: r.top, bottom: r.bottom, bar: top, ok: r.height > 0 && r.top >= 0 && r.bottom <= top + 0.5};
+}"""
+
 
 async def frames(page) -> None:
     """Two animation frames: the layout at the current size has been drawn."""
     await page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
 
 
-async def check_layout(page, name: str, *, button: str | None = None) -> None:
+async def check_layout(page, name: str, *, button: str | None = None, in_sight: str | None = None) -> None:
     """At phone and desktop size: nothing off-screen sideways, no horizontal scroll, the
-    ``button`` on screen without scrolling, a viewport screenshot NAME-phone / -desktop."""
+    ``button`` on screen without scrolling, the element ``in_sight`` above the pinned button
+    bar without scrolling, a viewport screenshot NAME-phone / -desktop."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     size = page.viewport_size
     for label, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
@@ -82,6 +92,9 @@ async def check_layout(page, name: str, *, button: str | None = None) -> None:
         assert not layout["off"], f"{name} at {label} size: off-screen {layout['off']}"
         if button is not None:
             assert await page.evaluate(ON_SCREEN, button), f"{name}: #{button} is not on the {label} screen"
+        if in_sight is not None:
+            sight = await page.evaluate(ABOVE_BAR, in_sight)
+            assert sight["ok"], f"{name}: #{in_sight} is not in sight above the buttons at {label} size: {sight}"
         if label == "phone" and await page.locator("#preview-box").is_visible():
             box = await page.locator("#preview-box").bounding_box()
             assert box["x"] == 0 and box["width"] == PHONE["width"], f"{name}: the preview does not fill the width: {box}"
@@ -137,6 +150,12 @@ async def test_the_go_live_page_fits_a_phone_and_a_desktop_with_a_portrait_camer
             assert (await page.locator("#camera option").first.text_content()).strip()
             assert not await page.locator("#camera").is_disabled()
             await check_layout(page, "golive-setup", button="go-live")
+            # A toast (the cover taken from the preview) shows above the pinned button.
+            await page.locator("#cover-snap").click()
+            toast = page.locator("#toast")
+            await toast.wait_for(timeout=UI)
+            assert "Cover updated" in await toast.text_content()
+            assert (await page.evaluate(ABOVE_BAR, "toast"))["ok"], await page.evaluate(ABOVE_BAR, "toast")
             watch.check()
             await context.close()
 
@@ -277,7 +296,7 @@ async def test_go_live_from_a_phone_then_end_and_save(tmp_path):
                                          " && /fps/.test(document.getElementById('h-fps').textContent)", timeout=ON_AIR)
             assert "watching" in await page.locator("#viewers").text_content()
             assert await page.locator("#live-title").text_content() == "Morning run"
-            await check_layout(page, "golive-live", button="end-live")
+            await check_layout(page, "golive-live", button="end-live", in_sight="h-figures")
             await end_and_decide(page, api, alice, "save", saved_by_default=False)
             # Going live again waits out the server's hold after an end from the studio.
             await page.locator("#again").click()
@@ -310,7 +329,7 @@ async def test_backstage_then_go_public_then_end_and_discard(tmp_path):
             assert not [r for r in await recordings(api, alice, "alice") if r["state"] != "discarded"]
             await page.wait_for_function("() => /kbps/.test(document.getElementById('h-bitrate').textContent)",
                                          timeout=ON_AIR)
-            await check_layout(page, "golive-backstage", button="go-public")
+            await check_layout(page, "golive-backstage", button="go-public", in_sight="h-figures")
 
             await page.locator("#go-public").click()
             await phase(page, "live")

@@ -127,6 +127,7 @@ export function showElsewhere(now) {
   if (url && window.Hls) {
     showCameraEmpty(null);
     $('preview-box').classList.remove('mirrored');
+    $('preview-box').classList.add('elsewhere');
     note('connection', `${elsewhere.title}: the preview shows what the server gets. Make it public or end it `
       + 'here; to go live from this browser, end it first.');
     remotePlayer = createPlayer($('preview'), live.here(url), { live: true, onError: (text) => showCameraEmpty({ ...elsewhere, text: `${elsewhere.text} (The preview cannot play: ${text}.)` }) });
@@ -140,6 +141,7 @@ export function stopRemotePlayer() {
   if (!remotePlayer) return;
   remotePlayer.destroy();
   remotePlayer = null;
+  $('preview-box').classList.remove('elsewhere');
   note('connection', '');
 }
 
