@@ -197,10 +197,13 @@ async def test_a_publisher_killed_mid_stream_is_noticed_by_ice_consent_then_orph
     """No DELETE, no DTLS close: the encoder's process is killed (a phone out of coverage).
     aiortc's ICE consent checks (RFC 7675: every ~5 s, given up after 6 unanswered) fail
     the connection; the stream is then orphaned for the reconnect grace like a dropped
-    RTMP publisher's, and ended after it. ~35 s, most of it waiting for consent to lapse."""
+    RTMP publisher's, and ended after it. ~35 s, most of it waiting for consent to lapse.
+    (The idle check, ``webrtc.idle_timeout``, 30 s by default, would notice the silence
+    about as soon: it is set out of the way here, this test is about consent.)"""
     require_webrtc_address()
     pair = dtls_pair(tmp_path)
-    async with running_server(tmp_path, "recording.enabled=false", "hls.reconnect_grace=2") as srv:
+    async with running_server(tmp_path, "recording.enabled=false", "hls.reconnect_grace=2",
+                              "webrtc.idle_timeout=300") as srv:
         recorder = StreamRecorder(srv.hub)
         proc = await start_whip_push(f"{srv.http_url}/whip", "vanishing", pair, seconds=60.0, width=320,
                                      height=240, fps=15)
