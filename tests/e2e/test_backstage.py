@@ -139,14 +139,18 @@ class WhipPublisher:
         assert self.proc is not None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while not (self.proc.returncode is not None or (self._server_closed() and self.peer_gone.is_set())):
+        while not (self._server_closed() and self.peer_gone.is_set()):
+            if self.proc.returncode is not None:
+                await asyncio.gather(*self._tasks)  # the whole log; the session lookup is over
+                # Never answered: the POST was refused, and av.open raised. An answered
+                # push that exited ended by itself (or failed): the server did not close it.
+                assert self.session is None, f"the WHIP push ended without the server closing it: {self.log[-10:]}"
+                assert self.proc.returncode != 0 and any("401" in line for line in self.log), self.log
+                return
             assert loop.time() < deadline, (f"the WHIP push did not end within {timeout} s "
                                             f"(server side closed: {self._server_closed()}, client saw it: "
                                             f"{self.peer_gone.is_set()}); its log: {self.log[-10:]}")
             await asyncio.sleep(0.02)
-        if self.session is None:  # never answered: the POST was refused, and av.open raised
-            await self._tasks[0]  # the whole log
-            assert self.proc.returncode != 0 and any("401" in line for line in self.log), self.log
 
     async def stop(self) -> None:
         if self.running():
