@@ -122,6 +122,9 @@ def run_pusher(url: str, seconds: float, width: int, height: int, out: Path) -> 
     video = container.add_stream("libx264", rate=FPS, options={
         "preset": "veryfast", "tune": "zerolatency",
         "x264-params": f"keyint={FPS}:min-keyint={FPS}:scenecut=0:bframes=0",
+        # WHIP: the offer's profile-level-id comes from the profile, and WebRTC peers
+        # (aiortc, browsers) take constrained baseline; RTMP keeps x264's default.
+        **({"profile": "baseline"} if whip else {}),
     })
     video.width, video.height, video.pix_fmt = width, height, "yuv420p"
     video.bit_rate = int(2_500_000 * width * height / (1280 * 720))
