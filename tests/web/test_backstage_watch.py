@@ -21,6 +21,7 @@ but the refusals the test causes (named below).
 from __future__ import annotations
 
 import asyncio
+import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -48,8 +49,13 @@ class PageWatch(Watch):
         self.revoked = False
         self.refused: list[str] = []
         self.requested: list[str] = []
+        self.requested_urls: list[str] = []
         super().__init__(page)
-        page.on("request", lambda request: self.requested.append(urlsplit(request.url).path))
+        page.on("request", self._request)
+
+    def _request(self, request) -> None:
+        self.requested.append(urlsplit(request.url).path)
+        self.requested_urls.append(request.url)
 
     def _response(self, response) -> None:
         if self.revoked and response.status == 404 and urlsplit(response.url).path.startswith("/live/alice/"):
@@ -121,8 +127,18 @@ async def test_a_private_live_plays_on_the_watch_page_for_its_team_and_nobody_el
 
             # --- the grant is renewed before it expires, the player never refused -----------
             page, watch = pages["alice"]
+            first = await page.evaluate("window.mediasrvWatch.grant")
             await page.wait_for_function("() => window.mediasrvWatch.renewals >= 1", timeout=GRANT_SECONDS * 1000 + UI)
-            await _advancing(page)
+            renewed = await page.evaluate("window.mediasrvWatch.grant")
+            assert renewed != first
+            # Past the first grant's expiry (the server's clock is this process's): the
+            # running player goes on, every request now carrying the new grant.
+            expires = int(first.split(".")[0])
+            await asyncio.sleep(max(0.0, expires + 1 - time.time()))  # the time under test, not a synchronisation
+            since = len(watch.requested_urls)
+            await _advancing(page, 2.0)
+            later = [u for u in watch.requested_urls[since:] if "/live/alice/" in u]
+            assert later and all(f"pt={renewed}" in u for u in later), later
             assert not watch.problems, watch.problems
 
             # --- the moderator is removed: his page is refused, hers renews -----------------
