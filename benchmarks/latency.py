@@ -97,24 +97,42 @@ class BenchmarkError(RuntimeError):
 
 
 def run_pusher(url: str, seconds: float, width: int, height: int, out: Path) -> None:
-    """Encode and publish ``seconds`` of numbered frames in real time; write capture times."""
+    """Encode and publish ``seconds`` of numbered frames in real time; write capture times.
+
+    ``url`` is ``rtmp://…/live/NAME`` (FLV: H.264 + AAC) or ``http://…/whip#NAME`` (FFmpeg
+    8's ``whip`` muxer: H.264 + Opus, NAME as the bearer token, an ECDSA P-256 DTLS pair:
+    its GnuTLS default P-224 key is refused by OpenSSL peers, ../shared/WHIP-INTEROP.md)."""
     import fractions
 
     import av
     import numpy as np
 
     frames = int(seconds * FPS)
-    container = av.open(url, "w", format="flv")
+    whip = url.startswith("http")
+    if whip:
+        url, token = url.split("#", 1)
+        cert, key = out.with_suffix(".cert.pem"), out.with_suffix(".key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=latency"],
+                       check=True, capture_output=True)
+        container = av.open(url, "w", format="whip", options={
+            "authorization": token, "cert_file": str(cert), "key_file": str(key), "whip_flags": "dtls_active"})
+    else:
+        container = av.open(url, "w", format="flv")
     video = container.add_stream("libx264", rate=FPS, options={
         "preset": "veryfast", "tune": "zerolatency",
         "x264-params": f"keyint={FPS}:min-keyint={FPS}:scenecut=0:bframes=0",
+        # WHIP: the offer's profile-level-id comes from the profile, and WebRTC peers
+        # (aiortc, browsers) take constrained baseline; RTMP keeps x264's default.
+        **({"profile": "baseline"} if whip else {}),
     })
     video.width, video.height, video.pix_fmt = width, height, "yuv420p"
     video.bit_rate = int(2_500_000 * width * height / (1280 * 720))
     video.codec_context.time_base = fractions.Fraction(1, FPS)
-    audio = container.add_stream("aac", rate=48000)
+    audio = container.add_stream("libopus" if whip else "aac", rate=48000)
     audio.layout = "stereo"
     audio.bit_rate = 128000
+    audio_frame = 960 if whip else 1024  # Opus: 20 ms frames; AAC: 1024 samples
     x = np.arange(width, dtype=np.int32)
     y = np.arange(height, dtype=np.int32)[:, None]
     chroma = np.full((height // 2, width), 128, dtype=np.uint8)
@@ -139,13 +157,13 @@ def run_pusher(url: str, seconds: float, width: int, height: int, out: Path) -> 
         for packet in video.encode(frame):
             container.mux(packet)
         while samples < (i + 1) * 48000 / FPS:
-            t = (np.arange(1024) + samples) / 48000
+            t = (np.arange(audio_frame) + samples) / 48000
             tone = (0.1 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
             aframe = av.AudioFrame.from_ndarray(np.stack([tone, tone]), format="fltp", layout="stereo")
             aframe.sample_rate = 48000
             aframe.pts = samples
             aframe.time_base = fractions.Fraction(1, 48000)
-            samples += 1024
+            samples += audio_frame
             for packet in audio.encode(aframe):
                 container.mux(packet)
     for stream in (video, audio):
@@ -437,6 +455,11 @@ class Mediasrv:
         return f"rtmp://{HOST}:{self.rtmp_port}/live/{STREAM}"
 
     @property
+    def whip_url(self) -> str:
+        """The WHIP endpoint, and after ``#`` the bearer token (in ``auth.mode: open``, the name)."""
+        return f"http://{HOST}:{self.http_port}/whip#{STREAM}"
+
+    @property
     def master_url(self) -> str:
         return f"http://{HOST}:{self.http_port}/live/{STREAM}/index.m3u8"
 
@@ -535,6 +558,7 @@ class Scenario:
     server: str  # mediasrv | nginx-rtmp
     sets: list[str] = field(default_factory=list)
     low_latency: bool = True
+    publisher: str = "rtmp"  # rtmp | whip (mediasrv only)
 
 
 @dataclass
@@ -574,7 +598,8 @@ async def run_scenario(scenario: Scenario, args, workdir: Path, procs: ProcessGr
     captures_path = workdir / f"{scenario.name}-captures.json"
     seconds = args.warmup + args.seconds + 2
     width, height = (int(v) for v in args.size.split("x"))
-    pusher = procs.start("pusher", [sys.executable, str(Path(__file__).resolve()), "--pusher", server.rtmp_url,
+    url = server.whip_url if scenario.publisher == "whip" else server.rtmp_url
+    pusher = procs.start("pusher", [sys.executable, str(Path(__file__).resolve()), "--pusher", url,
                                     str(seconds), str(width), str(height), str(captures_path)],
                          log_path=workdir / f"{scenario.name}-pusher.log", cwd=ROOT)
     stop = asyncio.Event()
@@ -705,6 +730,11 @@ def scenarios(args) -> list[Scenario]:
     if args.read_batch_comparison:
         sets = [f"hls.part_duration={args.part_durations[0]}"] if args.part_durations[0] else []
         out.append(Scenario("mediasrv-ll-batch0", "mediasrv", sets + ["rtmp.read_batch_ms=0"]))
+    if "whip" in args.servers:
+        # The same picture over WHIP (decoded and re-encoded by the server); FFmpeg's whip
+        # muxer answers no consent checks, so keep warm-up + measured seconds under ~28.
+        sets = [f"hls.part_duration={args.part_durations[0]}"] if args.part_durations[0] else []
+        out.append(Scenario("mediasrv-whip-ll", "mediasrv", sets, publisher="whip"))
     if "plain" in args.servers:
         out.append(Scenario("mediasrv-plain", "mediasrv", ["hls.low_latency=false"], low_latency=False))
     if "nginx" in args.servers:
@@ -760,7 +790,7 @@ def parse_args(argv=None):
     p.add_argument("--size", default="1280x720", help="publisher picture size (default 1280x720)")
     p.add_argument("--part-durations", default="", help="comma-separated hls.part_duration values for LL "
                    "(default: mediasrv's configured default)")
-    p.add_argument("--servers", default="ll,plain,nginx", help="which of ll,plain,nginx (default all)")
+    p.add_argument("--servers", default="ll,plain,nginx", help="which of ll,whip,plain,nginx (default ll,plain,nginx; whip: the LL scenario published over WHIP)")
     p.add_argument("--read-batch-comparison", action="store_true",
                    help="also run LL with --set rtmp.read_batch_ms=0")
     p.add_argument("--player-level", choices=["source", "auto"], default="source",

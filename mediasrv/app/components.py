@@ -151,7 +151,9 @@ class Components:
             await transcode.start()
             stack.push_async_callback(transcode.stop)
 
-        accounts = AccountService(store, config, clock=clocks.wall)
+        # A moderator or admin demoted may hold grants of any private live: revoked.
+        accounts = AccountService(store, config, clock=clocks.wall,
+                                  on_operator_demoted=lambda user: self.playback.revoke_all())
         await asyncio.to_thread(store.purge_expired_tokens, clocks.wall())
         await accounts.bootstrap_admin()
         put(ACCOUNTS, accounts)
@@ -206,7 +208,9 @@ class Components:
         chat, moderation = moderated_chat(
             store, config, viewers=self._chat_viewers, is_live=self._is_live,
             relay=bus.publish_chat if bus is not None else None,
-            message_listeners=(analytics.on_chat_message,), clock=clocks.wall, monotonic=clocks.monotonic)
+            message_listeners=(analytics.on_chat_message,), clock=clocks.wall, monotonic=clocks.monotonic,
+            # A removed moderator's grants of the creator's private live stop working now.
+            on_moderator_removed=self.playback.revoke)
         put(MODERATION, moderation)
         put(CHAT, chat)
         put(CHAT_FLUSHER, Flusher(config.chat.flush_interval, config.chat.batch_above))
@@ -229,7 +233,7 @@ class Components:
 
         # Backstage and ending a live from the studio: the policy of every publish (RTMP,
         # WHIP), the creator's actions, who may watch a private live.
-        live = LiveControl(config.live, hub, self.playback.grants, accounts=accounts, moderators=moderation,
+        live = LiveControl(config.live, hub, self.playback, accounts=accounts, moderators=moderation,
                            monotonic=clocks.monotonic)
         put(LIVE, live)
 

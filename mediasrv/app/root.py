@@ -18,6 +18,7 @@ from aiohttp import web
 from mediasrv.app.components import Clocks, Components
 from mediasrv.community.accounts import access_routes
 from mediasrv.community.accounts import routes as accounts_routes
+from mediasrv.community.accounts.http import optional_user
 from mediasrv.community.chat import routes as chat_routes
 from mediasrv.community.discovery import routes as discovery_routes
 from mediasrv.community.gifts import routes as gifts_routes
@@ -41,6 +42,7 @@ from mediasrv.httpkit.keys import (
     HUB,
     PLAYBACK,
     PROFILE_PARTS,
+    REQUESTER,
     STARTED_AT,
     TRUSTED_PROXIES,
     VIEWERS,
@@ -80,6 +82,7 @@ def create_app(config: Config, *, rtmp_port: int | None = None, clock: Callable[
     app[VIEWERS] = viewers
     app[HLS_SERVICE] = hls
     app[PLAYBACK] = playback
+    app[REQUESTER] = optional_user
     app[HTTP_STATS] = HttpStats()
     app[TRUSTED_PROXIES] = parse_networks(config.http.trusted_proxies)
     app[PROFILE_PARTS] = []

@@ -312,7 +312,8 @@ class LiveConfig(Section):
                     "restarting the live; 0: none.")
     grant_seconds: float = Field(
         3600.0, ge=10, le=7 * 86400,
-        description="Seconds a signed playback URL of a private (backstage) live stays valid.")
+        description="Seconds a signed playback URL of a private (backstage) live stays valid, unless revoked "
+                    "sooner (a moderator removed, an operator's role lowered).")
     playback_secret: Annotated[str, Secret()] = Field(
         "", description="HMAC key of signed playback URLs; empty: a random key at each start (the URLs "
                         "stop working at a restart; give every node of a cluster the same key).")

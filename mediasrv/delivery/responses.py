@@ -49,8 +49,10 @@ _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
 
 def file_response(request: web.Request, name: str, file_name: str, data: bytes, *,
-                  cache: str = SEGMENT_CACHE) -> web.StreamResponse:
-    viewers = request.app.get(VIEWERS)
+                  cache: str = SEGMENT_CACHE, counted: bool = True) -> web.StreamResponse:
+    """A segment, part or init segment; its bytes are counted for the stream's audience
+    unless not ``counted`` (a private stream's)."""
+    viewers = request.app.get(VIEWERS) if counted else None
     if viewers is not None:
         viewers.add_bytes(name, len(data), request.query.get(SESSION_PARAM))
     content_type = CONTENT_TYPES[file_name.rsplit(".", 1)[1]]

@@ -45,6 +45,10 @@ query; refused, it is the 404 of a stream that does not exist, at once. Allowed,
 answer is ``private, no-store`` and every URI it lists (variants, init segments,
 segments, parts, the preload hint, rendition reports) carries the grant, since a player
 resolves them without the playlist's query.
+Those requests are not counted as viewers (no session, no bytes): a private broadcast's
+players are its creator, their moderators and operators, not its audience, so its
+viewers, peak and unique viewers count from when it is made public (a player that was
+already watching counts from its first request after that).
 
 Every answer is an ordinary aiohttp ``web.Response`` (``delivery.responses``); playlist
 bytes are encoded once per playlist version by the HLS service. Serving many viewers is
@@ -133,7 +137,9 @@ def setup(app: web.Application, service: HlsService) -> None:
             data = service.master_playlist_bytes(name)
         if data is None:
             return plain_error(404)
-        viewers = request.app.get(VIEWERS) if EDGE_HEADER not in request.headers else None
+        # Not counted: a request from an edge (it counts its own viewers), a private
+        # stream's (backstage viewers are the creator's team, not an audience).
+        viewers = request.app.get(VIEWERS) if EDGE_HEADER not in request.headers and not allowed.restricted else None
         return playlist_response(request, *master_body(service, viewers, name, data, lambda: client_of(request),
                                                        carry=allowed.query()))
 
@@ -168,7 +174,8 @@ def setup(app: web.Application, service: HlsService) -> None:
             data = service.media_playlist_bytes(name, rendition, delta=delta, uri_suffix=suffix)
         if data is None:
             return plain_error(404)
-        count_request(request, name, rendition, len(data))
+        if not allowed.restricted:  # a private stream has no audience (see master)
+            count_request(request, name, rendition, len(data))
         if allowed.restricted:
             return playlist_response(request, data, RESTRICTED_CACHE)
         return playlist_response(request, data)
@@ -201,7 +208,8 @@ def setup(app: web.Application, service: HlsService) -> None:
                                             uri_suffix=_suffix(allowed))
         if data is None:
             return plain_error(404)
-        count_request(request, name, rendition, len(data))
+        if not allowed.restricted:  # a private stream has no audience (see master)
+            count_request(request, name, rendition, len(data))
         if allowed.restricted:
             return playlist_response(request, data, RESTRICTED_CACHE)
         return playlist_response(request, data, f"public, max-age={BLOCK_TARGETS * segmenter.target_duration}")
@@ -226,7 +234,8 @@ def setup(app: web.Application, service: HlsService) -> None:
             data = await service.wait_part(name, rendition, file_name, timeout=timeout)
         if data is None:
             return plain_error(404)
-        return file_response(request, name, file_name, data, cache=_file_cache(allowed))
+        return file_response(request, name, file_name, data, cache=_file_cache(allowed),
+                             counted=not allowed.restricted)
 
     async def file(request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
@@ -245,7 +254,8 @@ def setup(app: web.Application, service: HlsService) -> None:
             if names.is_part_name(file_name):  # the part route takes these; kept for safety
                 return await part_file_named(request, name, rendition, file_name, allowed)
             return plain_error(404)
-        return file_response(request, name, file_name, data, cache=_file_cache(allowed))
+        return file_response(request, name, file_name, data, cache=_file_cache(allowed),
+                             counted=not allowed.restricted)
 
     async def part_file_named(request: web.Request, name: str, rendition: str, file_name: str,
                               allowed: PlaybackAccess) -> web.StreamResponse:
@@ -254,7 +264,8 @@ def setup(app: web.Application, service: HlsService) -> None:
         data = await service.wait_part(name, rendition, file_name, timeout=timeout)
         if data is None:
             return plain_error(404)
-        return file_response(request, name, file_name, data, cache=_file_cache(allowed))
+        return file_response(request, name, file_name, data, cache=_file_cache(allowed),
+                             counted=not allowed.restricted)
 
     async def preflight(request: web.Request) -> web.StreamResponse:
         asked = request.headers.get("Access-Control-Request-Headers", "")

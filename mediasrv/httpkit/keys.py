@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from typing import Awaitable, Callable
+
     import aiohttp
 
     from mediasrv.cluster.bus import ClusterBus
@@ -42,7 +44,7 @@ if TYPE_CHECKING:
     from mediasrv.observe.viewers import ViewerTracker
     from mediasrv.ports import PlaybackGate
     from mediasrv.recording.recorder import Recorder
-    from mediasrv.store import SqliteStore
+    from mediasrv.store import SqliteStore, User
     from mediasrv.transcode.service import TranscodeService
 
 # Set when the application is created (they exist before it starts).
@@ -55,6 +57,10 @@ TRUSTED_PROXIES: web.AppKey[tuple] = web.AppKey("trusted_proxies")
 HLS_SERVICE: web.AppKey[HlsService] = web.AppKey("hls_service")
 #: Who may play a live stream (HLS, RTMP play, the stream's API answers).
 PLAYBACK: web.AppKey[PlaybackGate] = web.AppKey("playback_gate")
+#: Who is asking: the logged-in user of a request, or None (``community.accounts.http.
+#: optional_user``; an invalid token is a 401), for the routes of features below the
+#: accounts (observe) whose answer depends on it.
+REQUESTER: web.AppKey[Callable[[web.Request], Awaitable[User | None]]] = web.AppKey("requester")
 
 # Set when the application starts, in the order the composition root starts them.
 CLIENT_SESSION: web.AppKey[aiohttp.ClientSession] = web.AppKey("client_session")

@@ -32,6 +32,9 @@ log = logging.getLogger("mediasrv.rtmp")
 
 #: Most bytes we ask the kernel to gather before a publisher's socket wakes us.
 MAX_RCVLOWAT = 256 * 1024
+#: A private stream's player presents its grant once (in the play name): it is checked
+#: again every this many milliseconds of media.
+GRANT_RECHECK_MS = 1000
 #: Pause the playback reader while this much is waiting in the socket's send buffer.
 PLAY_WRITE_HIGH_WATER = 4 * 1024 * 1024
 
@@ -393,11 +396,15 @@ class RtmpSession(asyncio.Protocol):
             self._idle_timer = None
         self.rtmp.accept_play(event.stream_id)
         reader = stream.subscribe(max_units=server.config.play_queue_units, name=f"rtmp-play {self!r}")
-        self.play_task = self._loop.create_task(self._play(event.stream_id, stream, reader))
+        self.play_task = self._loop.create_task(self._play(event.stream_id, stream, reader, event.query))
         log.info("%r: playing stream %s", self, stream.name)
 
-    async def _play(self, stream_id: int, stream, reader) -> None:
+    async def _play(self, stream_id: int, stream, reader, query: str = "") -> None:
+        """Send ``stream`` to this player until it ends. A private stream's grant (in
+        ``query``) is asked again every second of media: one that expired or was revoked
+        (a moderator removed) stops the play, as an HLS player's next request is refused."""
         sent_tracks: dict[TrackKind, object] = {}
+        recheck_at: int | None = None  # media time (ms) of the next look at the grant
         try:
             if stream.metadata:
                 self.rtmp.send_metadata(stream_id, stream.metadata)
@@ -406,6 +413,16 @@ class RtmpSession(asyncio.Protocol):
                 unit = await reader.read()
                 if unit is None:
                     break
+                if stream.private and (recheck_at is None or unit.dts >= recheck_at):
+                    recheck_at = unit.dts + GRANT_RECHECK_MS
+                    if not self.server.may_play(stream, query):
+                        self.server.stats.play_refused += 1
+                        self.rtmp.send_status(stream_id, "status", "NetStream.Play.Stop",
+                                              "the playback grant expired or was revoked")
+                        self._flush()
+                        self.play_task = None  # ending itself: nothing to cancel
+                        self.close("playback grant expired or revoked", flush=True)
+                        return
                 if base is None:
                     base = unit.dts
                 timestamp = max(0, unit.dts - base)

@@ -81,6 +81,8 @@ class BroadcastSummary(ResponseModel):
     gifts: int
     gift_coins: int
     new_followers: int
+    private: bool = Field(description="it ended without ever going public (the creator's backstage): listed only "
+                                      "for its creator and operators")
 
 
 class Broadcasts(ResponseModel):

@@ -146,6 +146,7 @@ class StreamMonitor:
             reconnects=stream.stats.reconnects,
             bytes_in=stream.stats.bytes_in,
             bytes_out=audience.bytes_sent,
+            private=stream.public_at is None,  # it never went public
         )
         health.summary = summary
         self._publish(health, ended=True)
@@ -206,8 +207,11 @@ class StreamMonitor:
                 (1 - alpha) * health.baseline_kbps + alpha * health.bitrate_kbps)
             health.baseline_fps = health.fps if not health.baseline_fps else (
                 (1 - alpha) * health.baseline_fps + alpha * health.fps)
-        health.viewer_samples += 1
-        health.viewer_sum += health.audience.concurrent
+        if not health.stream.private:
+            # The average is over the public part of a broadcast: backstage, nobody counts
+            # as a viewer (delivery.routes), and its seconds are not an audience's zeros.
+            health.viewer_samples += 1
+            health.viewer_sum += health.audience.concurrent
         health.warnings = self.warnings(health, now)
 
     def warnings(self, health: StreamHealth, now: float) -> list[str]:

@@ -24,6 +24,7 @@ from mediasrv.httpkit.keys import (
     HTTP_STATS,
     MONITOR,
     PLAYBACK,
+    REQUESTER,
     RTMP_SERVER,
     STORE,
     TRANSCODE_SERVICE,
@@ -83,7 +84,11 @@ def setup(app: web.Application) -> None:
                     "`POST /api/me/live/end`).",
         params=[name, GRANT_QUERY], ok_content={"text/event-stream": {"schema": SseEvent}}, errors=[404]))
     add_route(app, "GET", "/api/broadcasts", broadcasts, op(
-        "Summaries of ended broadcasts", tag="streams", query=m.BroadcastQuery, ok_schema=m.Broadcasts))
+        "Summaries of ended broadcasts", tag="streams", auth="optional", query=m.BroadcastQuery,
+        ok_schema=m.Broadcasts,
+        description="A broadcast that ended without ever going public (the creator's backstage, never made "
+                    "public: `private: true`) is listed only for its creator (the stream named after their "
+                    "handle) and for moderators and admins."))
 
 
 
@@ -174,7 +179,14 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
 
 async def broadcasts(request: web.Request) -> web.Response:
     query = read_query(request, m.BroadcastQuery)
-    rows = await asyncio.to_thread(request.app[STORE].list_broadcasts, query.stream, query.limit)
+    requester = request.app.get(REQUESTER)
+    user = await requester(request) if requester is not None else None
+    # A broadcast that never went public is its creator's business (and operators').
+    include: bool | str = False
+    if user is not None:
+        include = True if user.at_least("moderator") else user.handle
+    rows = await asyncio.to_thread(request.app[STORE].list_broadcasts, query.stream, query.limit,
+                                   include_private=include)
     return respond(m.Broadcasts, {"broadcasts": [row.to_json() for row in rows]})
 
 

@@ -39,6 +39,9 @@ class BroadcastSummary:
     gifts: int = 0
     gift_coins: int = 0
     new_followers: int = 0
+    #: Ended without ever going public (a backstage that was never made public): only
+    #: its creator and operators may see it (``GET /api/broadcasts``).
+    private: bool = False
     id: int = 0
 
     def to_json(self) -> dict:
@@ -49,7 +52,8 @@ class Store(Protocol):
     """What the rest of the server needs from persistence."""
 
     def add_broadcast(self, summary: BroadcastSummary) -> int: ...
-    def list_broadcasts(self, stream: str | None = None, limit: int = 100) -> list[BroadcastSummary]: ...
+    def list_broadcasts(self, stream: str | None = None, limit: int = 100, *,
+                        include_private: bool | str = True) -> list[BroadcastSummary]: ...
     def close(self) -> None: ...
 
 
@@ -76,6 +80,8 @@ _MIGRATIONS = [
     GIFTS_MIGRATION,  # 4: wallets, credits, gift ledger, earnings; broadcast analytics columns
     ACCESS_REQUESTS_MIGRATION,  # 5: live-access requests, the operator's site settings
     BACKSTAGE_MIGRATION,  # 6: creators' backstage setting
+    # 7: broadcasts that ended without going public (those before were all public)
+    "ALTER TABLE broadcasts ADD COLUMN private INTEGER NOT NULL DEFAULT 0",
 ]
 
 
@@ -115,17 +121,34 @@ class SqliteStore(AccountsMixin, ModerationMixin, GiftsMixin):
             cursor = self._db.execute(f"INSERT INTO broadcasts ({columns}) VALUES ({marks})", tuple(values.values()))
             return int(cursor.lastrowid)
 
-    def list_broadcasts(self, stream: str | None = None, limit: int = 100) -> list[BroadcastSummary]:
+    def list_broadcasts(self, stream: str | None = None, limit: int = 100, *,
+                        include_private: bool | str = True) -> list[BroadcastSummary]:
+        """The newest ``limit`` broadcasts (of ``stream``). ``include_private``: True, every
+        one; False, only those that were public; a stream name, those that were public and
+        that stream's private ones (what its creator sees)."""
         names = [f.name for f in fields(BroadcastSummary)]
         query = f"SELECT {', '.join(names)} FROM broadcasts"
-        args: tuple = ()
+        where: list[str] = []
+        args: list = []
         if stream is not None:
-            query += " WHERE stream = ?"
-            args = (stream,)
+            where.append("stream = ?")
+            args.append(stream)
+        if include_private is False:
+            where.append("private = 0")
+        elif include_private is not True:
+            where.append("(private = 0 OR stream = ?)")
+            args.append(include_private)
+        if where:
+            query += " WHERE " + " AND ".join(where)
         query += " ORDER BY started_at DESC, id DESC LIMIT ?"
         with self._lock:
             rows = self._db.execute(query, (*args, int(limit))).fetchall()
-        return [BroadcastSummary(**dict(zip(names, row))) for row in rows]
+        out = []
+        for row in rows:
+            values = dict(zip(names, row))
+            values["private"] = bool(values["private"])
+            out.append(BroadcastSummary(**values))
+        return out
 
     def close(self) -> None:
         with self._lock:

@@ -45,7 +45,8 @@ def test_a_database_from_before_backstage_keeps_its_settings_with_backstage_off(
     store.update_settings(alice.id, 2.0, title="Hello", save_by_default=False)
     store.close()
     db = sqlite3.connect(path)  # as a server before migration 6 left it
-    db.executescript("ALTER TABLE creator_settings DROP COLUMN backstage; PRAGMA user_version = 5;")
+    db.executescript("ALTER TABLE creator_settings DROP COLUMN backstage; ALTER TABLE broadcasts DROP COLUMN private;"
+                     " PRAGMA user_version = 5;")
     db.close()
     store = SqliteStore(path)
     assert store._db.execute("PRAGMA user_version").fetchone()[0] == len(_MIGRATIONS) >= 6

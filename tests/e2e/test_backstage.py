@@ -24,7 +24,7 @@ from urllib.parse import urljoin
 import aiohttp
 import pytest
 
-from mediasrv.httpkit.keys import LIVE, NOTIFIER, RECORDER, THUMBNAILS, WEBHOOKS, WHIP_SERVER
+from mediasrv.httpkit.keys import LIVE, NOTIFIER, PLAYBACK, RECORDER, THUMBNAILS, WEBHOOKS, WHIP_SERVER
 from tests.accounts.support import accounts_server
 from tests.accounts.test_discovery import _events, wait_for
 from tests.accounts.test_webhooks import hook_settings, receiver
@@ -275,6 +275,65 @@ async def _people(api) -> dict[str, dict]:
     return people
 
 
+async def _broadcasts(http: aiohttp.ClientSession, headers: dict) -> list[dict]:
+    """``GET /api/broadcasts?stream=alice`` as whoever ``headers`` log in."""
+    async with http.get("/api/broadcasts?stream=alice", headers=headers) as response:
+        assert response.status == 200, await response.text()
+        return (await response.json())["broadcasts"]
+
+
+async def _plays_hls(http: aiohttp.ClientSession, answer: dict) -> bool:
+    """Whether the master playlist of a playback answer opens (the grant still works)."""
+    async with http.get(answer["playback_url"]) as response:
+        return response.status == 200
+
+
+async def _playback(http: aiohttp.ClientSession, headers: dict) -> tuple[int, dict]:
+    async with http.get("/api/live/alice/playback", headers=headers) as response:
+        return response.status, await response.json()
+
+
+async def _revocations(api, people: dict, grants: dict, stream) -> None:
+    """Who may watch changes: the creator removes her moderator, an admin demotes a site
+    moderator. Every grant handed out before stops working at once (HLS, and an RTMP play
+    under way is stopped); whoever still may watch gets a fresh one that works, the others
+    the 404 of a stream that is not live."""
+    http, srv = api.http, api.srv
+    # The moderator is playing over RTMP when she is removed.
+    rtmp_play = await asyncio.create_subprocess_exec(
+        require_tool("ffmpeg"), "-hide_banner", "-loglevel", "error", "-nostdin",
+        "-i", grants["mod"]["rtmp_playback_url"], "-f", "null", "-",
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        await wait_for(lambda: any(r.name.startswith("rtmp-play") for r in stream.readers), timeout=20)
+        assert await _plays_hls(http, grants["mod"]) and await _plays_hls(http, grants["alice"])
+
+        response = await http.delete("/api/users/alice/chat/moderators/mod", headers=people["alice"])
+        assert response.status == 200 and (await response.json())["changed"] is True, await response.text()
+        assert not await _plays_hls(http, grants["mod"])
+        assert not await _plays_hls(http, grants["alice"])  # every grant of her live: she asks again
+        await asyncio.wait_for(rtmp_play.wait(), 15)  # stopped within a second of media
+        assert srv.hub.get("alice") is stream and not stream.ended  # the live goes on
+        assert (await _playback(http, people["mod"]))[0] == 404
+        status, fresh = await _playback(http, people["alice"])
+        assert status == 200 and await _plays_hls(http, fresh)
+
+        # A site moderator demoted: every private live's grants are void.
+        status, operator = await _playback(http, people["operator"])
+        assert status == 200 and await _plays_hls(http, operator)
+        response = await http.put("/api/users/operator/role", headers=people["admin"], json={"role": "viewer"})
+        assert response.status == 200, await response.text()
+        assert not await _plays_hls(http, operator) and not await _plays_hls(http, fresh)
+        assert (await _playback(http, people["operator"]))[0] == 404
+        status, again = await _playback(http, people["alice"])
+        assert status == 200 and await _plays_hls(http, again)
+        grants["alice"] = again
+    finally:
+        if rtmp_play.returncode is None:
+            rtmp_play.kill()
+        await rtmp_play.wait()
+
+
 ALLOWED = ("alice", "mod", "operator", "admin")
 REFUSED = ("anonymous", "fan", "dave")
 
@@ -349,7 +408,8 @@ async def test_backstage_then_public_then_end(tmp_path, publisher_class):
             master = f"{srv.http_url}/live/alice/index.m3u8"
             listed = [url.split("?")[0] for _, _, url in walk]
             forged = grants["mod"]["grant"][:-2] + ("AA" if not grants["mod"]["grant"].endswith("AA") else "BB")
-            other = srv.app[LIVE].grant("dave").value
+            gate = srv.app[PLAYBACK]
+            other = gate.grants.issue("dave", scope=gate.scope(stream)).value  # another name's
             for suffix in ("", f"?pt={forged}", f"?pt={other}", "?pt="):
                 for url in [master, *listed[1:]]:
                     status, cache, _ = await _get(http, url + suffix)
@@ -365,6 +425,7 @@ async def test_backstage_then_public_then_end(tmp_path, publisher_class):
                 _rtmp_plays(srv.rtmp_url(f"alice?pt={forged}")))
             assert plays == [True, False, False]
             assert srv.app[THUMBNAILS].taken == 0  # no picture of the backstage, ever
+            await _revocations(api, people, grants, stream)
 
             # --- public: listed, alerted, webhooks, recorded, anyone plays -----------------
             response = await http.post("/api/me/live/public", headers=alice)
@@ -398,6 +459,8 @@ async def test_backstage_then_public_then_end(tmp_path, publisher_class):
             assert [s for s, _, _ in walk] == [200] * len(walk), walk
 
             # --- end: the publisher is disconnected, the recording awaits a decision -------
+            # (Still publishing: a WHIP push lasts WhipPublisher.MAX_SECONDS at most.)
+            assert publisher.running() and srv.hub.get("alice") is stream, "the publisher stopped before the end"
             response = await http.post("/api/me/live/end", headers=alice)
             assert response.status == 200, await response.text()
             ended = await response.json()
@@ -474,6 +537,12 @@ async def test_ending_a_private_live_and_the_refusals(tmp_path, publisher_class)
             assert await srv.app[RECORDER].list(stream="alice") == []
             # Its HLS, kept a while after the end, stays private.
             assert (await http.get("/live/alice/index.m3u8")).status == 404
+            # Its summary is the creator's (and operators') only.
+            mine = await eventually(lambda: _broadcasts(http, alice), what="the private broadcast's summary")
+            assert [(b["stream"], b["private"]) for b in mine] == [("alice", True)], mine
+            assert await _broadcasts(http, await api.admin()) == mine
+            for outsider in ({}, await api.user("fan"), await api.user("dave", "creator")):
+                assert await _broadcasts(http, outsider) == [], outsider
 
             again = publisher_class(srv)
             try:

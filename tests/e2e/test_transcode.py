@@ -31,6 +31,8 @@ from mediasrv.httpkit.keys import TRANSCODE_SERVICE
 from tests.support.clients import ffmpeg_push_args, pyav_push_process, run_process
 from tests.support.server import RunningServer, serving
 from tests.transcode.conftest import process_alive, wait_gone
+from tests.support.whip_clients import dtls_pair, whip_push_process
+from tests.whip.support import require_webrtc_address
 
 pytestmark = pytest.mark.e2e
 
@@ -361,6 +363,12 @@ PORTRAIT_LADDER = [
 ]
 
 
+async def _whip_push_status(url: str, key: str, pair, **options) -> tuple[int, str]:
+    """A WHIP push to its end, as ``run_process`` answers: (exit status, what it said)."""
+    result = await whip_push_process(url, key, pair, **options)
+    return 0, repr(result)
+
+
 async def decoded_size(session: aiohttp.ClientSession, base: str, name: str) -> tuple[int, int, int]:
     """(width, height, frames) of the pictures of a rendition's last listed segment, decoded
     with PyAV (not the size its container declares)."""
@@ -379,18 +387,26 @@ async def decoded_size(session: aiohttp.ClientSession, base: str, name: str) -> 
     return width, height, frames
 
 
-async def test_a_portrait_push_stays_portrait_on_every_rung(tmp_path):
-    """Issue 17, item 3: FFmpeg publishes 720x1280 (a phone held upright) over RTMP; every
-    rung is chosen by the picture's short side, so each is portrait and as wide as its
+@pytest.mark.parametrize("publisher", ["rtmp", "whip"])
+async def test_a_portrait_push_stays_portrait_on_every_rung(tmp_path, publisher):
+    """Issue 17, item 3: FFmpeg publishes 720x1280 (a phone held upright) over RTMP (the
+    CLI) or WHIP (FFmpeg 8's whip muxer through PyAV; the server decodes and re-encodes it);
+    every rung is chosen by the picture's short side, so each is portrait and as wide as its
     name (720x1280, 480x854, 360x640, not 406x720 pictures), the master playlist says so
     in RESOLUTION (width x height as encoded, the source's too), the rungs keep the
     source's segment boundaries, and the decoded pictures have exactly those sizes."""
     targets = {"source": (720, 1280), "720p": (720, 1280), "480p": (480, 854), "360p": (360, 640)}
+    if publisher == "whip":
+        require_webrtc_address()
     async with transcode_server(tmp_path, {"hls": {"segment_duration": 1.0},
                                            "transcode": {"ladder": PORTRAIT_LADDER, "max_queue_seconds": 30.0}}) as server:
         base = f"{server.http_url}/live/upright"
-        push = asyncio.ensure_future(run_process(*ffmpeg_push_args(
-            server.rtmp_url("upright"), seconds=8, fps=10, realtime=True, size="720x1280"), timeout=90))
+        if publisher == "rtmp":
+            push = asyncio.ensure_future(run_process(*ffmpeg_push_args(
+                server.rtmp_url("upright"), seconds=8, fps=10, realtime=True, size="720x1280"), timeout=90))
+        else:
+            push = asyncio.ensure_future(_whip_push_status(
+                f"{server.http_url}/whip", "upright", dtls_pair(tmp_path), seconds=8, fps=10, width=720, height=1280))
         async with aiohttp.ClientSession() as session:
             variants = await wait_variants(session, base, set(targets), 45)
             _track_pids(server)

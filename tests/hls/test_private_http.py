@@ -15,18 +15,22 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from mediasrv.community.live.gate import GrantGate
 from mediasrv.community.live.grants import PlaybackGrants
-from mediasrv.httpkit.keys import HLS_SERVICE, PLAYBACK
+from mediasrv.httpkit.keys import HLS_SERVICE, PLAYBACK, VIEWERS
+from mediasrv.observe.viewers import ViewerTracker
 from tests.hls.conftest import Publisher, hls_config, make_app, synthetic, until
 
 
 @contextlib.asynccontextmanager
-async def private_live(*, gate: bool = True):
+async def private_live(*, gate: bool = True, viewers: ViewerTracker | None = None):
     """A private stream ``p`` with renditions ``source`` and ``copy``, published at real-time
-    pace; yields (client, service, grants)."""
+    pace; yields (client, service, gate, hub): ``gate`` issues grants (installed as the
+    app's playback gate when ``gate``). ``viewers``: the app's viewer tracker, if any."""
     app, hub = make_app(hls_config(low_latency=True, segment_duration=1.0))
-    grants = PlaybackGrants("test-key", ttl=600)
+    grant_gate = GrantGate(PlaybackGrants("test-key", ttl=600))
     if gate:
-        app[PLAYBACK] = GrantGate(grants)
+        app[PLAYBACK] = grant_gate
+    if viewers is not None:
+        app[VIEWERS] = viewers
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         service = app[HLS_SERVICE]
         hub.set_backstage("p", True)
@@ -47,7 +51,7 @@ async def private_live(*, gate: bool = True):
         try:
             await until(service, "p", lambda s: len(s.segments) >= 2, timeout=15)
             await until(service, "p", lambda s: len(s.segments) >= 2, rendition="copy", timeout=15)
-            yield client, service, grants
+            yield client, service, grant_gate, hub
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -65,8 +69,9 @@ def _uris(text: str) -> list[str]:
 
 
 async def test_every_uri_carries_the_grant_and_nothing_answers_without_it():
-    async with private_live() as (client, service, grants):
-        grant = grants.issue("p").value
+    async with private_live() as (client, service, gate, hub):
+        stream = hub.get("p")
+        grant = gate.issue(stream).value
         master = await client.get(f"/live/p/index.m3u8?pt={grant}")
         assert master.status == 200 and master.headers["Cache-Control"] == "private, no-store"
         variants = _uris(await master.text())
@@ -99,8 +104,9 @@ async def test_every_uri_carries_the_grant_and_nothing_answers_without_it():
             bare = await client.get(url.split("?")[0])
             assert bare.status == 404 and bare.headers["Cache-Control"] == "no-store", url
 
-        expired = PlaybackGrants("test-key", ttl=600, clock=lambda: time.time() - 3600).issue("p").value
-        other = grants.issue("q").value
+        scope = gate.scope(stream)
+        expired = PlaybackGrants("test-key", ttl=600, clock=lambda: time.time() - 3600).issue("p", scope=scope).value
+        other = gate.grants.issue("q", scope=scope).value
         for query in ("", "?pt=", f"?pt={expired}", f"?pt={other}", f"?pt={grant}x"):
             for path in ("/live/p/index.m3u8", "/live/p/source/index.m3u8", "/live/p/copy/index.m3u8",
                          "/live/p/source/index.m3u8?_HLS_msn=1"):
@@ -111,7 +117,45 @@ async def test_every_uri_carries_the_grant_and_nothing_answers_without_it():
 
 
 async def test_without_a_gate_a_private_stream_is_nobodys():
-    async with private_live(gate=False) as (client, _, grants):
-        grant = grants.issue("p").value
+    async with private_live(gate=False) as (client, _, gate, hub):
+        grant = gate.issue(hub.get("p")).value
         for path in ("/live/p/index.m3u8", f"/live/p/index.m3u8?pt={grant}", "/live/p/source/index.m3u8"):
             assert (await client.get(path)).status == 404, path
+
+
+async def _play_everything(client, master_url: str) -> int:
+    """What a player does once: the master, each variant and every file they list; the
+    number of requests made."""
+    response = await client.get(master_url)
+    assert response.status == 200, master_url
+    count = 1
+    for variant in _uris(await response.text()):
+        url = urljoin(master_url, variant)
+        playlist = await client.get(url)
+        assert playlist.status == 200, url
+        count += 1
+        for uri in _uris(await playlist.text())[:3]:  # init, a segment or a part
+            if "index.m3u8" not in uri:
+                assert (await client.get(urljoin(url, uri))).status == 200, uri
+                count += 1
+    return count
+
+
+async def test_backstage_players_are_not_counted_as_viewers_until_the_live_is_public():
+    """The creator's and her moderators' players of a private live are not its audience:
+    no session, no viewer, peak or unique, no bytes. Once the live is public, the same
+    player (still presenting its grant) counts like any other."""
+    viewers = ViewerTracker(idle_timeout=30)
+    async with private_live(viewers=viewers) as (client, service, gate, hub):
+        grant = gate.issue(hub.get("p")).value
+        requests = await _play_everything(client, f"/live/p/index.m3u8?pt={grant}")
+        assert requests >= 5
+        audience = viewers.audience("p")
+        assert (audience.concurrent, audience.peak, audience.unique, audience.requests, audience.bytes_sent,
+                audience.sessions_total) == (0, 0, 0, 0, 0, 0)
+
+        assert hub.make_public("p")
+        await _play_everything(client, f"/live/p/index.m3u8?pt={grant}")
+        audience = viewers.audience("p")
+        assert (audience.concurrent, audience.peak, audience.unique) == (1, 1, 1)
+        assert audience.requests > 0 and audience.bytes_sent > 0

@@ -94,7 +94,8 @@ def test_the_gate_lets_anyone_play_a_public_stream_and_only_grant_holders_a_priv
     stream = hub.publish("alice", Publisher()).stream
     assert gate.check(stream, "").allowed is False and gate.check(stream, "").restricted
     assert gate.check(stream, "1.x").allowed is False
-    grant = gate.grants.issue("alice").value
+    assert gate.check(stream, gate.grants.issue("alice").value).allowed is False  # not bound to this broadcast
+    grant = gate.issue(stream).value
     access = gate.check(stream, grant)
     assert access.allowed and access.restricted and access.query() == f"pt={grant}"
     hub.stop("alice")
@@ -106,9 +107,47 @@ def test_the_gate_lets_anyone_play_a_public_stream_and_only_grant_holders_a_priv
     assert access.allowed and not access.restricted and access.query() == ""
 
 
+
+def test_grants_are_bound_to_one_broadcast_and_revoked_by_name_or_for_all():
+    """A grant opens the broadcast it was issued for, not the next one of the same name;
+    ``revoke(name)`` (a moderator removed) voids every grant of that name handed out so far
+    and none of another's; ``revoke_all`` (an operator demoted) voids them all. Grants
+    issued afterwards work."""
+    clock = Clock(1_700_000_000.0)
+    hub = Hub(clock=clock)
+    gate = GrantGate(PlaybackGrants("k", ttl=600, clock=clock))
+    hub.set_backstage("alice", True)
+    hub.set_backstage("bob", True)
+    alice = hub.publish("alice", Publisher()).stream
+    bob = hub.publish("bob", Publisher()).stream
+    mod, creator, bobs = gate.issue(alice).value, gate.issue(alice).value, gate.issue(bob).value
+    assert gate.check(alice, mod).allowed and gate.check(bob, bobs).allowed
+    assert not gate.check(bob, mod).allowed  # another stream's
+
+    gate.revoke("alice")
+    assert not gate.check(alice, mod).allowed and not gate.check(alice, creator).allowed
+    assert gate.check(bob, bobs).allowed  # another creator's live is untouched
+    fresh = gate.issue(alice).value
+    assert gate.check(alice, fresh).allowed
+
+    gate.revoke_all()
+    assert not gate.check(alice, fresh).allowed and not gate.check(bob, bobs).allowed
+    assert gate.check(bob, gate.issue(bob).value).allowed
+    assert gate.revocations == 2
+
+    # The next broadcast of the name: a grant of the last one does not open it.
+    last = gate.issue(alice).value
+    hub.stop("alice")
+    clock.now += 5
+    again = hub.publish("alice", Publisher()).stream
+    assert again is not alice and again.private
+    assert gate.check(alice, last).allowed  # the ended one's kept HLS, for its holders
+    assert not gate.check(again, last).allowed
+    assert gate.check(again, gate.issue(again).value).allowed
+
 def _control(hub: Hub, clock: Clock, hold: float = 60.0) -> LiveControl:
-    return LiveControl(LiveConfig(end_hold_seconds=hold), hub, PlaybackGrants("k"), accounts=None, moderators=None,
-                       monotonic=clock)
+    return LiveControl(LiveConfig(end_hold_seconds=hold), hub, GrantGate(PlaybackGrants("k")), accounts=None,
+                       moderators=None, monotonic=clock)
 
 
 def test_admit_starts_private_broadcasts_and_refuses_during_the_hold_after_an_end():

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 from mediasrv.store import BroadcastSummary, SqliteStore
+from mediasrv.store.sqlite import _MIGRATIONS
 
 
 def test_broadcasts_persist_across_reopen(tmp_path):
@@ -18,4 +21,24 @@ def test_broadcasts_persist_across_reopen(tmp_path):
     assert rows[1] == BroadcastSummary(**{**first.to_json(), "id": ident})
     assert [r.stream for r in store.list_broadcasts("alice")] == ["alice"]
     assert len(store.list_broadcasts(limit=1)) == 1
+    store.close()
+
+
+def test_broadcasts_from_before_backstage_stay_public(tmp_path):
+    """Migration 7 adds ``private`` (ended without going public): every broadcast saved
+    before it was public, and stays listed for everyone."""
+    path = tmp_path / "v6.db"
+    store = SqliteStore(path)
+    store.add_broadcast(BroadcastSummary("alice", 100.0, 160.0, 60.0, 3, 1.5, 4, 90.0, 1, 1000, 2000))
+    store.close()
+    db = sqlite3.connect(path)  # as a server before migration 7 left it
+    db.executescript("ALTER TABLE broadcasts DROP COLUMN private; PRAGMA user_version = 6;")
+    db.close()
+    store = SqliteStore(path)
+    assert store._db.execute("PRAGMA user_version").fetchone()[0] == len(_MIGRATIONS) >= 7
+    rows = store.list_broadcasts(include_private=False)
+    assert [(r.stream, r.private) for r in rows] == [("alice", False)]
+    store.add_broadcast(BroadcastSummary("bob", 200.0, 210.0, 10.0, 0, 0.0, 0, 0.0, 0, 10, 0, private=True))
+    assert [r.stream for r in store.list_broadcasts(include_private=False)] == ["alice"]
+    assert [(r.stream, r.private) for r in store.list_broadcasts()] == [("bob", True), ("alice", False)]
     store.close()

@@ -82,3 +82,40 @@ def test_the_monitor_feed_and_the_broadcast_summary_agree():
     summary = asyncio.run(scenario())
     assert summary.peak_viewers == 2 and summary.unique_viewers == 2
     assert summary.average_viewers <= summary.peak_viewers
+
+
+def test_a_backstage_part_is_no_audience_and_a_never_public_broadcast_is_marked_private():
+    """The average viewers of a broadcast that started backstage are over its public part
+    (10 s private, then one viewer for 10 s: 1.0, not 0.5), and a broadcast that ended
+    without going public is saved as ``private`` (``GET /api/broadcasts`` hides it)."""
+    async def scenario():
+        now = START
+        hub = Hub(clock=lambda: now)
+        store = SqliteStore(":memory:")
+        tracker = ViewerTracker(idle_timeout=30)
+        monitor = StreamMonitor(hub, tracker, store, segment_duration=2.0, keep_after_end=30, clock=lambda: now)
+        hub.add_listener(monitor._on_hub_event)  # what monitor.start() does, without its task
+        hub.set_backstage("s", True)
+        hub.set_backstage("t", True)
+        hub.publish("s", Publisher())
+        hub.publish("t", Publisher())
+        for second in range(10):  # backstage: the delivery routes count nobody
+            now = START + second
+            monitor.tick(now)
+        assert hub.make_public("s")
+        for second in range(10, 20):
+            now = START + second
+            tracker.touch("s", "a1", client=ANNA, now=now)
+            monitor.tick(now)
+        hub.stop("s")
+        hub.stop("t")
+        await asyncio.gather(*monitor._pending)
+        return monitor.streams["s"].summary, monitor.streams["t"].summary, store
+
+    public, private, store = asyncio.run(scenario())
+    assert (public.average_viewers, public.peak_viewers, public.private) == (1.0, 1, False)
+    assert (private.average_viewers, private.peak_viewers, private.private) == (0.0, 0, True)
+    assert [b.stream for b in store.list_broadcasts(include_private=False)] == ["s"]
+    assert sorted(b.stream for b in store.list_broadcasts(include_private="t")) == ["s", "t"]
+    assert sorted(b.stream for b in store.list_broadcasts(include_private="u")) == ["s"]
+    assert len(store.list_broadcasts()) == 2

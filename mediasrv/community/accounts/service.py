@@ -126,8 +126,13 @@ def evaluate_live_access(user: User, followers: int, override: str | None, min_f
 class AccountService:
     """The accounts component (``app[ACCOUNTS]``)."""
 
-    def __init__(self, store: AccountStore, config: Config, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: AccountStore, config: Config, *, clock: Callable[[], float] = time.time,
+                 on_operator_demoted: Callable[[User], None] = lambda user: None) -> None:
+        """``on_operator_demoted(user)``: told when a moderator's or an admin's role is
+        lowered below moderator (the playback gate revokes every private live's grants:
+        operators may play any of them)."""
         self.store = store
+        self.on_operator_demoted = on_operator_demoted
         self.config = config
         self.clock = clock
         self.covers_dir = config.data_path / "covers"
@@ -219,7 +224,10 @@ class AccountService:
         await self._run(self.store.set_role, user.id, role)
         if role in ("creator", "moderator", "admin"):
             await self.stream_key(user)
-        return await self._run(self.store.get_user, user.id)
+        changed = await self._run(self.store.get_user, user.id)
+        if user.at_least("moderator") and changed is not None and not changed.at_least("moderator"):
+            self.on_operator_demoted(changed)
+        return changed
 
     async def get_user(self, handle: str) -> User | None:
         if not HANDLE_RE.fullmatch(handle):

@@ -36,6 +36,11 @@ class LiveStatus(Picture):
     live: bool
     started_at: str | None = Field(description="ISO 8601, UTC; null when not live (or live on another node)")
     creator: str | None = Field(description="the handle of the account of this name, if there is one")
+    backstage: bool = Field(False, description="true only when the asker (logged in) may watch this name's "
+                                               "private (backstage) live: its creator, their moderators, site "
+                                               "moderators and admins (then `live` is false: ask "
+                                               "`GET /api/live/NAME/playback` for its signed URLs); false for "
+                                               "anyone else, so a private live is not revealed")
 
 
 class Creator(ResponseModel):

@@ -33,7 +33,7 @@ from mediasrv.community.discovery import models as m
 from mediasrv.config import STREAM_NAME_RE
 from mediasrv.httpkit import validate
 from mediasrv.httpkit.body import read_query, respond
-from mediasrv.httpkit.keys import ACCOUNTS, ALERTS, CLUSTER, CONFIG, HUB, MONITOR, THUMBNAILS
+from mediasrv.httpkit.keys import ACCOUNTS, ALERTS, CLUSTER, CONFIG, HUB, LIVE, MONITOR, THUMBNAILS
 from mediasrv.httpkit.models import STREAM_NAME_PARAM, SseEvent, TokenQuery
 from mediasrv.httpkit.openapi import add_route, op, path_param
 from mediasrv.httpkit.urls import public_base_url
@@ -202,8 +202,24 @@ async def live_status(request: web.Request) -> web.Response:
         "name": name, "live": live,
         "started_at": iso(stream.public_at or stream.started_at) if stream is not None else None,
         "creator": user.handle if user is not None else None,
+        "backstage": await _backstage_for_asker(request, name),
         **picture(stream),
     }, headers={"Cache-Control": "no-store"})
+
+
+async def _backstage_for_asker(request: web.Request, name: str) -> bool:
+    """Whether ``name`` is live privately and the asker may watch it (the live control's
+    rule). Asked only while a private live exists; an invalid token counts as nobody here
+    (this answer is anyone's, it is not where a client learns its token expired)."""
+    private = request.app[HUB].get(name)
+    live_control = request.app.get(LIVE)
+    if private is None or not private.private or live_control is None:
+        return False
+    try:
+        asker = await optional_user(request)
+    except ApiError:
+        return False
+    return await live_control.may_watch(name, asker)
 
 
 async def thumbnail(request: web.Request) -> web.Response:
@@ -278,11 +294,13 @@ def _routes(app: web.Application) -> None:
                     "whether the channel is live on this node. Their saved broadcasts: "
                     "`GET /api/recordings?state=saved` or the profile's `vods`."))
     add_route(app, "GET", "/api/live/{name}/status", live_status, op(
-        "Whether a stream is live (200 either way)", tag="discovery",
+        "Whether a stream is live (200 either way)", tag="discovery", auth="optional",
         params=[path_param("name", "public stream name", STREAM_NAME_PARAM)], ok_schema=m.LiveStatus,
         errors=[400],
         description="For pages that wait for a stream to start: `live: false` rather than the 404 of "
-                    "`GET /api/streams/NAME`. `creator`: the account whose channel this name is, if any."))
+                    "`GET /api/streams/NAME`. `creator`: the account whose channel this name is, if any. "
+                    "With a login token, `backstage: true` tells the creator, their moderators and operators "
+                    "that the name is live privately (the watch page then plays it with a grant)."))
     add_route(app, "GET", "/api/live/{name}/thumbnail", thumbnail, op(
         "The latest thumbnail of a live stream (JPEG)", tag="discovery",
         params=[path_param("name", "public stream name", STREAM_NAME_PARAM)],

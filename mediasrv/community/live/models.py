@@ -22,6 +22,8 @@ class Playback(ResponseModel):
                                           "its `/stats` and `/events` (`?pt=GRANT`); null for a public live")
     expires_at: int | None = Field(description="Unix seconds when the grant stops working (`live.grant_seconds`); "
                                                "ask again before then")
+    expires_in: int | None = Field(description="seconds from this answer until then (what a client whose clock "
+                                               "is off should go by); null for a public live")
 
 
 class LiveState(ResponseModel):

@@ -54,10 +54,11 @@ def _playback(request: web.Request, live: LiveControl, stream: Stream) -> dict:
             "rtmp_playback_url": f"{rtmp_base_url(request)}/{stream.name}",
             "events_url": f"{base}/api/streams/{stream.name}/events"}
     if not stream.private:
-        return {**urls, "grant": None, "expires_at": None}
-    grant = live.grant(stream.name)
+        return {**urls, "grant": None, "expires_at": None, "expires_in": None}
+    grant = live.grant(stream)
     carry = f"?{PLAYBACK_GRANT_PARAM}={grant.value}"
-    return {**{key: url + carry for key, url in urls.items()}, "grant": grant.value, "expires_at": grant.expires_at}
+    return {**{key: url + carry for key, url in urls.items()}, "grant": grant.value, "expires_at": grant.expires_at,
+            "expires_in": grant.expires_in}
 
 
 async def _state(request: web.Request, live: LiveControl, user: User) -> dict:

@@ -23,7 +23,8 @@ import time
 from typing import Awaitable, Callable, Protocol
 
 from mediasrv.community.accounts.service import AccountService
-from mediasrv.community.live.grants import Grant, PlaybackGrants
+from mediasrv.community.live.gate import GrantGate
+from mediasrv.community.live.grants import Grant
 from mediasrv.config import LiveConfig
 from mediasrv.hub import Hub, Stream
 from mediasrv.ports import PublishDecision
@@ -46,11 +47,11 @@ class ChannelModerators(Protocol):
 class LiveControl:
     """The node's live control (``app[LIVE]``, and the publish authorizer's policy)."""
 
-    def __init__(self, config: LiveConfig, hub: Hub, grants: PlaybackGrants, *, accounts: AccountService | None,
+    def __init__(self, config: LiveConfig, hub: Hub, gate: GrantGate, *, accounts: AccountService | None,
                  moderators: ChannelModerators | None, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.config = config
         self.hub = hub
-        self.grants = grants
+        self.gate = gate
         self.accounts = accounts
         self.moderators = moderators
         self.monotonic = monotonic
@@ -127,6 +128,7 @@ class LiveControl:
         creator = await self.accounts.get_user(name)
         return creator is not None and await self.moderators.appointed(creator.id, user.id)
 
-    def grant(self, name: str) -> Grant:
-        """A signed grant to play ``name`` (for someone ``may_watch`` allowed)."""
-        return self.grants.issue(name)
+    def grant(self, stream: Stream) -> Grant:
+        """A signed grant to play ``stream`` (for someone ``may_watch`` allowed): this
+        broadcast only, until it expires or the gate revokes it."""
+        return self.gate.issue(stream)

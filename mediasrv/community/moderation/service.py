@@ -79,11 +79,16 @@ class ModerationService:
 
     def __init__(self, store: SqliteStore, limits: ModerationConfig, *, rooms: Mapping[str, Room],
                  is_live: Callable[[str], bool], chat_clock: Callable[[], float] = time.monotonic,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 on_moderator_removed: Callable[[str], None] = lambda creator: None) -> None:
         """``limits``: the ``moderation`` config section; ``rooms``: the chat's room directory (shared with ``ChatService``); ``chat_clock``:
         the chat's monotonic clock (a timeout's end is on it); ``is_live``: whether a stream
-        is live (reports on a stream that is neither live nor a creator are refused)."""
+        is live (reports on a stream that is neither live nor a creator are refused);
+        ``on_moderator_removed(creator_handle)``: told when a creator's moderator is removed
+        (the playback gate revokes the grants of that creator's private live: a removed
+        moderator's player stops at once)."""
         self.store = store
+        self.on_moderator_removed = on_moderator_removed
         self.limits = limits
         self.rooms = rooms
         self.is_live = is_live
@@ -390,6 +395,10 @@ class ModerationService:
         else:
             changed = await asyncio.to_thread(self.store.remove_chat_moderator, creator_id, target.id)
             (await self._state(creator_id)).moderators.discard(target.id)
+        if changed and not appointed:
+            creator = await asyncio.to_thread(self.store.get_user, creator_id)
+            if creator is not None:
+                self.on_moderator_removed(creator.handle)
         if changed:
             action = Action.ADD_MODERATOR if appointed else Action.REMOVE_MODERATOR
             self._broadcast(creator_id, {"type": "moderation", "action": action.value, "user": target.handle,
@@ -570,12 +579,15 @@ def moderated_chat(
     message_listeners: Iterable[Callable] = (),
     clock: Callable[[], float] = time.time,
     monotonic: Callable[[], float] = time.monotonic,
+    on_moderator_removed: Callable[[str], None] = lambda creator: None,
 ) -> tuple[ChatService, ModerationService]:
     """The chat with moderation as its room policy, sharing one room directory: what the
     composition root builds (and tests build the same way). ``clock`` is the wall clock
-    (bans, timeouts, the log), ``monotonic`` the chat's own."""
+    (bans, timeouts, the log), ``monotonic`` the chat's own; ``on_moderator_removed``:
+    see ``ModerationService``."""
     rooms: dict[str, Room] = {}
-    moderation = ModerationService(store, config.moderation, rooms=rooms, is_live=is_live, chat_clock=monotonic, clock=clock)
+    moderation = ModerationService(store, config.moderation, rooms=rooms, is_live=is_live, chat_clock=monotonic,
+                                   clock=clock, on_moderator_removed=on_moderator_removed)
     chat = ChatService(config.chat, viewers=viewers, is_live=is_live, policy=moderation,
                        extra_handlers=moderation.handlers(), relay=relay, message_listeners=message_listeners,
                        rooms=rooms, clock=monotonic, wall_clock=clock)

@@ -12,29 +12,53 @@ const RETRY_MAX_MS = 8000;
 // A recording (not live) is retried this many times before the error is shown.
 const VOD_RETRIES = 3;
 
+/** `url` with its signed playback grant (`pt=`, a private live's: docs/api.md) replaced
+ *  by `grant`; as it is without either. */
+export function withGrant(url, grant) {
+  return grant ? url.replace(/([?&]pt=)[^&#]*/, `$1${encodeURIComponent(grant)}`) : url;
+}
+
 /**
- * Play `url` in `video`. Returns {levels(), setLevel(i), level(), latency(), liveEdge(), destroy(), hls}.
+ * Play `url` in `video`. Returns {levels(), setLevel(i), level(), latency(), liveEdge(), regrant(), destroy(), hls}.
  * `events.onLevels(levels)` fires when the renditions are known; `events.onRetry(text, ms)`
  * when a network error is retried by the player itself (live: for as long as the player
  * exists, so a viewer is never left on a black player); `events.onError(text)` on an
  * error it gives up on.
+ * A private live (backstage): `grant()` gives the current playback grant, which every
+ * request carries (the page renews it before it expires, so a running player never
+ * restarts); `renew()` is asked for a fresh one when the server answers 403 or 404 (the
+ * grant expired or was revoked) and resolves false when there is none to have (then the
+ * player stops retrying: the page shows why).
  */
 export function createPlayer(video, url, { live = true, onLevels = () => {}, onError = () => {}, onLevel = () => {},
-  onRetry = () => {} } = {}) {
+  onRetry = () => {}, grant = null, renew = null } = {}) {
   const Hls = window.Hls;
   if (Hls && Hls.isSupported()) {
-    const hls = new Hls({
+    const config = {
       lowLatencyMode: live,       // LL-HLS parts + blocking playlist reloads (docs/low-latency.md)
       backBufferLength: 30,
       enableWorker: true,
-    });
+    };
+    if (grant) {
+      // Every playlist, part and segment request with the grant of now (hls.js opens the
+      // request itself when this does not).
+      config.xhrSetup = (xhr, requestUrl) => { xhr.open('GET', withGrant(requestUrl, grant()), true); };
+    }
+    const hls = new Hls(config);
     let mediaRecoveries = 0;
     let retries = 0;
     let retryTimer = null;
     let destroyed = false;
     const manifestErrors = new Set([Hls.ErrorDetails.MANIFEST_LOAD_ERROR, Hls.ErrorDetails.MANIFEST_LOAD_TIMEOUT,
       Hls.ErrorDetails.MANIFEST_PARSING_ERROR]);
-    const retry = (data) => {
+    const retry = async (data) => {
+      const code = data.response && data.response.code;
+      if (renew && (code === 403 || code === 404)) {
+        // The grant expired or was revoked: a fresh one, or nothing more to play.
+        const renewed = await renew();
+        if (destroyed) return;
+        if (!renewed) { onError(`network: ${data.details} (HTTP ${code}): no playback grant`); return; }
+      }
       const hinted = retryAfterMs(data);
       const delay = hinted !== null ? hinted : Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** retries);
       retries += 1;
@@ -80,13 +104,22 @@ export function createPlayer(video, url, { live = true, onLevels = () => {}, onE
       latency: () => (live && video.readyState >= HTMLMediaElement.HAVE_CURRENT_DATA && Number.isFinite(hls.latency)
         ? hls.latency : null),
       liveEdge: () => hls.liveSyncPosition,
+      regrant: () => {},  // the next request carries the new grant already (xhrSetup)
       destroy: () => { destroyed = true; clearTimeout(retryTimer); hls.destroy(); },
     };
   }
   if (video.canPlayType('application/vnd.apple.mpegurl')) {
-    video.src = url;
+    // The browser's own HLS sends no request through this page: a new grant means loading
+    // the playlist again with it.
+    const load = () => { video.src = withGrant(url, grant ? grant() : null); };
+    load();
     video.addEventListener('loadedmetadata', () => { onLevels([]); video.play().catch(() => {}); }, { once: true });
-    video.addEventListener('error', () => onError(video.error ? video.error.message || `media error ${video.error.code}` : 'media error'));
+    let renewals = 0;  // in a row, without playing in between: a broken stream is not retried for ever
+    video.addEventListener('playing', () => { renewals = 0; });
+    video.addEventListener('error', async () => {
+      if (renew && renewals++ < 3 && await renew()) { load(); video.play().catch(() => {}); return; }
+      onError(video.error ? video.error.message || `media error ${video.error.code}` : 'media error');
+    });
     const edge = () => (video.seekable.length ? video.seekable.end(video.seekable.length - 1) : null);
     return {
       hls: null,
@@ -97,6 +130,7 @@ export function createPlayer(video, url, { live = true, onLevels = () => {}, onE
       autoLevel: () => true,
       latency: () => { const e = edge(); return live && e !== null ? Math.max(0, e - video.currentTime) : null; },
       liveEdge: edge,
+      regrant: () => { if (grant) { load(); video.play().catch(() => {}); } },
       destroy: () => { video.removeAttribute('src'); video.load(); },
     };
   }

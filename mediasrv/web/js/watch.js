@@ -1,5 +1,9 @@
 // Watch page (/watch/NAME, or /watch/NAME?vod=ID for a saved broadcast): player with a
 // quality selector and latency indicator, chat, gifts, follow and report.
+// A private live (the creator's backstage) plays here for those who may watch it (the
+// creator, their moderators, operators: the live status says `backstage` to them alone)
+// with a signed playback grant, renewed before it expires or when the player is refused;
+// anyone else sees the usual offline page.
 import { api, el, errorText, fmtCount, fmtDuration, requestId, toast } from './api.js';
 import { fmtDate, renderPast, savedBroadcasts, vodTitle } from './channel.js';
 import { ChatPanel } from './chat.js';
@@ -12,7 +16,8 @@ const $ = (id) => document.getElementById(id);
 const video = $('video');
 
 // Exposed for tests and debugging: what the page is doing.
-const state = window.mediasrvWatch = { name, mode: 'loading', player: null, error: null, liveStartedAt: null, levelSwitches: [] };
+const state = window.mediasrvWatch = { name, mode: 'loading', player: null, error: null, liveStartedAt: null, levelSwitches: [],
+  backstage: false, grant: null, renewals: 0 };
 
 let profile = null;
 let following = false;
@@ -69,11 +74,13 @@ function stopPlayer() {
   $('go-live').hidden = true;
 }
 
-function play(url, live) {
+// extra: createPlayer's grant and renew options for a private live.
+function play(url, live, extra = {}) {
   stopPlayer();
   state.error = null;
   const quality = $('quality');
   state.player = createPlayer(video, url, {
+    ...extra,
     live,
     onLevels: (levels) => {
       if (state.mode === 'live') overlay('');
@@ -119,7 +126,9 @@ async function liveStatus() {
 
 async function goLive(status) {
   const stream = status || await liveStatus();
-  if (!stream || !stream.live) return false;
+  if (!stream) return false;
+  if (!stream.live) return stream.backstage ? goBackstage() : false;
+  setBackstage(false);
   state.liveStartedAt = stream.started_at ? Date.parse(stream.started_at) / 1000 : Date.now() / 1000;
   setMode('live');
   overlay('');
@@ -127,6 +136,81 @@ async function goLive(status) {
   play(`/live/${encodeURIComponent(name)}/index.m3u8`, true);
   loadTitle();
   return true;
+}
+
+// --- a private live (backstage) -------------------------------------------------------
+
+let renewTimer = null;
+
+/** The banner, and whether the grant is kept fresh. */
+function setBackstage(on) {
+  state.backstage = on;
+  document.body.dataset.backstage = on ? 'yes' : 'no';
+  $('backstage-banner').hidden = !on;
+  if (!on) { clearTimeout(renewTimer); renewTimer = null; }
+}
+
+/** Signed URLs of the private live, for someone who may watch it; null otherwise. */
+async function backstagePlayback() {
+  try { return await api(`/api/live/${encodeURIComponent(name)}/playback`); } catch { return null; }
+}
+
+/** Ask for a fresh grant at 80 % of this one's life (`expires_in`: server seconds, so a
+ *  wrong clock here does not matter). */
+function scheduleRenewal(expiresIn) {
+  clearTimeout(renewTimer);
+  const seconds = Math.max(5, Math.min(86400, (Number(expiresIn) || 60) * 0.8));
+  renewTimer = setTimeout(async () => {
+    if (!(await renewGrant())) backstageGone();
+  }, seconds * 1000);
+}
+
+/** A fresh grant (true), or none to have (false: it ended, or this viewer may no longer
+ *  watch it). A live that went public meanwhile needs none: anyone may play it. */
+async function renewGrant() {
+  const status = await liveStatus();
+  if (status && status.live) { setBackstage(false); return true; }
+  if (!status || !status.backstage) return false;
+  const answer = await backstagePlayback();
+  if (!answer) return false;
+  if (answer.state === 'public') { setBackstage(false); return true; }
+  state.grant = answer.grant;
+  state.renewals += 1;
+  if (state.player) state.player.regrant();
+  scheduleRenewal(answer.expires_in);
+  return true;
+}
+
+async function goBackstage() {
+  const answer = await backstagePlayback();
+  if (!answer) return false;
+  state.liveStartedAt = Date.now() / 1000;
+  setMode('live');
+  overlay('');
+  $('past').hidden = true;
+  $('title').textContent = profile ? profile.display_name || name : name;
+  if (answer.state === 'private') {
+    state.grant = answer.grant;
+    setBackstage(true);
+    scheduleRenewal(answer.expires_in);
+  }
+  play(answer.playback_url, true, {
+    grant: () => state.grant,
+    renew: async () => {
+      const renewed = await renewGrant();
+      if (!renewed) backstageGone();
+      return renewed;
+    },
+  });
+  return true;
+}
+
+/** The private live can no longer be played here (it ended, or this viewer lost the
+ *  right to watch it): the page is the channel's offline page, as for anyone. */
+function backstageGone() {
+  if (!state.backstage || state.mode !== 'live') return;
+  setBackstage(false);
+  showOffline();
 }
 
 async function showOffline() {
@@ -151,6 +235,12 @@ function ended(reason) {
   if (state.mode !== 'live') return;
   setMode('ended');
   stopPlayer();
+  if (state.backstage) {
+    // It never went public: no recording to look for, nobody else saw it end.
+    setBackstage(false);
+    overlay('The backstage live has ended', 'It ended before going public, so it was not recorded.');
+    return;
+  }
   state.endReason = reason || null;
   const thanks = 'Thanks for watching! If the creator saves this broadcast, you can watch it here.';
   overlay(reason ? 'An operator stopped this stream' : 'The stream has ended', reason ? `Reason: “${reason}”. ${thanks}` : thanks);
@@ -404,7 +494,8 @@ async function main() {
   }, {
     onViewers: (n) => { $('viewer-count').textContent = `${fmtCount(n)} watching`; },
     onEnded: (reason) => ended(reason),
-    onStarted: () => { if (state.mode === 'offline' || state.mode === 'ended') goLive(); },
+    // Also what a backstage viewer hears when the live is made public: the banner goes.
+    onStarted: () => { if (state.mode === 'offline' || state.mode === 'ended') goLive(); else if (state.backstage) setBackstage(false); },
     onGift: (frame) => { giftBurst(frame); },
     onReport: (message) => openReport(message),
     onState: () => renderViewerActions(),
@@ -427,7 +518,10 @@ async function main() {
     if (state.mode === 'offline') await goLive();
     else if (state.mode === 'live') {
       const now = await liveStatus();
-      if (now && !now.live) ended();
+      if (!now) return;
+      if (!state.backstage) { if (!now.live) ended(); }
+      else if (now.live) setBackstage(false);  // made public
+      else if (!now.backstage) backstageGone();  // ended, or no longer ours to watch
     }
   }, 10000);
 }
