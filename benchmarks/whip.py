@@ -299,7 +299,7 @@ async def amain(args, workdir: Path) -> list[Row]:
     make_clip(clip, args.warmup + args.seconds + 10, width, height, args.fps)
     pair = make_dtls_pair(workdir)
     rows = [await measure("rtmp", 1, args, workdir, clip, pair)]
-    for n in range(1, args.max_streams + 1):
+    for n in [1] + list(range(max(2, args.start_streams), args.max_streams + 1)):
         row = await measure("whip", n, args, workdir, clip, pair)
         rows.append(row)
         if not row.held:
@@ -314,6 +314,8 @@ def parse_args(argv=None):
     p.add_argument("--size", default="1280x720")
     p.add_argument("--fps", type=int, default=30)
     p.add_argument("--max-streams", type=int, default=6)
+    p.add_argument("--start-streams", type=int, default=2,
+                   help="the first N of the ramp after whip-1 (default 2): skip rows known to hold")
     p.add_argument("--ladder", action="store_true", help="keep the default transcoding ladder on")
     p.add_argument("--mediasrv-set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--append-results", action="store_true", help=f"append to {RESULTS.relative_to(ROOT)}")
