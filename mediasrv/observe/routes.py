@@ -143,7 +143,11 @@ async def stream_stats(request: web.Request) -> web.Response:
 
 
 async def stream_events(request: web.Request) -> web.StreamResponse:
-    """Server-Sent Events: one ``stats`` event a second; ``ended`` when the broadcast ends."""
+    """Server-Sent Events: one ``stats`` event a second; ``ended`` when the broadcast ends.
+
+    A private live's feed asks the playback gate again before every event, as RTMP play
+    does: a grant voided while the feed is open (a moderator removed) or expired closes
+    it, and the client's reconnection with that grant is refused (404)."""
     name = request.match_info["name"]
     monitor = request.app.get(MONITOR)
     # The broadcast this feed follows: its end_reason says why an operator stopped it.
@@ -169,6 +173,8 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
                 reason = health.stream.end_reason if health is not None else None
                 await response.write(f"event: ended\ndata: {json.dumps({'reason': reason})}\n\n".encode())
                 break
+            if not _may_see(request, health.stream):
+                break  # the grant was voided or expired: the feed ends here
             await response.write(f"event: stats\ndata: {json.dumps(snapshot)}\n\n".encode())
     except (ConnectionResetError, asyncio.CancelledError):
         pass

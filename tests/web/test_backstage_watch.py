@@ -58,7 +58,9 @@ class PageWatch(Watch):
         self.requested_urls.append(request.url)
 
     def _response(self, response) -> None:
-        if self.revoked and response.status == 404 and urlsplit(response.url).path.startswith("/live/alice/"):
+        path = urlsplit(response.url).path
+        if self.revoked and response.status == 404 and (path.startswith("/live/alice/")
+                                                        or path == "/api/streams/alice/events"):
             self.refused.append(response.url)
             return
         super()._response(response)
@@ -92,6 +94,7 @@ async def test_a_private_live_plays_on_the_watch_page_for_its_team_and_nobody_el
 
         push = await start_ffmpeg_push(srv.rtmp_url(await api.stream_key(people["alice"])), seconds=600)
         pages: dict[str, tuple] = {}
+        studio_context = None
         try:
             stream = await wait_for(lambda: srv.hub.get("alice"), timeout=20)
             assert stream.private
@@ -141,8 +144,15 @@ async def test_a_private_live_plays_on_the_watch_page_for_its_team_and_nobody_el
             assert later and all(f"pt={renewed}" in u for u in later), later
             assert not watch.problems, watch.problems
 
+            # The creator's studio follows the private live's figures with a grant too.
+            studio_context = await context_as(browser, api, "alice", DESKTOP, headers=people["alice"])
+            studio = await studio_context.new_page()
+            studio_watch = PageWatch(studio)
+            await studio.goto(f"{srv.http_url}/studio")
+            await studio.wait_for_function("() => (window.mediasrvStudio.statsReceived || 0) >= 2", timeout=UI)
+
             # --- the moderator is removed: his page is refused, hers renews -----------------
-            for _, watch in pages.values():
+            for _, watch in [*pages.values(), (studio, studio_watch)]:
                 watch.revoked = True
             renewals = await page.evaluate("window.mediasrvWatch.renewals")
             response = await http.delete("/api/users/alice/chat/moderators/mod", headers=people["alice"])
@@ -156,6 +166,14 @@ async def test_a_private_live_plays_on_the_watch_page_for_its_team_and_nobody_el
             await page.wait_for_function(f"() => window.mediasrvWatch.renewals > {renewals}", timeout=UI)
             await _advancing(page, 2.0)
             assert await page.evaluate("window.mediasrvWatch.backstage") and await _banner(page) == BANNER
+            # The studio's open feed is closed by the server (its grant voided); the browser
+            # reconnects with that grant, is refused, takes a fresh grant and goes on.
+            await studio.wait_for_function("() => (window.mediasrvStudio.feedRenewals || 0) >= 1", timeout=UI)
+            received = await studio.evaluate("window.mediasrvStudio.statsReceived")
+            await studio.wait_for_function(f"() => window.mediasrvStudio.statsReceived >= {received + 2}", timeout=UI)
+            assert studio_watch.refused and all("/api/streams/alice/events" in u or "/live/alice/" in u
+                                                for u in studio_watch.refused), studio_watch.refused
+            studio_watch.check()
 
             # --- public: the banner goes, the visitor's open page starts playing ------------
             response = await http.post("/api/me/live/public", headers=people["alice"])
@@ -172,6 +190,8 @@ async def test_a_private_live_plays_on_the_watch_page_for_its_team_and_nobody_el
         finally:
             for page, _ in pages.values():
                 await page.context.close()
+            if studio_context is not None:
+                await studio_context.close()
             if push.returncode is None:
                 push.kill()
             await push.wait()

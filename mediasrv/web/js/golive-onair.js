@@ -55,6 +55,7 @@ function watchPublic() {
 function followStats(grant) {
   if (events) events.close();
   events = new EventSource(live.statsUrl(page.me.handle, grant));
+  live.renewFeedGrant(events, grant, followStats);
   events.addEventListener('stats', (e) => onStats(JSON.parse(e.data)));
   events.addEventListener('ended', (e) => {
     if (events) events.close();

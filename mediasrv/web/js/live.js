@@ -21,6 +21,25 @@ export function statsUrl(handle, grant) {
   return `/api/streams/${encodeURIComponent(handle)}/events${grant ? `?pt=${encodeURIComponent(grant)}` : ''}`;
 }
 
+/** Keep a private live's stats feed open past its grant: a grant expires
+ *  (`live.grant_seconds`) or is voided (the creator removed a moderator, which voids every
+ *  grant of the live: docs/security.md), and the feed then answers 404, which closes an
+ *  EventSource for good. When `source` (opened with `grant`) is closed so, ask for the
+ *  live again and call `reconnect(freshGrant)` while it is still private; nothing for a
+ *  public live (no grant) or one that ended. At most one look a second. */
+export function renewFeedGrant(source, grant, reconnect) {
+  if (!grant) return;
+  source.addEventListener('error', () => {
+    if (source.readyState !== EventSource.CLOSED) return; // a dropped connection: the browser retries
+    setTimeout(async () => {
+      let now = null;
+      try { now = await myLive(); } catch { return; }
+      const fresh = now && now.state !== 'offline' && now.preview && now.preview.grant;
+      if (fresh) reconnect(fresh);
+    }, 1000);
+  });
+}
+
 /** `url` (an absolute URL the API gave, built on the server's public address) as a path
  *  on this page's own server: the pages may load only from their own origin (CSP), and
  *  the public address may name another (a proxy, a LAN address). */

@@ -244,11 +244,16 @@ function showStopNotice(reason) {
   notice.hidden = !reason;
 }
 
-function connectEvents(grant) {
+function connectEvents(grant, renewed = false) {
   if (events) events.close();
   events = new EventSource(live.statsUrl(me.handle, grant));
-  let first = true;
+  live.renewFeedGrant(events, grant, (fresh) => {
+    state.feedRenewals = (state.feedRenewals || 0) + 1;
+    connectEvents(fresh, true);
+  });
+  let first = !renewed;
   events.addEventListener('stats', (e) => {
+    state.statsReceived = (state.statsReceived || 0) + 1;
     if (first) {
       first = false;
       setLive(true);
