@@ -26,6 +26,7 @@ __all__ = [
     "avc_codec_string",
     "build_avcc",
     "check_length_prefixed",
+    "avcc_from_annexb_header",
     "iter_annexb",
     "iter_length_prefixed",
     "length_prefixed_to_annexb",
@@ -455,6 +456,22 @@ def parse_avcc(data: bytes) -> AvcConfig:
         bit_depth_chroma=chroma_depth,
         sps_ext=sps_ext,
     )
+
+
+def avcc_from_annexb_header(header: bytes) -> bytes | None:
+    """The avcC of an encoder's global header in Annex B (x264's ``extradata`` with
+    ``GLOBAL_HEADER``): its SPS and PPS as an AVCDecoderConfigurationRecord; None when it
+    lacks either."""
+    sps, pps = [], []
+    for nal in iter_annexb(header):
+        kind = nal[0] & 0x1F
+        if kind == AvcNalType.SPS:
+            sps.append(nal)
+        elif kind == AvcNalType.PPS:
+            pps.append(nal)
+    if not sps or not pps:
+        return None
+    return build_avcc(sps, pps)
 
 
 def build_avcc(sps: Iterable[bytes], pps: Iterable[bytes], nal_length_size: int = 4) -> bytes:

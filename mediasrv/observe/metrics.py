@@ -117,11 +117,11 @@ class MediasrvCollector(Collector):
         if server is None:
             return
         stats = server.stats
-        yield GaugeMetricFamily("mediasrv_whip_sessions", "Open WHIP sessions (setting up or live)",
+        yield GaugeMetricFamily("mediasrv_whip_sessions_open", "Open WHIP sessions (setting up or live)",
                                 value=stats.sessions_open)
         yield GaugeMetricFamily("mediasrv_whip_sessions_live", "WHIP sessions publishing into a stream",
                                 value=stats.sessions_live)
-        yield CounterMetricFamily("mediasrv_whip_sessions", "WHIP offers answered (201)", value=stats.sessions_total)
+        yield CounterMetricFamily("mediasrv_whip_sessions_answered", "WHIP offers answered (201)", value=stats.sessions_total)
         yield CounterMetricFamily("mediasrv_whip_publishes", "WHIP sessions whose media reached the hub",
                                   value=stats.publishes)
         yield CounterMetricFamily("mediasrv_whip_takeovers", "WHIP publishes that took over a live stream",

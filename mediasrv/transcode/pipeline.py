@@ -355,19 +355,13 @@ class _Rung:
         self._announce()
 
     def _announce(self) -> None:
-        sps, pps = [], []
-        for nal in avc.iter_annexb(bytes(self.encoder.extradata or b"")):
-            kind = nal[0] & 0x1F
-            if kind == avc.AvcNalType.SPS:
-                sps.append(nal)
-            elif kind == avc.AvcNalType.PPS:
-                pps.append(nal)
-        if not sps or not pps:
+        config = avc.avcc_from_annexb_header(bytes(self.encoder.extradata or b""))
+        if config is None:
             raise PipelineError("x264 gave no SPS/PPS in its global header")
         plan = self.plan
         self.pipeline._send_json(MessageType.RUNG, {
             "index": plan.index, "name": plan.name, "codec": "h264",
-            "config": protocol.b64(avc.build_avcc(sps, pps)), "width": plan.width, "height": plan.height,
+            "config": protocol.b64(config), "width": plan.width, "height": plan.height,
         })
         self.announced = True
 

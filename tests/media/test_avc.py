@@ -118,6 +118,15 @@ def test_build_avcc_from_encoder_extradata_matches_libavformat(x264):
     assert avc.parse_avcc(built).sps == (nals[0],)
 
 
+def test_avcc_from_an_encoders_global_header(x264):
+    """What the transcoder and the WHIP encoder announce: the same avcC as libavformat's;
+    a header missing its PPS (or SPS) gives None, not a broken record."""
+    assert avc.avcc_from_annexb_header(x264.extradata) == x264.video_config
+    sps_only = b"\x00\x00\x00\x01" + next(avc.iter_annexb(x264.extradata))
+    assert avc.avcc_from_annexb_header(sps_only) is None
+    assert avc.avcc_from_annexb_header(b"") is None
+
+
 def _handmade_sps(**kw) -> bytes:
     w = samples.BitWriter()
     w.u(kw.get("profile", 100), 8).u(0, 8).u(31, 8).ue(0)

@@ -124,7 +124,7 @@ async def test_answer_location_delete_and_the_session_limit(tmp_path):
         assert status == 201, text
         assert len(whip.sessions) == 2 and whip.stats.refused == {"capacity": 1} and whip.stats.deleted == 1
         text = await _metrics(http, srv)
-        assert "mediasrv_whip_sessions 2.0" in text and "mediasrv_whip_sessions_total 3.0" in text
+        assert "mediasrv_whip_sessions_open 2.0" in text and "mediasrv_whip_sessions_answered_total 3.0" in text
 
 
 async def test_cors_preflight_and_ice_servers_without_secrets_on_options(tmp_path):

@@ -94,16 +94,10 @@ class H264Encoder:
             "x264-params": X264_PARAMS,
         }
         enc.open()
-        sps, pps = [], []
-        for nal in avc.iter_annexb(bytes(enc.extradata or b"")):
-            kind = nal[0] & 0x1F
-            if kind == avc.AvcNalType.SPS:
-                sps.append(nal)
-            elif kind == avc.AvcNalType.PPS:
-                pps.append(nal)
-        if not sps or not pps:
+        config = avc.avcc_from_annexb_header(bytes(enc.extradata or b""))
+        if config is None:
             raise EncoderError("x264 gave no SPS/PPS in its global header")
-        self.track = track_from_config(Codec.H264, avc.build_avcc(sps, pps))
+        self.track = track_from_config(Codec.H264, config)
         self.width, self.height = width, height
         self._encoder = enc
 
