@@ -37,6 +37,9 @@ async def read_body(request: web.Request, model: type[M]) -> M:
         data = json.loads(raw, parse_float=_number)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "the request body is not valid JSON") from None
+    except RecursionError:
+        # json's decoder recurses per nesting level: [[[…]]] 1,000 deep would be a 500.
+        raise ApiError(400, "the request body is nested too deeply") from None
     if not isinstance(data, dict):
         raise ApiError(400, "the request body must be a JSON object")
     return validated(model, data)

@@ -114,8 +114,8 @@ async def asset(request: web.Request) -> web.StreamResponse:
     """A file under mediasrv/web/ (never outside it; no directory listings)."""
     relative = request.match_info["path"]
     parts = relative.split("/")
-    if any(part in ("", ".", "..") or part.startswith(".") for part in parts):
-        raise web.HTTPNotFound()
+    if "\x00" in relative or any(part in ("", ".", "..") or part.startswith(".") for part in parts):
+        raise web.HTTPNotFound()  # a NUL (%00) would make the path look-up raise: a 500
     path = (WEB_DIR / relative).resolve()
     if WEB_DIR not in path.parents or not path.is_file() or path.suffix.lower() not in _TYPES:
         raise web.HTTPNotFound()

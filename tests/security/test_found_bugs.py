@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import yarl
 
 from tests.accounts.support import accounts_server
+from tests.chat.support import join
 
 pytestmark = pytest.mark.e2e
 
@@ -36,3 +38,30 @@ async def test_report_ids_beyond_sqlite_integers_are_404(tmp_path):
         assert response.status == 404, await response.text()
         response = await api.http.get(f"/api/reports/{(1 << 63) - 1}", headers=admin)
         assert response.status == 404
+
+
+#: JSON nested 1,000 deep (issue 18: `POST /api/login` answered 500 with a RecursionError).
+DEEP = "[" * 1000 + "]" * 1000
+
+
+async def test_json_nested_a_thousand_deep_is_a_400_and_a_chat_error(tmp_path):
+    async with accounts_server(tmp_path) as api:
+        for body in (DEEP, '{"handle": ' + DEEP + ', "password": "x"}'):
+            response = await api.http.post("/api/login", data=body, headers={"Content-Type": "application/json"})
+            assert response.status == 400, await response.text()
+            assert "nested too deeply" in (await response.json())["error"]
+        # The same frame in the chat is that client's error; its connection stays open.
+        await api.user("alice", "creator")
+        viewer, _ = await join(api, "alice", await api.user("bob"))
+        await viewer.ws.send_str('{"type": "message", "text": ' + DEEP + "}")
+        assert (await viewer.recv("error"))["code"] == "bad_request"
+        assert (await viewer.say("still here"))["type"] == "message"
+
+
+async def test_a_nul_in_an_asset_path_is_a_404(tmp_path):
+    async with accounts_server(tmp_path) as api:
+        url = yarl.URL(f"{api.srv.http_url}/web/js/api.js%00.js", encoded=True)
+        async with api.http.get(url) as response:
+            assert response.status == 404, await response.text()
+        async with api.http.get(yarl.URL(f"{api.srv.http_url}/web/js/api.js", encoded=True)) as response:
+            assert response.status == 200

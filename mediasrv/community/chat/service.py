@@ -407,7 +407,7 @@ class ChatService:
         try:
             try:
                 request = json.loads(data)
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: nested ~1,000 deep
                 raise ChatError("bad_request", "a request is a JSON object with a type") from None
             if not isinstance(request, dict) or not isinstance(request.get("type"), str):
                 raise ChatError("bad_request", "a request is a JSON object with a type")
