@@ -370,11 +370,13 @@ async def _whip_push_status(url: str, key: str, pair, **options) -> tuple[int, s
 
 
 async def decoded_size(session: aiohttp.ClientSession, base: str, name: str) -> tuple[int, int, int]:
-    """(width, height, frames) of the pictures of a rendition's last listed segment, decoded
-    with PyAV (not the size its container declares)."""
+    """(width, height, frames) of the pictures of a rendition's last whole segment (the one
+    before the last listed: the final one, cut at the publisher's end, can be a fragment
+    too short to decode), decoded with PyAV (not the size its container declares)."""
     text = (await _get(session, f"{base}/{name}/index.m3u8")).decode()
     init_uri = re.search(r'#EXT-X-MAP:URI="([^"]+)"', text).group(1)
-    segment_uri = [line for line in text.splitlines() if line and not line.startswith("#")][-1]
+    segments = [line for line in text.splitlines() if line and not line.startswith("#")]
+    segment_uri = segments[-2] if len(segments) >= 2 else segments[-1]
     data = await _get(session, f"{base}/{name}/{init_uri}") + await _get(session, f"{base}/{name}/{segment_uri}")
     sizes = set()
     frames = 0
