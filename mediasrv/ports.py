@@ -13,7 +13,9 @@ the implementation in.
 - ``PlaybackGate``: who may play a live stream, one decision for every way of playing it
   (HLS playlists, parts and segments; RTMP play; the stream's API answers), from the
   signed playback grant the viewer presents (``PLAYBACK_GRANT_PARAM``; implemented by
-  ``community.live.gate.GrantGate``).
+  ``community.live.gate.GrantGate``);
+- ``BlockList``: who has blocked whom, asked by every feature that lets one user reach
+  another (watch, chat, follow, gift).
 """
 
 from __future__ import annotations
@@ -113,3 +115,19 @@ def playback_access(gate: PlaybackGate | None, stream: Stream, grant: str) -> Pl
     if gate is not None:
         return gate.check(stream, grant)
     return NO_ACCESS if stream.private else OPEN_ACCESS
+
+
+class BlockList(Protocol):
+    """Who has blocked whom (a user's block list, kept in memory by its owner feature so
+    that a synchronous decision such as ``PlaybackGate.check`` can ask it)."""
+
+    def blocks(self, owner_id: int, other_id: int) -> bool:
+        """Whether user ``owner_id`` has blocked user ``other_id``."""
+        ...
+
+
+class NoBlocks:
+    """A ``BlockList`` in which nobody has blocked anybody (a node without accounts)."""
+
+    def blocks(self, owner_id: int, other_id: int) -> bool:
+        return False

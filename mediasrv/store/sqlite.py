@@ -82,6 +82,13 @@ _MIGRATIONS = [
     BACKSTAGE_MIGRATION,  # 6: creators' backstage setting
     # 7: broadcasts that ended without going public (those before were all public)
     "ALTER TABLE broadcasts ADD COLUMN private INTEGER NOT NULL DEFAULT 0",
+    # Issue 18 is built by three branches at once; each owns one slot (an empty script
+    # only bumps the version) so that their numbers never collide:
+    "",  # 8: who may watch (visibility, invites, the 18+ flag)
+
+    "",  # 9: who may reach whom (blocks, mutes, user reports, suspensions)
+
+    "",  # 10: registration limits and email verification
 ]
 
 
