@@ -55,6 +55,14 @@ class RtmpConfig(Section):
     max_message_size: int = Field(8 * 1024 * 1024, ge=1024, le=1 << 30,
                                   description="Largest RTMP message accepted (bytes); bounds memory per connection.")
     max_connections: int = Field(1000, ge=1, le=1_000_000, description="Most RTMP connections open at once.")
+    max_connections_per_address: int = Field(
+        16, ge=1, le=1_000_000,
+        description="Most RTMP connections open at once from one address (IP); more are closed at once, so one "
+                    "address cannot hold every slot of max_connections.")
+    max_handshakes_per_address: int = Field(
+        4, ge=1, le=1_000_000,
+        description="Most connections from one address still in their handshake (no publish or play yet); more "
+                    "are closed at once.")
     handshake_timeout: float = Field(10.0, ge=0.1, le=3600,
                                      description="Seconds to complete the handshake and the connect/publish exchange.")
     idle_timeout: float = Field(30.0, ge=0.1, le=86400, description="Seconds without a byte from a peer before it is closed.")
@@ -231,6 +239,10 @@ class ViewersConfig(Section):
 
     idle_timeout: float = Field(15.0, ge=1, le=3600,
                                 description="Seconds without a request after which a viewer session has left.")
+    max_per_address: int = Field(
+        8, ge=1, le=1_000_000,
+        description="Most viewers (distinct user agents) one client address counts for in the viewer count and "
+                    "discovery's ranking; more players from it are served but not counted.")
 
 
 class AccountsConfig(Section):
@@ -454,6 +466,10 @@ class WebrtcConfig(Section):
     enabled: bool = Field(True, description="Take WHIP publishers on the HTTP listener (POST /whip).")
     max_sessions: int = Field(16, ge=1, le=10_000,
                               description="Most WHIP sessions at once (setting up or live); more get 503.")
+    max_sessions_per_address: int = Field(
+        4, ge=1, le=10_000,
+        description="Most WHIP sessions at once (setting up or live) from one client address; more get 429, "
+                    "so one address cannot take every session.")
     setup_timeout: float = Field(15.0, ge=0.5, le=600,
                                  description="Seconds a session may take from its offer to its first media frame "
                                              "before it is reaped.")

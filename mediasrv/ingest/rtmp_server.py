@@ -26,6 +26,7 @@ from mediasrv.rtmp import events as ev
 from mediasrv.rtmp.connection import RtmpConnection
 from mediasrv.rtmp.errors import RtmpError
 from mediasrv.ingest.publish_auth import PublishAuthorizer, redact_key
+from mediasrv.ingest.takeover import PUBLISHER_HOST, takeover_refusal
 from mediasrv.ports import PLAYBACK_GRANT_PARAM, PlaybackGate, looks_like_stream_key, playback_access
 
 log = logging.getLogger("mediasrv.rtmp")
@@ -46,6 +47,10 @@ class RtmpServerStats:
     connections_total: int = 0
     connections_open: int = 0
     refused_over_limit: int = 0
+    #: Connections closed at once because their address had rtmp.max_connections_per_address
+    #: connections open, or rtmp.max_handshakes_per_address still in their handshake.
+    refused_per_address: int = 0
+    refused_handshakes_per_address: int = 0
     protocol_errors: int = 0
     media_errors: int = 0
     handshake_timeouts: int = 0
@@ -55,6 +60,8 @@ class RtmpServerStats:
     plays: int = 0
     play_refused: int = 0
     takeovers: int = 0
+    #: Open mode: publishes of a live name from another address, refused.
+    takeovers_refused: int = 0
     errors_by_kind: dict[str, int] = field(default_factory=dict)
 
 
@@ -84,6 +91,10 @@ class RtmpServer:
         self._ids = itertools.count(1)
         #: Publishing sessions by stream name (also used to find a stream's publisher address).
         self.ingests: dict[str, RtmpSession] = {}
+        #: Open connections, and those still in their handshake (no publish or play yet),
+        #: per peer address: one address may not hold every slot (rtmp.max_*_per_address).
+        self.open_by_host: dict[str, int] = {}
+        self.handshaking_by_host: dict[str, int] = {}
 
     @property
     def port(self) -> int:
@@ -133,6 +144,32 @@ class RtmpServer:
     def count_error(self, kind: str) -> None:
         self.stats.errors_by_kind[kind] = self.stats.errors_by_kind.get(kind, 0) + 1
 
+    def admit(self, host: str) -> str | None:
+        """Count a new connection from ``host``; or why it is refused (a limit reached)."""
+        cfg = self.config
+        if len(self.connections) >= cfg.max_connections:
+            self.stats.refused_over_limit += 1
+            return f"{cfg.max_connections} connections is the limit"
+        if self.open_by_host.get(host, 0) >= cfg.max_connections_per_address:
+            self.stats.refused_per_address += 1
+            self.count_error("address_connection_limit")
+            return f"{cfg.max_connections_per_address} connections from one address is the limit"
+        if self.handshaking_by_host.get(host, 0) >= cfg.max_handshakes_per_address:
+            self.stats.refused_handshakes_per_address += 1
+            self.count_error("address_handshake_limit")
+            return f"{cfg.max_handshakes_per_address} handshakes in progress from one address is the limit"
+        _add(self.open_by_host, host, 1)
+        _add(self.handshaking_by_host, host, 1)
+        return None
+
+    def handshake_done(self, host: str) -> None:
+        """A connection from ``host`` left its handshake (it publishes, plays or closed)."""
+        _add(self.handshaking_by_host, host, -1)
+
+    def released(self, host: str) -> None:
+        """A connection from ``host`` closed."""
+        _add(self.open_by_host, host, -1)
+
 
 class RtmpSession(asyncio.Protocol):
     """One TCP connection: an ``RtmpConnection`` plus its role (publisher or player)."""
@@ -144,6 +181,9 @@ class RtmpSession(asyncio.Protocol):
         self.rtmp = RtmpConnection(max_message_size=cfg.max_message_size, out_chunk_size=cfg.chunk_size)
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
+        #: The peer's IP address (no port): what the per-address limits and the open
+        #: mode's takeover rule compare.
+        self.host = ""
         self.app = ""
         self.connected = False
         self.closed = False
@@ -162,6 +202,8 @@ class RtmpSession(asyncio.Protocol):
         self._warned_codecs: set[str] = set()
         self._batch_delay = server.config.read_batch_ms / 1000
         self._lowat = 1
+        #: Counted in the server's per-address handshakes (until publish, play or close).
+        self._handshaking = False
         self._rate_bytes = 0
         self._rate_since = self._loop.time()
 
@@ -174,14 +216,16 @@ class RtmpSession(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]  (uvloop's is not a subclass)
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        self.host = str(peer[0]) if peer else ""
         stats = self.server.stats
         stats.connections_total += 1
-        if len(self.server.connections) >= self.server.config.max_connections:
-            stats.refused_over_limit += 1
-            log.warning("%r: refused, %d connections is the limit", self, self.server.config.max_connections)
+        refusal = self.server.admit(self.host)
+        if refusal is not None:
+            log.warning("%r: refused, %s", self, refusal)
             self.closed = True
             transport.abort()
             return
+        self._handshaking = True
         self.server.connections.add(self)
         stats.connections_open = len(self.server.connections)
         if transport.get_extra_info("sslcontext") is not None:
@@ -336,6 +380,19 @@ class RtmpSession(asyncio.Protocol):
             self.close("publish refused", flush=True)
             return
         name = decision.name
+        refusal = takeover_refusal(server.hub, mode=server.authorizer.config.mode, name=name, key=event.name,
+                                   host=self.host)
+        if refusal is not None:
+            # Open mode: only the current publisher's own address may take the name over
+            # (an encoder reconnecting); the live publisher keeps it (ingest/takeover.py).
+            server.stats.publish_refused += 1
+            server.stats.takeovers_refused += 1
+            server.count_error("takeover_refused")
+            log.warning("%r: takeover of live stream %s refused: another address publishes it", self, name)
+            self.rtmp.reject_publish(event.stream_id, "NetStream.Publish.BadName", refusal)
+            self._flush()
+            self.close("takeover refused", flush=True)
+            return
         stream = server.hub.get(name)
         took_over = stream is not None and stream.publisher is not None
         self.publication = server.hub.publish(name, self)
@@ -343,6 +400,7 @@ class RtmpSession(asyncio.Protocol):
         self.ingest = FlvIngest()
         attributes = self.publication.stream.attributes
         attributes["publisher_address"] = self.peer
+        attributes[PUBLISHER_HOST] = self.host
         attributes["ingest_protocol"] = "rtmp"
         attributes["ingest_stats"] = self.ingest.stats  # what the monitor reads, as for WHIP
         server.ingests[name] = self
@@ -350,6 +408,7 @@ class RtmpSession(asyncio.Protocol):
         if took_over:
             server.stats.takeovers += 1
         self._cancel_setup_timer()
+        self._end_handshake()
         self.rtmp.accept_publish(event.stream_id)
         log.info("%r: publishing stream %s%s", self, name, " (took over)" if took_over else "")
 
@@ -390,6 +449,7 @@ class RtmpSession(asyncio.Protocol):
             return
         server.stats.plays += 1
         self._cancel_setup_timer()
+        self._end_handshake()
         # A player sends nothing while it watches: the idle timeout is for publishers.
         if self._idle_timer is not None:
             self._idle_timer.cancel()
@@ -504,9 +564,16 @@ class RtmpSession(asyncio.Protocol):
             self.publication = None
         self._stop_play()
         self._can_write.set()
+        self._end_handshake()
         if first and self in self.server.connections:
             self.server.connections.discard(self)
+            self.server.released(self.host)
             self.server.stats.connections_open = len(self.server.connections)
+
+    def _end_handshake(self) -> None:
+        if self._handshaking:
+            self._handshaking = False
+            self.server.handshake_done(self.host)
 
     def _cancel_setup_timer(self) -> None:
         if self._setup_timer is not None:
@@ -534,6 +601,16 @@ class RtmpSession(asyncio.Protocol):
             self.close("idle timeout")
         else:
             self._idle_timer = self._loop.call_later(limit - idle, self._check_idle)
+
+
+def _add(counts: dict[str, int], key: str, delta: int) -> None:
+    """Add ``delta`` to ``counts[key]``, dropping the key at zero (no address is kept
+    longer than its connections)."""
+    value = counts.get(key, 0) + delta
+    if value > 0:
+        counts[key] = value
+    else:
+        counts.pop(key, None)
 
 
 def _plain_metadata(values: dict) -> dict:

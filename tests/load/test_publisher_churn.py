@@ -33,6 +33,8 @@ from tests.support.server import running_server
 pytestmark = pytest.mark.load
 
 PUBLISHERS = 100
+#: Every publisher comes from 127.0.0.1: lift the per-address caps (issue 18) for them.
+PER_ADDRESS = ("rtmp.max_connections_per_address=1000", "rtmp.max_handshakes_per_address=1000")
 ROUNDS = 4  # after the warm-up
 GRACE = 0.3
 KEEP_AFTER_END = 0.3
@@ -98,7 +100,7 @@ def measure() -> tuple[dict[int, str], int, int, int]:
 
 async def test_100_publishers_in_churn_leave_no_fds_tasks_or_memory(tmp_path):
     async with running_server(tmp_path, f"hls.reconnect_grace={GRACE}", f"hls.keep_after_end={KEEP_AFTER_END}",
-                              "rtmp.max_connections=1000", "recording.enabled=false") as srv:
+                              "rtmp.max_connections=1000", *PER_ADDRESS, "recording.enabled=false") as srv:
         started = time.monotonic()
         idle_tasks = len(asyncio.all_tasks())
         await churn_round(srv, 0, idle_tasks)  # warm-up
@@ -132,7 +134,8 @@ async def test_churn_with_recording_keeps_no_recording_in_memory(tmp_path):
         return sum(1 for o in gc.get_objects() if isinstance(o, Recording))
 
     async with running_server(tmp_path, f"hls.reconnect_grace={GRACE}", f"hls.keep_after_end={KEEP_AFTER_END}",
-                              "rtmp.max_connections=1000", "recording.enabled=true", "recording.min_free_bytes=0") as srv:
+                              "rtmp.max_connections=1000", *PER_ADDRESS, "recording.enabled=true",
+                              "recording.min_free_bytes=0") as srv:
         idle_tasks = len(asyncio.all_tasks())
         await churn_round(srv, 0, idle_tasks)
         fds0, tasks0 = open_fds(), len(asyncio.all_tasks())

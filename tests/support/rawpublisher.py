@@ -35,8 +35,13 @@ class RawPublisher:
         self._drain_task: asyncio.Task | None = None
 
     @classmethod
-    async def open(cls, port: int, name: str, *, app: str = "live", timeout: float = 10.0) -> "RawPublisher":
-        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), timeout)
+    async def open(cls, port: int, name: str, *, app: str = "live", timeout: float = 10.0,
+                   local_host: str | None = None) -> "RawPublisher":
+        """``local_host``: the source address to connect from (another loopback address,
+        127.0.0.2 ..., is another client to the server)."""
+        local_addr = (local_host, 0) if local_host else None
+        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port, local_addr=local_addr),
+                                                timeout)
         client = Client(chunk_size=128)
         self = cls(reader, writer, client)
         self.name = name

@@ -33,7 +33,7 @@ from mediasrv.httpkit.openapi import add_route, op, path_param
 from mediasrv.httpkit.validate import error_response
 from mediasrv.ingest.whip.offer import OfferRefused
 from mediasrv.ingest.whip.peer import NoCandidates
-from mediasrv.ingest.whip.server import ServerFull
+from mediasrv.ingest.whip.server import AddressFull, ServerFull, TakeoverRefused
 
 log = logging.getLogger("mediasrv.whip")
 
@@ -70,7 +70,7 @@ def setup(app: web.Application) -> None:
                     "the ICE servers in `Link` headers (`rel=\"ice-server\"`). docs/whip.md.",
         body_content=sdp, ok=201, ok_description="the SDP answer",
         ok_content={SDP: {"schema": {"type": "string", "description": "the SDP answer"}}},
-        errors=[400, 401, 404, 413, 415, 503]))
+        errors=[400, 401, 404, 409, 413, 415, 429, 503]))
     add_route(app, "DELETE", SESSION, delete_session, op(
         "End a WHIP session (a clean unpublish)", tag="whip",
         description="With the bearer token the session was created with.",
@@ -109,6 +109,10 @@ async def post_offer(request: web.Request) -> web.StreamResponse:
         session, answer = await server.open_session(offer, name=decision.name, key=key, client=client)
     except OfferRefused as exc:
         return _refuse(400, str(exc))
+    except TakeoverRefused as exc:
+        return _refuse(409, str(exc))
+    except AddressFull as exc:
+        return _refuse(429, str(exc), headers={"Retry-After": str(RETRY_AFTER)})
     except ServerFull as exc:
         return _refuse(503, str(exc), headers={"Retry-After": str(RETRY_AFTER)})
     except NoCandidates as exc:

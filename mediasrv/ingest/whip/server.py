@@ -19,6 +19,7 @@ from typing import Callable
 from mediasrv.config import WebrtcConfig
 from mediasrv.hub import Hub
 from mediasrv.ingest.publish_auth import PublishAuthorizer, redact_key
+from mediasrv.ingest.takeover import takeover_refusal
 from mediasrv.ingest.whip.answer import negotiated_codec, with_public_candidates
 from mediasrv.ingest.whip.links import link_values
 from mediasrv.ingest.whip.offer import check_offer
@@ -34,6 +35,14 @@ class ServerFull(Exception):
     """``webrtc.max_sessions`` sessions are open (or the server is stopping)."""
 
 
+class AddressFull(Exception):
+    """``webrtc.max_sessions_per_address`` sessions from this address are open."""
+
+
+class TakeoverRefused(Exception):
+    """Open mode: the name is live from another address (``ingest.takeover``)."""
+
+
 @dataclass(slots=True)
 class WhipStats:
     """Plain counters, read by the metrics collector at scrape time."""
@@ -45,7 +54,7 @@ class WhipStats:
     publishes: int = 0
     sessions_live: int = 0
     takeovers: int = 0
-    #: Refused requests by reason: auth, content_type, offer, capacity.
+    #: Refused requests by reason: auth, content_type, offer, capacity, takeover, address.
     refused: dict[str, int] = field(default_factory=dict)
     #: Sessions reaped without media within webrtc.setup_timeout.
     reaped: int = 0
@@ -84,6 +93,8 @@ class WhipServer:
         self.stats = WhipStats()
         self.sessions: dict[str, WhipSession] = {}
         self._negotiating = 0
+        #: Offers being negotiated per client address (with ``sessions``: the per-address cap).
+        self._negotiating_by: dict[str, int] = {}
         self._stopping = False
         #: Set when the kernel's port range differs from webrtc.udp_ports (also logged).
         self.port_warning: str | None = None
@@ -127,10 +138,21 @@ class WhipServer:
 
     async def open_session(self, offer: bytes, *, name: str, key: str, client: str) -> tuple[WhipSession, str]:
         """Answer ``offer`` for stream ``name``: the new session and the SDP answer.
-        Raises ``OfferRefused`` (a 400), ``ServerFull`` (a 503) or ``peer.NoCandidates``."""
+        Raises ``OfferRefused`` (a 400), ``TakeoverRefused`` (a 409), ``AddressFull`` (a
+        429), ``ServerFull`` (a 503) or ``peer.NoCandidates``."""
         if self._stopping or len(self.sessions) + self._negotiating >= self.config.max_sessions:
             self.stats.refuse("capacity")
             raise ServerFull(f"{self.config.max_sessions} WHIP sessions are open; try again later")
+        refusal = takeover_refusal(self.hub, mode=self.authorizer.config.mode, name=name, key=key, host=client)
+        if refusal is not None:
+            self.stats.refuse("takeover")
+            log.warning("whip %s: takeover of live stream %s refused: another address publishes it", client, name)
+            raise TakeoverRefused(refusal)
+        cap = self.config.max_sessions_per_address
+        from_client = sum(1 for s in self.sessions.values() if s.client == client)
+        if from_client + self._negotiating_by.get(client, 0) >= cap:
+            self.stats.refuse("address")
+            raise AddressFull(f"{cap} WHIP sessions from your address are open; end one first")
         try:
             summary = check_offer(offer)
         except ValueError:
@@ -139,6 +161,7 @@ class WhipServer:
         created = self.monotonic()
         pc = peer_connection(self.config.ice_servers)
         self._negotiating += 1
+        self._negotiating_by[client] = self._negotiating_by.get(client, 0) + 1
         try:
             answer = await negotiate(pc, offer.decode("utf-8"), summary)
         except BaseException as exc:
@@ -148,6 +171,9 @@ class WhipServer:
             raise
         finally:
             self._negotiating -= 1
+            left = self._negotiating_by.pop(client) - 1
+            if left:
+                self._negotiating_by[client] = left
         if self._stopping:
             await close_peer(pc)
             raise ServerFull("the server is stopping")

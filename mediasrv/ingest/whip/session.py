@@ -29,6 +29,7 @@ from aiortc import MediaStreamError, RTCPeerConnection
 
 from mediasrv.hub import Hub
 from mediasrv.hub.hub import Publication
+from mediasrv.ingest.takeover import PUBLISHER_HOST
 from mediasrv.ingest.whip.peer import close_peer
 from mediasrv.ingest.whip.transcoder import SessionTranscoder
 from mediasrv.media.types import MediaUnit
@@ -182,6 +183,7 @@ class WhipSession:
         self.publication = hub.publish(self.name, self)
         stream = self.publication.stream
         stream.attributes["publisher_address"] = self.client
+        stream.attributes[PUBLISHER_HOST] = self.client
         stream.attributes["ingest_protocol"] = "whip"
         stream.attributes["ingest_stats"] = self.transcoder.stats
         # What the HLS muxer and the recorder read to wait for video (FLV codec ids: AVC, AAC).
