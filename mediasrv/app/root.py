@@ -27,6 +27,7 @@ from mediasrv.community.live.gate import GrantGate
 from mediasrv.community.live.grants import PlaybackGrants
 from mediasrv.community.moderation import routes as moderation_routes
 from mediasrv.config import Config
+from mediasrv.delivery import media_seen
 from mediasrv.delivery import routes as hls_routes
 from mediasrv.delivery import streams_routes
 from mediasrv.delivery.hls_service import HlsService
@@ -71,7 +72,7 @@ def create_app(config: Config, *, rtmp_port: int | None = None, clock: Callable[
         reader_queue_units=config.hub.reader_queue_units,
         gop_cache_bytes=config.hub.gop_cache_mb * 1024 * 1024,
     )
-    viewers = ViewerTracker(idle_timeout=config.viewers.idle_timeout)
+    viewers = ViewerTracker(idle_timeout=config.viewers.idle_timeout, max_per_address=config.viewers.max_per_address)
     hls = HlsService(config.hls, hub, clock=clock)
     playback = GrantGate(PlaybackGrants(config.live.playback_secret, ttl=config.live.grant_seconds, clock=clock))
     components = Components(config, Clocks(wall=clock, monotonic=monotonic), hub, viewers, hls, playback,
@@ -91,6 +92,7 @@ def create_app(config: Config, *, rtmp_port: int | None = None, clock: Callable[
 
     stats_routes.setup(app)
     hls_routes.setup(app, hls)
+    media_seen.setup(app)  # issue 18: a cache in front tells of its viewers' media requests
     accounts_routes.setup(app)
     access_routes.setup(app)
     discovery_routes.setup(app)

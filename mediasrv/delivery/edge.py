@@ -28,6 +28,7 @@ from mediasrv.delivery.responses import (
 )
 from mediasrv.hls.reload import BadReloadQuery, parse_reload_query
 from mediasrv.httpkit.cause import with_cause
+from mediasrv.httpkit.clients import viewer_address
 from mediasrv.httpkit.keys import EDGE, VIEWERS
 from mediasrv.observe.viewers import SESSION_PARAM
 
@@ -56,7 +57,7 @@ async def edge_master(request: web.Request, origin: DirectoryEntry, name: str) -
     if viewers is None or EDGE_HEADER in request.headers:
         return playlist_response(request, fetched.body)
     token = viewers.new_token()
-    viewers.touch(name, token, client=client_of(request), now=time.time())
+    viewers.touch(name, token, client=client_of(request), now=time.time(), address=viewer_address(request))
     # Variant URIs are the lines that are not tags (RFC 8216 §4.3.4.2): each gets the token.
     lines = fetched.body.decode().split("\n")
     text = "\n".join(line if not line or line.startswith("#") else f"{line}?{SESSION_PARAM}={token}"

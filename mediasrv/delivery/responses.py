@@ -18,6 +18,7 @@ from mediasrv.delivery.hls_service import CONTENT_TYPES, HlsService
 from mediasrv.httpkit.cause import with_cause
 from mediasrv.httpkit.clients import viewer_address
 from mediasrv.httpkit.keys import VIEWERS
+from mediasrv.hls import names
 from mediasrv.observe.viewers import SESSION_PARAM, client_key
 
 
@@ -51,10 +52,11 @@ _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 def file_response(request: web.Request, name: str, file_name: str, data: bytes, *,
                   cache: str = SEGMENT_CACHE, counted: bool = True) -> web.StreamResponse:
     """A segment, part or init segment; its bytes are counted for the stream's audience
-    unless not ``counted`` (a private stream's)."""
+    unless not ``counted`` (a private stream's), and a segment or part makes its client
+    a viewer (``ViewerTracker.media``: a playlist alone does not)."""
     viewers = request.app.get(VIEWERS) if counted else None
     if viewers is not None:
-        viewers.add_bytes(name, len(data), request.query.get(SESSION_PARAM))
+        count_media(request, viewers, name, file_name, len(data))
     content_type = CONTENT_TYPES[file_name.rsplit(".", 1)[1]]
     etag = f'"{file_name}"'
     return bytes_response(request, data, content_type, etag, cache=cache)
@@ -64,24 +66,48 @@ def client_of(request: web.Request) -> str:
     return client_key(viewer_address(request), request.headers.get("User-Agent", ""))
 
 
+def count_media(request: web.Request, viewers, name: str, file_name: str, nbytes: int) -> None:
+    """Count a media answer of ``name``: bytes for the stream; a segment or a part (not an
+    init segment) also makes its client a viewer. A request from an edge is its bytes
+    only (the edge counts its own viewers)."""
+    token = request.query.get(SESSION_PARAM)
+    token = token if token and len(token) <= 64 else None
+    if EDGE_HEADER in request.headers or not is_media_file(file_name):
+        viewers.add_bytes(name, nbytes, token)
+        return
+    viewers.media(name, client=client_of(request), now=time.time(), nbytes=nbytes, token=token)
+
+
+def is_media_file(file_name: str) -> bool:
+    """Whether ``file_name`` is a media segment or a part (what makes a viewer), not an
+    init segment."""
+    return names.is_part_name(file_name) or (names.is_file_name(file_name) and not file_name.endswith(".mp4"))
+
+
 def count_request(request: web.Request, name: str, rendition: str, nbytes: int) -> None:
     """Attribute a request to its viewer session (token in the query, else address+agent)."""
     viewers = request.app.get(VIEWERS)
     if viewers is not None and EDGE_HEADER not in request.headers:  # an edge counts its own viewers
-        count_viewer(viewers, name, rendition, nbytes, request.query.get(SESSION_PARAM), client_of(request))
+        address = viewer_address(request)
+        count_viewer(viewers, name, rendition, nbytes, request.query.get(SESSION_PARAM),
+                     client_key(address, request.headers.get("User-Agent", "")), address)
 
 
-def count_viewer(viewers, name: str, rendition: str, nbytes: int, token: str | None, client: str) -> None:
+def count_viewer(viewers, name: str, rendition: str, nbytes: int, token: str | None, client: str,
+                 address: str | None = None) -> None:
     """Record one media playlist request of ``name`` under the session ``token`` (its
-    ``?s=`` parameter: none, empty or longer than 64 characters counts under ``client``).
+    ``?s=`` parameter: none, empty, longer than 64 characters or not one the tracker
+    signed counts under ``client``). ``address``: the client's, for the per-address cap.
     """
     if not token or len(token) > 64:
         token = None
-    viewers.touch(name, token, client=client, now=time.time(), rendition=rendition, nbytes=nbytes)
+    viewers.touch(name, token, client=client, now=time.time(), rendition=rendition, nbytes=nbytes,
+                  address=address)
 
 
 def master_body(service: HlsService, viewers, name: str, data: bytes,
-                client: Callable[[], str], *, carry: str = "") -> tuple[bytes, str]:
+                client: Callable[[], str], *, carry: str = "",
+                address: Callable[[], str] | None = None) -> tuple[bytes, str]:
     """Body and Cache-Control of the master playlist ``data`` of ``name`` for one viewer.
 
     With a viewer tracker (``viewers``; None on a request from an edge, which counts its
@@ -89,11 +115,13 @@ def master_body(service: HlsService, viewers, name: str, data: bytes,
     ``private``; segment URIs stay token-free so caches share them
     (docs/observability.md). ``client()`` gives the viewer's client key, only when needed.
     ``carry``: query parameters every variant URL must carry too (a private stream's
-    grant, ``pt=...``); such a playlist is kept by nobody.
+    grant, ``pt=...``); such a playlist is kept by nobody. ``address()``: the viewer's
+    address, for the per-address cap.
     """
     if viewers is not None:
         token = viewers.new_token()
-        viewers.touch(name, token, client=client(), now=time.time())
+        viewers.touch(name, token, client=client(), now=time.time(),
+                      address=address() if address is not None else None)
         suffix = f"?{SESSION_PARAM}={token}" + (f"&{carry}" if carry else "")
         text = service.master_playlist(name, uri_suffix=suffix)
         if text is not None:

@@ -47,6 +47,11 @@ def _trusted(address, networks: Sequence[Network]) -> bool:
     return any(address in network for network in networks)
 
 
+def is_trusted(peer: str, trusted: Sequence[Network]) -> bool:
+    """Whether ``peer`` (an address, maybe with a port) is in one of ``trusted``."""
+    return _trusted(_address(peer), trusted)
+
+
 def client_address(peer: str, forwarded_for: str | None, trusted: Sequence[Network]) -> str:
     """The client's address: ``peer`` itself unless it is a trusted proxy, else the
     right-most address of ``X-Forwarded-For`` that is not a trusted proxy (or the

@@ -198,6 +198,8 @@ async def broadcasts(request: web.Request) -> web.Response:
 
 def kind_of_path(path: str) -> str:
     """The request kind used as a metrics label (a small fixed set)."""
+    if path.startswith("/hls-seen/"):
+        return "media_seen"  # a cache in front telling of a viewer's media request
     if path.startswith("/live/"):
         if path.endswith("/chat"):
             return "chat"

@@ -17,6 +17,7 @@ from mediasrv.observe.routes import kind_of_path
     ("/vod/{id}/index.m3u8", "vod"),
     ("/metrics", "metrics"),
     ("/api/streams", "api"),
+    ("/hls-seen/live/{name}/{rendition}/{file}", "media_seen"),
     ("/", "other"),
 ])
 def test_kinds(path, kind):
