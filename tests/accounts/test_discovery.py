@@ -32,7 +32,11 @@ def go_live(srv, name: str, *, seconds: float = 1.0, width: int = 320, height: i
 def watch(srv, name: str, viewers: int) -> None:
     tracker = srv.app[VIEWERS]
     for index in range(viewers):
-        tracker.touch(name, f"tok-{name}-{index}", client=f"client-{index}", now=time.time())
+        # A player: its master playlist (a server-issued token), then media (issue 18:
+        # a playlist alone does not make a viewer).
+        now = time.time()
+        tracker.touch(name, tracker.new_token(), client=f"client-{index}", now=now)
+        tracker.media(name, client=f"client-{index}", now=now)
 
 
 async def wait_for(predicate, timeout: float = 10.0):

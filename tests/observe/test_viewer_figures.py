@@ -24,7 +24,9 @@ class Publisher:
         pass
 
 
-#: (second, client, session token): playlist requests as players make them.
+#: (second, client, session token): playlist requests as players make them, each with a
+#: media request (issue 18: a viewer counts once it fetches media). The tokens are
+#: names here; ``Tokens`` gives each a real, server-signed one.
 ANNA = client_key("10.0.0.1", "Chrome")
 BEN = client_key("10.0.0.2", "Firefox")
 EVENTS = [
@@ -39,12 +41,31 @@ EVENTS = [
 ]
 
 
+class Tokens(dict):
+    """A real token of ``tracker`` for each token name of EVENTS."""
+
+    def __init__(self, tracker: ViewerTracker) -> None:
+        super().__init__()
+        self.tracker = tracker
+
+    def __missing__(self, name: str) -> str:
+        token = self[name] = self.tracker.new_token()
+        return token
+
+
+def play(tracker: ViewerTracker, tokens: Tokens, stream: str, token: str, client: str, now: float) -> None:
+    """A player's playlist request, then a media request."""
+    tracker.touch(stream, tokens[token], client=client, now=now)
+    tracker.media(stream, client=client, now=now)
+
+
 def test_peak_never_exceeds_unique_when_a_player_reopens_its_session():
     tracker = ViewerTracker(idle_timeout=10)
+    tokens = Tokens(tracker)
     audience = tracker.audience("s")
     for now, client, token in EVENTS:
         tracker.sweep(now)
-        tracker.touch("s", token, client=client, now=now)
+        play(tracker, tokens, "s", token, client, now)
         assert audience.concurrent <= audience.peak <= audience.unique, (now, audience)
     assert audience.sessions_total == 4
     assert (audience.peak, audience.unique) == (2, 2)
@@ -57,6 +78,7 @@ def test_the_monitor_feed_and_the_broadcast_summary_agree():
         hub = Hub(clock=lambda: now)
         store = SqliteStore(":memory:")
         tracker = ViewerTracker(idle_timeout=10)
+        tokens = Tokens(tracker)
         monitor = StreamMonitor(hub, tracker, store, segment_duration=2.0, keep_after_end=30, clock=lambda: now)
         hub.add_listener(monitor._on_hub_event)  # what monitor.start() does, without its task
         publication = hub.publish("s", Publisher())
@@ -66,7 +88,7 @@ def test_the_monitor_feed_and_the_broadcast_summary_agree():
         for second in range(40):
             now = START + second
             while pending is not None and pending[0] == second:
-                tracker.touch("s", pending[2], client=pending[1], now=now)
+                play(tracker, tokens, "s", pending[2], pending[1], now)
                 pending = next(events, None)
             monitor.tick(now)
             snapshots.append(monitor.snapshot(monitor.streams["s"]))
@@ -93,6 +115,7 @@ def test_a_backstage_part_is_no_audience_and_a_never_public_broadcast_is_marked_
         hub = Hub(clock=lambda: now)
         store = SqliteStore(":memory:")
         tracker = ViewerTracker(idle_timeout=30)
+        tokens = Tokens(tracker)
         monitor = StreamMonitor(hub, tracker, store, segment_duration=2.0, keep_after_end=30, clock=lambda: now)
         hub.add_listener(monitor._on_hub_event)  # what monitor.start() does, without its task
         hub.set_backstage("s", True)
@@ -105,7 +128,7 @@ def test_a_backstage_part_is_no_audience_and_a_never_public_broadcast_is_marked_
         assert hub.make_public("s")
         for second in range(10, 20):
             now = START + second
-            tracker.touch("s", "a1", client=ANNA, now=now)
+            play(tracker, tokens, "s", "a1", ANNA, now)
             monitor.tick(now)
         hub.stop("s")
         hub.stop("t")
