@@ -131,7 +131,8 @@ async def test_200_viewers_on_the_edge_cause_one_origin_request_per_part_and_cou
             running_node(tmp_path, redis, "b", ingest=False) as b:
         publisher = await _published(a, b, "crowd", seconds=60)
         try:
-            # Two viewers on the origin A: master playlist (session token) + media playlist.
+            # Two viewers on the origin A: master playlist (session token), media playlist
+            # and a segment (issue 18: a viewer counts once it fetches media).
             # A viewer is a client (address + user agent): two browsers, not two requests.
             async with aiohttp.ClientSession() as session:
                 for browser in ("viewer-1", "viewer-2"):
@@ -140,6 +141,11 @@ async def test_200_viewers_on_the_edge_cause_one_origin_request_per_part_and_cou
                         variant = next(line for line in (await response.text()).splitlines()
                                        if line.startswith("source/"))
                     async with session.get(f"{a.http_url}/live/crowd/{variant}",
+                                           headers={"User-Agent": browser}) as response:
+                        assert response.status == 200
+                        segment = next(line for line in (await response.text()).splitlines()
+                                       if line and not line.startswith("#"))
+                    async with session.get(f"{a.http_url}/live/crowd/source/{segment}",
                                            headers={"User-Agent": browser}) as response:
                         assert response.status == 200
             parts_before = origin_requests(a, "part")
