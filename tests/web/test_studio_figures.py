@@ -80,6 +80,16 @@ async def test_studio_and_admin_figures_add_up(tmp_path):
             for _ in range(2):
                 response = await api.http.get("/live/alice/index.m3u8", headers={"User-Agent": "one-browser"})
                 assert response.status == 200, await response.text()
+                master = await response.text()
+            # ... and plays: its media playlist, then a segment (issue 18: a viewer counts
+            # once it fetches media, not on playlists alone).
+            variant = next(line for line in master.splitlines() if line and not line.startswith("#"))
+            response = await api.http.get(f"/live/alice/{variant}", headers={"User-Agent": "one-browser"})
+            assert response.status == 200, await response.text()
+            segment = next(line for line in (await response.text()).splitlines() if line and not line.startswith("#"))
+            response = await api.http.get(f"/live/alice/source/{segment}", headers={"User-Agent": "one-browser"})
+            assert response.status == 200
+            await response.read()
             audience = api.srv.app[VIEWERS].audience("alice")
             assert len(audience.sessions) == 2
             assert (await send(api, bob, "alice", "rose", "figures-1")).status == 201
