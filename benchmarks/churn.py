@@ -75,7 +75,9 @@ async def run(args, procs: ProcessGroup, workdir: Path) -> list[list]:
     rtmp_port, http_port = free_port(HOST), free_port(HOST)
     argv = [sys.executable, "-m", "mediasrv.cli", "serve", "--set", f"rtmp.listen={HOST}:{rtmp_port}",
             "--set", f"http.listen={HOST}:{http_port}", "--set", f"data_dir={workdir / 'data'}",
-            "--set", "log.level=warning", "--set", "hls.reconnect_grace=1", "--set", "hls.keep_after_end=2"]
+            "--set", "log.level=warning", "--set", "hls.reconnect_grace=1", "--set", "hls.keep_after_end=2",
+            # Every publisher is on this machine: lift the per-address caps (issue 18).
+            "--set", "rtmp.max_connections_per_address=1000000", "--set", "rtmp.max_handshakes_per_address=1000000"]
     for kv in args.set:
         argv += ["--set", kv]
     server = procs.start("mediasrv", argv, log_path=workdir / "mediasrv.log", cwd=ROOT)

@@ -250,6 +250,8 @@ class Mediasrv(Server):
             "--set", f"http.listen={HOST}:{self.http_port}",
             "--set", f"data_dir={self.workdir / 'data'}",
             "--set", "log.level=warning",
+            # Every publisher is on this machine: lift the per-address caps (issue 18).
+            "--set", "rtmp.max_connections_per_address=1000000", "--set", "rtmp.max_handshakes_per_address=1000000",
             # Like for like with nginx-rtmp's `live on`: no transcoding ladder (its CPU is
             # measured by benchmarks/transcode.py). HLS packaging stays on: it is part of
             # what mediasrv does with every stream it ingests.

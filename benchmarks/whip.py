@@ -168,7 +168,9 @@ class Server:
         self.argv = [sys.executable, "-m", "mediasrv.cli", "serve",
                      "--set", f"rtmp.listen={HOST}:{self.rtmp_port}", "--set", f"http.listen={HOST}:{self.http_port}",
                      "--set", f"data_dir={workdir / 'data'}", "--set", "log.level=warning",
-                     "--set", "auth.mode=open", "--set", "webrtc.max_sessions=64"]
+                     "--set", "auth.mode=open", "--set", "webrtc.max_sessions=64",
+                     # Every publisher is on this machine: lift the per-address cap (issue 18).
+                     "--set", "webrtc.max_sessions_per_address=64"]
         for kv in sets:
             self.argv += ["--set", kv]
         self.proc = None
