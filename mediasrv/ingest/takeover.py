@@ -15,6 +15,8 @@ RTMP and WHIP both ask ``takeover_refusal`` before ``Hub.publish``.
 
 from __future__ import annotations
 
+import ipaddress
+
 from mediasrv.hub import Hub
 from mediasrv.ports import looks_like_stream_key
 
@@ -24,6 +26,18 @@ REFUSAL = "this stream name is live from another address; choose another name"
 
 #: The stream attribute both ingests set: the current publisher's host (no port).
 PUBLISHER_HOST = "publisher_host"
+
+
+def host_key(address: str) -> str:
+    """``address`` as compared: an IPv4-mapped IPv6 address (a dual-stack listener's
+    ``::ffff:1.2.3.4``) is its IPv4 address, so RTMP and WHIP agree."""
+    try:
+        parsed = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
+        return str(parsed.ipv4_mapped)
+    return str(parsed)
 
 
 def takeover_refusal(hub: Hub, *, mode: str, name: str, key: str, host: str) -> str | None:
@@ -36,6 +50,6 @@ def takeover_refusal(hub: Hub, *, mode: str, name: str, key: str, host: str) -> 
     if stream is None or stream.ended:
         return None
     current = stream.attributes.get(PUBLISHER_HOST)
-    if not isinstance(current, str) or not current or current == host:
+    if not isinstance(current, str) or not current or host_key(current) == host_key(host):
         return None
     return REFUSAL
