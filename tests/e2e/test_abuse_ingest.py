@@ -1,5 +1,5 @@
 """Abuse paths around ingest (issue 18): a hijack of a live name in open mode from another
-address, and one address holding every RTMP slot.
+address, and one address holding every RTMP slot (or every WHIP session).
 
 Another client is another loopback address: the attacker binds 127.0.0.2 as its source
 address, the streamer publishes from 127.0.0.1 (Linux routes all of 127/8 to lo).
@@ -122,3 +122,27 @@ async def test_one_address_cannot_hold_every_rtmp_slot(tmp_path):
         finally:
             for _, w in idle:
                 w.close()
+
+
+async def test_one_address_cannot_take_every_whip_session(tmp_path):
+    """``webrtc.max_sessions_per_address``: WHIP offers (answered, never connecting) from one
+    address up to the cap; the next is 429 with the reason, while another address is
+    still answered."""
+    from tests.whip.offers import offer
+    from tests.whip.support import post_offer, whip_of, whip_server
+
+    async with whip_server(tmp_path, "webrtc.max_sessions=8", "webrtc.max_sessions_per_address=2") as srv, \
+            aiohttp.ClientSession() as http:
+        for _ in range(2):
+            status, _, text = await post_offer(http, srv, offer())
+            assert status == 201, text
+        status, headers, text = await post_offer(http, srv, offer())
+        assert status == 429, text
+        assert int(headers["Retry-After"]) > 0
+        assert "from your address" in text
+        assert whip_of(srv).stats.refused.get("address") == 1
+        connector = aiohttp.TCPConnector(local_addr=(ATTACKER, 0))
+        async with aiohttp.ClientSession(connector=connector) as other:
+            status, _, text = await post_offer(other, srv, offer())
+            assert status == 201, text
+        assert len(whip_of(srv).sessions) == 3
