@@ -98,6 +98,14 @@ async def test_made_up_tokens_on_playlists_are_no_viewers(tmp_path):
                                     headers={"User-Agent": f"bot-{index}"}) as response:
                     assert response.status == 200
                     await response.read()
+            # Nor can it claim media fetches through the cache's mirror route: only a
+            # trusted proxy may tell of them (none is configured here).
+            async with http.get(f"{srv.http_url}/live/pop/source/index.m3u8") as response:
+                segment = _first_segment(await response.text())
+            for index in range(20):
+                async with http.get(f"{srv.http_url}/hls-seen/live/pop/source/{segment}",
+                                    headers={"User-Agent": f"bot-{index}"}) as response:
+                    assert response.status == 404
             await _two_ticks(srv, "pop")
             audience = srv.app[VIEWERS].audience("pop")
             assert (audience.concurrent, audience.peak, audience.unique) == (0, 0, 0)
