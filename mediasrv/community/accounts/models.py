@@ -20,7 +20,9 @@ Handle = text(32, pattern=HANDLE_PATTERN, rule=HANDLE_RULE, lower=True)
 #: A handle in a path (``/api/users/{handle}``): the same rule.
 HANDLE_PARAM = {"type": "string", "pattern": HANDLE_PATTERN}
 Password = text(PASSWORD_MAX, min_length=PASSWORD_MIN, strip=False)
-DisplayName = text(DISPLAY_NAME_MAX, min_length=1)
+#: Names and titles strip the characters nobody sees (bidi controls, zero-width; the
+#: chat's rule, mediasrv.textrules); a name with nothing visible is refused.
+DisplayName = text(DISPLAY_NAME_MAX, min_length=1, clean=True)
 
 
 # --- requests -----------------------------------------------------------------------------
@@ -69,7 +71,7 @@ class ChatSettingsChange(RequestModel):
 
 
 class SettingsChange(RequestModel):
-    title: text(TITLE_MAX) | None = None
+    title: text(TITLE_MAX, clean=True) | None = None
     chat: ChatSettingsChange | None = None
     save_by_default: bool | None = None
     backstage: bool | None = Field(None, description="a new broadcast starts private (only the creator, their "
