@@ -27,11 +27,25 @@ DisplayName = text(DISPLAY_NAME_MAX, min_length=1, clean=True)
 
 # --- requests -----------------------------------------------------------------------------
 
+#: An email address as the verification mail needs it (not every RFC 5322 form).
+EMAIL_PATTERN = r"^[^@\s<>()\[\],;:\\\"]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$"
+Email = text(254, pattern=EMAIL_PATTERN, rule="an email address (name@example.org)")
+
+
 class NewUser(RequestModel):
     handle: Handle
     password: Password
     display_name: DisplayName | None = None
     role: Role | None = None
+    email: Email | None = Field(None, description="with `email.enabled`: a link that verifies it is mailed there "
+                                                  "(followers count toward live access once verified); "
+                                                  "refused (400) when the server sends no email")
+
+
+class VerifyEmail(RequestModel):
+    """``?token=`` of a verification link."""
+
+    token: text(200, min_length=1, pattern="^[A-Za-z0-9_-]{1,200}$", rule="the token of a verification link")
 
 
 class Login(RequestModel):
@@ -198,6 +212,11 @@ class CoverAnswer(ResponseModel):
     width: int
     height: int
     bytes: int
+
+
+class EmailVerified(ResponseModel):
+    handle: str
+    verified: Literal[True]
 
 
 class Revoked(ResponseModel):

@@ -26,6 +26,8 @@ from typing import Callable
 
 from mediasrv.config import HANDLE_RE, Config
 from mediasrv.ports import STREAM_KEY_PREFIX, PublishDecision
+from mediasrv.community.accounts.mailer import Mailer
+from mediasrv.image_pool import DecodePool
 from mediasrv.images import StillImage, reencode_cover
 from mediasrv.store.accounts import AccessRequest, AccountStore, CreatorSettings, HandleTaken, RequestPending, User
 
@@ -127,11 +129,16 @@ class AccountService:
     """The accounts component (``app[ACCOUNTS]``)."""
 
     def __init__(self, store: AccountStore, config: Config, *, clock: Callable[[], float] = time.time,
-                 on_operator_demoted: Callable[[User], None] = lambda user: None) -> None:
+                 on_operator_demoted: Callable[[User], None] = lambda user: None,
+                 image_pool: DecodePool | None = None, mailer: Mailer | None = None) -> None:
         """``on_operator_demoted(user)``: told when a moderator's or an admin's role is
         lowered below moderator (the playback gate revokes every private live's grants:
-        operators may play any of them)."""
+        operators may play any of them). ``image_pool``: where covers are decoded
+        (bounded; None: a thread each, for tests of other things). ``mailer``: sends
+        verification links when ``email.enabled``."""
         self.store = store
+        self.image_pool = image_pool
+        self.mailer = mailer
         self.on_operator_demoted = on_operator_demoted
         self.config = config
         self.clock = clock
@@ -163,15 +170,49 @@ class AccountService:
 
     # --- users and tokens ---------------------------------------------------------------
 
-    async def create_user(self, handle: str, password: str, *, display_name: str = "", role: str = "viewer") -> User:
-        """Raises ``HandleTaken``. Inputs are validated by the caller (HTTP layer)."""
+    async def create_user(self, handle: str, password: str, *, display_name: str = "", role: str = "viewer",
+                          email: str | None = None, verify_url: Callable[[str], str] | None = None) -> User:
+        """Raises ``HandleTaken``. Inputs are validated by the caller (HTTP layer).
+        ``email`` (with ``email.enabled``): a verification link, ``verify_url(token)``,
+        is mailed to it."""
         assert HANDLE_RE.fullmatch(handle)
         password_hash = await self._run(hash_password, password)
         user = await self._run(self.store.create_user, handle, display_name or handle, password_hash, role,
                                self.clock())
         if user.at_least("creator"):
             await self.stream_key(user)
+        if email and verify_url is not None:
+            await self.send_verification(user, email, verify_url)
         return user
+
+    # --- email verification -------------------------------------------------------------
+
+    def verifies_email(self) -> bool:
+        """Whether this server verifies emails (``email.enabled``): followers then count
+        toward live access only once their email is verified."""
+        return self.config.email.enabled and self.mailer is not None
+
+    async def send_verification(self, user: User, email: str, verify_url: Callable[[str], str]) -> bool:
+        """Keep ``email`` (unverified) and mail it a link that verifies it; False when the
+        mail could not be sent (logged; the account stays, unverified)."""
+        if not self.verifies_email():
+            return False
+        token = secrets.token_urlsafe(32)
+        now = self.clock()
+        await self._run(self.store.add_email_verification, user.id, email, sha256_hex(token), now,
+                        now + self.config.email.link_lifetime)
+        body = (f"Hello {user.display_name},\n\nconfirm that this address is yours by opening this link "
+                f"(valid for {int(self.config.email.link_lifetime // 3600) or 1} h):\n\n{verify_url(token)}\n\n"
+                "If you did not register, ignore this mail.\n")
+        return await self.mailer.send(email, "Confirm your email address", body)
+
+    async def verify_email(self, token: str) -> User | None:
+        """Verify the address a link was sent to; the user, or None for an unknown, used
+        or expired link."""
+        if not token or len(token) > 200:
+            return None
+        user_id = await self._run(self.store.verify_email, sha256_hex(token), self.clock())
+        return await self._run(self.store.get_user, user_id) if user_id is not None else None
 
     async def login(self, handle: str, password: str) -> tuple[str, float, User] | None:
         """A new bearer token for valid credentials, else None (same work either way)."""
@@ -236,8 +277,15 @@ class AccountService:
 
     # --- live access --------------------------------------------------------------------
 
+    async def counted_followers(self, user: User) -> int:
+        """Followers that count toward live access: accounts older than
+        ``accounts.follower_min_age``, with a verified email when this server verifies
+        emails (a burst of fresh accounts following a creator does not count)."""
+        created_before = self.clock() - self.config.accounts.follower_min_age
+        return await self._run(self.store.counted_follower_count, user.id, created_before, self.verifies_email())
+
     async def live_access(self, user: User) -> LiveAccess:
-        followers = await self._run(self.store.follower_count, user.id)
+        followers = await self.counted_followers(user)
         override = await self._run(self.store.get_live_access, user.id)
         return evaluate_live_access(user, followers, override, await self.min_followers(),
                                     open_mode=self.config.auth.mode == "open")
@@ -349,8 +397,10 @@ class AccountService:
         """Check and re-encode ``data`` (raises ``ImageError``: nothing is stored then),
         write it under ``data_dir/covers`` and make it the user's cover."""
         uploads = self.config.uploads
-        image = await self._run(reencode_cover, data, max_bytes=uploads.max_cover_bytes,
-                                max_pixels=uploads.max_cover_pixels)
+        # In the bounded pool (raises PoolBusy when it is full): decoding is the costly part.
+        run = self.image_pool.run if self.image_pool is not None else self._run
+        image = await run(reencode_cover, data, max_bytes=uploads.max_cover_bytes, max_pixels=uploads.max_cover_pixels,
+                          max_decode_bytes=self.config.images.max_decode_mb * 1024 * 1024)
         name = f"{user.id}-{secrets.token_hex(6)}.jpg"
         await self._run(self._write_file, name, image.jpeg)
         old = await self.settings(user)
