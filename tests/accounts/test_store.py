@@ -47,6 +47,9 @@ def test_a_database_from_before_backstage_keeps_its_settings_with_backstage_off(
     db = sqlite3.connect(path)  # as a server before migration 6 left it
     db.executescript("ALTER TABLE creator_settings DROP COLUMN backstage; ALTER TABLE broadcasts DROP COLUMN private;"
                      " PRAGMA user_version = 5;")
+    # What migration 10 added (issue 18: email verification).
+    db.executescript("DROP TABLE email_verifications; ALTER TABLE users DROP COLUMN email;"
+                     " ALTER TABLE users DROP COLUMN email_verified_at;")
     db.close()
     store = SqliteStore(path)
     assert store._db.execute("PRAGMA user_version").fetchone()[0] == len(_MIGRATIONS) >= 6
