@@ -20,7 +20,9 @@ from tests.support.clients import ffmpeg_push
 
 #: Anyone may call these (docs/security.md): sign-up (an admin is needed only for roles
 #: above creator and when registration is closed) and login.
-PUBLIC = {("POST", "/api/users"), ("POST", "/api/login")}
+PUBLIC = {("POST", "/api/users"), ("POST", "/api/login"),
+          # Issue 18 (abuse-accounts): the link of a verification mail; its token is the credential.
+          ("POST", "/api/verify-email")}
 #: A logged-in user acting on their own account (not on anyone else's).
 OWN_ACCOUNT = {
     ("POST", "/api/logout"), ("PATCH", "/api/me"), ("PUT", "/api/me/following/{handle}"),
