@@ -196,13 +196,23 @@ def encode_jpeg(frame: av.VideoFrame, width: int, height: int, *, quality: int =
     return b"".join(bytes(packet) for packet in packets)
 
 
-def reencode_cover(data: bytes, *, max_bytes: int, max_pixels: int, box: tuple[int, int] = COVER_BOX,
-                   max_decode_bytes: int | None = None) -> StillImage:
-    """Check, decode and re-encode an uploaded cover. Raises ``ImageError``.
+@dataclass(frozen=True, slots=True)
+class CoverHeader:
+    """What an upload's header declares, once ``inspect_cover`` accepted it."""
 
-    ``max_decode_bytes``: the most memory the decoded picture may take (width x height x
-    samples x bytes per sample, from the header): a 16-bit picture inside the pixel limit
-    can still need several hundred MB."""
+    kind: str
+    width: int
+    height: int
+
+
+def inspect_cover(data: bytes, *, max_bytes: int, max_pixels: int,
+                  max_decode_bytes: int | None = None) -> CoverHeader:
+    """The checks before any decoder sees an upload (cheap: no pixel is decoded): its
+    size, its type from its magic bytes, its container structure, and the picture its
+    header declares against the pixel limit and ``max_decode_bytes``, the most memory
+    the decoded picture may take (width x height x samples x bytes per sample: a 16-bit
+    picture inside the pixel limit can still need several hundred MB). Raises
+    ``ImageError``."""
     if len(data) > max_bytes:
         raise ImageError(413, f"the image is larger than {max_bytes} bytes")
     if not data:
@@ -221,6 +231,13 @@ def reencode_cover(data: bytes, *, max_bytes: int, max_pixels: int, box: tuple[i
         raise ImageError(422, f"the image would take {needed // (1024 * 1024)} MiB decoded "
                               f"({width}x{height}, {samples} samples of {8 * sample_bytes} bits per pixel; "
                               f"at most {max_decode_bytes // (1024 * 1024)} MiB): send a smaller or 8-bit image")
+    return CoverHeader(kind, width, height)
+
+
+def decode_cover(data: bytes, header: CoverHeader, *, box: tuple[int, int] = COVER_BOX) -> StillImage:
+    """Decode an upload ``inspect_cover`` accepted and re-encode its pixels (the costly
+    part: run it in the bounded pool, ``mediasrv.image_pool``). Raises ``ImageError``."""
+    kind, width, height = header.kind, header.width, header.height
     decoder = av.CodecContext.create(_DECODERS[kind], "r")
     decoder.thread_count = 1
     try:
@@ -234,6 +251,14 @@ def reencode_cover(data: bytes, *, max_bytes: int, max_pixels: int, box: tuple[i
         raise ImageError(422, "the image's decoded size differs from the size it declares")
     out_w, out_h = fit(width, height, box)
     return StillImage(encode_jpeg(frame, out_w, out_h), out_w, out_h)
+
+
+def reencode_cover(data: bytes, *, max_bytes: int, max_pixels: int, box: tuple[int, int] = COVER_BOX,
+                   max_decode_bytes: int | None = None) -> StillImage:
+    """Check, decode and re-encode an uploaded cover (``inspect_cover`` then
+    ``decode_cover``). Raises ``ImageError``."""
+    header = inspect_cover(data, max_bytes=max_bytes, max_pixels=max_pixels, max_decode_bytes=max_decode_bytes)
+    return decode_cover(data, header, box=box)
 
 
 _VIDEO_DECODERS = {"h264": "h264", "hevc": "hevc", "av1": "libdav1d", "vp9": "vp9"}

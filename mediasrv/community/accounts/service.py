@@ -28,7 +28,7 @@ from mediasrv.config import HANDLE_RE, Config
 from mediasrv.ports import STREAM_KEY_PREFIX, PublishDecision
 from mediasrv.community.accounts.mailer import Mailer
 from mediasrv.image_pool import DecodePool
-from mediasrv.images import StillImage, reencode_cover
+from mediasrv.images import StillImage, decode_cover, inspect_cover
 from mediasrv.store.accounts import AccessRequest, AccountStore, CreatorSettings, HandleTaken, RequestPending, User
 
 log = logging.getLogger("mediasrv.accounts")
@@ -397,10 +397,14 @@ class AccountService:
         """Check and re-encode ``data`` (raises ``ImageError``: nothing is stored then),
         write it under ``data_dir/covers`` and make it the user's cover."""
         uploads = self.config.uploads
-        # In the bounded pool (raises PoolBusy when it is full): decoding is the costly part.
+        # The header first (cheap): a file that is no image, or one too large decoded, is
+        # refused without taking a decoder.
+        header = await self._run(inspect_cover, data, max_bytes=uploads.max_cover_bytes,
+                                 max_pixels=uploads.max_cover_pixels,
+                                 max_decode_bytes=self.config.images.max_decode_mb * 1024 * 1024)
+        # Decoding, the costly part, in the bounded pool (raises PoolBusy when it is full).
         run = self.image_pool.run if self.image_pool is not None else self._run
-        image = await run(reencode_cover, data, max_bytes=uploads.max_cover_bytes, max_pixels=uploads.max_cover_pixels,
-                          max_decode_bytes=self.config.images.max_decode_mb * 1024 * 1024)
+        image = await run(decode_cover, data, header)
         name = f"{user.id}-{secrets.token_hex(6)}.jpg"
         await self._run(self._write_file, name, image.jpeg)
         old = await self.settings(user)
