@@ -32,6 +32,8 @@ async def read_body(request: web.Request, model: type[M]) -> M:
     site's page may send through its visitors' browsers without a CORS preflight
     (``fetch(..., {mode: "no-cors"})``): registering accounts from their addresses."""
     if request.content_type != "application/json":
+        if not request.body_exists:
+            raise ApiError(400, "the request has no body: a JSON object (application/json) is expected")
         raise ApiError(415, "send the body as application/json (Content-Type: application/json)")
     try:
         raw = await request.read()

@@ -148,7 +148,7 @@ async def test_email_verification_through_a_real_smtp_server(tmp_path):
 
 async def test_an_email_is_refused_where_the_server_sends_none(tmp_path):
     async with accounts_server(tmp_path) as api:
-        message = await api.error(await _register(api, "fan", email="fan@example.org"), 400)
+        message = await api.error(await _register(api, "fan", email="fan@example.org"), 422)
         assert "sends no email" in message
 
 

@@ -39,7 +39,7 @@ class NewUser(RequestModel):
     role: Role | None = None
     email: Email | None = Field(None, description="with `email.enabled`: a link that verifies it is mailed there "
                                                   "(followers count toward live access once verified); "
-                                                  "refused (400) when the server sends no email")
+                                                  "refused (422) when the server sends no email")
 
 
 class VerifyEmail(RequestModel):

@@ -115,7 +115,8 @@ async def register(request: web.Request) -> web.Response:
     if role not in ("viewer", "creator") and not is_admin:
         raise ApiError(403, f"only an admin can create a {role} account")
     if body.email is not None and not service.verifies_email():
-        raise ApiError(400, "email: this server sends no email (email.enabled is false): register without one")
+        # Well-formed, refused for what it asks: a 422 (as following yourself is).
+        raise ApiError(422, "email: this server sends no email (email.enabled is false): register without one")
     if not is_admin:
         # Per address and for everyone (issue 18: a burst of fake followers). Checked
         # before the password is hashed; every attempt past this point counts.
@@ -490,12 +491,13 @@ def _routes(app: web.Application) -> None:
     T = "accounts"
 
     add_route(app, "POST", "/api/users", register, op(
-        "Create an account", tag=T, auth="optional", ok=201, ok_schema=m.Profile, errors=[403, 409, 429],
+        "Create an account", tag=T, auth="optional", ok=201, ok_schema=m.Profile, errors=[403, 409, 422, 429],
         description="Open to anyone when accounts.open_registration (roles viewer or creator); "
                     "an admin may create any role. The handle is stored lower-case. Limited per client "
                     "address (`accounts.registrations_per_address` per `accounts.registration_window`) and "
                     "for everyone (`accounts.registrations_per_minute`): 429 with Retry-After (admins are "
-                    "not limited). With `email.enabled`, an `email` gets a verification link.",
+                    "not limited). With `email.enabled`, an `email` gets a verification link (without it, an "
+                    "`email` is a 422).",
         body=m.NewUser))
     token_query = m.VerifyEmail
     for method in ("GET", "POST"):
