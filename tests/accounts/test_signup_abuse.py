@@ -82,6 +82,9 @@ async def test_fake_followers_newer_than_the_minimum_age_give_no_live_access(tmp
         access = await (await api.http.get("/api/me/live-access", headers=creator)).json()
         assert access["allowed"] is False, access
         assert access["followers"] == 0
+        # The creator is told why their five followers are not counted yet.
+        assert access["reason"] == ("live access requires 3 followers, you have 0 "
+                                    "(followers count from accounts at least 1 day old)")
         # The profile still shows every follower; only live access waits for their age.
         assert (await (await api.http.get("/api/users/star")).json())["followers"] == 5
         key = await api.stream_key(creator)

@@ -69,6 +69,15 @@ def verify_password(password: str, stored: str) -> bool:
 _DUMMY_HASH = f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(bytes(16))}${_b64(bytes(32))}"
 
 
+def _duration(seconds: float) -> str:
+    """``86400`` → ``1 day``, ``7200`` → ``2 hours``, ``90`` → ``90 s``."""
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= size and seconds % size == 0:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds:g} s"
+
+
 def sha256_hex(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -102,11 +111,12 @@ class LiveAccess:
 
 
 def evaluate_live_access(user: User, followers: int, override: str | None, min_followers: int, *,
-                         open_mode: bool = False) -> LiveAccess:
+                         open_mode: bool = False, counting: str = "") -> LiveAccess:
     """The rule: creators (and moderators, admins) with ``min_followers`` followers may go
     live; an admin's grant or revoke overrides the count. In ``auth.mode: open``
     (``open_mode``) anyone may publish, so no follower minimum applies to a creator's key
-    either (an admin's revoke still does)."""
+    either (an admin's revoke still does). ``counting`` says which followers count (told
+    with a refusal: the creator sees why the number is lower than their profile's)."""
     def result(allowed: bool, reason: str) -> LiveAccess:
         return LiveAccess(allowed, reason, followers, min_followers, override)
 
@@ -119,7 +129,8 @@ def evaluate_live_access(user: User, followers: int, override: str | None, min_f
     if open_mode:
         return result(True, "this server lets every creator go live")
     if followers < min_followers:
-        return result(False, f"live access requires {min_followers} followers, you have {followers}")
+        return result(False, f"live access requires {min_followers} followers, you have {followers}"
+                             + (f" ({counting})" if counting else ""))
     if min_followers:
         return result(True, f"you have {followers} followers (at least {min_followers} needed)")
     return result(True, "no follower minimum")
@@ -288,7 +299,17 @@ class AccountService:
         followers = await self.counted_followers(user)
         override = await self._run(self.store.get_live_access, user.id)
         return evaluate_live_access(user, followers, override, await self.min_followers(),
-                                    open_mode=self.config.auth.mode == "open")
+                                    open_mode=self.config.auth.mode == "open", counting=self._counting())
+
+    def _counting(self) -> str:
+        """Which followers count toward live access, in words ("" when all do)."""
+        rules = []
+        age = self.config.accounts.follower_min_age
+        if age > 0:
+            rules.append(f"accounts at least {_duration(age)} old")
+        if self.verifies_email():
+            rules.append("with a verified email")
+        return "followers count from " + " ".join(rules) if rules else ""
 
     async def min_followers(self) -> int:
         """The live-access threshold: the operator's (set in /admin, kept in the store), else
