@@ -155,10 +155,10 @@ class Components:
             await transcode.start()
             stack.push_async_callback(transcode.stop)
 
-        # A moderator or admin demoted may hold grants of any private live: revoked.
         # Covers are decoded in a bounded pool (issue 18: a storm of large covers).
         image_pool = DecodePool(config.images.decode_workers, config.images.decode_queue)
         stack.callback(image_pool.close)
+        # A moderator or admin demoted may hold grants of any private live: revoked.
         accounts = AccountService(store, config, clock=clocks.wall,
                                   on_operator_demoted=lambda user: self.playback.revoke_all(),
                                   image_pool=image_pool, mailer=Mailer(config.email) if config.email.enabled else None)

@@ -499,10 +499,9 @@ def _routes(app: web.Application) -> None:
                     "not limited). With `email.enabled`, an `email` gets a verification link (without it, an "
                     "`email` is a 422).",
         body=m.NewUser))
-    token_query = m.VerifyEmail
-    for method in ("GET", "POST"):
+    for method in ("GET", "POST"):  # GET: the link as a mail client opens it
         add_route(app, method, "/api/verify-email", verify_email, op(
-            "Verify an email address (the link of a verification mail)", tag=T, query=token_query,
+            "Verify an email address (the link of a verification mail)", tag=T, query=m.VerifyEmail,
             ok_schema=m.EmailVerified, errors=[400, 404],
             description="The token of the link mailed at registration (`email.enabled`): valid once, for "
                         "`email.link_lifetime` seconds. 404 for an unknown, used or expired link."))
