@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import threading
 import time
 
 import av
 import numpy as np
 import pytest
 
+from mediasrv.image_pool import DecodePool, PoolBusy
 from tests.accounts.support import accounts_server
+from tests.security.support import eventually
 
-pytestmark = pytest.mark.e2e
 
 
 def _png(width: int, height: int, pix_fmt: str) -> bytes:
@@ -31,6 +33,7 @@ def _png(width: int, height: int, pix_fmt: str) -> bytes:
     return b"".join(bytes(p) for p in ctx.encode(frame) + ctx.encode(None))
 
 
+@pytest.mark.e2e
 async def test_a_cover_storm_leaves_ordinary_requests_answered_within_a_second(tmp_path):
     big = _png(5000, 5000, "rgb24")  # 25 M pixels: inside uploads.max_cover_pixels, 72 MiB decoded
     async with accounts_server(tmp_path, "images.decode_workers=1", "images.decode_queue=2") as api:
@@ -62,6 +65,7 @@ async def test_a_cover_storm_leaves_ordinary_requests_answered_within_a_second(t
         assert busy and all(retry is not None and int(retry) >= 1 for retry in busy), answers
 
 
+@pytest.mark.e2e
 async def test_a_picture_too_large_decoded_is_refused_from_its_header(tmp_path):
     # 16-bit RGB, 2000x2000: inside the pixel limit, but 22 MiB once decoded (the same
     # picture in 8 bits, 11 MiB, is accepted).
@@ -73,3 +77,29 @@ async def test_a_picture_too_large_decoded_is_refused_from_its_header(tmp_path):
         assert "22 MiB decoded" in message and "16 bits" in message, message
         response = await api.http.put("/api/me/cover", data=_png(2000, 2000, "rgb24"), headers=headers)
         assert response.status == 200, await response.text()
+
+
+async def test_a_decode_holds_its_slot_until_its_work_ends_even_when_the_client_left():
+    """A client that hangs up does not free a slot while its decode still runs: the pool
+    bounds the work, not the requests."""
+    pool = DecodePool(1, 0)
+    release = threading.Event()
+    try:
+        task = asyncio.create_task(pool.run(release.wait, 30))
+        await eventually(lambda: _true(pool.in_flight == 1), what="the decode to start")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        with pytest.raises(PoolBusy) as busy:
+            await pool.run(lambda: None)
+        assert busy.value.retry_after >= 1 and pool.refused == 1
+        release.set()
+        await eventually(lambda: _true(pool.in_flight == 0), what="the slot to be freed")
+        assert await pool.run(lambda: 42) == 42
+    finally:
+        release.set()
+        pool.close()
+
+
+async def _true(value: bool) -> bool:
+    return value
