@@ -28,7 +28,7 @@ from mediasrv.cluster import ClusterBus, OriginFetcher
 from mediasrv.cluster.node import advertise_url, node_id
 from mediasrv.community.accounts.login_limit import LoginLimiter
 from mediasrv.community.accounts.mailer import Mailer
-from mediasrv.community.accounts.signup_limit import RegistrationLimiter
+from mediasrv.community.accounts.signup_limit import MailLimiter, RegistrationLimiter
 from mediasrv.community.accounts.service import AccountService
 from mediasrv.community.alerts.service import AlertHub, GoLiveNotifier
 from mediasrv.community.alerts.webhooks import WebhookSender
@@ -55,6 +55,7 @@ from mediasrv.httpkit.keys import (
     GIFTS,
     LIVE,
     LOGIN_LIMITER,
+    MAIL_LIMITER,
     REGISTRATION_LIMITER,
     MODERATION,
     MONITOR,
@@ -171,6 +172,7 @@ class Components:
         put(REGISTRATION_LIMITER, RegistrationLimiter(
             accounts_config.registrations_per_address, accounts_config.registration_window,
             accounts_config.registrations_per_minute, clock=clocks.monotonic))
+        put(MAIL_LIMITER, MailLimiter(config.email.mails_per_hour, clock=clocks.monotonic))
 
         bus = fetcher = None
         if config.cluster.redis_url:

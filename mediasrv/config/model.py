@@ -279,6 +279,8 @@ class EmailConfig(Section):
     link_lifetime: float = Field(86400.0, ge=60, le=30 * 86400,
                                  description="Seconds a verification link stays valid.")
     timeout: float = Field(10.0, ge=1, le=120, description="Seconds to wait for the SMTP server.")
+    mails_per_hour: int = Field(3, ge=1, le=1000,
+                                description="Verification mails one account may ask for per hour (PUT /api/me/email).")
 
 
 class ImagesConfig(Section):

@@ -63,16 +63,18 @@ class SignupMixin:
             try:
                 row = self._db.execute("SELECT user_id, email FROM email_verifications "
                                        "WHERE token_hash = ? AND expires_at > ?", (token_hash, now)).fetchone()
+                changed = 0
                 if row is not None:
                     self._db.execute("DELETE FROM email_verifications WHERE token_hash = ?", (token_hash,))
-                    # Only the address the link was sent to (a later change needs a new link).
-                    self._db.execute("UPDATE users SET email_verified_at = ? WHERE id = ? AND email = ?",
-                                     (now, row[0], row[1]))
+                    # Only the address the link was sent to: a link to an address the user
+                    # has since replaced verifies nothing.
+                    changed = self._db.execute("UPDATE users SET email_verified_at = ? WHERE id = ? AND email = ?",
+                                               (now, row[0], row[1])).rowcount
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-        return int(row[0]) if row is not None else None
+        return int(row[0]) if changed else None
 
     def email_status(self, user_id: int) -> tuple[str, float | None]:
         """The user's email (empty: none) and when it was verified (None: not)."""

@@ -15,6 +15,7 @@ from aiosmtpd.controller import Controller
 
 from mediasrv.httpkit.keys import ACCOUNTS
 from tests.accounts.support import PASSWORD, accounts_server
+from tests.security.support import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -124,7 +125,8 @@ async def test_email_verification_through_a_real_smtp_server(tmp_path):
     try:
         async with accounts_server(tmp_path, "email.enabled=true", "email.host=127.0.0.1", f"email.port={port}",
                                    "email.starttls=false", "email.from_address=noreply@example.org",
-                                   "live_access.min_followers=1", "accounts.follower_min_age=0") as api:
+                                   "live_access.min_followers=1", "accounts.follower_min_age=0",
+                                   "email.mails_per_hour=2") as api:
             creator = await api.user("star", "creator")
             response = await _register(api, "fan", email="fan@example.org")
             assert response.status == 201, await response.text()
@@ -145,14 +147,40 @@ async def test_email_verification_through_a_real_smtp_server(tmp_path):
             access = await (await api.http.get("/api/me/live-access", headers=creator)).json()
             assert access["followers"] == 1 and access["allowed"] is True
             await api.error(await api.http.post(path), 404)  # a link works once
+            status = await (await api.http.get("/api/me/email", headers=fan)).json()
+            assert status == {"email": "fan@example.org", "verified": True, "verification": True}
+
+            # An account made without an email gives one later; asking for mails is limited.
+            old = await api.user("old")
+            await api.http.put("/api/me/following/star", headers=old)
+            for _ in range(2):
+                response = await api.http.put("/api/me/email", headers=old, json={"email": "old@example.org"})
+                assert response.status == 202, await response.text()
+                assert (await response.json())["sent"] is True
+            response = await api.http.put("/api/me/email", headers=old, json={"email": "victim@example.org"})
+            assert "too many verification mails" in await api.error(response, 429)
+            await eventually(lambda: _true(len(inbox.mails) == 3), what="the two mails to old@example.org")
+            last = email.message_from_string(inbox.mails[-1][1], policy=email.policy.default)
+            token = re.search(r"token=([A-Za-z0-9_-]+)", last.get_content()).group(1)
+            assert (await api.http.get(f"/api/verify-email?token={token}")).status == 200
+            assert (await (await api.http.get("/api/me/live-access", headers=creator)).json())["followers"] == 2
     finally:
         smtp.stop()
+
+
+async def _true(value: bool) -> bool:
+    return value
 
 
 async def test_an_email_is_refused_where_the_server_sends_none(tmp_path):
     async with accounts_server(tmp_path) as api:
         message = await api.error(await _register(api, "fan", email="fan@example.org"), 422)
         assert "sends no email" in message
+        viewer = await api.user("viewer")
+        response = await api.http.put("/api/me/email", headers=viewer, json={"email": "v@example.org"})
+        assert "sends no email" in await api.error(response, 422)
+        status = await (await api.http.get("/api/me/email", headers=viewer)).json()
+        assert status == {"email": "", "verified": False, "verification": False}
 
 
 async def test_a_guesser_does_not_lock_the_owner_out(tmp_path):

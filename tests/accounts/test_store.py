@@ -157,3 +157,26 @@ def test_live_access_rule(followers, override, role, allowed, reason):
 
 def test_live_access_rule_disabled_with_zero():
     assert evaluate_live_access(User(1, "a", "A", "creator", 0.0), 0, None, 0).allowed
+
+
+def test_an_email_link_verifies_only_the_address_it_was_sent_to(store):
+    """Issue 18 (migration 10): a link is valid once, until it expires, and only while the
+    user still has the address it was sent to."""
+    user = store.create_user("fan", "Fan", "h", "viewer", 1.0)
+    store.add_email_verification(user.id, "a@example.org", "link-a", 10.0, 100.0)
+    store.add_email_verification(user.id, "b@example.org", "link-b", 20.0, 100.0)  # changed the address
+    assert store.verify_email("link-a", 30.0) is None  # a is no longer the user's address
+    assert store.email_status(user.id) == ("b@example.org", None)
+    assert store.verify_email("link-b", 200.0) is None  # expired
+    store.add_email_verification(user.id, "b@example.org", "link-c", 300.0, 400.0)
+    assert store.verify_email("link-c", 310.0) == user.id
+    assert store.verify_email("link-c", 311.0) is None  # used
+    assert store.email_status(user.id) == ("b@example.org", 310.0)
+    # Followers that count: older than the cut-off, verified when asked.
+    creator = store.create_user("star", "Star", "h", "creator", 1.0)
+    other = store.create_user("new", "New", "h", "viewer", 500.0)
+    store.follow(user.id, creator.id, 501.0)
+    store.follow(other.id, creator.id, 501.0)
+    assert store.counted_follower_count(creator.id, 1000.0, False) == 2
+    assert store.counted_follower_count(creator.id, 400.0, False) == 1  # "new" is too young
+    assert store.counted_follower_count(creator.id, 1000.0, True) == 1  # only "fan" is verified

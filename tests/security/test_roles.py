@@ -28,6 +28,8 @@ OWN_ACCOUNT = {
     ("POST", "/api/logout"), ("PATCH", "/api/me"), ("PUT", "/api/me/following/{handle}"),
     ("DELETE", "/api/me/following/{handle}"), ("POST", "/api/reports"), ("POST", "/api/streams/{name}/gifts"),
     ("POST", "/api/me/become-creator"),
+    # Issue 18 (abuse-accounts): one's own email, verified by a mailed link.
+    ("PUT", "/api/me/email"),
 }
 #: Needs the creator role for one's own channel.
 OWN_CHANNEL = {("POST", "/api/me/stream-key"), ("PATCH", "/api/me/settings"), ("PUT", "/api/me/cover"),

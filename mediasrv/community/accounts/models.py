@@ -42,6 +42,10 @@ class NewUser(RequestModel):
                                                   "refused (422) when the server sends no email")
 
 
+class EmailChange(RequestModel):
+    email: Email = Field(description="a verification link is mailed there; the address counts once verified")
+
+
 class VerifyEmail(RequestModel):
     """``?token=`` of a verification link."""
 
@@ -212,6 +216,14 @@ class CoverAnswer(ResponseModel):
     width: int
     height: int
     bytes: int
+
+
+class EmailStatus(ResponseModel):
+    email: str = Field(description="the address given (empty: none)")
+    verified: bool
+    verification: bool = Field(description="this server verifies emails (`email.enabled`): followers count "
+                                           "toward live access once their email is verified")
+    sent: bool | None = Field(None, description="after a change: whether the link could be mailed")
 
 
 class EmailVerified(ResponseModel):

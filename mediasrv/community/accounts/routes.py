@@ -21,7 +21,7 @@ from mediasrv.httpkit import validate
 from mediasrv.httpkit.body import read_body, read_query, respond
 from mediasrv.httpkit.clients import viewer_address
 from mediasrv.httpkit.keys import (ACCOUNTS, CONFIG, HUB, LOGIN_LIMITER, MODERATION, PROFILE_PARTS,
-                                   REGISTRATION_LIMITER, THUMBNAILS)
+                                   MAIL_LIMITER, REGISTRATION_LIMITER, THUMBNAILS)
 from mediasrv.httpkit.openapi import add_route, op, path_param
 from mediasrv.httpkit.urls import public_base_url, rtmp_base_url
 from mediasrv.httpkit.validate import ApiError
@@ -142,6 +142,34 @@ async def verify_email(request: web.Request) -> web.Response:
     if user is None:
         raise ApiError(404, "this verification link is unknown, used or expired")
     return respond(m.EmailVerified, {"handle": user.handle, "verified": True}, headers={"Cache-Control": "no-store"})
+
+
+async def my_email(request: web.Request) -> web.Response:
+    user = await require_user(request)
+    service = _service(request)
+    email, verified = await service.email_status(user)
+    return respond(m.EmailStatus, {"email": email, "verified": verified, "verification": service.verifies_email()},
+                   headers={"Cache-Control": "no-store"})
+
+
+async def change_email(request: web.Request) -> web.Response:
+    """Give (or change) the account's email: a verification link is mailed there. For
+    accounts made before email.enabled, or whose link expired."""
+    user = await require_user(request)
+    service = _service(request)
+    body = await read_body(request, m.EmailChange)
+    if not service.verifies_email():
+        raise ApiError(422, "email: this server sends no email (email.enabled is false)")
+    limiter = request.app[MAIL_LIMITER]
+    wait = limiter.retry_after(user.id)
+    if wait:
+        raise _too_many("too many verification mails asked for", wait)
+    limiter.asked(user.id)
+    base = public_base_url(request)
+    sent = await service.send_verification(user, body.email, lambda token: f"{base}/api/verify-email?token={token}")
+    email, verified = await service.email_status(user)
+    return respond(m.EmailStatus, {"email": email, "verified": verified, "verification": True, "sent": sent},
+                   status=202, headers={"Cache-Control": "no-store"})
 
 
 async def login(request: web.Request) -> web.Response:
@@ -505,6 +533,14 @@ def _routes(app: web.Application) -> None:
             ok_schema=m.EmailVerified, errors=[400, 404],
             description="The token of the link mailed at registration (`email.enabled`): valid once, for "
                         "`email.link_lifetime` seconds. 404 for an unknown, used or expired link."))
+    add_route(app, "GET", "/api/me/email", my_email, op(
+        "The logged-in user's email and whether it is verified", tag=T, auth="required",
+        ok_schema=m.EmailStatus))
+    add_route(app, "PUT", "/api/me/email", change_email, op(
+        "Give or change one's email: a verification link is mailed there", tag=T, auth="required", ok=202,
+        ok_schema=m.EmailStatus, body=m.EmailChange, errors=[422, 429],
+        description="With `email.enabled` (else 422). The address counts (followers toward live access) once "
+                    "its link is opened. At most `email.mails_per_hour` mails per account (429 + Retry-After)."))
     add_route(app, "POST", "/api/login", login, op(
         "Log in: returns a bearer token", tag=T, errors=[401, 429], body=m.Login, ok_schema=m.LoginAnswer))
     add_route(app, "POST", "/api/logout", logout, op(

@@ -217,6 +217,11 @@ class AccountService:
                 "If you did not register, ignore this mail.\n")
         return await self.mailer.send(email, "Confirm your email address", body)
 
+    async def email_status(self, user: User) -> tuple[str, bool]:
+        """The user's email (empty: none) and whether it is verified."""
+        email, verified_at = await self._run(self.store.email_status, user.id)
+        return email, verified_at is not None
+
     async def verify_email(self, token: str) -> User | None:
         """Verify the address a link was sent to; the user, or None for an unknown, used
         or expired link."""

@@ -44,3 +44,23 @@ class RegistrationLimiter:
         now = self.clock()
         self._by_address.add(address, now)
         self._everyone.add(_ALL, now)
+
+
+class MailLimiter:
+    """Verification mails one account may ask for (``PUT /api/me/email``): each goes to
+    an address the asker chose, so the server must not become a way to flood someone's
+    inbox. ``per_hour`` per account."""
+
+    def __init__(self, per_hour: int, *, clock: Callable[[], float] = time.monotonic,
+                 max_keys: int = 100_000) -> None:
+        self.clock = clock
+        self._by_account = WindowCounter(per_hour, 3600.0, max_keys=max_keys)
+
+    def retry_after(self, user_id: int) -> int:
+        """0 when the account may ask for a mail now, else whole seconds to wait."""
+        wait = self._by_account.wait(str(user_id), self.clock())
+        return max(1, math.ceil(wait)) if wait > 0 else 0
+
+    def asked(self, user_id: int) -> None:
+        """Count one mail asked for by the account."""
+        self._by_account.add(str(user_id), self.clock())
