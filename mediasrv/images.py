@@ -57,13 +57,24 @@ def sniff(data: bytes) -> str | None:
 def declared_size(kind: str, data: bytes) -> tuple[int, int]:
     """Walk the container; return the (width, height) it declares. ``ImageError`` when
     the structure is broken or truncated."""
+    return declared_geometry(kind, data)[:2]
+
+
+def declared_geometry(kind: str, data: bytes) -> tuple[int, int, int, int]:
+    """Walk the container; return the (width, height, samples per pixel, bytes per
+    sample) its header declares: what the decoded picture will need in memory, known
+    before decoding. ``ImageError`` when the structure is broken or truncated."""
     try:
         return {"jpeg": _jpeg_size, "png": _png_size, "webp": _webp_size}[kind](data)
     except (IndexError, struct.error):
         raise ImageError(422, f"the {kind.upper()} image is truncated or corrupt") from None
 
 
-def _png_size(data: bytes) -> tuple[int, int]:
+#: Samples per pixel of each PNG colour type.
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+
+
+def _png_size(data: bytes) -> tuple[int, int, int, int]:
     pos = 8
     size = None
     while True:
@@ -78,7 +89,9 @@ def _png_size(data: bytes) -> tuple[int, int]:
         if size is None:
             if ctype != b"IHDR" or length != 13:
                 raise ImageError(422, "the PNG image is corrupt (no IHDR chunk first)")
-            size = struct.unpack_from(">II", data, pos + 8)
+            width, height, depth, colour = struct.unpack_from(">IIBB", data, pos + 8)
+            # Decoded samples: grey 1, RGB 3, palette 1 (+ its palette), grey+alpha 2, RGBA 4.
+            size = (width, height, _PNG_CHANNELS.get(colour, 4), 2 if depth > 8 else 1)
         if ctype == b"IEND":
             return size
         pos = end + 4
@@ -87,7 +100,7 @@ def _png_size(data: bytes) -> tuple[int, int]:
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
-def _jpeg_size(data: bytes) -> tuple[int, int]:
+def _jpeg_size(data: bytes) -> tuple[int, int, int, int]:
     pos = 2
     size = None
     while True:
@@ -108,8 +121,8 @@ def _jpeg_size(data: bytes) -> tuple[int, int]:
         if length < 2 or pos + 2 + length > len(data):
             raise ImageError(422, "the JPEG image is truncated")
         if marker in _SOF:
-            height, width = struct.unpack_from(">HH", data, pos + 5)
-            size = (width, height)
+            precision, height, width, components = struct.unpack_from(">BHHB", data, pos + 4)
+            size = (width, height, max(1, components), 2 if precision > 8 else 1)
         if marker == 0xDA:  # start of scan: entropy-coded data follows up to EOI
             if size is None:
                 raise ImageError(422, "the JPEG image is corrupt (no frame header before the scan)")
@@ -121,7 +134,7 @@ def _jpeg_size(data: bytes) -> tuple[int, int]:
         pos += 2 + length
 
 
-def _webp_size(data: bytes) -> tuple[int, int]:
+def _webp_size(data: bytes) -> tuple[int, int, int, int]:
     (riff_size,) = struct.unpack_from("<I", data, 4)
     if riff_size + 8 > len(data) or riff_size < 4:
         raise ImageError(422, "the WebP image is truncated")
@@ -142,17 +155,17 @@ def _webp_size(data: bytes) -> tuple[int, int]:
                     raise ImageError(415, "animated WebP images are not supported")
                 width = 1 + int.from_bytes(data[body + 4:body + 7], "little")
                 height = 1 + int.from_bytes(data[body + 7:body + 10], "little")
-                size = (width, height)
+                size = (width, height, 4, 1)
             elif ctype == b"VP8 ":
                 if data[body + 3:body + 6] != b"\x9d\x01\x2a":
                     raise ImageError(422, "the WebP image is corrupt (bad VP8 start code)")
                 width, height = struct.unpack_from("<HH", data, body + 6)
-                size = (width & 0x3FFF, height & 0x3FFF)
+                size = (width & 0x3FFF, height & 0x3FFF, 3, 1)
             elif ctype == b"VP8L":
                 if data[body] != 0x2F:
                     raise ImageError(422, "the WebP image is corrupt (bad VP8L signature)")
                 (bits,) = struct.unpack_from("<I", data, body + 1)
-                size = ((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1)
+                size = ((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1, 4, 1)
             else:
                 raise ImageError(422, "the WebP image is corrupt (unknown first chunk)")
         if ctype == b"ANIM":
@@ -183,8 +196,23 @@ def encode_jpeg(frame: av.VideoFrame, width: int, height: int, *, quality: int =
     return b"".join(bytes(packet) for packet in packets)
 
 
-def reencode_cover(data: bytes, *, max_bytes: int, max_pixels: int, box: tuple[int, int] = COVER_BOX) -> StillImage:
-    """Check, decode and re-encode an uploaded cover. Raises ``ImageError``."""
+@dataclass(frozen=True, slots=True)
+class CoverHeader:
+    """What an upload's header declares, once ``inspect_cover`` accepted it."""
+
+    kind: str
+    width: int
+    height: int
+
+
+def inspect_cover(data: bytes, *, max_bytes: int, max_pixels: int,
+                  max_decode_bytes: int | None = None) -> CoverHeader:
+    """The checks before any decoder sees an upload (cheap: no pixel is decoded): its
+    size, its type from its magic bytes, its container structure, and the picture its
+    header declares against the pixel limit and ``max_decode_bytes``, the most memory
+    the decoded picture may take (width x height x samples x bytes per sample: a 16-bit
+    picture inside the pixel limit can still need several hundred MB). Raises
+    ``ImageError``."""
     if len(data) > max_bytes:
         raise ImageError(413, f"the image is larger than {max_bytes} bytes")
     if not data:
@@ -192,12 +220,24 @@ def reencode_cover(data: bytes, *, max_bytes: int, max_pixels: int, box: tuple[i
     kind = sniff(data)
     if kind is None:
         raise ImageError(415, "not a JPEG, PNG or WebP image")
-    width, height = declared_size(kind, data)
+    width, height, samples, sample_bytes = declared_geometry(kind, data)
     if width < 1 or height < 1:
         raise ImageError(422, f"the image declares invalid dimensions {width}x{height}")
     if width > MAX_SIDE or height > MAX_SIDE or width * height > max_pixels:
         raise ImageError(422, f"the image is too large: {width}x{height} pixels "
                               f"(at most {max_pixels} pixels and {MAX_SIDE} per side)")
+    needed = width * height * samples * sample_bytes
+    if max_decode_bytes is not None and needed > max_decode_bytes:
+        raise ImageError(422, f"the image would take {needed // (1024 * 1024)} MiB decoded "
+                              f"({width}x{height}, {samples} samples of {8 * sample_bytes} bits per pixel; "
+                              f"at most {max_decode_bytes // (1024 * 1024)} MiB): send a smaller or 8-bit image")
+    return CoverHeader(kind, width, height)
+
+
+def decode_cover(data: bytes, header: CoverHeader, *, box: tuple[int, int] = COVER_BOX) -> StillImage:
+    """Decode an upload ``inspect_cover`` accepted and re-encode its pixels (the costly
+    part: run it in the bounded pool, ``mediasrv.image_pool``). Raises ``ImageError``."""
+    kind, width, height = header.kind, header.width, header.height
     decoder = av.CodecContext.create(_DECODERS[kind], "r")
     decoder.thread_count = 1
     try:
@@ -211,6 +251,14 @@ def reencode_cover(data: bytes, *, max_bytes: int, max_pixels: int, box: tuple[i
         raise ImageError(422, "the image's decoded size differs from the size it declares")
     out_w, out_h = fit(width, height, box)
     return StillImage(encode_jpeg(frame, out_w, out_h), out_w, out_h)
+
+
+def reencode_cover(data: bytes, *, max_bytes: int, max_pixels: int, box: tuple[int, int] = COVER_BOX,
+                   max_decode_bytes: int | None = None) -> StillImage:
+    """Check, decode and re-encode an uploaded cover (``inspect_cover`` then
+    ``decode_cover``). Raises ``ImageError``."""
+    header = inspect_cover(data, max_bytes=max_bytes, max_pixels=max_pixels, max_decode_bytes=max_decode_bytes)
+    return decode_cover(data, header, box=box)
 
 
 _VIDEO_DECODERS = {"h264": "h264", "hevc": "hevc", "av1": "libdav1d", "vp9": "vp9"}

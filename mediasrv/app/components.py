@@ -27,6 +27,8 @@ import aiohttp
 from mediasrv.cluster import ClusterBus, OriginFetcher
 from mediasrv.cluster.node import advertise_url, node_id
 from mediasrv.community.accounts.login_limit import LoginLimiter
+from mediasrv.community.accounts.mailer import Mailer
+from mediasrv.community.accounts.signup_limit import MailLimiter, RegistrationLimiter
 from mediasrv.community.accounts.service import AccountService
 from mediasrv.community.alerts.service import AlertHub, GoLiveNotifier
 from mediasrv.community.alerts.webhooks import WebhookSender
@@ -38,6 +40,7 @@ from mediasrv.community.live.service import LiveControl
 from mediasrv.community.moderation.service import moderated_chat
 from mediasrv.config import Config
 from mediasrv.delivery.hls_service import HlsService
+from mediasrv.image_pool import DecodePool
 from mediasrv.hub import Hub, StreamEnded, StreamStarted, StreamWentPublic
 from mediasrv.hub.stream import StreamState
 from mediasrv.httpkit.keys import (
@@ -52,6 +55,8 @@ from mediasrv.httpkit.keys import (
     GIFTS,
     LIVE,
     LOGIN_LIMITER,
+    MAIL_LIMITER,
+    REGISTRATION_LIMITER,
     MODERATION,
     MONITOR,
     NOTIFIER,
@@ -151,13 +156,23 @@ class Components:
             await transcode.start()
             stack.push_async_callback(transcode.stop)
 
+        # Covers are decoded in a bounded pool (issue 18: a storm of large covers).
+        image_pool = DecodePool(config.images.decode_workers, config.images.decode_queue)
+        stack.callback(image_pool.close)
         # A moderator or admin demoted may hold grants of any private live: revoked.
         accounts = AccountService(store, config, clock=clocks.wall,
-                                  on_operator_demoted=lambda user: self.playback.revoke_all())
+                                  on_operator_demoted=lambda user: self.playback.revoke_all(),
+                                  image_pool=image_pool, mailer=Mailer(config.email) if config.email.enabled else None)
         await asyncio.to_thread(store.purge_expired_tokens, clocks.wall())
         await accounts.bootstrap_admin()
         put(ACCOUNTS, accounts)
-        put(LOGIN_LIMITER, LoginLimiter(config.accounts.login_failures, config.accounts.login_window))
+        accounts_config = config.accounts
+        put(LOGIN_LIMITER, LoginLimiter(accounts_config.login_failures, accounts_config.login_window,
+                                        ceiling=accounts_config.login_ceiling, clock=clocks.monotonic))
+        put(REGISTRATION_LIMITER, RegistrationLimiter(
+            accounts_config.registrations_per_address, accounts_config.registration_window,
+            accounts_config.registrations_per_minute, clock=clocks.monotonic))
+        put(MAIL_LIMITER, MailLimiter(config.email.mails_per_hour, clock=clocks.monotonic))
 
         bus = fetcher = None
         if config.cluster.redis_url:

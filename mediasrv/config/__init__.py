@@ -25,12 +25,14 @@ from mediasrv.config.model import (
     AuthConfig,
     ChatConfig,
     ClusterConfig,
+    EmailConfig,
     Config,
     GiftConfig,
     GiftsConfig,
     HlsConfig,
     HttpConfig,
     HubConfig,
+    ImagesConfig,
     IceServerConfig,
     LiveAccessConfig,
     LiveConfig,
@@ -54,7 +56,7 @@ from mediasrv.config.sources import apply_override, build_config, load_config
 
 __all__ = [
     "GIFT_ID_RE", "HANDLE_RE", "HANDLE_RULE", "STREAM_NAME_RE", "STREAM_NAME_RULE", "X264_PRESETS",
-    "AccountsConfig", "AnalyticsConfig", "AuthConfig", "ChatConfig", "ClusterConfig", "Config", "ConfigError",
+    "AccountsConfig", "AnalyticsConfig", "AuthConfig", "ChatConfig", "ClusterConfig", "Config", "ConfigError", "EmailConfig", "ImagesConfig",
     "GiftConfig", "GiftsConfig", "HlsConfig", "HttpConfig", "HubConfig", "IceServerConfig", "ListenAddress",
     "LiveAccessConfig", "LiveConfig", "LogConfig", "ModerationConfig", "RecordingConfig", "RtmpConfig", "RungConfig",
     "Secret", "ThumbnailsConfig",

@@ -255,8 +255,55 @@ class AccountsConfig(Section):
     token_lifetime: float = Field(30 * 86400.0, ge=60, le=10 * 365 * 86400, description="Seconds a login token is valid.")
     open_registration: bool = Field(True, description="Anyone may create an account (false: only an admin may).")
     login_failures: int = Field(10, ge=1, le=1_000_000,
-                                description="Failed logins allowed per client address and per handle within login_window.")
+                                description="Failed password checks allowed per handle from one client address "
+                                            "within login_window (logins and PATCH /api/me's current_password).")
     login_window: float = Field(60.0, ge=1, le=86400, description="The window (seconds) of login_failures.")
+    # Issue 18 (abuse-accounts): the ceilings and registration limits below.
+    login_ceiling: int = Field(100, ge=1, le=1_000_000,
+                               description="Failed password checks allowed per client address (any handles) and per "
+                                           "handle (any addresses) within login_window: high enough for many users "
+                                           "behind one proxy.")
+    registrations_per_address: int = Field(10, ge=1, le=1_000_000,
+                                           description="Accounts one client address may register within "
+                                                       "registration_window (admins are not limited).")
+    registration_window: float = Field(3600.0, ge=1, le=30 * 86400,
+                                       description="The window (seconds) of registrations_per_address.")
+    registrations_per_minute: int = Field(60, ge=1, le=1_000_000,
+                                          description="Accounts all clients together may register per minute.")
+    follower_min_age: float = Field(86400.0, ge=0, le=365 * 86400,
+                                    description="Seconds an account must exist before its follow counts toward "
+                                                "live access (and it must have a verified email when "
+                                                "email.enabled).")
+
+
+class EmailConfig(Section):
+    """Outgoing email (verification links), through an SMTP server; off by default."""
+
+    enabled: bool = Field(False, description="Send a verification link to an email given at registration; "
+                                             "followers then count toward live access only once verified.")
+    host: str = Field("localhost", description="SMTP server host.")
+    port: int = Field(587, ge=1, le=65535, description="SMTP server port.")
+    starttls: bool = Field(True, description="Upgrade the connection with STARTTLS (certificate verified).")
+    username: str = Field("", description="SMTP login; empty: no login.")
+    password: Annotated[str, Secret()] = Field("", description="SMTP password.")
+    from_address: str = Field("mediasrv@localhost", pattern=r"^[^@\s<>]+@[^@\s<>]+$",
+                              description="The From address of the mails sent.")
+    link_lifetime: float = Field(86400.0, ge=60, le=30 * 86400,
+                                 description="Seconds a verification link stays valid.")
+    timeout: float = Field(10.0, ge=1, le=120, description="Seconds to wait for the SMTP server.")
+    mails_per_hour: int = Field(3, ge=1, le=1000,
+                                description="Verification mails one account may ask for per hour (PUT /api/me/email).")
+
+
+class ImagesConfig(Section):
+    """Decoding uploaded images (covers): bounded work per image and in total."""
+
+    decode_workers: int = Field(2, ge=1, le=64, description="Images decoded at the same time.")
+    decode_queue: int = Field(4, ge=0, le=1024,
+                              description="Images that may wait for a worker; beyond that, 503 with Retry-After.")
+    max_decode_mb: int = Field(128, ge=8, le=16384,
+                               description="Largest decoded picture (MiB: width x height x channels x bytes per "
+                                           "sample, from the image's header) accepted.")
 
 
 class LiveAccessConfig(Section):
@@ -559,6 +606,8 @@ class Config(BaseSettings):
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     webrtc: WebrtcConfig = Field(default_factory=WebrtcConfig)
     log: LogConfig = Field(default_factory=LogConfig)
+    email: EmailConfig = Field(default_factory=EmailConfig)
+    images: ImagesConfig = Field(default_factory=ImagesConfig)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,

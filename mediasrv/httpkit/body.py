@@ -18,27 +18,38 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, RootModel, ValidationError
 
+from mediasrv.httpkit.jsonlimits import MAX_DEPTH, too_deep
 from mediasrv.httpkit.validate import ApiError
 
 M = TypeVar("M", bound=BaseModel)
 
 
 async def read_body(request: web.Request, model: type[M]) -> M:
-    """The request's JSON object body, validated by ``model`` (415, 413 or 400 if not)."""
-    if "Content-Type" in request.headers and request.content_type != "application/json":
-        raise ApiError(415, "send the body as application/json")
+    """The request's JSON object body, validated by ``model`` (415, 413 or 400 if not).
+
+    The body must say it is ``application/json``: a body with no ``Content-Type`` (or a
+    form's, or ``text/plain``) is refused with 415, because those are what another
+    site's page may send through its visitors' browsers without a CORS preflight
+    (``fetch(..., {mode: "no-cors"})``): registering accounts from their addresses."""
+    if request.content_type != "application/json":
+        if not request.body_exists:
+            raise ApiError(400, "the request has no body: a JSON object (application/json) is expected")
+        raise ApiError(415, "send the body as application/json (Content-Type: application/json)")
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise ApiError(413, "the request body is too large") from None
     if not raw.strip():
         raise ApiError(400, "the request body is empty: a JSON object is expected")
+    if too_deep(raw):
+        # Refused before parsing: the decoder recurses once per level.
+        raise ApiError(400, f"the request body is nested too deeply (at most {MAX_DEPTH} levels)")
     try:
         data = json.loads(raw, parse_float=_number)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "the request body is not valid JSON") from None
     except RecursionError:
-        # json's decoder recurses per nesting level: [[[…]]] 1,000 deep would be a 500.
+        # A backstop to too_deep (unbalanced brackets it leaves to the parser).
         raise ApiError(400, "the request body is nested too deeply") from None
     if not isinstance(data, dict):
         raise ApiError(400, "the request body must be a JSON object")

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from mediasrv.cluster.bus import ClusterBus
     from mediasrv.cluster.edge import OriginFetcher
     from mediasrv.community.accounts.login_limit import LoginLimiter
+    from mediasrv.community.accounts.signup_limit import MailLimiter, RegistrationLimiter
     from mediasrv.community.accounts.service import AccountService
     from mediasrv.community.alerts.service import AlertHub, GoLiveNotifier
     from mediasrv.community.alerts.webhooks import WebhookSender
@@ -70,6 +71,8 @@ TRANSCODE_SERVICE: web.AppKey[TranscodeService] = web.AppKey("transcode_service"
 RECORDER: web.AppKey[Recorder] = web.AppKey("recorder")
 ACCOUNTS: web.AppKey[AccountService] = web.AppKey("accounts")
 LOGIN_LIMITER: web.AppKey[LoginLimiter] = web.AppKey("login_limiter")
+REGISTRATION_LIMITER: web.AppKey[RegistrationLimiter] = web.AppKey("registration_limiter")
+MAIL_LIMITER: web.AppKey[MailLimiter] = web.AppKey("mail_limiter")
 THUMBNAILS: web.AppKey[ThumbnailService] = web.AppKey("thumbnails")
 WEBHOOKS: web.AppKey[WebhookSender] = web.AppKey("webhooks")
 ALERTS: web.AppKey[AlertHub] = web.AppKey("alerts")

@@ -24,6 +24,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from mediasrv.config import STREAM_NAME_RE, STREAM_NAME_RULE
 from mediasrv.ports import PLAYBACK_GRANT_PARAM
+from mediasrv.textrules import has_visible, is_invisible, strip_invisible
 
 #: A stream name in a path or a query: the rule the handlers check (``STREAM_NAME_RE``).
 STREAM_NAME_PATTERN = "^" + STREAM_NAME_RE.pattern + "$"
@@ -80,6 +81,8 @@ _PREDICATES = {
     # (Unicode Cc, Cf), as mediasrv.community.moderation.rules checks.
     "control_or_format": lambda ch: unicodedata.category(ch) in ("Cc", "Cf"),
     "space": str.isspace,
+    # What a name or title must show at least one of (mediasrv.textrules, the chat's rule).
+    "invisible": is_invisible,
 }
 
 
@@ -93,6 +96,7 @@ class _Text:
     pattern: str | None
     rule: str
     forbidden: str
+    clean: bool = False
 
     @functools.cached_property
     def schema_pattern(self) -> str:
@@ -101,7 +105,8 @@ class _Text:
         allowed = f"[^{_class_of(self.forbidden)}]"
         if self.min_length and (self.strip or self.fold):
             # At least one character that survives trimming.
-            solid = f"[^{_class_of(self.forbidden)}{_class_of('space')}]"
+            invisible = _class_of("invisible") if self.clean else ""
+            solid = f"[^{_class_of(self.forbidden)}{_class_of('space')}{invisible}]"
             return f"^{allowed}*{solid}{allowed}*$"
         return f"^{allowed}*$"
 
@@ -117,7 +122,11 @@ class _Text:
         if not self.compiled.fullmatch(value):
             if self.rule:
                 raise ValueError(f"{value[:64]!r} is not valid ({self.rule})")
+            if self.clean and not has_visible(value):
+                raise ValueError("must show something: only invisible characters or spaces were sent")
             raise ValueError(f"must be {self.min_length}-{self.max_length} characters, got {len(value.strip())}")
+        if self.clean:
+            value = strip_invisible(value)
         if self.fold:
             value = " ".join(value.split())
         elif self.strip:
@@ -136,17 +145,20 @@ class _Text:
 
 
 def text(max_length: int, *, min_length: int = 0, strip: bool = True, fold: bool = False, lower: bool = False,
-         pattern: str | None = None, rule: str = "", forbid: str = "control") -> Any:
+         pattern: str | None = None, rule: str = "", forbid: str = "control", clean: bool = False) -> Any:
     """A string field: at most ``max_length`` characters as sent, no control characters;
     ``strip`` trims white space (``fold`` also joins inner runs of it into one space)
     after the checks, and then at least ``min_length`` characters must remain (0 or 1:
     a pattern can say "something besides white space", not "n such characters").
     ``pattern`` (anchored ``^...$``) replaces the character rule, e.g. for handles;
     ``rule`` says it in words. ``forbid="control_or_format"`` also refuses Unicode
-    format characters."""
+    format characters. ``clean`` (names, titles, descriptions) strips the characters
+    nobody sees (``mediasrv.textrules``: bidi controls, zero-width ones, the chat's rule)
+    and, with ``min_length``, refuses a text with nothing visible."""
     if (strip or fold) and min_length > 1 and pattern is None:
         raise ValueError("a trimmed text field can require at most 1 character")
-    spec = _Text(max_length, min_length, strip and pattern is None, fold, lower, pattern, rule, forbid)
+    spec = _Text(max_length, min_length, strip and pattern is None, fold, lower, pattern, rule, forbid,
+                 clean and pattern is None)
     return Annotated[str, Strict(), AfterValidator(spec.check), WithJsonSchema(spec.json_schema())]
 
 

@@ -248,6 +248,8 @@ def op(
         codes.add(403)
     if body is not None or query is not None:
         codes.add(400)
+    if body is not None:
+        codes.add(415)  # a body not declared application/json (httpkit.body.read_body)
     for code in sorted(codes):
         responses[str(code)] = {"description": _ERROR_TEXT.get(code, "error"), "content": json_content(Error)}
     out["responses"] = responses

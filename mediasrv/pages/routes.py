@@ -116,8 +116,14 @@ async def asset(request: web.Request) -> web.StreamResponse:
     parts = relative.split("/")
     if "\x00" in relative or any(part in ("", ".", "..") or part.startswith(".") for part in parts):
         raise web.HTTPNotFound()  # a NUL (%00) would make the path look-up raise: a 500
-    path = (WEB_DIR / relative).resolve()
-    if WEB_DIR not in path.parents or not path.is_file() or path.suffix.lower() not in _TYPES:
+    try:
+        path = (WEB_DIR / relative).resolve()
+        found = WEB_DIR in path.parents and path.is_file() and path.suffix.lower() in _TYPES
+    except (OSError, ValueError):
+        # A name the file system refuses (ENAMETOOLONG, found by
+        # tests/security/test_route_sweep.py: a 500) is no asset either.
+        found = False
+    if not found:
         raise web.HTTPNotFound()
     return web.FileResponse(path, headers={
         "Content-Type": _TYPES[path.suffix.lower()], "Cache-Control": ASSET_CACHE, "X-Content-Type-Options": "nosniff"})

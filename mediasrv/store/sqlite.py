@@ -15,6 +15,7 @@ from typing import Protocol
 from mediasrv.store.accounts import ACCESS_REQUESTS_MIGRATION, ACCOUNTS_MIGRATION, BACKSTAGE_MIGRATION, AccountsMixin
 from mediasrv.store.gifts import GIFTS_MIGRATION, GiftsMixin
 from mediasrv.store.moderation import MODERATION_MIGRATION, ModerationMixin
+from mediasrv.store.signup import SIGNUP_MIGRATION, SignupMixin
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,11 +89,11 @@ _MIGRATIONS = [
 
     "",  # 9: who may reach whom (blocks, mutes, user reports, suspensions)
 
-    "",  # 10: registration limits and email verification
+    SIGNUP_MIGRATION,  # 10: registration limits and email verification
 ]
 
 
-class SqliteStore(AccountsMixin, ModerationMixin, GiftsMixin):
+class SqliteStore(AccountsMixin, ModerationMixin, GiftsMixin, SignupMixin):
     """The embedded store: a SQLite file (``:memory:`` for a throwaway one)."""
 
     def __init__(self, path: str | Path) -> None:

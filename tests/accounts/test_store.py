@@ -47,6 +47,9 @@ def test_a_database_from_before_backstage_keeps_its_settings_with_backstage_off(
     db = sqlite3.connect(path)  # as a server before migration 6 left it
     db.executescript("ALTER TABLE creator_settings DROP COLUMN backstage; ALTER TABLE broadcasts DROP COLUMN private;"
                      " PRAGMA user_version = 5;")
+    # What migration 10 added (issue 18: email verification).
+    db.executescript("DROP TABLE email_verifications; ALTER TABLE users DROP COLUMN email;"
+                     " ALTER TABLE users DROP COLUMN email_verified_at;")
     db.close()
     store = SqliteStore(path)
     assert store._db.execute("PRAGMA user_version").fetchone()[0] == len(_MIGRATIONS) >= 6
@@ -154,3 +157,26 @@ def test_live_access_rule(followers, override, role, allowed, reason):
 
 def test_live_access_rule_disabled_with_zero():
     assert evaluate_live_access(User(1, "a", "A", "creator", 0.0), 0, None, 0).allowed
+
+
+def test_an_email_link_verifies_only_the_address_it_was_sent_to(store):
+    """Issue 18 (migration 10): a link is valid once, until it expires, and only while the
+    user still has the address it was sent to."""
+    user = store.create_user("fan", "Fan", "h", "viewer", 1.0)
+    store.add_email_verification(user.id, "a@example.org", "link-a", 10.0, 100.0)
+    store.add_email_verification(user.id, "b@example.org", "link-b", 20.0, 100.0)  # changed the address
+    assert store.verify_email("link-a", 30.0) is None  # a is no longer the user's address
+    assert store.email_status(user.id) == ("b@example.org", None)
+    assert store.verify_email("link-b", 200.0) is None  # expired
+    store.add_email_verification(user.id, "b@example.org", "link-c", 300.0, 400.0)
+    assert store.verify_email("link-c", 310.0) == user.id
+    assert store.verify_email("link-c", 311.0) is None  # used
+    assert store.email_status(user.id) == ("b@example.org", 310.0)
+    # Followers that count: older than the cut-off, verified when asked.
+    creator = store.create_user("star", "Star", "h", "creator", 1.0)
+    other = store.create_user("new", "New", "h", "viewer", 500.0)
+    store.follow(user.id, creator.id, 501.0)
+    store.follow(other.id, creator.id, 501.0)
+    assert store.counted_follower_count(creator.id, 1000.0, False) == 2
+    assert store.counted_follower_count(creator.id, 400.0, False) == 1  # "new" is too young
+    assert store.counted_follower_count(creator.id, 1000.0, True) == 1  # only "fan" is verified

@@ -20,12 +20,16 @@ from tests.support.clients import ffmpeg_push
 
 #: Anyone may call these (docs/security.md): sign-up (an admin is needed only for roles
 #: above creator and when registration is closed) and login.
-PUBLIC = {("POST", "/api/users"), ("POST", "/api/login")}
+PUBLIC = {("POST", "/api/users"), ("POST", "/api/login"),
+          # Issue 18 (abuse-accounts): the link of a verification mail; its token is the credential.
+          ("POST", "/api/verify-email")}
 #: A logged-in user acting on their own account (not on anyone else's).
 OWN_ACCOUNT = {
     ("POST", "/api/logout"), ("PATCH", "/api/me"), ("PUT", "/api/me/following/{handle}"),
     ("DELETE", "/api/me/following/{handle}"), ("POST", "/api/reports"), ("POST", "/api/streams/{name}/gifts"),
     ("POST", "/api/me/become-creator"),
+    # Issue 18 (abuse-accounts): one's own email, verified by a mailed link.
+    ("PUT", "/api/me/email"),
 }
 #: Needs the creator role for one's own channel.
 OWN_CHANNEL = {("POST", "/api/me/stream-key"), ("PATCH", "/api/me/settings"), ("PUT", "/api/me/cover"),

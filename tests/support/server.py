@@ -44,15 +44,23 @@ class RunningServer:
         return f"rtmp://127.0.0.1:{self.rtmp_port}/{self.config.rtmp.app}/{key}"
 
 
+#: Every test client is 127.0.0.1 and registers its users a second after they follow:
+#: the registration limits and the followers' minimum age (issue 18) are lifted, and the
+#: tests of those limits set them (later overrides win).
+TEST_ACCOUNT_LIMITS = ("accounts.registrations_per_address=100000", "accounts.registrations_per_minute=100000",
+                       "accounts.follower_min_age=0")
+
+
 @contextlib.asynccontextmanager
 async def running_server(tmp_path, *overrides: str, **clocks) -> AsyncIterator[RunningServer]:
     """Start the server with ``--set`` style overrides; ports are ephemeral.
 
     Transcoding is off unless the overrides turn it on (``transcode.enabled=true``):
-    most tests are about other things and the 2-core machine is shared. ``clocks``
+    most tests are about other things and the 2-core machine is shared. The accounts'
+    registration limits are lifted (``TEST_ACCOUNT_LIMITS``). ``clocks``
     (``clock=``, ``monotonic=``) go to ``create_app``: a test drives time with them."""
     config = load_config(None, [f"data_dir={tmp_path}", "rtmp.listen=127.0.0.1:0", "http.listen=127.0.0.1:0",
-                                "transcode.enabled=false", *overrides])
+                                "transcode.enabled=false", *TEST_ACCOUNT_LIMITS, *overrides])
     async with serving(config, **clocks) as server:
         yield server
 

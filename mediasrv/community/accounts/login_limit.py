@@ -1,73 +1,66 @@
-"""Login rate limiting: failed logins per client address and per handle.
+"""Password-check rate limiting: failed logins (and failed ``current_password`` checks of
+``PATCH /api/me``), per account and client address, with higher ceilings per address and
+per account.
 
-Password guessing is slowed two ways: one address cannot try many passwords (against any
-handles), and one handle cannot be tried many times (from any number of addresses, the
-botnet case). Each key may have ``limit`` failures within ``window`` seconds; once it has,
-further attempts are refused *before* the password is checked (no scrypt work, nothing
-learned) until its oldest failure leaves the window. A success does not clear the
-counters: an attacker holding one account must not be able to reset their address.
+Password guessing is slowed without letting one client lock others out:
 
-Memory is bounded: at most ``max_keys`` keys are tracked; beyond that the key whose last
-failure is oldest is forgotten first.
+- ``(handle, address)``: ``limit`` failures within ``window`` seconds. Someone guessing
+  one account's password from one address is stopped there, and only there: the owner
+  logging in from their own address is not locked out by it.
+- ``address`` alone and ``handle`` alone: ``ceiling`` failures (a higher number). One
+  address cannot try many accounts' passwords (but many users behind one proxy or NAT
+  can mistype theirs), and many addresses (a botnet) cannot try one account's password
+  without end.
+
+Once a key is full, further attempts are refused *before* the password is checked (no
+scrypt work, nothing learned) until its oldest failure leaves the window. A success does
+not clear the counters: an attacker holding one account must not be able to reset their
+address. Memory is bounded (``WindowCounter``).
 """
 
 from __future__ import annotations
 
-import collections
 import math
 import time
 from typing import Callable
 
+from mediasrv.community.accounts.windows import WindowCounter
+
 
 class LoginLimiter:
-    """Sliding-window counters of failed logins, keyed ``addr:…`` and ``handle:…``."""
+    """Failed password checks, keyed by account and address, address, and account."""
 
-    def __init__(self, limit: int, window: float, *, clock: Callable[[], float] = time.monotonic,
-                 max_keys: int = 100_000) -> None:
+    def __init__(self, limit: int, window: float, *, ceiling: int | None = None,
+                 clock: Callable[[], float] = time.monotonic, max_keys: int = 100_000) -> None:
         self.limit = limit
         self.window = window
+        self.ceiling = max(limit, ceiling if ceiling is not None else limit * 10)
         self.clock = clock
-        self.max_keys = max_keys
-        # key -> failure times (oldest first); insertion order = least recently failed first.
-        self._failures: collections.OrderedDict[str, collections.deque[float]] = collections.OrderedDict()
+        self._pairs = WindowCounter(limit, window, max_keys=max_keys)
+        self._wide = WindowCounter(self.ceiling, window, max_keys=max_keys)
         #: Attempts refused with 429 (read by metrics/tests).
         self.refused = 0
 
-    def _keys(self, address: str, handle: str) -> tuple[str, str]:
-        return f"addr:{address}", f"handle:{handle.lower()}"
-
-    def _recent(self, key: str, now: float) -> collections.deque[float] | None:
-        times = self._failures.get(key)
-        if times is None:
-            return None
-        while times and times[0] <= now - self.window:
-            times.popleft()
-        if not times:
-            del self._failures[key]
-            return None
-        return times
+    @staticmethod
+    def _keys(address: str, handle: str) -> tuple[str, str, str]:
+        handle = handle.lower()
+        return f"pair:{handle}@{address}", f"addr:{address}", f"handle:{handle}"
 
     def retry_after(self, address: str, handle: str) -> int:
-        """0 when a login attempt may proceed, else whole seconds until one may."""
+        """0 when a password check for ``handle`` from ``address`` may proceed, else whole
+        seconds until one may."""
         now = self.clock()
-        wait = 0.0
-        for key in self._keys(address, handle):
-            times = self._recent(key, now)
-            if times is not None and len(times) >= self.limit:
-                wait = max(wait, times[len(times) - self.limit] + self.window - now)
+        pair, addr, account = self._keys(address, handle)
+        wait = max(self._pairs.wait(pair, now), self._wide.wait(addr, now), self._wide.wait(account, now))
         if wait > 0:
             self.refused += 1
             return max(1, math.ceil(wait))
         return 0
 
     def failed(self, address: str, handle: str) -> None:
-        """Count a failed login for both the address and the handle."""
+        """Count a failed password check for the pair, the address and the handle."""
         now = self.clock()
-        for key in self._keys(address, handle):
-            times = self._recent(key, now)
-            if times is None:
-                times = self._failures[key] = collections.deque(maxlen=self.limit)
-            times.append(now)
-            self._failures.move_to_end(key)
-        while len(self._failures) > self.max_keys:
-            self._failures.popitem(last=False)
+        pair, addr, account = self._keys(address, handle)
+        self._pairs.add(pair, now)
+        self._wide.add(addr, now)
+        self._wide.add(account, now)

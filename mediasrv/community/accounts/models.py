@@ -20,16 +20,36 @@ Handle = text(32, pattern=HANDLE_PATTERN, rule=HANDLE_RULE, lower=True)
 #: A handle in a path (``/api/users/{handle}``): the same rule.
 HANDLE_PARAM = {"type": "string", "pattern": HANDLE_PATTERN}
 Password = text(PASSWORD_MAX, min_length=PASSWORD_MIN, strip=False)
-DisplayName = text(DISPLAY_NAME_MAX, min_length=1)
+#: Names and titles strip the characters nobody sees (bidi controls, zero-width; the
+#: chat's rule, mediasrv.textrules); a name with nothing visible is refused.
+DisplayName = text(DISPLAY_NAME_MAX, min_length=1, clean=True)
 
 
 # --- requests -----------------------------------------------------------------------------
+
+#: An email address as the verification mail needs it (not every RFC 5322 form).
+EMAIL_PATTERN = r"^[^@\s<>()\[\],;:\\\"]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$"
+Email = text(254, pattern=EMAIL_PATTERN, rule="an email address (name@example.org)")
+
 
 class NewUser(RequestModel):
     handle: Handle
     password: Password
     display_name: DisplayName | None = None
     role: Role | None = None
+    email: Email | None = Field(None, description="with `email.enabled`: a link that verifies it is mailed there "
+                                                  "(followers count toward live access once verified); "
+                                                  "refused (422) when the server sends no email")
+
+
+class EmailChange(RequestModel):
+    email: Email = Field(description="a verification link is mailed there; the address counts once verified")
+
+
+class VerifyEmail(RequestModel):
+    """``?token=`` of a verification link."""
+
+    token: text(200, min_length=1, pattern="^[A-Za-z0-9_-]{1,200}$", rule="the token of a verification link")
 
 
 class Login(RequestModel):
@@ -69,7 +89,7 @@ class ChatSettingsChange(RequestModel):
 
 
 class SettingsChange(RequestModel):
-    title: text(TITLE_MAX) | None = None
+    title: text(TITLE_MAX, clean=True) | None = None
     chat: ChatSettingsChange | None = None
     save_by_default: bool | None = None
     backstage: bool | None = Field(None, description="a new broadcast starts private (only the creator, their "
@@ -196,6 +216,19 @@ class CoverAnswer(ResponseModel):
     width: int
     height: int
     bytes: int
+
+
+class EmailStatus(ResponseModel):
+    email: str = Field(description="the address given (empty: none)")
+    verified: bool
+    verification: bool = Field(description="this server verifies emails (`email.enabled`): followers count "
+                                           "toward live access once their email is verified")
+    sent: bool | None = Field(None, description="after a change: whether the link could be mailed")
+
+
+class EmailVerified(ResponseModel):
+    handle: str
+    verified: Literal[True]
 
 
 class Revoked(ResponseModel):

@@ -20,10 +20,12 @@ from mediasrv.community.accounts.service import AccountService
 from mediasrv.httpkit import validate
 from mediasrv.httpkit.body import read_body, read_query, respond
 from mediasrv.httpkit.clients import viewer_address
-from mediasrv.httpkit.keys import ACCOUNTS, CONFIG, HUB, LOGIN_LIMITER, MODERATION, PROFILE_PARTS, THUMBNAILS
+from mediasrv.httpkit.keys import (ACCOUNTS, CONFIG, HUB, LOGIN_LIMITER, MODERATION, PROFILE_PARTS,
+                                   MAIL_LIMITER, REGISTRATION_LIMITER, THUMBNAILS)
 from mediasrv.httpkit.openapi import add_route, op, path_param
 from mediasrv.httpkit.urls import public_base_url, rtmp_base_url
 from mediasrv.httpkit.validate import ApiError
+from mediasrv.image_pool import PoolBusy
 from mediasrv.images import ImageError
 from mediasrv.ports import STREAM_KEY_PREFIX, looks_like_stream_key
 from mediasrv.store import HandleTaken, User
@@ -92,6 +94,10 @@ async def _profile(request: web.Request, user: User) -> dict:
 
 # --- handlers -----------------------------------------------------------------------------
 
+def _too_many(what: str, wait: int) -> ApiError:
+    return ApiError(429, f"{what}: try again in {wait} s", retry_after=wait, headers={"Retry-After": str(wait)})
+
+
 async def register(request: web.Request) -> web.Response:
     service = _service(request)
     body = await read_body(request, m.NewUser)
@@ -108,11 +114,62 @@ async def register(request: web.Request) -> web.Response:
     role = body.role or "viewer"
     if role not in ("viewer", "creator") and not is_admin:
         raise ApiError(403, f"only an admin can create a {role} account")
+    if body.email is not None and not service.verifies_email():
+        # Well-formed, refused for what it asks: a 422 (as following yourself is).
+        raise ApiError(422, "email: this server sends no email (email.enabled is false): register without one")
+    if not is_admin:
+        # Per address and for everyone (issue 18: a burst of fake followers). Checked
+        # before the password is hashed; every attempt past this point counts.
+        limiter = request.app[REGISTRATION_LIMITER]
+        address = viewer_address(request)
+        wait = limiter.retry_after(address)
+        if wait:
+            raise _too_many("too many accounts registered", wait)
+        limiter.registered(address)
+    base = public_base_url(request)
     try:
-        user = await service.create_user(handle, password, display_name=display_name, role=role)
+        user = await service.create_user(handle, password, display_name=display_name, role=role, email=body.email,
+                                         verify_url=lambda token: f"{base}/api/verify-email?token={token}")
     except HandleTaken:
         raise ApiError(409, f"the handle {handle!r} is taken") from None
     return respond(m.Profile, await _profile(request, user), status=201)
+
+
+async def verify_email(request: web.Request) -> web.Response:
+    """The link of a verification mail (GET, as a mail client opens it; POST too)."""
+    token = read_query(request, m.VerifyEmail).token
+    user = await _service(request).verify_email(token)
+    if user is None:
+        raise ApiError(404, "this verification link is unknown, used or expired")
+    return respond(m.EmailVerified, {"handle": user.handle, "verified": True}, headers={"Cache-Control": "no-store"})
+
+
+async def my_email(request: web.Request) -> web.Response:
+    user = await require_user(request)
+    service = _service(request)
+    email, verified = await service.email_status(user)
+    return respond(m.EmailStatus, {"email": email, "verified": verified, "verification": service.verifies_email()},
+                   headers={"Cache-Control": "no-store"})
+
+
+async def change_email(request: web.Request) -> web.Response:
+    """Give (or change) the account's email: a verification link is mailed there. For
+    accounts made before email.enabled, or whose link expired."""
+    user = await require_user(request)
+    service = _service(request)
+    body = await read_body(request, m.EmailChange)
+    if not service.verifies_email():
+        raise ApiError(422, "email: this server sends no email (email.enabled is false)")
+    limiter = request.app[MAIL_LIMITER]
+    wait = limiter.retry_after(user.id)
+    if wait:
+        raise _too_many("too many verification mails asked for", wait)
+    limiter.asked(user.id)
+    base = public_base_url(request)
+    sent = await service.send_verification(user, body.email, lambda token: f"{base}/api/verify-email?token={token}")
+    email, verified = await service.email_status(user)
+    return respond(m.EmailStatus, {"email": email, "verified": verified, "verification": True, "sent": sent},
+                   status=202, headers={"Cache-Control": "no-store"})
 
 
 async def login(request: web.Request) -> web.Response:
@@ -126,8 +183,7 @@ async def login(request: web.Request) -> web.Response:
     # no scrypt work (docs/security.md).
     wait = limiter.retry_after(address, handle)
     if wait:
-        raise ApiError(429, f"too many failed logins: try again in {wait} s", retry_after=wait,
-                       headers={"Retry-After": str(wait)})
+        raise _too_many("too many failed logins", wait)
     result = await service.login(handle, password)
     if result is None:
         limiter.failed(address, handle)
@@ -154,10 +210,19 @@ async def update_me(request: web.Request) -> web.Response:
     body = await read_body(request, m.MeUpdate)
     display_name, new_password, current = body.display_name, body.new_password, body.current_password
     if new_password is not None:
+        # A current-password check is a password guess like a login: the same limiter
+        # (per account and address, with ceilings), so a stolen token cannot be used to
+        # guess the password without limit (issue 18).
+        limiter = request.app[LOGIN_LIMITER]
+        address = viewer_address(request)
+        wait = limiter.retry_after(address, user.handle)
+        if wait:
+            raise _too_many("too many wrong current passwords", wait)
         # The session asking stays logged in; every other one ends (a stolen token or a
         # forgotten login elsewhere stops working with the old password).
         ended = await service.change_password(user, current, new_password, keep_token=_token(request, query=False))
         if ended is None:
+            limiter.failed(address, user.handle)
             raise ApiError(403, "current_password is wrong")
     if display_name is not None:
         await asyncio.to_thread(service.store.set_display_name, user.id, display_name)
@@ -401,6 +466,10 @@ async def upload_cover(request: web.Request) -> web.Response:
         settings, image = await service.set_cover(user, data)
     except ImageError as exc:
         raise ApiError(exc.status, exc.message) from None
+    except PoolBusy as busy:
+        # Every decoder busy and the queue full (images.*): come back soon.
+        raise ApiError(503, str(busy), retry_after=busy.retry_after,
+                       headers={"Retry-After": str(busy.retry_after)}) from None
     return respond(m.CoverAnswer, {"cover_url": cover_url(user, settings), "width": image.width,
                                    "height": image.height, "bytes": len(image.jpeg)})
 
@@ -450,17 +519,35 @@ def _routes(app: web.Application) -> None:
     T = "accounts"
 
     add_route(app, "POST", "/api/users", register, op(
-        "Create an account", tag=T, auth="optional", ok=201, ok_schema=m.Profile, errors=[403, 409],
+        "Create an account", tag=T, auth="optional", ok=201, ok_schema=m.Profile, errors=[403, 409, 422, 429],
         description="Open to anyone when accounts.open_registration (roles viewer or creator); "
-                    "an admin may create any role. The handle is stored lower-case.",
+                    "an admin may create any role. The handle is stored lower-case. Limited per client "
+                    "address (`accounts.registrations_per_address` per `accounts.registration_window`) and "
+                    "for everyone (`accounts.registrations_per_minute`): 429 with Retry-After (admins are "
+                    "not limited). With `email.enabled`, an `email` gets a verification link (without it, an "
+                    "`email` is a 422).",
         body=m.NewUser))
+    for method in ("GET", "POST"):  # GET: the link as a mail client opens it
+        add_route(app, method, "/api/verify-email", verify_email, op(
+            "Verify an email address (the link of a verification mail)", tag=T, query=m.VerifyEmail,
+            ok_schema=m.EmailVerified, errors=[400, 404],
+            description="The token of the link mailed at registration (`email.enabled`): valid once, for "
+                        "`email.link_lifetime` seconds. 404 for an unknown, used or expired link."))
+    add_route(app, "GET", "/api/me/email", my_email, op(
+        "The logged-in user's email and whether it is verified", tag=T, auth="required",
+        ok_schema=m.EmailStatus))
+    add_route(app, "PUT", "/api/me/email", change_email, op(
+        "Give or change one's email: a verification link is mailed there", tag=T, auth="required", ok=202,
+        ok_schema=m.EmailStatus, body=m.EmailChange, errors=[422, 429],
+        description="With `email.enabled` (else 422). The address counts (followers toward live access) once "
+                    "its link is opened. At most `email.mails_per_hour` mails per account (429 + Retry-After)."))
     add_route(app, "POST", "/api/login", login, op(
         "Log in: returns a bearer token", tag=T, errors=[401, 429], body=m.Login, ok_schema=m.LoginAnswer))
     add_route(app, "POST", "/api/logout", logout, op(
         "Revoke the token used for this request", tag=T, auth="required", ok=204, ok_description="revoked"))
     add_route(app, "GET", "/api/me", me, op("The logged-in user", tag=T, auth="required", ok_schema=m.Profile))
     add_route(app, "PATCH", "/api/me", update_me, op(
-        "Change display name or password", tag=T, auth="required", ok_schema=m.Profile, errors=[403],
+        "Change display name or password", tag=T, auth="required", ok_schema=m.Profile, errors=[403, 429],
         description="`new_password` needs `current_password` (400 without it, 403 when it is wrong). "
                     "Changing the password ends every other session: all the user's tokens but the one "
                     "used for this request are revoked.",
@@ -490,10 +577,13 @@ def _routes(app: web.Application) -> None:
     image = {"schema": {"type": "string", "format": "binary"}}
     upload = {"schema": {"type": "string", "format": "binary", "minLength": 1}}  # empty: 400
     add_route(app, "PUT", "/api/me/cover", upload_cover, op(
-        "Upload the cover image", tag=T, role="creator", errors=[400, 413, 415, 422],
+        "Upload the cover image", tag=T, role="creator", errors=[400, 413, 415, 422, 503],
         description="JPEG, PNG or WebP as the raw body (or the file part of a multipart form), at most "
                     "uploads.max_cover_bytes and uploads.max_cover_pixels. It is decoded and re-encoded to "
-                    "JPEG (at most 1920x1080): no metadata of the upload survives.",
+                    "JPEG (at most 1920x1080): no metadata of the upload survives. Decoding is bounded: "
+                    "a picture needing more than images.max_decode_mb decoded is a 422, and when every "
+                    "decoder (images.decode_workers) is busy and images.decode_queue wait, a 503 with "
+                    "Retry-After.",
         body_content={"image/jpeg": upload, "image/png": upload, "image/webp": upload, "multipart/form-data": {
             "schema": {"type": "object", "required": ["cover"], "additionalProperties": False,
                        "properties": {"cover": upload["schema"]}}}},

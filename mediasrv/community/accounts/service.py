@@ -26,7 +26,9 @@ from typing import Callable
 
 from mediasrv.config import HANDLE_RE, Config
 from mediasrv.ports import STREAM_KEY_PREFIX, PublishDecision
-from mediasrv.images import StillImage, reencode_cover
+from mediasrv.community.accounts.mailer import Mailer
+from mediasrv.image_pool import DecodePool
+from mediasrv.images import StillImage, decode_cover, inspect_cover
 from mediasrv.store.accounts import AccessRequest, AccountStore, CreatorSettings, HandleTaken, RequestPending, User
 
 log = logging.getLogger("mediasrv.accounts")
@@ -67,6 +69,15 @@ def verify_password(password: str, stored: str) -> bool:
 _DUMMY_HASH = f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(bytes(16))}${_b64(bytes(32))}"
 
 
+def _duration(seconds: float) -> str:
+    """``86400`` → ``1 day``, ``7200`` → ``2 hours``, ``90`` → ``90 s``."""
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= size and seconds % size == 0:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds:g} s"
+
+
 def sha256_hex(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -100,11 +111,12 @@ class LiveAccess:
 
 
 def evaluate_live_access(user: User, followers: int, override: str | None, min_followers: int, *,
-                         open_mode: bool = False) -> LiveAccess:
+                         open_mode: bool = False, counting: str = "") -> LiveAccess:
     """The rule: creators (and moderators, admins) with ``min_followers`` followers may go
     live; an admin's grant or revoke overrides the count. In ``auth.mode: open``
     (``open_mode``) anyone may publish, so no follower minimum applies to a creator's key
-    either (an admin's revoke still does)."""
+    either (an admin's revoke still does). ``counting`` says which followers count (told
+    with a refusal: the creator sees why the number is lower than their profile's)."""
     def result(allowed: bool, reason: str) -> LiveAccess:
         return LiveAccess(allowed, reason, followers, min_followers, override)
 
@@ -117,7 +129,8 @@ def evaluate_live_access(user: User, followers: int, override: str | None, min_f
     if open_mode:
         return result(True, "this server lets every creator go live")
     if followers < min_followers:
-        return result(False, f"live access requires {min_followers} followers, you have {followers}")
+        return result(False, f"live access requires {min_followers} followers, you have {followers}"
+                             + (f" ({counting})" if counting else ""))
     if min_followers:
         return result(True, f"you have {followers} followers (at least {min_followers} needed)")
     return result(True, "no follower minimum")
@@ -127,11 +140,16 @@ class AccountService:
     """The accounts component (``app[ACCOUNTS]``)."""
 
     def __init__(self, store: AccountStore, config: Config, *, clock: Callable[[], float] = time.time,
-                 on_operator_demoted: Callable[[User], None] = lambda user: None) -> None:
+                 on_operator_demoted: Callable[[User], None] = lambda user: None,
+                 image_pool: DecodePool | None = None, mailer: Mailer | None = None) -> None:
         """``on_operator_demoted(user)``: told when a moderator's or an admin's role is
         lowered below moderator (the playback gate revokes every private live's grants:
-        operators may play any of them)."""
+        operators may play any of them). ``image_pool``: where covers are decoded
+        (bounded; None: a thread each, for tests of other things). ``mailer``: sends
+        verification links when ``email.enabled``."""
         self.store = store
+        self.image_pool = image_pool
+        self.mailer = mailer
         self.on_operator_demoted = on_operator_demoted
         self.config = config
         self.clock = clock
@@ -163,15 +181,54 @@ class AccountService:
 
     # --- users and tokens ---------------------------------------------------------------
 
-    async def create_user(self, handle: str, password: str, *, display_name: str = "", role: str = "viewer") -> User:
-        """Raises ``HandleTaken``. Inputs are validated by the caller (HTTP layer)."""
+    async def create_user(self, handle: str, password: str, *, display_name: str = "", role: str = "viewer",
+                          email: str | None = None, verify_url: Callable[[str], str] | None = None) -> User:
+        """Raises ``HandleTaken``. Inputs are validated by the caller (HTTP layer).
+        ``email`` (with ``email.enabled``): a verification link, ``verify_url(token)``,
+        is mailed to it."""
         assert HANDLE_RE.fullmatch(handle)
         password_hash = await self._run(hash_password, password)
         user = await self._run(self.store.create_user, handle, display_name or handle, password_hash, role,
                                self.clock())
         if user.at_least("creator"):
             await self.stream_key(user)
+        if email and verify_url is not None:
+            await self.send_verification(user, email, verify_url)
         return user
+
+    # --- email verification -------------------------------------------------------------
+
+    def verifies_email(self) -> bool:
+        """Whether this server verifies emails (``email.enabled``): followers then count
+        toward live access only once their email is verified."""
+        return self.config.email.enabled and self.mailer is not None
+
+    async def send_verification(self, user: User, email: str, verify_url: Callable[[str], str]) -> bool:
+        """Keep ``email`` (unverified) and mail it a link that verifies it; False when the
+        mail could not be sent (logged; the account stays, unverified)."""
+        if not self.verifies_email():
+            return False
+        token = secrets.token_urlsafe(32)
+        now = self.clock()
+        await self._run(self.store.add_email_verification, user.id, email, sha256_hex(token), now,
+                        now + self.config.email.link_lifetime)
+        body = (f"Hello {user.display_name},\n\nconfirm that this address is yours by opening this link "
+                f"(valid for {int(self.config.email.link_lifetime // 3600) or 1} h):\n\n{verify_url(token)}\n\n"
+                "If you did not register, ignore this mail.\n")
+        return await self.mailer.send(email, "Confirm your email address", body)
+
+    async def email_status(self, user: User) -> tuple[str, bool]:
+        """The user's email (empty: none) and whether it is verified."""
+        email, verified_at = await self._run(self.store.email_status, user.id)
+        return email, verified_at is not None
+
+    async def verify_email(self, token: str) -> User | None:
+        """Verify the address a link was sent to; the user, or None for an unknown, used
+        or expired link."""
+        if not token or len(token) > 200:
+            return None
+        user_id = await self._run(self.store.verify_email, sha256_hex(token), self.clock())
+        return await self._run(self.store.get_user, user_id) if user_id is not None else None
 
     async def login(self, handle: str, password: str) -> tuple[str, float, User] | None:
         """A new bearer token for valid credentials, else None (same work either way)."""
@@ -236,11 +293,28 @@ class AccountService:
 
     # --- live access --------------------------------------------------------------------
 
+    async def counted_followers(self, user: User) -> int:
+        """Followers that count toward live access: accounts older than
+        ``accounts.follower_min_age``, with a verified email when this server verifies
+        emails (a burst of fresh accounts following a creator does not count)."""
+        created_before = self.clock() - self.config.accounts.follower_min_age
+        return await self._run(self.store.counted_follower_count, user.id, created_before, self.verifies_email())
+
     async def live_access(self, user: User) -> LiveAccess:
-        followers = await self._run(self.store.follower_count, user.id)
+        followers = await self.counted_followers(user)
         override = await self._run(self.store.get_live_access, user.id)
         return evaluate_live_access(user, followers, override, await self.min_followers(),
-                                    open_mode=self.config.auth.mode == "open")
+                                    open_mode=self.config.auth.mode == "open", counting=self._counting())
+
+    def _counting(self) -> str:
+        """Which followers count toward live access, in words ("" when all do)."""
+        rules = []
+        age = self.config.accounts.follower_min_age
+        if age > 0:
+            rules.append(f"accounts at least {_duration(age)} old")
+        if self.verifies_email():
+            rules.append("with a verified email")
+        return "followers count from " + " ".join(rules) if rules else ""
 
     async def min_followers(self) -> int:
         """The live-access threshold: the operator's (set in /admin, kept in the store), else
@@ -349,8 +423,14 @@ class AccountService:
         """Check and re-encode ``data`` (raises ``ImageError``: nothing is stored then),
         write it under ``data_dir/covers`` and make it the user's cover."""
         uploads = self.config.uploads
-        image = await self._run(reencode_cover, data, max_bytes=uploads.max_cover_bytes,
-                                max_pixels=uploads.max_cover_pixels)
+        # The header first (cheap): a file that is no image, or one too large decoded, is
+        # refused without taking a decoder.
+        header = await self._run(inspect_cover, data, max_bytes=uploads.max_cover_bytes,
+                                 max_pixels=uploads.max_cover_pixels,
+                                 max_decode_bytes=self.config.images.max_decode_mb * 1024 * 1024)
+        # Decoding, the costly part, in the bounded pool (raises PoolBusy when it is full).
+        run = self.image_pool.run if self.image_pool is not None else self._run
+        image = await run(decode_cover, data, header)
         name = f"{user.id}-{secrets.token_hex(6)}.jpg"
         await self._run(self._write_file, name, image.jpeg)
         old = await self.settings(user)

@@ -11,6 +11,8 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
+from mediasrv.textrules import strip_invisible
+
 
 class RefusalCode(enum.StrEnum):
     EMPTY = "empty"
@@ -39,9 +41,9 @@ class ChatRefused(Exception):
         self.refusal = refusal
 
 
-# Control and format characters other than ordinary whitespace are removed: they can
-# reorder text (bidi overrides) or hide it (zero-width), which is how spam evades filters.
-_STRIP_CATEGORIES = {"Cc", "Cf", "Co", "Cs", "Cn"}
+# Invisible characters (mediasrv.textrules: the rule display names and titles follow
+# too) are removed: they can reorder text (bidi overrides) or hide it (zero-width),
+# which is how spam evades filters.
 
 
 def clean_text(text: str, *, max_chars: int) -> str:
@@ -53,8 +55,7 @@ def clean_text(text: str, *, max_chars: int) -> str:
         raise ChatRefused(Refusal(RefusalCode.EMPTY, "a message must be text"))
     if len(text) > max_chars * 4:
         raise ChatRefused(Refusal(RefusalCode.TOO_LONG, f"messages are limited to {max_chars} characters"))
-    text = unicodedata.normalize("NFC", text)
-    text = "".join(" " if ch in "\t\r\n" else ch for ch in text if ch in "\t\r\n" or unicodedata.category(ch) not in _STRIP_CATEGORIES)
+    text = "".join(" " if ch in "\t\r\n" else ch for ch in strip_invisible(text))
     text = re.sub(r" {2,}", " ", text).strip()
     if not text:
         raise ChatRefused(Refusal(RefusalCode.EMPTY, "the message is empty"))

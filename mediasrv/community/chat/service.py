@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Iterable, Mapping, Protocol
 
 from mediasrv.config import ChatConfig
+from mediasrv.httpkit.jsonlimits import too_deep
 from mediasrv.hub import StreamEnded, StreamStarted, StreamWentPublic
 from mediasrv.community.chat.rules import ChatRefused, RefusalCode, RoomRules, Speaker
 from mediasrv.store import User
@@ -406,8 +407,10 @@ class ChatService:
         """One text frame from a client; errors go back to that client only."""
         try:
             try:
+                if too_deep(data):  # refused before parsing: the decoder recurses per level
+                    raise ValueError("nested too deeply")
                 request = json.loads(data)
-            except (ValueError, RecursionError):  # RecursionError: nested ~1,000 deep
+            except (ValueError, RecursionError):  # RecursionError: a backstop to too_deep
                 raise ChatError("bad_request", "a request is a JSON object with a type") from None
             if not isinstance(request, dict) or not isinstance(request.get("type"), str):
                 raise ChatError("bad_request", "a request is a JSON object with a type")
