@@ -19,6 +19,7 @@ from mediasrv.app.components import Clocks, Components
 from mediasrv.community.accounts import access_routes
 from mediasrv.community.accounts import routes as accounts_routes
 from mediasrv.community.accounts.http import optional_user
+from mediasrv.community.accounts.relations import Relations
 from mediasrv.community.chat import routes as chat_routes
 from mediasrv.community.discovery import routes as discovery_routes
 from mediasrv.community.gifts import routes as gifts_routes
@@ -34,6 +35,7 @@ from mediasrv.httpkit import openapi
 from mediasrv.httpkit.forwarded import parse_networks
 from mediasrv.httpkit.keys import (
     ALERTS,
+    BLOCKS,
     CHAT,
     CHAT_SOCKETS,
     CONFIG,
@@ -74,14 +76,18 @@ def create_app(config: Config, *, rtmp_port: int | None = None, clock: Callable[
     viewers = ViewerTracker(idle_timeout=config.viewers.idle_timeout)
     hls = HlsService(config.hls, hub, clock=clock)
     playback = GrantGate(PlaybackGrants(config.live.playback_secret, ttl=config.live.grant_seconds, clock=clock))
+    # Who blocked whom (ports.BlockList): made here so that the playback gate can hold it
+    # from the first request; loaded from the store when the components start.
+    relations = Relations(clock=clock, on_blocked=lambda owner, other: components.user_blocked(owner, other))
     components = Components(config, Clocks(wall=clock, monotonic=monotonic), hub, viewers, hls, playback,
-                            rtmp_port=rtmp_port)
+                            relations=relations, rtmp_port=rtmp_port)
     app[CONFIG] = config
     app[STARTED_AT] = clock()
     app[HUB] = hub
     app[VIEWERS] = viewers
     app[HLS_SERVICE] = hls
     app[PLAYBACK] = playback
+    app[BLOCKS] = relations
     app[REQUESTER] = optional_user
     app[HTTP_STATS] = HttpStats()
     app[TRUSTED_PROXIES] = parse_networks(config.http.trusted_proxies)

@@ -15,6 +15,7 @@ from typing import Protocol
 from mediasrv.store.accounts import ACCESS_REQUESTS_MIGRATION, ACCOUNTS_MIGRATION, BACKSTAGE_MIGRATION, AccountsMixin
 from mediasrv.store.gifts import GIFTS_MIGRATION, GiftsMixin
 from mediasrv.store.moderation import MODERATION_MIGRATION, ModerationMixin
+from mediasrv.store.reach import REACH_MIGRATION, ReachMixin
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,13 +87,13 @@ _MIGRATIONS = [
     # only bumps the version) so that their numbers never collide:
     "",  # 8: who may watch (visibility, invites, the 18+ flag)
 
-    "",  # 9: who may reach whom (blocks, mutes, user reports, suspensions)
+    REACH_MIGRATION,  # 9: who may reach whom (blocks, mutes, user reports, suspensions)
 
     "",  # 10: registration limits and email verification
 ]
 
 
-class SqliteStore(AccountsMixin, ModerationMixin, GiftsMixin):
+class SqliteStore(AccountsMixin, ModerationMixin, GiftsMixin, ReachMixin):
     """The embedded store: a SQLite file (``:memory:`` for a throwaway one)."""
 
     def __init__(self, path: str | Path) -> None:
