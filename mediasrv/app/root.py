@@ -17,6 +17,7 @@ from aiohttp import web
 
 from mediasrv.app.components import Clocks, Components
 from mediasrv.community.accounts import access_routes
+from mediasrv.community.accounts import reach_routes
 from mediasrv.community.accounts import routes as accounts_routes
 from mediasrv.community.accounts.http import optional_user
 from mediasrv.community.accounts.relations import Relations
@@ -27,6 +28,7 @@ from mediasrv.community.live import routes as live_routes
 from mediasrv.community.live.gate import GrantGate
 from mediasrv.community.live.grants import PlaybackGrants
 from mediasrv.community.moderation import routes as moderation_routes
+from mediasrv.community.moderation import user_reports
 from mediasrv.config import Config
 from mediasrv.delivery import routes as hls_routes
 from mediasrv.delivery import streams_routes
@@ -99,11 +101,13 @@ def create_app(config: Config, *, rtmp_port: int | None = None, clock: Callable[
     hls_routes.setup(app, hls)
     accounts_routes.setup(app)
     access_routes.setup(app)
+    reach_routes.setup(app)
     discovery_routes.setup(app)
     vod_routes.setup(app)
     recording_links.setup(app, config)
     chat_routes.setup(app, config)
     moderation_routes.setup(app, config)
+    user_reports.setup(app, config)
     gifts_routes.setup(app, config)
     live_routes.setup(app)
     streams_routes.setup(app)

@@ -267,6 +267,9 @@ class AccountService:
             self.on_creator_demoted(changed)  # a viewer cannot be live: their live ends
         return changed
 
+    async def user_by_id(self, user_id: int) -> User | None:
+        return await self._run(self.store.get_user, user_id)
+
     async def get_user(self, handle: str) -> User | None:
         if not HANDLE_RE.fullmatch(handle):
             return None
