@@ -310,7 +310,10 @@ class Components:
         bus = self.started.get(CLUSTER)
         return local if bus is None else bus.total_viewers(name, local)
 
-    def _chat_viewers(self, name: str) -> int:
+    def _chat_viewers(self, name: str) -> int | None:
+        accounts = self.started.get(ACCOUNTS)
+        if accounts is not None and accounts.privacy.hidden(name):
+            return None  # the creator hides the count: the chat's state and frames carry null
         if self._origin(name) is not None:  # served here for another node
             audience = self.viewers.streams.get(name)
             return self._viewers_total(name, audience.concurrent if audience is not None else 0)

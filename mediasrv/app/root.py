@@ -29,6 +29,7 @@ from mediasrv.community.live.gate import GrantGate
 from mediasrv.community.live.grants import PlaybackGrants
 from mediasrv.community.moderation import routes as moderation_routes
 from mediasrv.community.moderation import user_reports
+from mediasrv.community.moderation.insight import analytics_view
 from mediasrv.config import Config
 from mediasrv.delivery import routes as hls_routes
 from mediasrv.delivery import streams_routes
@@ -37,6 +38,7 @@ from mediasrv.httpkit import openapi
 from mediasrv.httpkit.forwarded import parse_networks
 from mediasrv.httpkit.keys import (
     ALERTS,
+    ANALYTICS_ACCESS,
     BLOCKS,
     CHAT,
     CHAT_SOCKETS,
@@ -91,6 +93,7 @@ def create_app(config: Config, *, rtmp_port: int | None = None, clock: Callable[
     app[PLAYBACK] = playback
     app[BLOCKS] = relations
     app[REQUESTER] = optional_user
+    app[ANALYTICS_ACCESS] = analytics_view
     app[HTTP_STATS] = HttpStats()
     app[TRUSTED_PROXIES] = parse_networks(config.http.trusted_proxies)
     app[PROFILE_PARTS] = []

@@ -144,7 +144,8 @@ class Room:
     members: set[Member] = field(default_factory=set)
     history: collections.deque[ChatMessage] = field(default_factory=collections.deque)
     pinned: ChatMessage | None = None
-    viewers: int = 0
+    #: None: the creator hides the count (``hide_viewer_count``).
+    viewers: int | None = 0
     #: In a cluster: called with (room name, payload) for every frame broadcast here, so
     #: the room's members on the other nodes get it too (docs/cluster.md).
     relay: Callable[[str, dict], None] | None = None
@@ -243,7 +244,7 @@ class ChatService:
         self,
         config: ChatConfig,
         *,
-        viewers: Callable[[str], int] = lambda name: 0,
+        viewers: Callable[[str], int | None] = lambda name: 0,
         is_live: Callable[[str], bool] = lambda name: False,
         moderator_check: Callable[[Room, User], bool] | None = None,
         policy: RoomPolicy | None = None,

@@ -492,7 +492,8 @@ async function main() {
     log: $('chat-log'), pinned: $('pinned'), form: $('chat-form'), input: $('chat-input'), send: $('chat-send'),
     off: $('chat-off'),
   }, {
-    onViewers: (n) => { $('viewer-count').textContent = `${fmtCount(n)} watching`; },
+    // null: the creator hides the viewer count (nothing is shown then).
+    onViewers: (n) => { $('viewer-count').textContent = n === null || n === undefined ? '' : `${fmtCount(n)} watching`; },
     onEnded: (reason) => ended(reason),
     // Also what a backstage viewer hears when the live is made public: the banner goes.
     onStarted: () => { if (state.mode === 'offline' || state.mode === 'ended') goLive(); else if (state.backstage) setBackstage(false); },
