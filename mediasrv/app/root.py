@@ -79,10 +79,10 @@ def create_app(config: Config, *, rtmp_port: int | None = None, clock: Callable[
     )
     viewers = ViewerTracker(idle_timeout=config.viewers.idle_timeout)
     hls = HlsService(config.hls, hub, clock=clock)
-    playback = GrantGate(PlaybackGrants(config.live.playback_secret, ttl=config.live.grant_seconds, clock=clock))
     # Who blocked whom (ports.BlockList): made here so that the playback gate can hold it
     # from the first request; loaded from the store when the components start.
     relations = Relations(clock=clock, on_blocked=lambda owner, other: components.user_blocked(owner, other))
+    playback = GrantGate(PlaybackGrants(config.live.playback_secret, ttl=config.live.grant_seconds, clock=clock))
     components = Components(config, Clocks(wall=clock, monotonic=monotonic), hub, viewers, hls, playback,
                             relations=relations, rtmp_port=rtmp_port)
     app[CONFIG] = config

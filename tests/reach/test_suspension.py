@@ -94,6 +94,10 @@ async def test_a_suspension_cuts_the_live_and_refuses_login_publish_chat_and_gif
         assert api.srv.hub.get("alice") is None
         decision = await accounts.check_publish(key, check_only=True)
         assert not decision.allowed and "suspended" in decision.reason
+        # WHIP: the offer is refused on its key, before its SDP is read.
+        whip = await api.http.post("/whip", data=b"v=0\r\n", headers={
+            "Authorization": f"Bearer {key}", "Content-Type": "application/sdp"})
+        assert whip.status == 401 and "suspended" in await whip.text()
         # No chat, no gifts (a token made meanwhile would not authenticate anyway).
         alice_user = api.store.get_user_by_handle("alice")
         carol_user = api.store.get_user_by_handle("carol")
