@@ -107,6 +107,9 @@ async def test_a_mute_only_hides_the_muted_users_messages_from_the_muter(tmp_pat
         assert (await friend_client.say("from friend")).get("text") == "from friend"
         assert (await bob_client.recv("message"))["text"] == "from friend"
         assert all('"second"' not in raw for raw in bob_client.raw)
+        # Nor their gift (the friend saw it).
+        assert any('"type":"gift"' in raw for raw in friend_client.raw)
+        assert all('"type":"gift"' not in raw for raw in bob_client.raw)
 
         listing = await (await api.http.get("/api/me/mutes", headers=bob)).json()
         assert [row["user"]["handle"] for row in listing["users"]] == ["chatty"]
