@@ -123,3 +123,17 @@ async def _ok(api, headers) -> bool:
 async def _summaries(api, headers) -> bool:
     async with api.http.get("/api/broadcasts?stream=alice", headers=headers) as response:
         return bool((await response.json())["broadcasts"])
+
+
+async def test_the_top_gifters_are_the_creators_moderators_and_operators(tmp_path):
+    async with accounts_server(tmp_path) as api:
+        alice = await api.user("alice", "creator")
+        stranger = await api.user("stranger")
+        helper = await api.user("helper")
+        operator = await api.user("op1", "moderator")
+        assert (await api.http.put("/api/users/alice/chat/moderators/helper", headers=alice)).status == 200
+        assert (await api.http.get("/api/streams/alice/leaderboard")).status == 401
+        await api.error(await api.http.get("/api/streams/alice/leaderboard", headers=stranger), 403)
+        for headers in (alice, helper, operator, await api.admin()):
+            response = await api.http.get("/api/streams/alice/leaderboard", headers=headers)
+            assert response.status == 200 and (await response.json())["gifters"] == []
