@@ -280,11 +280,14 @@ class Components:
         return live.end_if_live(handle, reason) if live is not None else bool(self.hub.stop(handle, reason))
 
     def _user_suspended(self, user, suspension) -> None:
-        """A suspended account: its live ends at once, its chat connections close."""
+        """A suspended account: its live ends at once, its chat connections and alert feeds close."""
         self._end_live(user.handle, SUSPENDED_REASON)
         chat = self.started.get(CHAT)
         if chat is not None:
             chat.disconnect_user(user.id, "this account is suspended")
+        alerts = self.started.get(ALERTS)
+        if alerts is not None:
+            alerts.close_user(user.id)
 
     def _creator_demoted(self, user) -> None:
         """A creator made a viewer cannot be live: their live ends."""

@@ -58,6 +58,9 @@ async def test_a_suspension_cuts_the_live_and_refuses_login_publish_chat_and_gif
         other_session = await api.login("alice")
         key = await api.stream_key(alice)
         chat, _ = await join(api, "alice", alice)
+        token = alice["Authorization"].split()[1]
+        feed = await api.http.get(f"/api/me/events?access_token={token}")
+        assert feed.status == 200
         proc = await _go_live(api, alice)
         admin = await api.admin()
 
@@ -76,6 +79,9 @@ async def test_a_suspension_cuts_the_live_and_refuses_login_publish_chat_and_gif
         for headers in (alice, other_session):
             await api.error(await api.http.get("/api/me", headers=headers), 401)
         assert (await chat.recv("error"))["code"] == "suspended"
+        # Her alerts feed ends too (a reconnection would be a 401).
+        await asyncio.wait_for(feed.content.read(), 10)
+        feed.close()
         # Login: 403 with the reason and the end, only for the right password.
         refused = await api.http.post("/api/login", json={"handle": "alice", "password": PASSWORD})
         assert refused.status == 403
