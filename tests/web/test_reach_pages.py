@@ -135,6 +135,20 @@ async def test_an_operator_suspends_from_admin_and_the_user_sees_why(tmp_path):
             await admin.locator("[data-lift=troll]").click()
             await admin.locator("#suspensions", has_text="No account is suspended").wait_for(timeout=UI)
             assert (await api.http.post("/api/login", json={"handle": "troll", "password": PASSWORD})).status == 200
+
+            # A user's card says whether they are suspended and offers Suspend….
+            await admin.fill("#user-handle", "troll")
+            await admin.click("#user-form button[type=submit]")
+            await admin.locator("#user-suspension", has_text="Not suspended").wait_for(timeout=UI)
+            await admin.click("#user-suspend")
+            await admin.locator("#suspend-dialog[open]").wait_for(timeout=UI)
+            await admin.fill("#suspend-reason", "second warning")
+            await admin.select_option("#suspend-for", "")
+            await admin.click("#suspend-submit")
+            await admin.locator("#user-suspension", has_text="until lifted: second warning").wait_for(timeout=UI)
+            await screenshots(admin, "admin-user-suspended")
+            await admin.click("#user-lift")
+            await admin.locator("#user-suspension", has_text="Not suspended").wait_for(timeout=UI)
             admin_errors.check()
             troll_errors.check()
         finally:
