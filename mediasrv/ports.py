@@ -131,3 +131,18 @@ class NoBlocks:
 
     def blocks(self, owner_id: int, other_id: int) -> bool:
         return False
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyticsView:
+    """What one asker may read of a live's statistics (``/api/streams/NAME/stats``, its SSE
+    feed, ``/api/broadcasts``): everything (``full``: the creator, their moderators,
+    operators; a stream no account owns), or what the watch page shows (the viewer count,
+    unless the creator hides it: ``viewers`` False)."""
+
+    full: bool
+    viewers: bool = True
+
+
+#: Everything: a node without accounts, a stream no account owns.
+FULL_ANALYTICS = AnalyticsView(True)

@@ -29,6 +29,8 @@ from mediasrv.cluster.node import advertise_url, node_id
 from mediasrv.community.accounts.login_limit import LoginLimiter
 from mediasrv.community.accounts.mailer import Mailer
 from mediasrv.community.accounts.signup_limit import MailLimiter, RegistrationLimiter
+from mediasrv.community.accounts.relations import Relations
+from mediasrv.community.accounts.suspensions import Suspensions
 from mediasrv.community.accounts.service import AccountService
 from mediasrv.community.alerts.service import AlertHub, GoLiveNotifier
 from mediasrv.community.alerts.webhooks import WebhookSender
@@ -103,6 +105,9 @@ class Components:
     hls: HlsService
     #: Who may play a live stream (built with the application: the HLS routes ask it).
     playback: GrantGate
+    #: Who blocked or muted whom (``ports.BlockList``; built with the application, loaded
+    #: from the store when it opens).
+    relations: Relations = field(default_factory=Relations)
     rtmp_port: int | None = None
     #: What ``start()`` built, by application key (``mediasrv.httpkit.keys``).
     started: dict = field(default_factory=dict)
@@ -160,9 +165,15 @@ class Components:
         image_pool = DecodePool(config.images.decode_workers, config.images.decode_queue)
         stack.callback(image_pool.close)
         # A moderator or admin demoted may hold grants of any private live: revoked.
+        # Suspending an account or demoting a live creator to viewer ends their live at once
+        # (the live control, built below, as the studio's End live; reach: docs/security.md).
+        suspensions = Suspensions(store, clock=clocks.wall, on_suspended=self._user_suspended)
         accounts = AccountService(store, config, clock=clocks.wall,
                                   on_operator_demoted=lambda user: self.playback.revoke_all(),
-                                  image_pool=image_pool, mailer=Mailer(config.email) if config.email.enabled else None)
+                                  image_pool=image_pool, mailer=Mailer(config.email) if config.email.enabled else None,
+                                  on_creator_demoted=self._creator_demoted,
+                                  relations=self.relations, suspensions=suspensions)
+        await accounts.load()
         await asyncio.to_thread(store.purge_expired_tokens, clocks.wall())
         await accounts.bootstrap_admin()
         put(ACCOUNTS, accounts)
@@ -225,7 +236,8 @@ class Components:
             relay=bus.publish_chat if bus is not None else None,
             message_listeners=(analytics.on_chat_message,), clock=clocks.wall, monotonic=clocks.monotonic,
             # A removed moderator's grants of the creator's private live stop working now.
-            on_moderator_removed=self.playback.revoke)
+            on_moderator_removed=self.playback.revoke,
+            relations=self.relations, suspended=suspensions.is_suspended)
         put(MODERATION, moderation)
         put(CHAT, chat)
         put(CHAT_FLUSHER, Flusher(config.chat.flush_interval, config.chat.batch_above))
@@ -234,8 +246,9 @@ class Components:
         stack.push_async_callback(chat.stop)
         stack.callback(hub.remove_listener, chat.on_hub_event)
         # A user banned from a creator's chat cannot send them gifts either (issue 8).
+        # Nor can a user the creator blocked, nor a suspended account (issue 18).
         put(GIFTS, GiftService(config.gifts, store, hub, rooms=lambda: chat.rooms, on_gift=analytics.on_gift,
-                               sender_refused=moderation.is_banned, clock=clocks.wall))
+                               sender_refused=_gift_refusal(accounts, moderation.is_banned), clock=clocks.wall))
 
         if bus is not None:
             await fetcher.start()
@@ -277,6 +290,30 @@ class Components:
 
     # --- what one feature asks of the others, answered here -----------------------------
 
+    def _end_live(self, handle: str, reason: str) -> bool:
+        live = self.started.get(LIVE)
+        return live.end_if_live(handle, reason) if live is not None else bool(self.hub.stop(handle, reason))
+
+    def _user_suspended(self, user, suspension) -> None:
+        """A suspended account: its live ends at once, its chat connections and alert feeds close."""
+        self._end_live(user.handle, SUSPENDED_REASON)
+        chat = self.started.get(CHAT)
+        if chat is not None:
+            chat.disconnect_user(user.id, "this account is suspended")
+        alerts = self.started.get(ALERTS)
+        if alerts is not None:
+            alerts.close_user(user.id)
+
+    def _creator_demoted(self, user) -> None:
+        """A creator made a viewer cannot be live: their live ends."""
+        self._end_live(user.handle, DEMOTED_REASON)
+
+    def user_blocked(self, owner, other) -> None:
+        """``owner`` blocked ``other``: ``other``'s chat connections in ``owner``'s rooms close."""
+        chat = self.started.get(CHAT)
+        if chat is not None:
+            chat.disconnect_user(other.id, f"{owner.handle} blocked you", owner_id=owner.id)
+
     def _is_live(self, name: str) -> bool:
         # A private (backstage) broadcast is not live for the public yet.
         return self.hub.get_public(name) is not None or self._origin(name) is not None
@@ -291,7 +328,10 @@ class Components:
         bus = self.started.get(CLUSTER)
         return local if bus is None else bus.total_viewers(name, local)
 
-    def _chat_viewers(self, name: str) -> int:
+    def _chat_viewers(self, name: str) -> int | None:
+        accounts = self.started.get(ACCOUNTS)
+        if accounts is not None and accounts.privacy.hidden(name):
+            return None  # the creator hides the count: the chat's state and frames carry null
         if self._origin(name) is not None:  # served here for another node
             audience = self.viewers.streams.get(name)
             return self._viewers_total(name, audience.concurrent if audience is not None else 0)
@@ -309,6 +349,21 @@ class Components:
                     and (monitor is None or name not in monitor.streams)):
                 self.viewers.forget(name)
         return {name: audience.concurrent for name, audience in list(self.viewers.streams.items())}
+
+
+#: What the viewers are told when the platform ends a live (the chat's ``stream-ended``).
+SUSPENDED_REASON = "The live was ended by an operator."
+DEMOTED_REASON = "The live was ended: this account can no longer go live."
+
+
+def _gift_refusal(accounts: AccountService, banned):
+    """The gifts' ``sender_refused``: a user the creator blocked, a suspended account, or
+    one banned from the creator's chats (``banned``, moderation's)."""
+    async def refused(creator_id: int, user_id: int) -> bool:
+        if accounts.relations.blocks(creator_id, user_id) or accounts.suspensions.is_suspended(user_id):
+            return True
+        return await banned(creator_id, user_id)
+    return refused
 
 
 def _ingest_stats(hub: Hub, name: str):

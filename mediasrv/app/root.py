@@ -17,8 +17,10 @@ from aiohttp import web
 
 from mediasrv.app.components import Clocks, Components
 from mediasrv.community.accounts import access_routes
+from mediasrv.community.accounts import reach_routes
 from mediasrv.community.accounts import routes as accounts_routes
 from mediasrv.community.accounts.http import optional_user
+from mediasrv.community.accounts.relations import Relations
 from mediasrv.community.chat import routes as chat_routes
 from mediasrv.community.discovery import routes as discovery_routes
 from mediasrv.community.gifts import routes as gifts_routes
@@ -26,6 +28,8 @@ from mediasrv.community.live import routes as live_routes
 from mediasrv.community.live.gate import GrantGate
 from mediasrv.community.live.grants import PlaybackGrants
 from mediasrv.community.moderation import routes as moderation_routes
+from mediasrv.community.moderation import user_reports
+from mediasrv.community.moderation.insight import analytics_view
 from mediasrv.config import Config
 from mediasrv.delivery import media_seen
 from mediasrv.delivery import routes as hls_routes
@@ -35,6 +39,8 @@ from mediasrv.httpkit import openapi
 from mediasrv.httpkit.forwarded import parse_networks
 from mediasrv.httpkit.keys import (
     ALERTS,
+    ANALYTICS_ACCESS,
+    BLOCKS,
     CHAT,
     CHAT_SOCKETS,
     CONFIG,
@@ -74,16 +80,21 @@ def create_app(config: Config, *, rtmp_port: int | None = None, clock: Callable[
     )
     viewers = ViewerTracker(idle_timeout=config.viewers.idle_timeout, max_per_address=config.viewers.max_per_address)
     hls = HlsService(config.hls, hub, clock=clock)
+    # Who blocked whom (ports.BlockList): made here so that the playback gate can hold it
+    # from the first request; loaded from the store when the components start.
+    relations = Relations(clock=clock, on_blocked=lambda owner, other: components.user_blocked(owner, other))
     playback = GrantGate(PlaybackGrants(config.live.playback_secret, ttl=config.live.grant_seconds, clock=clock))
     components = Components(config, Clocks(wall=clock, monotonic=monotonic), hub, viewers, hls, playback,
-                            rtmp_port=rtmp_port)
+                            relations=relations, rtmp_port=rtmp_port)
     app[CONFIG] = config
     app[STARTED_AT] = clock()
     app[HUB] = hub
     app[VIEWERS] = viewers
     app[HLS_SERVICE] = hls
     app[PLAYBACK] = playback
+    app[BLOCKS] = relations
     app[REQUESTER] = optional_user
+    app[ANALYTICS_ACCESS] = analytics_view
     app[HTTP_STATS] = HttpStats()
     app[TRUSTED_PROXIES] = parse_networks(config.http.trusted_proxies)
     app[PROFILE_PARTS] = []
@@ -95,11 +106,13 @@ def create_app(config: Config, *, rtmp_port: int | None = None, clock: Callable[
     media_seen.setup(app)  # issue 18: a cache in front tells of its viewers' media requests
     accounts_routes.setup(app)
     access_routes.setup(app)
+    reach_routes.setup(app)
     discovery_routes.setup(app)
     vod_routes.setup(app)
     recording_links.setup(app, config)
     chat_routes.setup(app, config)
     moderation_routes.setup(app, config)
+    user_reports.setup(app, config)
     gifts_routes.setup(app, config)
     live_routes.setup(app)
     streams_routes.setup(app)

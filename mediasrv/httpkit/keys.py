@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from mediasrv.httpkit.stats import HttpStats
     from mediasrv.observe.monitor import StreamMonitor
     from mediasrv.observe.viewers import ViewerTracker
-    from mediasrv.ports import PlaybackGate
+    from mediasrv.ports import AnalyticsView, BlockList, PlaybackGate
     from mediasrv.recording.recorder import Recorder
     from mediasrv.store import SqliteStore, User
     from mediasrv.transcode.service import TranscodeService
@@ -58,10 +58,16 @@ TRUSTED_PROXIES: web.AppKey[tuple] = web.AppKey("trusted_proxies")
 HLS_SERVICE: web.AppKey[HlsService] = web.AppKey("hls_service")
 #: Who may play a live stream (HLS, RTMP play, the stream's API answers).
 PLAYBACK: web.AppKey[PlaybackGate] = web.AppKey("playback_gate")
+#: Who blocked whom (``ports.BlockList``; ``community.accounts.relations.Relations``).
+BLOCKS: web.AppKey[BlockList] = web.AppKey("blocks")
 #: Who is asking: the logged-in user of a request, or None (``community.accounts.http.
 #: optional_user``; an invalid token is a 401), for the routes of features below the
 #: accounts (observe) whose answer depends on it.
 REQUESTER: web.AppKey[Callable[[web.Request], Awaitable[User | None]]] = web.AppKey("requester")
+#: What the asker may read of a live's figures (``community.moderation.insight``), for
+#: the observe routes: the creator's analytics are theirs (issue 18).
+ANALYTICS_ACCESS: web.AppKey[Callable[[web.Request, str], Awaitable[AnalyticsView]]] = web.AppKey(
+    "analytics_access")
 
 # Set when the application starts, in the order the composition root starts them.
 CLIENT_SESSION: web.AppKey[aiohttp.ClientSession] = web.AppKey("client_session")

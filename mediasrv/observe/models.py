@@ -38,8 +38,9 @@ class StreamStats(ResponseModel):
 
     stream: str
     live: bool
-    viewers: int = Field(description="viewers now (of every node in a cluster); a viewer is a client "
-                                     "(address + user agent) with an open session")
+    viewers: int | None = Field(description="viewers now (of every node in a cluster); a viewer is a client "
+                                            "(address + user agent) with an open session; null when the "
+                                            "creator hides the count from this asker")
     viewers_here: int | None = Field(None, description="viewers of this node (in a cluster)")
     origin: str | None = Field(None, description="the node that ingests it (another node's stream)")
     peak_viewers: int | None = Field(None, description="the most viewers at once in this broadcast (this node)")

@@ -2,7 +2,12 @@
 
 The stats and the feed of a private stream (a creator's backstage: the studio shows its
 health warnings) need the stream's grant (``?pt=``, the playback gate); without it they
-are the 404 of a stream that does not exist."""
+are the 404 of a stream that does not exist.
+
+A creator's figures are theirs (issue 18): ``app[ANALYTICS_ACCESS]`` says what the asker
+may read. The creator, their moderators and operators get every figure; anyone else only
+``stream``, ``live`` and ``viewers`` (null when the creator hides the count), and no
+broadcast summaries of that creator."""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from mediasrv.config import STREAM_NAME_RE
 from mediasrv.httpkit.body import read_query, respond
 from mediasrv.httpkit.cause import cause_of
 from mediasrv.httpkit.keys import (
+    ANALYTICS_ACCESS,
     CLUSTER,
     EDGE,
     HLS_SERVICE,
@@ -34,7 +40,7 @@ from mediasrv.httpkit.models import GRANT_QUERY, STREAM_NAME_PARAM, SseEvent
 from mediasrv.httpkit.openapi import add_route, op, path_param
 from mediasrv.observe import models as m
 from mediasrv.observe.metrics import Sources, make_registry
-from mediasrv.ports import PLAYBACK_GRANT_PARAM, playback_access
+from mediasrv.ports import FULL_ANALYTICS, PLAYBACK_GRANT_PARAM, AnalyticsView, playback_access
 
 
 
@@ -76,19 +82,26 @@ def setup(app: web.Application) -> None:
         "Prometheus metrics", tag="meta", ok_content={"text/plain": {"schema": {"type": "string"}}}))
     add_route(app, "GET", "/api/streams/{name}/stats", stream_stats, op(
         "Live statistics of a stream", tag="streams", params=[name, GRANT_QUERY], ok_schema=m.StreamStats,
-        errors=[404]))
+        errors=[401, 404],
+        description="Every figure for the creator (the stream named after their handle), the moderators they "
+                    "appointed and operators (token as `Authorization: Bearer` or `?access_token=`); anyone "
+                    "else gets `stream`, `live` and `viewers` only (`viewers` null when the creator hides "
+                    "it: `hide_viewer_count`). A stream no account owns shows every figure to everyone."))
     add_route(app, "GET", "/api/streams/{name}/events", stream_events, op(
         "Server-Sent Events: `stats` once a second (data: StreamStats), `ended` at the end", tag="streams",
         description="`ended`'s data is `{\"reason\": null}` after an end by the publisher, or the operator's "
                     "(or the creator's) reason when one stopped the stream (`POST /api/streams/NAME/stop`, "
-                    "`POST /api/me/live/end`).",
+                    "`POST /api/me/live/end`). Each `stats` event carries what `GET /api/streams/NAME/stats` "
+                    "gives the same asker (`?access_token=`: an EventSource sends no header).",
         params=[name, GRANT_QUERY], ok_content={"text/event-stream": {"schema": SseEvent}}, errors=[404]))
     add_route(app, "GET", "/api/broadcasts", broadcasts, op(
         "Summaries of ended broadcasts", tag="streams", auth="optional", query=m.BroadcastQuery,
         ok_schema=m.Broadcasts,
         description="A broadcast that ended without ever going public (the creator's backstage, never made "
                     "public: `private: true`) is listed only for its creator (the stream named after their "
-                    "handle) and for moderators and admins."))
+                    "handle) and for moderators and admins. The summaries of a creator's broadcasts (their "
+                    "analytics) are listed only for that creator, the moderators they appointed and "
+                    "operators; those of a stream no account owns, for everyone."))
 
 
 
@@ -120,6 +133,20 @@ def _may_see(request: web.Request, stream) -> bool:
     return playback_access(request.app.get(PLAYBACK), stream, request.query.get(PLAYBACK_GRANT_PARAM, "")).allowed
 
 
+async def _view(request: web.Request, name: str) -> AnalyticsView:
+    """What the asker may read of ``name``'s figures (everything without accounts)."""
+    access = request.app.get(ANALYTICS_ACCESS)
+    return await access(request, name) if access is not None else FULL_ANALYTICS
+
+
+def _public(snapshot: dict, view: AnalyticsView) -> dict:
+    """``snapshot`` cut to what ``view`` allows: the watch page's figures only."""
+    if view.full:
+        return snapshot
+    return {"stream": snapshot["stream"], "live": snapshot["live"],
+            "viewers": snapshot.get("viewers") if view.viewers else None}
+
+
 async def stream_stats(request: web.Request) -> web.Response:
     health = _health(request)
     name = request.match_info["name"]
@@ -127,19 +154,22 @@ async def stream_stats(request: web.Request) -> web.Response:
     if origin is not None:
         # Another node ingests it: what this node knows (the viewers of every node).
         here = local_viewers(request.app, name)
+        view = await _view(request, name)
         return respond(m.StreamStats, {
             "stream": name, "live": True, "origin": origin.node,
-            "viewers": viewers_total(request.app, name, here), "viewers_here": here,
+            "viewers": viewers_total(request.app, name, here) if view.viewers else None,
+            "viewers_here": here if view.full else None,
         }, headers={"Cache-Control": "no-store"})
     if health is None:
         return web.json_response({"error": "no such stream"}, status=404)
+    view = await _view(request, name)
     snapshot = request.app[MONITOR].snapshot(health)
     if health.ended_at is None and CLUSTER in request.app:
         snapshot["viewers_here"] = snapshot["viewers"]
         snapshot["viewers"] = viewers_total(request.app, name, snapshot["viewers"])
     snapshot["started_at"] = health.stream.started_at
     snapshot["average_viewers"] = round(health.average_viewers, 3)
-    return respond(m.StreamStats, snapshot, headers={"Cache-Control": "no-store"})
+    return respond(m.StreamStats, _public(snapshot, view), headers={"Cache-Control": "no-store"})
 
 
 async def stream_events(request: web.Request) -> web.StreamResponse:
@@ -152,7 +182,11 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     monitor = request.app.get(MONITOR)
     # The broadcast this feed follows: its end_reason says why an operator stopped it.
     health = _health(request)
-    queue = monitor.subscribe(name) if health is not None else None
+    if health is None:
+        return web.json_response({"error": "no such stream"}, status=404)
+    # Who asks is fixed for the feed's life (a hidden viewer count applies from the next feed).
+    view = await _view(request, name)
+    queue = monitor.subscribe(name)
     if queue is None:
         return web.json_response({"error": "no such stream"}, status=404)
     response = web.StreamResponse(headers={
@@ -175,7 +209,7 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
                 break
             if not _may_see(request, health.stream):
                 break  # the grant was voided or expired: the feed ends here
-            await response.write(f"event: stats\ndata: {json.dumps(snapshot)}\n\n".encode())
+            await response.write(f"event: stats\ndata: {json.dumps(_public(snapshot, view))}\n\n".encode())
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
@@ -191,8 +225,20 @@ async def broadcasts(request: web.Request) -> web.Response:
     include: bool | str = False
     if user is not None:
         include = True if user.at_least("moderator") else user.handle
-    rows = await asyncio.to_thread(request.app[STORE].list_broadcasts, query.stream, query.limit,
+    operator = user is not None and user.at_least("moderator")
+    # Another creator's summaries are not the asker's: read more rows, keep those they may see.
+    fetch = query.limit if operator else max(query.limit, 1000)
+    rows = await asyncio.to_thread(request.app[STORE].list_broadcasts, query.stream, fetch,
                                    include_private=include)
+    if not operator:
+        views: dict[str, AnalyticsView] = {}
+        kept = []
+        for row in rows:
+            if row.stream not in views:
+                views[row.stream] = await _view(request, row.stream)
+            if views[row.stream].full:
+                kept.append(row)
+        rows = kept[:query.limit]
     return respond(m.Broadcasts, {"broadcasts": [row.to_json() for row in rows]})
 
 

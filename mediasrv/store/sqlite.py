@@ -16,6 +16,7 @@ from mediasrv.store.accounts import ACCESS_REQUESTS_MIGRATION, ACCOUNTS_MIGRATIO
 from mediasrv.store.gifts import GIFTS_MIGRATION, GiftsMixin
 from mediasrv.store.moderation import MODERATION_MIGRATION, ModerationMixin
 from mediasrv.store.signup import SIGNUP_MIGRATION, SignupMixin
+from mediasrv.store.reach import REACH_MIGRATION, ReachMixin
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,13 +88,13 @@ _MIGRATIONS = [
     # only bumps the version) so that their numbers never collide:
     "",  # 8: who may watch (visibility, invites, the 18+ flag)
 
-    "",  # 9: who may reach whom (blocks, mutes, user reports, suspensions)
+    REACH_MIGRATION,  # 9: who may reach whom (blocks, mutes, user reports, suspensions)
 
     SIGNUP_MIGRATION,  # 10: registration limits and email verification
 ]
 
 
-class SqliteStore(AccountsMixin, ModerationMixin, GiftsMixin, SignupMixin):
+class SqliteStore(AccountsMixin, ModerationMixin, GiftsMixin, SignupMixin, ReachMixin):
     """The embedded store: a SQLite file (``:memory:`` for a throwaway one)."""
 
     def __init__(self, path: str | Path) -> None:

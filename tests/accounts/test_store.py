@@ -10,6 +10,7 @@ import pytest
 from mediasrv.community.accounts.service import evaluate_live_access, hash_password, verify_password
 from mediasrv.store import HandleTaken, SqliteStore, User
 from mediasrv.store.accounts import AccountsMixin
+from tests.support.old_store import database_at
 from mediasrv.store.sqlite import _MIGRATIONS
 
 
@@ -39,19 +40,14 @@ def test_migration_is_appended_and_an_old_database_upgrades(tmp_path):
 def test_a_database_from_before_backstage_keeps_its_settings_with_backstage_off(tmp_path):
     """Migration 6 adds the creators' ``backstage`` setting (off) to existing rows."""
     path = tmp_path / "v5.db"
-    store = SqliteStore(path)
-    alice = store.create_user("alice", "Alice", "h", "creator", 1.0)
-    bob = store.create_user("bob", "Bob", "h", "creator", 1.0)
-    store.update_settings(alice.id, 2.0, title="Hello", save_by_default=False)
-    store.close()
-    db = sqlite3.connect(path)  # as a server before migration 6 left it
-    db.executescript("ALTER TABLE creator_settings DROP COLUMN backstage; ALTER TABLE broadcasts DROP COLUMN private;"
-                     " PRAGMA user_version = 5;")
-    # What migration 10 added (issue 18: email verification).
-    db.executescript("DROP TABLE email_verifications; ALTER TABLE users DROP COLUMN email;"
-                     " ALTER TABLE users DROP COLUMN email_verified_at;")
+    db = database_at(path, 5)  # as a server before migration 6 left it
+    for handle in ("alice", "bob"):
+        db.execute("INSERT INTO users (handle, display_name, password_hash, role, created_at) VALUES (?, ?, 'h', 'creator', 1.0)",
+                   (handle, handle.title()))
+    db.execute("INSERT INTO creator_settings (user_id, title, save_by_default, updated_at) VALUES (1, 'Hello', 0, 2.0)")
     db.close()
     store = SqliteStore(path)
+    alice, bob = store.get_user_by_handle("alice"), store.get_user_by_handle("bob")
     assert store._db.execute("PRAGMA user_version").fetchone()[0] == len(_MIGRATIONS) >= 6
     settings = store.get_settings(alice.id)
     assert (settings.title, settings.save_by_default, settings.backstage) == ("Hello", False, False)

@@ -42,10 +42,10 @@ def test_a_busy_minute_keeps_its_peak():
     assert counters.snapshot(210.0)["active_chatters"] == 50
 
 
-async def _poll(api, path: str, predicate, timeout: float = 10.0) -> dict:
+async def _poll(api, path: str, predicate, timeout: float = 10.0, headers: dict | None = None) -> dict:
     deadline = time.monotonic() + timeout
     while True:
-        response = await api.http.get(path)
+        response = await api.http.get(path, headers=headers or {})
         body = await response.json() if response.status == 200 else None
         if body is not None and predicate(body):
             return body
@@ -66,7 +66,8 @@ async def test_live_feed_and_summary_count_chat_gifts_and_new_followers(tmp_path
         assert (await chat_bob.say("before the broadcast"))["type"] == "message"  # offline: not counted
 
         publication = api.srv.hub.publish("alice", Publisher())
-        events = await api.http.get("/api/streams/alice/events")
+        # The figures are the creator's (issue 18): alice reads them with her token.
+        events = await api.http.get("/api/streams/alice/events", headers=alice)
         assert events.status == 200
         for text in ("hello", "hi"):
             assert (await chat_bob.say(text))["type"] == "message"
@@ -76,7 +77,8 @@ async def test_live_feed_and_summary_count_chat_gifts_and_new_followers(tmp_path
         assert (await send(api, bob, "alice", "heart", "2")).status == 200  # a replay counts once
         assert (await api.http.put("/api/me/following/alice", headers=dave)).status == 200
 
-        stats = await _poll(api, "/api/streams/alice/stats", lambda s: s["analytics"]["new_followers"] == 1)
+        stats = await _poll(api, "/api/streams/alice/stats", lambda s: s["analytics"]["new_followers"] == 1,
+                            headers=alice)
         assert stats["analytics"] == {"chat_messages_per_minute": 3, "active_chatters": 2, "chat_messages": 3,
                                       "unique_chatters": 2, "gifts": 2, "gift_coins": 11,
                                       # rose 1 coin (0 for alice at a 50 % share), heart 10 (5)
@@ -92,7 +94,7 @@ async def test_live_feed_and_summary_count_chat_gifts_and_new_followers(tmp_path
         events.close()
 
         publication.detach(clean=True)
-        body = await _poll(api, "/api/broadcasts?stream=alice", lambda b: len(b["broadcasts"]) == 1)
+        body = await _poll(api, "/api/broadcasts?stream=alice", lambda b: len(b["broadcasts"]) == 1, headers=alice)
         summary = body["broadcasts"][0]
         assert {k: summary[k] for k in ("chat_messages", "peak_messages_per_minute", "unique_chatters", "gifts",
                                         "gift_coins", "new_followers")} == {
@@ -101,7 +103,7 @@ async def test_live_feed_and_summary_count_chat_gifts_and_new_followers(tmp_path
 
         # The next broadcast starts from zero.
         publication = api.srv.hub.publish("alice", Publisher())
-        stats = await (await api.http.get("/api/streams/alice/stats")).json()
+        stats = await (await api.http.get("/api/streams/alice/stats", headers=alice)).json()
         assert stats["analytics"]["chat_messages"] == 0 and stats["analytics"]["gifts"] == 0
         publication.detach(clean=True)
         for client in (chat_bob, chat_carol):

@@ -1,7 +1,7 @@
 """``GET /api/broadcasts`` and a broadcast that never went public (issue 17, item 5): its
 summary is kept (the creator's analytics), marked ``private``, and listed only for its
-creator (the stream named after their handle) and for operators; everyone else sees the
-public broadcasts alone, as if it never happened. Broadcasts are made through the running
+creator (the stream named after their handle) and for operators. Since issue 18 every
+summary of a creator's broadcast is theirs (and operators'): nobody else sees any. Broadcasts are made through the running
 server's own hub (a publisher handle instead of an encoder: what is tested is the monitor,
 the store and the route), and ended, so the monitor writes their summaries."""
 
@@ -40,15 +40,16 @@ async def test_a_never_public_broadcast_is_listed_for_its_creator_and_operators_
                 assert response.status == 200, await response.text()
                 return sorted((b["stream"], b["private"]) for b in (await response.json())["broadcasts"])
 
-        public = [("alice", False), ("dave", False)]
+        # A creator's summaries are their analytics (issue 18): nobody else but operators
+        # sees them, public or not.
         for who in ("anonymous", "fan"):
-            assert await listed(who) == public, who
-        assert await listed("alice") == [("alice", False), ("alice", True), ("dave", False)]
-        assert await listed("dave") == [("alice", False), ("dave", False), ("dave", True)]
+            assert await listed(who) == [], who
+        assert await listed("alice") == [("alice", False), ("alice", True)]
+        assert await listed("dave") == [("dave", False), ("dave", True)]
         everything = [("alice", False), ("alice", True), ("dave", False), ("dave", True)]
         assert await listed("operator") == everything and await listed("admin") == everything
-        assert await listed("fan", "?stream=alice") == [("alice", False)]
-        assert await listed("alice", "?stream=dave") == [("dave", False)]
+        assert await listed("fan", "?stream=alice") == []
+        assert await listed("alice", "?stream=dave") == []
         assert await listed("alice", "?stream=alice&limit=1") == [("alice", True)]  # the newest, hers
         # A token that is no longer valid is told so, not answered as anonymous.
         response = await http.get("/api/broadcasts", headers={"Authorization": "Bearer not-a-valid-token"})

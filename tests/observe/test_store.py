@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from mediasrv.store import BroadcastSummary, SqliteStore
+from tests.support.old_store import database_at
 from mediasrv.store.sqlite import _MIGRATIONS
 
 
@@ -28,11 +29,10 @@ def test_broadcasts_from_before_backstage_stay_public(tmp_path):
     """Migration 7 adds ``private`` (ended without going public): every broadcast saved
     before it was public, and stays listed for everyone."""
     path = tmp_path / "v6.db"
-    store = SqliteStore(path)
-    store.add_broadcast(BroadcastSummary("alice", 100.0, 160.0, 60.0, 3, 1.5, 4, 90.0, 1, 1000, 2000))
-    store.close()
-    db = sqlite3.connect(path)  # as a server before migration 7 left it
-    db.executescript("ALTER TABLE broadcasts DROP COLUMN private; PRAGMA user_version = 6;")
+    db = database_at(path, 6)  # as a server before migration 7 left it
+    db.execute("INSERT INTO broadcasts (stream, started_at, ended_at, duration_seconds, peak_viewers, average_viewers,"
+               " unique_viewers, watch_seconds, reconnects, bytes_in, bytes_out)"
+               " VALUES ('alice', 100.0, 160.0, 60.0, 3, 1.5, 4, 90.0, 1, 1000, 2000)")
     db.close()
     store = SqliteStore(path)
     assert store._db.execute("PRAGMA user_version").fetchone()[0] == len(_MIGRATIONS) >= 7

@@ -30,6 +30,10 @@ OWN_ACCOUNT = {
     ("POST", "/api/me/become-creator"),
     # Issue 18 (abuse-accounts): one's own email, verified by a mailed link.
     ("PUT", "/api/me/email"),
+    # Who may reach whom (issue 18): one's own blocks and mutes, a report of a user.
+    ("POST", "/api/me/blocks/{handle}"), ("DELETE", "/api/me/blocks/{handle}"),
+    ("POST", "/api/me/mutes/{handle}"), ("DELETE", "/api/me/mutes/{handle}"),
+    ("POST", "/api/users/{handle}/report"),
 }
 #: Needs the creator role for one's own channel.
 OWN_CHANNEL = {("POST", "/api/me/stream-key"), ("PATCH", "/api/me/settings"), ("PUT", "/api/me/cover"),

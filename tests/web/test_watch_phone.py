@@ -351,7 +351,8 @@ async def test_creator_moderates_from_a_menu_and_ban_asks_first(site, browser):
     await menu.wait_for(state="visible", timeout=UI)
     assert await button.get_attribute("aria-expanded") == "true"
     assert [t.strip() for t in await menu.locator("[role=menuitem]").all_text_contents()] == \
-        ["Pin", "Delete message", "Time out 10 min", "Ban…", "Report…"]
+        ["Pin", "Delete message", "Time out 10 min", "Ban…", "Report message…",
+         "Report @bob…", "Mute @bob", "Block @bob…"]  # the author: report, mute, block (issue 18)
     box, view = await menu.bounding_box(), page.viewport_size
     assert box["x"] >= 0 and box["x"] + box["width"] <= view["width"] and box["y"] + box["height"] <= view["height"], box
     await page.keyboard.press("Escape")
@@ -366,7 +367,7 @@ async def test_creator_moderates_from_a_menu_and_ban_asks_first(site, browser):
     await page.keyboard.press("ArrowDown")
     assert await page.evaluate(focused) == "delete"
     await page.keyboard.press("End")
-    assert await page.evaluate(focused) == "report"
+    assert await page.evaluate(focused) == "block"  # the last: block the author (issue 18)
     await page.keyboard.press("ArrowDown")
     assert await page.evaluate(focused) == "pin"
     await page.keyboard.press("Escape")

@@ -96,7 +96,7 @@ async def test_ffmpeg_whip_push_is_a_stream_like_any_other(tmp_path):
                 assert response.status == 200 and response.content_type == "image/jpeg"
 
             async def steady_stats():
-                async with http.get(f"{srv.http_url}/api/streams/alice/stats") as response:
+                async with http.get(f"{srv.http_url}/api/streams/alice/stats", headers=alice) as response:  # hers (issue 18)
                     stats = await response.json()
                 return stats if stats.get("fps", 0) > 20 and stats.get("keyframe_interval_ms") else None
 

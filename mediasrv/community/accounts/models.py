@@ -95,6 +95,8 @@ class SettingsChange(RequestModel):
     backstage: bool | None = Field(None, description="a new broadcast starts private (only the creator, their "
                                                      "moderators and operators can play it) until "
                                                      "`POST /api/me/live/public`; applies to the next broadcast")
+    hide_viewer_count: bool | None = Field(None, description="hide the viewer count from everyone but you, your "
+                                                             "moderators and operators (applies at once)")
 
 
 class Page(RequestModel):
@@ -202,6 +204,7 @@ class GoLiveSettings(ResponseModel):
     save_by_default: bool
     backstage: bool = Field(description="a new broadcast starts private until `POST /api/me/live/public`")
     updated_at: float
+    hide_viewer_count: bool = Field(False, description="the viewer count is hidden from the public")
 
 
 class FollowAnswer(ResponseModel):

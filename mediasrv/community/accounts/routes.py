@@ -16,7 +16,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from mediasrv.community.accounts import models as m
 from mediasrv.community.accounts.http import _token, cover_url, handle_param, optional_user, require_user
-from mediasrv.community.accounts.service import AccountService
+from mediasrv.community.accounts.service import AccountService, AccountSuspended
 from mediasrv.httpkit import validate
 from mediasrv.httpkit.body import read_body, read_query, respond
 from mediasrv.httpkit.clients import viewer_address
@@ -184,7 +184,15 @@ async def login(request: web.Request) -> web.Response:
     wait = limiter.retry_after(address, handle)
     if wait:
         raise _too_many("too many failed logins", wait)
-    result = await service.login(handle, password)
+    try:
+        result = await service.login(handle, password)
+    except AccountSuspended as suspended:
+        # Only after the right password: the reason is the account owner's to read.
+        s = suspended.suspension
+        until = "until an operator lifts it" if s.until is None else (
+            "until " + time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(s.until)))
+        raise ApiError(403, f"this account is suspended {until}: {s.reason}", code="suspended",
+                       reason=s.reason, until=s.until) from None
     if result is None:
         limiter.failed(address, handle)
         raise ApiError(401, "wrong handle or password")
@@ -287,6 +295,8 @@ async def follow(request: web.Request) -> web.Response:
     target = await _target(request)
     if target.id == user.id:
         raise ApiError(422, "you cannot follow yourself")
+    if _service(request).relations.blocks(target.id, user.id):
+        raise ApiError(403, f"{target.handle} blocked you: you cannot follow them")
     store = _service(request).store
     added = await asyncio.to_thread(store.follow, user.id, target.id, time.time())
     count = await asyncio.to_thread(store.follower_count, target.id)
@@ -379,15 +389,17 @@ async def rotate_stream_key(request: web.Request) -> web.Response:
     return respond(m.StreamKey, await _key_json(request, user, key), headers=_NO_STORE)
 
 
-def _settings_json(user: User, settings) -> dict:
+def _settings_json(user: User, settings, hide_viewer_count: bool) -> dict:
     return {"title": settings.title, "cover_url": cover_url(user, settings), "chat": settings.chat,
             "save_by_default": settings.save_by_default, "backstage": settings.backstage,
-            "updated_at": settings.updated_at}
+            "updated_at": settings.updated_at, "hide_viewer_count": hide_viewer_count}
 
 
 async def get_settings(request: web.Request) -> web.Response:
     user = await require_user(request, "creator")
-    return respond(m.GoLiveSettings, _settings_json(user, await _service(request).settings(user)))
+    service = _service(request)
+    return respond(m.GoLiveSettings, _settings_json(user, await service.settings(user),
+                                                    service.privacy.hidden(user.handle)))
 
 
 async def update_settings(request: web.Request) -> web.Response:
@@ -406,12 +418,14 @@ async def update_settings(request: web.Request) -> web.Response:
         merged.update(body.chat.model_dump(exclude_none=True))
         values["chat"] = merged
     settings = await service.update_settings(user, **values)
+    if body.hide_viewer_count is not None:
+        await service.privacy.set_hidden(user, body.hide_viewer_count)
     if "chat" in values:
 
         moderation = request.app.get(MODERATION)
         if moderation is not None:  # on/off, slow mode, followers-only: applied to the open chat at once
             await moderation.settings_changed(user.id, user, settings.chat)
-    return respond(m.GoLiveSettings, _settings_json(user, settings))
+    return respond(m.GoLiveSettings, _settings_json(user, settings, service.privacy.hidden(user.handle)))
 
 
 async def _read_form_file(request: web.Request, limit: int) -> bytes:
@@ -542,7 +556,9 @@ def _routes(app: web.Application) -> None:
         description="With `email.enabled` (else 422). The address counts (followers toward live access) once "
                     "its link is opened. At most `email.mails_per_hour` mails per account (429 + Retry-After)."))
     add_route(app, "POST", "/api/login", login, op(
-        "Log in: returns a bearer token", tag=T, errors=[401, 429], body=m.Login, ok_schema=m.LoginAnswer))
+        "Log in: returns a bearer token", tag=T, errors=[401, 403, 429], body=m.Login, ok_schema=m.LoginAnswer,
+        description="403 (`code: suspended`, with `reason` and `until`): the password is right but an operator "
+                    "suspended the account."))
     add_route(app, "POST", "/api/logout", logout, op(
         "Revoke the token used for this request", tag=T, auth="required", ok=204, ok_description="revoked"))
     add_route(app, "GET", "/api/me", me, op("The logged-in user", tag=T, auth="required", ok_schema=m.Profile))
@@ -609,7 +625,7 @@ def _routes(app: web.Application) -> None:
         errors=[400, 404]))
     add_route(app, "PUT", "/api/me/following/{handle}", follow, op(
         "Follow a user (idempotent)", tag=T, auth="required", params=[handle], ok_schema=m.FollowAnswer,
-        errors=[400, 404, 422], description="422: you cannot follow yourself."))
+        errors=[400, 403, 404, 422], description="422: you cannot follow yourself. 403: they blocked you."))
     add_route(app, "DELETE", "/api/me/following/{handle}", unfollow, op(
         "Unfollow a user (idempotent)", tag=T, auth="required", params=[handle], ok_schema=m.FollowAnswer,
         errors=[400, 404]))

@@ -29,6 +29,10 @@ from mediasrv.ports import STREAM_KEY_PREFIX, PublishDecision
 from mediasrv.community.accounts.mailer import Mailer
 from mediasrv.image_pool import DecodePool
 from mediasrv.images import StillImage, decode_cover, inspect_cover
+from mediasrv.community.accounts.privacy import ViewerCountPrivacy
+from mediasrv.community.accounts.relations import Relations
+from mediasrv.community.accounts.suspensions import Suspensions
+from mediasrv.store.reach import Suspension
 from mediasrv.store.accounts import AccessRequest, AccountStore, CreatorSettings, HandleTaken, RequestPending, User
 
 log = logging.getLogger("mediasrv.accounts")
@@ -86,6 +90,15 @@ def sha256_hex(text: str) -> str:
 MIN_FOLLOWERS_SETTING = "live_access.min_followers"
 
 
+class AccountSuspended(Exception):
+    """A login with the right password to a suspended account (the route answers 403 with
+    the reason and the end: only the account's owner learns them)."""
+
+    def __init__(self, suspension: Suspension) -> None:
+        super().__init__(suspension.reason)
+        self.suspension = suspension
+
+
 class AccessRequestRefused(Exception):
     """A live-access request or decision that cannot be taken: ``status`` is the HTTP one."""
 
@@ -141,16 +154,26 @@ class AccountService:
 
     def __init__(self, store: AccountStore, config: Config, *, clock: Callable[[], float] = time.time,
                  on_operator_demoted: Callable[[User], None] = lambda user: None,
+                 on_creator_demoted: Callable[[User], None] = lambda user: None,
+                 relations: Relations | None = None, suspensions: Suspensions | None = None,
+                 privacy: ViewerCountPrivacy | None = None,
                  image_pool: DecodePool | None = None, mailer: Mailer | None = None) -> None:
         """``on_operator_demoted(user)``: told when a moderator's or an admin's role is
         lowered below moderator (the playback gate revokes every private live's grants:
-        operators may play any of them). ``image_pool``: where covers are decoded
-        (bounded; None: a thread each, for tests of other things). ``mailer``: sends
-        verification links when ``email.enabled``."""
+        operators may play any of them). ``on_creator_demoted(user)``: told when a creator
+        (or above) becomes a viewer (their live ends). ``relations``, ``suspensions``,
+        ``privacy``: blocks and mutes, suspended accounts, hidden viewer counts (kept in
+        memory: ``load`` reads them); made here from ``store`` when not given.
+        ``image_pool``: where covers are decoded (bounded; None: a thread each, for tests
+        of other things). ``mailer``: sends verification links when ``email.enabled``."""
         self.store = store
         self.image_pool = image_pool
         self.mailer = mailer
         self.on_operator_demoted = on_operator_demoted
+        self.on_creator_demoted = on_creator_demoted
+        self.relations = relations if relations is not None else Relations(store, clock=clock)
+        self.suspensions = suspensions if suspensions is not None else Suspensions(store, clock=clock)
+        self.privacy = privacy if privacy is not None else ViewerCountPrivacy(store, clock=clock)
         self.config = config
         self.clock = clock
         self.covers_dir = config.data_path / "covers"
@@ -161,6 +184,13 @@ class AccountService:
         return await asyncio.to_thread(fn, *args, **kwargs)
 
     # --- lifecycle ----------------------------------------------------------------------
+
+    async def load(self) -> None:
+        """Read what is decided in memory (blocks and mutes, suspensions, hidden viewer
+        counts) from the store: once, before the first request."""
+        await self.relations.load(self.store)
+        await self.suspensions.load()
+        await self.privacy.load()
 
     async def bootstrap_admin(self) -> User | None:
         """Create the configured admin if no user has its handle (an existing one is kept)."""
@@ -231,13 +261,17 @@ class AccountService:
         return await self._run(self.store.get_user, user_id) if user_id is not None else None
 
     async def login(self, handle: str, password: str) -> tuple[str, float, User] | None:
-        """A new bearer token for valid credentials, else None (same work either way)."""
+        """A new bearer token for valid credentials, else None (same work either way).
+        Raises ``AccountSuspended`` for the right password of a suspended account."""
         user = await self._run(self.store.get_user_by_handle, handle) if HANDLE_RE.fullmatch(handle) else None
         stored = await self._run(self.store.get_password_hash, user.id) if user else None
         ok = await self._run(verify_password, password, stored or _DUMMY_HASH)
         if not (ok and user and stored):
             self.logins_failed += 1
             return None
+        suspension = self.suspensions.active(user.id)
+        if suspension is not None:
+            raise AccountSuspended(suspension)
         token = "msv_" + secrets.token_urlsafe(32)
         now = self.clock()
         expires = now + self.config.accounts.token_lifetime
@@ -247,7 +281,9 @@ class AccountService:
     async def user_for_token(self, token: str) -> User | None:
         if not token or len(token) > 200:
             return None
-        return await self._run(self.store.user_for_token, sha256_hex(token), self.clock())
+        user = await self._run(self.store.user_for_token, sha256_hex(token), self.clock())
+        # Suspending revokes every token; one made meanwhile still does not authenticate.
+        return None if user is None or self.suspensions.is_suspended(user.id) else user
 
     async def logout(self, token: str) -> bool:
         return await self._run(self.store.delete_token, sha256_hex(token))
@@ -284,7 +320,12 @@ class AccountService:
         changed = await self._run(self.store.get_user, user.id)
         if user.at_least("moderator") and changed is not None and not changed.at_least("moderator"):
             self.on_operator_demoted(changed)
+        if user.at_least("creator") and changed is not None and not changed.at_least("creator"):
+            self.on_creator_demoted(changed)  # a viewer cannot be live: their live ends
         return changed
+
+    async def user_by_id(self, user_id: int) -> User | None:
+        return await self._run(self.store.get_user, user_id)
 
     async def get_user(self, handle: str) -> User | None:
         if not HANDLE_RE.fullmatch(handle):
@@ -381,6 +422,10 @@ class AccountService:
         if user is None:
             self.publishes_refused += refused
             return PublishDecision(False, reason="unknown stream key")
+        suspension = self.suspensions.active(user.id)
+        if suspension is not None:
+            self.publishes_refused += refused
+            return PublishDecision(False, reason=f"this account is suspended: {suspension.reason}")
         access = await self.live_access(user)
         if not access.allowed:
             self.publishes_refused += refused
@@ -460,5 +505,5 @@ class AccountService:
 
 
 __all__ = [
-    "AccountService", "HandleTaken", "LiveAccess", "evaluate_live_access", "hash_password", "verify_password",
+    "AccountService", "AccountSuspended", "HandleTaken", "LiveAccess", "evaluate_live_access", "hash_password", "verify_password",
 ]

@@ -73,6 +73,15 @@ class AlertHub:
                 queue.put_nowait((event, data))
                 self.sent += 1
 
+    def close_user(self, user_id: int) -> int:
+        """End ``user_id``'s open feeds (their account was suspended); how many."""
+        feeds = self._feeds.get(user_id, ())
+        for queue in feeds:
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(None)
+        return len(feeds)
+
     def close(self) -> None:
         """End every feed (server shutdown)."""
         for feeds in self._feeds.values():

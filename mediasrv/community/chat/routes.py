@@ -121,6 +121,8 @@ async def chat(request: web.Request) -> web.StreamResponse:
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
         elif member.closed == "banned":
             await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"banned from this chat")
+        elif member.closed == "removed":  # blocked by the creator, or the account suspended
+            await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"removed from this chat")
 
     writer = asyncio.get_running_loop().create_task(pump(), name=f"chat-writer-{name}")
     try:
@@ -142,7 +144,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
         service.leave(room, member)
         if member.closed is None:
             member.close("gone")
-        if member.closed == "banned":
+        if member.closed in ("banned", "removed"):
             # The writer is sending the last frame and the 1008 close: let it finish.
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(asyncio.shield(writer), 2.0)
@@ -173,7 +175,9 @@ def setup(app: web.Application, config: Config) -> None:
             "Client requests: `message` {text}, `pin` {id}, `unpin`, `delete` {id}, `timeout` {user, minutes}, "
             "`untimeout` {user}, `ban` {user, reason}, `unban` {user}, `slow_mode` {seconds}, `followers_only` "
             "{on}, `report` {kind, id|user, reason}. A user banned from the creator's chats is refused with 403 "
-            "before the upgrade; a ban closes their open connections (code 1008). All fields are plain "
+            "before the upgrade; a ban closes their open connections (code 1008). So is a user the creator blocked "
+            "(403 `blocked`; blocking closes their connections) and a suspended account (403 `suspended`). A "
+            "user never gets the messages of those they blocked or muted (live or in `history`). All fields are plain "
             "text: render them as text, never as HTML. A client that cannot keep up with "
             f"`chat.send_buffer` ({config.chat.send_buffer}) queued frames is disconnected. See docs/chat.md."),
         params=[path_param("name", "public stream name (the creator's handle in auth.mode accounts)",

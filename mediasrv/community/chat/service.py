@@ -28,6 +28,7 @@ from typing import Awaitable, Callable, Iterable, Mapping, Protocol
 from mediasrv.config import ChatConfig
 from mediasrv.httpkit.jsonlimits import too_deep
 from mediasrv.hub import StreamEnded, StreamStarted, StreamWentPublic
+from mediasrv.community.accounts.relations import Relations
 from mediasrv.community.chat.rules import ChatRefused, RefusalCode, RoomRules, Speaker
 from mediasrv.store import User
 
@@ -144,10 +145,14 @@ class Room:
     members: set[Member] = field(default_factory=set)
     history: collections.deque[ChatMessage] = field(default_factory=collections.deque)
     pinned: ChatMessage | None = None
-    viewers: int = 0
+    #: None: the creator hides the count (``hide_viewer_count``).
+    viewers: int | None = 0
     #: In a cluster: called with (room name, payload) for every frame broadcast here, so
     #: the room's members on the other nodes get it too (docs/cluster.md).
     relay: Callable[[str, dict], None] | None = None
+    #: ``hides(viewer_id, author_id)``: the viewer blocked or muted the author (their
+    #: messages are not fanned out to that viewer, nor shown in the history they get).
+    hides: Callable[[int, int], bool] | None = None
 
     def is_creator(self, user: User | None) -> bool:
         if user is None:
@@ -169,13 +174,24 @@ class Room:
             self.history = collections.deque(m for m in self.history if m.user_id != user_id)
         return removed
 
-    def broadcast(self, payload: dict) -> int:
+    def broadcast(self, payload: dict, *, author_id: int | None = None) -> int:
         """Queue ``payload`` for every member (and, in a cluster, relay it to the room on
-        the other nodes); return how many members here got it."""
+        the other nodes); return how many members here got it. ``author_id``: the user who
+        wrote it; members who blocked or muted them do not get it (encoded once all the same)."""
         if self.relay is not None and payload.get("type") not in NODE_LOCAL_FRAMES:
             self.relay(self.name, payload)
         frame = encode(payload)
-        return sum(member.push(frame) for member in list(self.members))
+        members = list(self.members)
+        if author_id is not None and self.hides is not None:
+            hides = self.hides
+            members = [m for m in members if m.user is None or not hides(m.user.id, author_id)]
+        return sum(member.push(frame) for member in members)
+
+    def history_for(self, user: User | None) -> list[ChatMessage]:
+        """The history as ``user`` sees it: without the messages of those they blocked or muted."""
+        if user is None or self.hides is None:
+            return list(self.history)
+        return [m for m in self.history if not (m.user_id and self.hides(user.id, m.user_id))]
 
     def apply_remote(self, payload: dict) -> None:
         """Follow a frame from another node in this room's state (history, pin), then
@@ -229,7 +245,7 @@ class ChatService:
         self,
         config: ChatConfig,
         *,
-        viewers: Callable[[str], int] = lambda name: 0,
+        viewers: Callable[[str], int | None] = lambda name: 0,
         is_live: Callable[[str], bool] = lambda name: False,
         moderator_check: Callable[[Room, User], bool] | None = None,
         policy: RoomPolicy | None = None,
@@ -239,10 +255,17 @@ class ChatService:
         rooms: dict[str, Room] | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        relations: Relations | None = None,
+        suspended: Callable[[int], bool] = lambda user_id: False,
     ) -> None:
         """``policy`` and ``extra_handlers``: moderation's hooks and requests; ``relay``: in a
         cluster, where rooms send their frames (``ClusterBus.publish_chat``); ``rooms``: the
-        room directory, shared with moderation (the composition root makes it)."""
+        room directory, shared with moderation (the composition root makes it);
+        ``relations``: who blocked or muted whom (a blocked user cannot join or write in the
+        blocker's rooms; a blocker or muter does not see the other's messages);
+        ``suspended(user_id)``: a suspended account cannot chat."""
+        self.relations = relations
+        self.suspended = suspended
         self.config = config
         self.viewers = viewers
         self.is_live = is_live
@@ -311,7 +334,8 @@ class ChatService:
             rules = RoomRules(server_words=tuple(cfg.banned_words), rate=cfg.rate, per=cfg.per, burst=cfg.burst,
                               max_chars=cfg.max_chars)
             room = self.rooms[name] = Room(name, rules, cfg.history, owner_id=owner_id,
-                                           viewers=self.viewers(name), relay=self._relay)
+                                           viewers=self.viewers(name), relay=self._relay,
+                                           hides=self.relations.hides if self.relations is not None else None)
         elif owner_id is not None:
             room.owner_id = owner_id
         return room
@@ -388,14 +412,15 @@ class ChatService:
                 you.update(self.policy.you(room, user))
         return {"type": "state", "stream": room.name, "live": self.is_live(room.name), "viewers": room.viewers,
                 "enabled": enabled, "pinned": room.pinned.to_json() if room.pinned else None,
-                "history": [m.to_json() for m in room.history], "you": you}
+                "history": [m.to_json() for m in room.history_for(user)], "you": you}
 
     async def admit(self, room: Room, user: User | None) -> None:
         """Before ``join``: raises ``ChatError`` when the connection is refused (the room,
         if it was made for it, is forgotten again)."""
-        if self.policy is None:
-            return
         try:
+            self._check_reach(room, user)
+            if self.policy is None:
+                return
             await self.policy.admit(room, user)
         except ChatError:
             self.forget_if_idle(room)
@@ -427,6 +452,30 @@ class ChatService:
             raise ChatError(RefusalCode.NOT_LOGGED_IN.value, "log in to chat")
         return member.user
 
+    def _check_reach(self, room: Room, user: User | None) -> None:
+        """Refuse a suspended account, and a user the room's creator blocked."""
+        if user is None:
+            return
+        if self.suspended(user.id):
+            raise ChatError("suspended", "this account is suspended")
+        if self.relations is not None and room.owner_id is not None and self.relations.blocks(room.owner_id, user.id):
+            raise ChatError("blocked", f"{room.name} blocked you: you cannot chat in their rooms")
+
+    def disconnect_user(self, user_id: int, reason: str, *, owner_id: int | None = None) -> int:
+        """Close every connection of ``user_id`` (only in ``owner_id``'s rooms when given),
+        each told why in a last ``error`` frame; returns how many were closed."""
+        closed = 0
+        frame = encode(ChatError("blocked" if owner_id is not None else "suspended", reason).to_json())
+        for room in list(self.rooms.values()):
+            if owner_id is not None and room.owner_id != owner_id:
+                continue
+            for member in list(room.members):
+                if member.user is not None and member.user.id == user_id:
+                    member.close("removed", final_frame=frame)
+                    room.members.discard(member)
+                    closed += 1
+        return closed
+
     @staticmethod
     def _message_id(request: dict) -> str:
         message_id = request.get("id")
@@ -436,6 +485,7 @@ class ChatService:
 
     async def _on_message(self, room: Room, member: Member, request: dict) -> None:
         user = self._writer(member)
+        self._check_reach(room, user)
         speaker = Speaker(user.id, is_moderator=self.can_moderate(room, user), is_creator=room.is_creator(user))
         if self.policy is not None:
             speaker = await self.policy.speaker(room, user, speaker)
@@ -450,7 +500,7 @@ class ChatService:
         while len(room.history) > room.history_size:
             room.history.popleft()
         self.messages_sent += 1
-        room.broadcast(message.to_json())
+        room.broadcast(message.to_json(), author_id=user.id)
         for listener in self.message_listeners:
             listener(room, message)
 

@@ -54,14 +54,14 @@ class LiveStream(Picture):
     name: str
     title: str
     creator: Creator | None
-    viewers: int
+    viewers: int | None = Field(description="viewers now; null when the creator hides the count")
     started_at: str = Field(description="ISO 8601, UTC")
     cover_url: str | None
     thumbnail_url: str | None
     image_url: str | None = Field(description="the cover, else the thumbnail")
     playback_url: str
     followed: bool
-    score: float = Field(description="ranking score, see docs/api.md")
+    score: float | None = Field(description="ranking score, see docs/api.md (null with the viewer count hidden)")
 
 
 class LiveListing(ResponseModel):

@@ -121,24 +121,30 @@ async def _items(request: web.Request, *, following_only: bool) -> list[dict]:
             creator = {"handle": card.user.handle, "display_name": card.user.display_name,
                        "followers": card.followers, "profile_url": f"{base}/api/users/{card.user.handle}"}
             title = card.settings.title or card.user.display_name
+        # A creator who hides their viewer count: null for everyone but them and operators
+        # (the score, which would tell it, too; the ranking still uses it).
+        hidden = (card is not None and service is not None and service.privacy.hidden(stream.name)
+                  and not (user is not None and (user.id == card.user.id or user.at_least("moderator"))))
+        ranking = score(viewers, average, card.followers if card else 0, is_followed)
         items.append({
             "name": stream.name,
             "title": title,
             "creator": creator,
-            "viewers": viewers,
+            "viewers": None if hidden else viewers,
             "started_at": iso(stream.started_at),
             "cover_url": cover,
             "thumbnail_url": thumbnail_url,
             "image_url": cover or thumbnail_url,
             "playback_url": f"{base}/live/{stream.name}/index.m3u8",
             "followed": is_followed,
-            "score": score(viewers, average, card.followers if card else 0, is_followed),
+            "score": None if hidden else ranking,
             **picture(stream.stream),
             "_started": stream.started_at,
+            "_score": ranking,
         })
-    items.sort(key=lambda item: (-item["score"], -item["_started"], item["name"]))
+    items.sort(key=lambda item: (-item["_score"], -item["_started"], item["name"]))
     for item in items:
-        del item["_started"]
+        del item["_started"], item["_score"]
     return items[:limit]
 
 

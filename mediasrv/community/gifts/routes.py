@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from mediasrv.community.accounts.http import handle_param, require_user
+from mediasrv.community.accounts.http import handle_param, optional_user, require_user
 from mediasrv.community.accounts.models import HANDLE_PARAM
 from mediasrv.community.gifts import models as m
 from mediasrv.community.gifts.service import GiftRefused, GiftService
 from mediasrv.config import Config, HANDLE_RE, STREAM_NAME_RE, STREAM_NAME_RULE
 from mediasrv.httpkit import validate
 from mediasrv.httpkit.body import read_body, read_query, respond
-from mediasrv.httpkit.keys import ACCOUNTS, CONFIG, GIFTS, HUB
+from mediasrv.httpkit.keys import ACCOUNTS, ANALYTICS_ACCESS, CONFIG, GIFTS, HUB
 from mediasrv.httpkit.models import STREAM_NAME_PARAM
 from mediasrv.httpkit.openapi import add_route, op, path_param
 from mediasrv.httpkit.validate import ApiError
@@ -120,6 +120,13 @@ async def send_gift(request: web.Request) -> web.Response:
 async def leaderboard(request: web.Request) -> web.Response:
     service = _service(request)
     name, creator = await _stream_creator(request)
+    # Who gave how many coins is the creator's analytics (issue 18): theirs, their
+    # moderators' and operators'.
+    access = request.app.get(ANALYTICS_ACCESS)
+    if access is not None and not (await access(request, creator.handle)).full:
+        if await optional_user(request) is None:
+            raise ApiError(401, "log in first: a creator's gifters are theirs to see")
+        raise ApiError(403, "only the creator, their moderators and operators can see their top gifters")
     scope = read_query(request, m.LeaderboardQuery).scope
     rows = await service.leaderboard(creator, live_only=scope == "broadcast", stream_name=name)
     return respond(m.Leaderboard, {"stream": name, "scope": scope, "live": request.app[HUB].get_public(name) is not None,
@@ -186,8 +193,8 @@ def _routes(app: web.Application, config: Config) -> None:
         ok_description="sent (200 with replayed: true for a repeated request_id)",
         errors=[402, 403, 404, 409, 422]))
     add_route(app, "GET", "/api/streams/{name}/leaderboard", leaderboard, op(
-        "Top gifters of a stream", tag=T, errors=[400, 404], params=[name], query=m.LeaderboardQuery,
-        ok_schema=m.Leaderboard))
+        "Top gifters of a stream (the creator, their moderators, operators)", tag=T, auth="required",
+        errors=[400, 401, 403, 404], params=[name], query=m.LeaderboardQuery, ok_schema=m.Leaderboard))
     add_route(app, "GET", "/api/users/{handle}/earnings", earnings, op(
         "A creator's gift earnings in coins and money (the creator or an admin)", tag=T, auth="required",
         params=[handle], errors=[400, 403, 404], ok_schema=m.Earnings))

@@ -142,7 +142,8 @@ class GiftService:
     def _announce(self, sender: User, gift: GiftConfig, record: GiftRecord) -> None:
         room = self.rooms().get(record.stream)
         if room is not None:
-            room.broadcast(self.frame(sender, gift, record))
+            # Those who blocked or muted the sender do not see their gift either.
+            room.broadcast(self.frame(sender, gift, record), author_id=sender.id)
         if self.on_gift is not None and record.broadcast_started_at is not None:
             self.on_gift(record.stream, record.price, record.creator_coins)
 

@@ -87,6 +87,15 @@ class LiveControl:
 
     # --- the creator's actions ----------------------------------------------------------
 
+    def end_if_live(self, name: str, reason: str) -> bool:
+        """``end`` when ``name`` is live (an account suspended, a creator demoted: the
+        platform ends it, as the studio's End live does); False when it was not."""
+        try:
+            self.end(name, reason)
+        except NotLive:
+            return False
+        return True
+
     def current(self, name: str) -> Stream | None:
         """The live broadcast of ``name`` (publishing, or waiting for its publisher to
         reconnect), private or public."""
@@ -100,8 +109,9 @@ class LiveControl:
             raise NotLive("you are not live: there is no broadcast to make public")
         return stream, self.hub.make_public(name)
 
-    def end(self, name: str) -> Stream:
+    def end(self, name: str, reason: str = ENDED_BY_CREATOR) -> Stream:
         """End the broadcast of ``name`` now and hold the name (``live.end_hold_seconds``).
+        ``reason``: what the viewers are told (an operator's suspension, a demotion).
         Raises ``NotLive``."""
         stream = self.hub.get(name)
         if stream is None:
@@ -110,7 +120,7 @@ class LiveControl:
         if hold > 0:
             # Held before the publisher is kicked: an encoder that reconnects at once is refused.
             self._holds[name] = self.monotonic() + hold
-        self.hub.stop(name, ENDED_BY_CREATOR)
+        self.hub.stop(name, reason)
         return stream
 
     # --- who may watch a private live ---------------------------------------------------

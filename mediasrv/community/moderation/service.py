@@ -38,6 +38,7 @@ from mediasrv.community.moderation.rules import (
     timeout_until,
 )
 from mediasrv.community.chat.service import ChatError, ChatService, Handler, Member, Room, encode
+from mediasrv.community.accounts.relations import Relations
 from mediasrv.store import SqliteStore, User
 from mediasrv.store.moderation import Report
 
@@ -580,15 +581,17 @@ def moderated_chat(
     clock: Callable[[], float] = time.time,
     monotonic: Callable[[], float] = time.monotonic,
     on_moderator_removed: Callable[[str], None] = lambda creator: None,
+    relations: Relations | None = None,
+    suspended: Callable[[int], bool] = lambda user_id: False,
 ) -> tuple[ChatService, ModerationService]:
     """The chat with moderation as its room policy, sharing one room directory: what the
     composition root builds (and tests build the same way). ``clock`` is the wall clock
     (bans, timeouts, the log), ``monotonic`` the chat's own; ``on_moderator_removed``:
-    see ``ModerationService``."""
+    see ``ModerationService``; ``relations``, ``suspended``: see ``ChatService``."""
     rooms: dict[str, Room] = {}
     moderation = ModerationService(store, config.moderation, rooms=rooms, is_live=is_live, chat_clock=monotonic,
                                    clock=clock, on_moderator_removed=on_moderator_removed)
     chat = ChatService(config.chat, viewers=viewers, is_live=is_live, policy=moderation,
                        extra_handlers=moderation.handlers(), relay=relay, message_listeners=message_listeners,
-                       rooms=rooms, clock=monotonic, wall_clock=clock)
+                       rooms=rooms, clock=monotonic, wall_clock=clock, relations=relations, suspended=suspended)
     return chat, moderation

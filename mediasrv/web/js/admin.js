@@ -22,7 +22,7 @@ async function loadLive() {
     body.replaceChildren(...rows.map((s) => el('tr', { dataset: { stream: s.name } },
       el('td', { dataset: { label: 'Stream' } }, el('a', { href: `/watch/${encodeURIComponent(s.name)}`, text: s.name })),
       el('td', { dataset: { label: 'Title' }, text: s.title || '' }),
-      el('td', { dataset: { label: 'Viewers' }, text: fmtCount(s.viewers) }),
+      el('td', { dataset: { label: 'Viewers' }, text: s.viewers === null ? 'hidden' : fmtCount(s.viewers) }),
       // How long it has been live (h:mm:ss), its start time on hover and for screen readers.
       el('td', { dataset: { label: 'Live for' } }, el('time', { datetime: s.started_at, title: `since ${fmtTime(Date.parse(s.started_at) / 1000)}`,
         text: fmtDuration(Date.now() / 1000 - Date.parse(s.started_at) / 1000) })),
@@ -80,7 +80,9 @@ async function loadReports() {
         cell('What', {}, describeReport(r), ' ', el('a', { href: `/watch/${encodeURIComponent(r.stream)}`, text: 'open' })),
         cell('Reason', { text: r.reason }),
         cell('Status', { text: r.status === 'open' ? 'open' : `${r.status} by ${r.resolved_by || '?'}${r.resolution ? `: ${r.resolution}` : ''}` }),
-        cell('Actions', {}, r.status === 'open' ? el('div', { class: 'row' }, close('resolved'), close('dismissed')) : ''));
+        cell('Actions', {}, r.status === 'open' ? el('div', { class: 'row' }, close('resolved'), close('dismissed'),
+          r.target_user ? el('button', { class: 'small danger', type: 'button', text: 'Suspend…', dataset: { suspend: r.target_user },
+            'aria-label': `Suspend ${r.target_user}`, onclick: () => openSuspend(r.target_user) }) : null) : ''));
     }));
     if (!data.reports.length) body.replaceChildren(el('tr', {}, el('td', { colspan: 7, class: 'muted', text: 'No reports here.' })));
   } catch (e) {
@@ -116,6 +118,67 @@ async function submitResolve(event) {
     $('resolve-error').textContent = errorText(e);
   }
   loadReports();
+}
+
+// --- suspensions (issue 18): who cannot sign in, go live, chat or gift now ------------------
+
+let suspended = [];
+
+async function loadSuspensions() {
+  const body = $('suspensions');
+  try {
+    suspended = (await api('/api/admin/suspensions')).suspensions || [];
+    body.replaceChildren(...suspended.map((s) => el('tr', { dataset: { suspended: s.handle } },
+      el('td', { dataset: { label: 'Account' } }, el('a', { href: `/watch/${encodeURIComponent(s.handle)}`, text: `@${s.handle}` })),
+      el('td', { dataset: { label: 'Reason' }, text: s.reason }),
+      el('td', { dataset: { label: 'Until' }, text: s.until ? fmtTime(s.until) : 'until lifted' }),
+      el('td', { dataset: { label: 'By' }, text: s.by || '?' }),
+      el('td', { dataset: { label: 'Actions' } }, el('button', { class: 'small', type: 'button', text: 'Lift',
+        'aria-label': `Lift ${s.handle}'s suspension`, dataset: { lift: s.handle }, onclick: () => lift(s.handle) })))));
+    if (!suspended.length) body.replaceChildren(el('tr', {}, el('td', { colspan: 5, class: 'muted',
+      text: 'No account is suspended. To suspend one, search its handle under Users, or use Suspend on a report.' })));
+  } catch (e) {
+    body.replaceChildren(el('tr', {}, el('td', { colspan: 5, text: errorText(e) })));
+  }
+}
+
+async function lift(handle) {
+  try {
+    await api(`/api/admin/users/${encodeURIComponent(handle)}/suspension`, { method: 'DELETE' });
+    toast(`@${handle} can sign in again.`);
+  } catch (e) { toast(errorText(e), true); }
+  loadSuspensions();
+  if ($('user-handle').value.trim().toLowerCase() === handle) lookUp();
+}
+
+let suspending = null;
+
+function openSuspend(handle) {
+  suspending = handle;
+  $('suspend-title').textContent = `Suspend @${handle}`;
+  $('suspend-what').textContent = `@${handle} is signed out everywhere, their live (if any) ends now, and they cannot sign in, go live, chat or send gifts until the suspension ends.`;
+  $('suspend-reason').value = '';
+  $('suspend-error').textContent = '';
+  $('suspend-dialog').showModal();
+  $('suspend-reason').focus();
+}
+
+async function submitSuspend(event) {
+  event.preventDefault();
+  const handle = suspending;
+  const reason = $('suspend-reason').value.trim();
+  if (!reason) { $('suspend-error').textContent = 'Give a reason: they are shown it.'; return; }
+  const seconds = Number($('suspend-for').value);
+  const body = seconds ? { reason, until: Date.now() / 1000 + seconds } : { reason };
+  try {
+    const answer = await api(`/api/admin/users/${encodeURIComponent(handle)}/suspension`, { method: 'POST', body });
+    $('suspend-dialog').close();
+    toast(answer.ended_live ? `@${handle} is suspended; their live was ended.` : `@${handle} is suspended.`);
+  } catch (e) {
+    $('suspend-error').textContent = errorText(e);
+  }
+  loadSuspensions();
+  if ($('user-handle').value.trim().toLowerCase() === handle) lookUp();
 }
 
 // --- users: search by the start of a handle, or those waiting for live access ---------
@@ -168,9 +231,18 @@ async function lookUp() {
         try { const r = await api(`/api/users/${encodeURIComponent(handle)}/live-access`, { method: 'PUT', body: { access: value } });
           toast(r.stopped_live_stream ? 'Access revoked; their live stream was stopped.' : 'Live access updated.'); lookUp(); } catch (e) { toast(errorText(e), true); }
       } });
+    await loadSuspensions();
+    const suspension = suspended.find((s) => s.handle === user.handle);
+    const mayAct = user.handle !== me.handle && (atLeast(me, 'admin') || !atLeast(user, 'moderator'));
     card.replaceChildren(el('div', { class: 'stack' },
       el('h3', { text: `${user.display_name} (@${user.handle})` }),
       el('p', { class: 'muted', text: `${fmtCount(user.followers)} followers · ${user.live ? 'live now' : 'offline'}` }),
+      el('div', { class: 'row' }, el('span', { id: 'user-suspension', text: suspension
+        ? `Suspended ${suspension.until ? `until ${fmtTime(suspension.until)}` : 'until lifted'}: ${suspension.reason}` : 'Not suspended.' }),
+      suspension
+        ? el('button', { class: 'small', type: 'button', text: 'Lift suspension', id: 'user-lift', onclick: () => lift(user.handle) })
+        : el('button', { class: 'small danger', type: 'button', text: 'Suspend…', id: 'user-suspend', disabled: !mayAct,
+          onclick: () => openSuspend(user.handle) })),
       el('div', { class: 'row' }, el('label', { class: 'inline', for: 'user-role', text: 'Role' }), role,
         el('button', { class: 'small', type: 'button', text: 'Change role', disabled: !isAdmin, onclick: async () => {
           try { await api(`/api/users/${encodeURIComponent(handle)}/role`, { method: 'PUT', body: { role: role.value } }); toast('Role changed.'); lookUp(); } catch (e) { toast(errorText(e), true); }
@@ -250,6 +322,7 @@ async function start() {
   started = true;
   loadLive();
   loadReports();
+  loadSuspensions();
   setInterval(loadLive, 5000);
   setInterval(loadReports, 15000);
   if (atLeast(me, 'admin')) {
@@ -273,6 +346,8 @@ $('user-more').addEventListener('click', () => searchUsers(userQuery, true));
 $('resolve-form').addEventListener('submit', submitResolve);
 $('resolve-cancel').addEventListener('click', () => $('resolve-dialog').close());
 $('stop-form').addEventListener('submit', submitStop);
+$('suspend-form').addEventListener('submit', submitSuspend);
+$('suspend-cancel').addEventListener('click', () => $('suspend-dialog').close());
 $('stop-cancel').addEventListener('click', () => $('stop-dialog').close());
 $('threshold-form').addEventListener('submit', (e) => { e.preventDefault(); saveThreshold(Number($('min-followers').value)); });
 $('threshold-reset').addEventListener('click', () => saveThreshold(null));

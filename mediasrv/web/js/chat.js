@@ -12,7 +12,8 @@ export class ChatPanel {
    * @param {string} stream
    * @param {object} nodes  {log, pinned, form, input, send, off (the "chat is off" notice), viewers}
    * @param {object} hooks  {onState(state), onEnded(), onStarted(), onGift(frame), onViewers(n), onReport(msg), needLogin(),
-   *                         onStopped(reason) ('banned' or 'unknown': the chat stopped for good)}
+   *                         onStopped(reason) ('banned', 'blocked', 'suspended' or 'unknown': the chat stopped for good),
+   *                         onUser(action, handle) ('report', 'mute', 'block': a message's author)}
    */
   constructor(stream, nodes, hooks = {}) {
     this.stream = stream;
@@ -87,12 +88,14 @@ export class ChatPanel {
    *  transient and retried with back-off. */
   async diagnose(t) {
     let status = 0;
+    let code = '';  // why a 403: banned, blocked (by the creator) or suspended (the account)
     try {
       const response = await fetch(this.path(), { headers: t ? { Authorization: `Bearer ${t}` } : {}, cache: 'no-store' });
       status = response.status;
+      if (status === 403) code = (await response.json().catch(() => ({}))).code || '';
     } catch { /* the server is away: transient */ }
     if (this.ws || this.closedByUs || this.stopped) return;  // reconnected or closed meanwhile
-    if (status === 403) this.stop('banned');
+    if (status === 403) this.stop(code === 'blocked' || code === 'suspended' ? code : 'banned');
     else if (status === 404) this.stop('unknown');
     else if (status === 401 && t) clearSession();
     else this.later();
@@ -206,6 +209,12 @@ export class ChatPanel {
     if (this.stopped === 'banned') {
       notice = [el('strong', { text: 'You are banned from this chat' }),
         el('span', { class: 'muted', text: 'The creator or a moderator banned you: you cannot write here or send gifts.' })];
+    } else if (this.stopped === 'blocked') {
+      notice = [el('strong', { text: 'You cannot chat here' }),
+        el('span', { class: 'muted', text: 'The creator blocked you: you cannot write here, follow them or send gifts.' })];
+    } else if (this.stopped === 'suspended') {
+      notice = [el('strong', { text: 'Your account is suspended' }),
+        el('span', { class: 'muted', text: 'An operator suspended this account: log in again to see why and until when.' })];
     } else if (this.stopped === 'unknown') {
       notice = [el('strong', { text: 'No chat here' }),
         el('span', { class: 'muted', text: 'There is no channel with this name.' })];
@@ -272,7 +281,14 @@ export class ChatPanel {
         items.push({ action: 'ban', text: 'Ban…', danger: true, run: () => this.confirmBan(frame) });
       }
     }
-    if (!own) items.push({ action: 'report', text: 'Report…', run: () => this.hooks.onReport && this.hooks.onReport(frame) });
+    if (!own) items.push({ action: 'report', text: 'Report message…', run: () => this.hooks.onReport && this.hooks.onReport(frame) });
+    // The author: report them (not only this message), hide their messages (mute), or keep
+    // them away from your own lives and chats too (block).
+    if (!own && this.hooks.onUser) {
+      items.push({ action: 'report-user', text: `Report @${frame.user}…`, run: () => this.hooks.onUser('report', frame.user) });
+      items.push({ action: 'mute', text: `Mute @${frame.user}`, run: () => this.hooks.onUser('mute', frame.user) });
+      items.push({ action: 'block', text: `Block @${frame.user}…`, danger: true, run: () => this.hooks.onUser('block', frame.user) });
+    }
     return items;
   }
 
@@ -303,7 +319,7 @@ export class ChatPanel {
     if (!entries.length) return;
     const items = entries.map((item) => el('button', { type: 'button', role: 'menuitem', tabindex: '-1',
       class: item.danger ? 'danger' : null, text: item.text, dataset: { action: item.action },
-      onclick: () => { this.closeMenu(!['ban', 'report'].includes(item.action)); item.run(); } }));
+      onclick: () => { this.closeMenu(!['ban', 'report', 'report-user', 'block'].includes(item.action)); item.run(); } }));
     const menu = el('div', { class: 'msg-menu', role: 'menu', id: 'msg-menu',
       'aria-label': `Message from ${frame.display_name || frame.user}` }, items);
     menu.opener = opener;
@@ -423,6 +439,14 @@ export class ChatPanel {
     if (this.hooks.onGift) this.hooks.onGift(frame);
   }
 
+  /** Take a user's messages out of the log (after muting or blocking them: the server
+   *  sends none of theirs from now on). */
+  hideUser(handle) {
+    for (const node of this.nodes.log.querySelectorAll('li.message')) {
+      if (node.dataset.user === handle) node.remove();
+    }
+  }
+
   system(text) {
     this.line(el('li', { class: 'system', text }));
   }
@@ -431,6 +455,7 @@ export class ChatPanel {
     const wait = frame.retry_after ? ` (try again in ${Math.ceil(frame.retry_after)} s)` : '';
     this.system(`${frame.reason || frame.code}${wait}`);
     if (frame.code === 'banned') this.stop('banned');
+    if (frame.code === 'blocked' || frame.code === 'suspended') this.stop(frame.code);
     if (frame.code === 'chat_off') { this.enabled = false; this.updateWritable(); }
   }
 

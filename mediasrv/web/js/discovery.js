@@ -24,11 +24,12 @@ function card(stream) {
   const image = portrait ? stream.thumbnail_url || stream.image_url : stream.image_url || stream.thumbnail_url;
   const live = Math.max(0, Date.now() / 1000 - Date.parse(stream.started_at) / 1000 || 0);
   const node = el('a', { class: portrait ? 'stream-card portrait' : 'stream-card', href: `/watch/${encodeURIComponent(stream.name)}`,
-    dataset: { stream: stream.name }, 'aria-label': `${title} by ${creator}, ${stream.viewers} watching` },
+    dataset: { stream: stream.name }, 'aria-label': stream.viewers === null ? `${title} by ${creator}` : `${title} by ${creator}, ${stream.viewers} watching` },
   el('div', { class: 'thumb' },
     image ? el('img', { src: image, alt: '', loading: 'lazy' }) : null,
     el('span', { class: 'badge live', text: 'Live' }),
-    el('span', { class: 'viewers', text: `${fmtCount(stream.viewers)} watching` })),
+    // null: the creator hides the viewer count.
+    el('span', { class: 'viewers', text: stream.viewers === null ? 'Live' : `${fmtCount(stream.viewers)} watching` })),
   el('div', { class: 'meta' },
     el('div', { class: 'title', text: title }),
     el('div', { class: 'creator' }, creator, stream.followed ? ' · following' : '',

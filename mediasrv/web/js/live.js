@@ -1,7 +1,7 @@
 // The creator's live on the server, whatever publishes it (OBS over RTMP, this browser
 // over WHIP): docs/api.md, "Backstage and ending a live". Shared by the studio and the
 // go-live page.
-import { api, fmtDuration } from './api.js';
+import { api, fmtDuration, token } from './api.js';
 
 /** What the stats feed's `ended` says after an end from the studio (the server's
  *  ENDED_BY_CREATOR, community/live/service.py): not an operator's stop. */
@@ -16,9 +16,15 @@ export const goPublic = () => api('/api/me/live/public', { method: 'POST' });
 /** End the live from the server: {was, hold_seconds, recording: {id, state, duration} | null}. */
 export const endLive = () => api('/api/me/live/end', { method: 'POST' });
 
-/** The live's stats feed (Server-Sent Events); a private live's needs its grant. */
+/** The live's stats feed (Server-Sent Events); a private live's needs its grant. The
+ *  creator's own figures (health, gifts, chat rate) are theirs alone: the token goes in the
+ *  query (an EventSource cannot send headers), else only the viewer count comes. */
 export function statsUrl(handle, grant) {
-  return `/api/streams/${encodeURIComponent(handle)}/events${grant ? `?pt=${encodeURIComponent(grant)}` : ''}`;
+  const query = new URLSearchParams();
+  if (grant) query.set('pt', grant);
+  if (token()) query.set('access_token', token());
+  const text = query.toString();
+  return `/api/streams/${encodeURIComponent(handle)}/events${text ? `?${text}` : ''}`;
 }
 
 /** Keep a private live's stats feed open past its grant: a grant expires

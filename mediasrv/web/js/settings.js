@@ -2,7 +2,7 @@
 // every other session, docs/api.md) and, where the server lets anyone sign up as a
 // creator, turning a viewer account into a creator account. Every state says what to do
 // next: log in, fix the field named in the error, or open the studio.
-import { api, errorText, setSession, token } from './api.js';
+import { api, el, errorText, setSession, toast, token } from './api.js';
 import { atLeast, currentUser, initHeader, openLogin, refreshUser } from './nav.js';
 
 const $ = (id) => document.getElementById(id);
@@ -41,6 +41,7 @@ async function load() {
   const me = await refreshUser();
   if (!me || !token()) { renderGate(); return; }
   render(me);
+  loadRelations();
 }
 
 async function saveName(event) {
@@ -75,6 +76,28 @@ async function changePassword(event) {
     const text = e.status === 403 ? 'The current password is wrong: type the one you log in with now.' : errorText(e);
     say('password-ok', 'password-error', '', text);
     $('current-password').focus();
+  }
+}
+
+/** The users I block and mute, each with a button to undo it. */
+async function loadRelations() {
+  for (const [kind, listId, verb] of [['block', 'blocked-list', 'Unblock'], ['mute', 'muted-list', 'Unmute']]) {
+    const list = $(listId);
+    try {
+      const data = await api(`/api/me/${kind}s`);
+      list.replaceChildren(...(data.users || []).map((row) => el('li', { dataset: { user: row.user.handle } },
+        `${row.user.display_name} (@${row.user.handle}) `,
+        el('button', { class: 'small', type: 'button', text: verb, 'aria-label': `${verb} @${row.user.handle}`, onclick: async () => {
+          try { await api(`/api/me/${kind}s/${encodeURIComponent(row.user.handle)}`, { method: 'DELETE' }); toast(`${verb}ed @${row.user.handle}.`); }
+          catch (e) { toast(errorText(e), true); }
+          loadRelations();
+        } }))));
+      if (!data.users || !data.users.length) {
+        list.replaceChildren(el('li', { class: 'muted', text: kind === 'block' ? 'Nobody. Block someone from a chat message’s ⋯ menu.' : 'Nobody. Mute someone from a chat message’s ⋯ menu.' }));
+      }
+    } catch (e) {
+      list.replaceChildren(el('li', { class: 'error-text', text: errorText(e) }));
+    }
   }
 }
 

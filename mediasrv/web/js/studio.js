@@ -104,6 +104,9 @@ async function loadSettings() {
   state.hasBackstage = 'backstage' in settings;
   $('backstage-label').hidden = !state.hasBackstage;
   $('backstage-default').checked = !!settings.backstage;
+  state.hasHideViewers = 'hide_viewer_count' in settings;
+  $('hide-viewers-label').hidden = !state.hasHideViewers;
+  $('hide-viewers').checked = !!settings.hide_viewer_count;
   showCover(settings.cover_url);
 }
 
@@ -122,6 +125,7 @@ async function saveSettings(event) {
       title: $('title').value.trim(),
       save_by_default: $('save-default').checked,
       ...(state.hasBackstage ? { backstage: $('backstage-default').checked } : {}),
+      ...(state.hasHideViewers ? { hide_viewer_count: $('hide-viewers').checked } : {}),
       chat: {
         enabled: $('chat-enabled').checked,
         followers_only: $('followers-only').checked,

@@ -302,6 +302,8 @@ function ownChannel() {
 function renderViewerActions() {
   const own = ownChannel();
   $('report').hidden = own;
+  // Report, mute or block the creator: a channel with an account that is not one's own.
+  $('creator-more').hidden = own || !profile;
   // Gifts go to a creator's account: none for a name without one (auth.mode open).
   $('gift-bar').hidden = own || !profile || gifts.length === 0 || Boolean(state.chat && state.chat.stopped);
 }
@@ -396,10 +398,12 @@ function giftBurst(frame) {
 
 let reportTarget = null;
 
+// target: a chat message, {userReport: handle} (a user, not only a message), or null (the stream).
 function openReport(message) {
   if (!currentUser()) { openLogin(); return; }
   reportTarget = message || null;
-  $('report-what').textContent = message ? `Message from ${message.user}: “${message.text}”` : `The stream ${name}`;
+  $('report-what').textContent = message && message.userReport ? `The user @${message.userReport}`
+    : message ? `Message from ${message.user}: “${message.text}”` : `The stream ${name}`;
   $('report-error').textContent = '';
   $('report-reason').value = '';
   $('report-dialog').showModal();
@@ -414,12 +418,80 @@ async function submitReport(event) {
     ? { kind: 'message', stream: name, message_id: reportTarget.id, reason }
     : { kind: 'stream', stream: name, reason };
   try {
-    await api('/api/reports', { method: 'POST', body });
+    if (reportTarget && reportTarget.userReport) {
+      await api(`/api/users/${encodeURIComponent(reportTarget.userReport)}/report`, { method: 'POST', body: { reason } });
+    } else await api('/api/reports', { method: 'POST', body });
     $('report-dialog').close();
     toast('Thanks, the report was sent to the moderators.');
   } catch (e) {
     $('report-error').textContent = errorText(e);
   }
+}
+
+// --- blocks and mutes (a message's author, the creator) ------------------------------------
+
+/** Whom I block and mute (handles), read when the user dialog opens. */
+const relations = { block: new Set(), mute: new Set() };
+
+async function loadRelations() {
+  for (const kind of ['block', 'mute']) {
+    try {
+      const data = await api(`/api/me/${kind}s`);
+      relations[kind] = new Set((data.users || []).map((row) => row.user.handle));
+    } catch { relations[kind].clear(); }
+  }
+}
+
+/** Block or mute `handle` (`on`), or undo it; their messages leave the chat log here too. */
+async function setRelation(kind, handle, on) {
+  await api(`/api/me/${kind}s/${encodeURIComponent(handle)}`, { method: on ? 'POST' : 'DELETE' });
+  if (on) relations[kind].add(handle); else relations[kind].delete(handle);
+  if (on && state.chat) state.chat.hideUser(handle);
+  if (kind === 'block' && on && handle === name) { following = false; renderFollow(); }
+}
+
+let dialogUser = null;
+
+function renderUserDialog() {
+  const handle = dialogUser;
+  $('user-title').textContent = `@${handle}`;
+  $('user-mute').textContent = relations.mute.has(handle) ? 'Unmute' : 'Mute';
+  $('user-block').textContent = relations.block.has(handle) ? 'Unblock' : 'Block';
+  $('user-error').textContent = '';
+}
+
+async function openUserDialog(handle) {
+  if (!currentUser()) { openLogin(); return; }
+  dialogUser = handle;
+  renderUserDialog();
+  $('user-dialog').showModal();
+  await loadRelations();
+  renderUserDialog();
+}
+
+async function toggleRelation(kind) {
+  const handle = dialogUser;
+  const on = !relations[kind].has(handle);
+  try {
+    await setRelation(kind, handle, on);
+    $('user-dialog').close();
+    toast(kind === 'block'
+      ? (on ? `You blocked @${handle}.` : `You unblocked @${handle}.`)
+      : (on ? `You muted @${handle}: their messages are hidden from you.` : `You unmuted @${handle}.`));
+  } catch (e) {
+    $('user-error').textContent = errorText(e);
+  }
+}
+
+/** A message's "⋯" menu: report, mute or block its author. */
+async function onChatUser(action, handle) {
+  if (!currentUser()) { openLogin(); return; }
+  if (action === 'report') { openReport({ userReport: handle }); return; }
+  if (action === 'block') { await openUserDialog(handle); return; }
+  try {
+    await setRelation('mute', handle, true);
+    toast(`You muted @${handle}: their messages are hidden from you.`);
+  } catch (e) { toast(errorText(e), true); }
 }
 
 // --- start ------------------------------------------------------------------------------
@@ -477,6 +549,10 @@ async function main() {
   $('report').addEventListener('click', () => openReport(null));
   $('report-form').addEventListener('submit', submitReport);
   $('report-cancel').addEventListener('click', () => $('report-dialog').close());
+  $('creator-more').addEventListener('click', () => openUserDialog(profile ? profile.handle : name));
+  $('user-report').addEventListener('click', () => { $('user-dialog').close(); openReport({ userReport: dialogUser }); });
+  $('user-mute').addEventListener('click', () => toggleRelation('mute'));
+  $('user-block').addEventListener('click', () => toggleRelation('block'));
 
   if (vodId) {
     // A saved broadcast: no live chat, no gifts (they go to a live), one column.
@@ -492,12 +568,14 @@ async function main() {
     log: $('chat-log'), pinned: $('pinned'), form: $('chat-form'), input: $('chat-input'), send: $('chat-send'),
     off: $('chat-off'),
   }, {
-    onViewers: (n) => { $('viewer-count').textContent = `${fmtCount(n)} watching`; },
+    // null: the creator hides the viewer count (nothing is shown then).
+    onViewers: (n) => { $('viewer-count').textContent = n === null || n === undefined ? '' : `${fmtCount(n)} watching`; },
     onEnded: (reason) => ended(reason),
     // Also what a backstage viewer hears when the live is made public: the banner goes.
     onStarted: () => { if (state.mode === 'offline' || state.mode === 'ended') goLive(); else if (state.backstage) setBackstage(false); },
     onGift: (frame) => { giftBurst(frame); },
     onReport: (message) => openReport(message),
+    onUser: (action, handle) => onChatUser(action, handle),
     onState: () => renderViewerActions(),
     onStopped: () => renderViewerActions(),
     needLogin: () => openLogin(),
