@@ -19,6 +19,7 @@ from mediasrv.config.base import (
     parse_listen,
 )
 from mediasrv.config.model import (
+    VISIBILITIES,
     X264_PRESETS,
     AccountsConfig,
     AnalyticsConfig,
@@ -53,7 +54,7 @@ from mediasrv.config.schema import config_schema, schema_text
 from mediasrv.config.sources import apply_override, build_config, load_config
 
 __all__ = [
-    "GIFT_ID_RE", "HANDLE_RE", "HANDLE_RULE", "STREAM_NAME_RE", "STREAM_NAME_RULE", "X264_PRESETS",
+    "GIFT_ID_RE", "HANDLE_RE", "HANDLE_RULE", "STREAM_NAME_RE", "STREAM_NAME_RULE", "VISIBILITIES", "X264_PRESETS",
     "AccountsConfig", "AnalyticsConfig", "AuthConfig", "ChatConfig", "ClusterConfig", "Config", "ConfigError",
     "GiftConfig", "GiftsConfig", "HlsConfig", "HttpConfig", "HubConfig", "IceServerConfig", "ListenAddress",
     "LiveAccessConfig", "LiveConfig", "LogConfig", "ModerationConfig", "RecordingConfig", "RtmpConfig", "RungConfig",
