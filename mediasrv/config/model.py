@@ -337,6 +337,11 @@ class LiveConfig(Section):
         description="The visibilities creators may choose; a creator's saved choice no longer allowed falls "
                     "back to visibility_default.")
 
+    def effective_visibility(self, chosen: str) -> str:
+        """A creator's choice as it applies: the site's default when none was made or the
+        choice is no longer allowed."""
+        return chosen if chosen in self.visibility_allowed else self.visibility_default
+
     @model_validator(mode="after")
     def _check_visibility(self) -> LiveConfig:
         if self.visibility_default not in self.visibility_allowed:

@@ -15,6 +15,7 @@ from typing import Protocol
 from mediasrv.store.accounts import ACCESS_REQUESTS_MIGRATION, ACCOUNTS_MIGRATION, BACKSTAGE_MIGRATION, AccountsMixin
 from mediasrv.store.gifts import GIFTS_MIGRATION, GiftsMixin
 from mediasrv.store.moderation import MODERATION_MIGRATION, ModerationMixin
+from mediasrv.store.visibility import VISIBILITY_MIGRATION, VisibilityMixin
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +85,7 @@ _MIGRATIONS = [
     "ALTER TABLE broadcasts ADD COLUMN private INTEGER NOT NULL DEFAULT 0",
     # Issue 18 is built by three branches at once; each owns one slot (an empty script
     # only bumps the version) so that their numbers never collide:
-    "",  # 8: who may watch (visibility, invites, the 18+ flag)
+    VISIBILITY_MIGRATION,  # 8: who may watch (visibility, invites, the 18+ flag)
 
     "",  # 9: who may reach whom (blocks, mutes, user reports, suspensions)
 
@@ -92,7 +93,7 @@ _MIGRATIONS = [
 ]
 
 
-class SqliteStore(AccountsMixin, ModerationMixin, GiftsMixin):
+class SqliteStore(AccountsMixin, ModerationMixin, GiftsMixin, VisibilityMixin):
     """The embedded store: a SQLite file (``:memory:`` for a throwaway one)."""
 
     def __init__(self, path: str | Path) -> None:
