@@ -263,8 +263,10 @@ class Components:
     # --- what one feature asks of the others, answered here -----------------------------
 
     def _is_live(self, name: str) -> bool:
-        # A private (backstage) broadcast is not live for the public yet.
-        return self.hub.get_public(name) is not None or self._origin(name) is not None
+        # A private (backstage) broadcast is not live for the public yet; one with another
+        # visibility is live (its chat is open to who may watch).
+        stream = self.hub.get(name)
+        return stream is not None and not stream.private or self._origin(name) is not None
 
     def _origin(self, name: str):
         bus = self.started.get(CLUSTER)

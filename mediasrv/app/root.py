@@ -30,6 +30,7 @@ from mediasrv.config import Config
 from mediasrv.delivery import routes as hls_routes
 from mediasrv.delivery import streams_routes
 from mediasrv.delivery.hls_service import HlsService
+from mediasrv.delivery.url_signing import UrlSigner, load_or_create_secret
 from mediasrv.httpkit import openapi
 from mediasrv.httpkit.forwarded import parse_networks
 from mediasrv.httpkit.keys import (
@@ -90,7 +91,10 @@ def create_app(config: Config, *, rtmp_port: int | None = None, clock: Callable[
     app[COMPONENTS] = components
 
     stats_routes.setup(app)
-    hls_routes.setup(app, hls)
+    # The secret is read (or generated into the data directory) at the first signed URI.
+    signer = UrlSigner(lambda: load_or_create_secret(config.hls.url_signing_secret, config.data_path),
+                       ttl=config.hls.url_signing_seconds, clock=clock)
+    hls_routes.setup(app, hls, signer)
     accounts_routes.setup(app)
     access_routes.setup(app)
     discovery_routes.setup(app)

@@ -45,14 +45,20 @@ def stream_prefix(name: str) -> str:
 class UrlSigner:
     """Signs and checks the media URIs of one node's non-public lives."""
 
-    def __init__(self, secret: str, *, ttl: float, clock: Callable[[], float]) -> None:
-        if not secret:
-            raise ValueError("a URL signing secret is required")
-        self._key = secret.encode()
+    def __init__(self, secret: str | Callable[[], str], *, ttl: float, clock: Callable[[], float]) -> None:
+        """``secret``: the key, or what returns it at the first use (a node that never
+        serves a non-public live never creates one in its data directory)."""
+        self._secret = secret
+        self._key: bytes | None = None
         self.ttl = float(ttl)
         self.clock = clock
 
     def _signature(self, prefix: str, expires: int) -> str:
+        if self._key is None:
+            secret = self._secret() if callable(self._secret) else self._secret
+            if not secret:
+                raise ValueError("a URL signing secret is required")
+            self._key = secret.encode()
         mac = hmac.new(self._key, f"{prefix}\n{expires}".encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 

@@ -111,13 +111,15 @@ class Hub:
         return list(self._streams.values())
 
     def get_public(self, name: str) -> Stream | None:
-        """The stream ``name`` when it is live and public (what viewers may know of)."""
+        """The stream ``name`` when it is live and public (what anyone may know of: not a
+        backstage, and public by its visibility)."""
         stream = self._streams.get(name)
-        return stream if stream is not None and not stream.private else None
+        return stream if stream is not None and not stream.restricted else None
 
     def public_streams(self) -> list[Stream]:
-        """The streams that are public (a private broadcast is nobody's business yet)."""
-        return [s for s in self._streams.values() if not s.private]
+        """The streams that are public (a private broadcast is nobody's business yet, and a
+        live whose visibility is not public is not listed)."""
+        return [s for s in self._streams.values() if not s.restricted]
 
     def set_backstage(self, name: str, on: bool) -> None:
         """Whether new broadcasts of ``name`` start private (the creator's backstage). A

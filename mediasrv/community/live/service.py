@@ -173,6 +173,24 @@ class LiveControl:
         viewer, _ = await self.viewer(name, user)
         return audience.may_watch(visibility, viewer)
 
+    async def may_chat(self, name: str, user: User | None) -> bool:
+        """Whether ``user`` may join the chat of ``name``: who may watch its live; offline,
+        who may watch its next one (the creator's saved visibility). A chat stays open to
+        everyone only for a public channel."""
+        stream = self.hub.get(name)
+        if stream is not None and not stream.private:
+            visibility = stream.visibility
+        elif stream is not None:
+            visibility = "public"  # a backstage: its chat is the channel's, as before
+        elif self.accounts is not None and (creator := await self.accounts.get_user(name)) is not None:
+            visibility = (await self.accounts.audience(creator))[0]
+        else:
+            visibility = "public"
+        if visibility == "public" and user is None:
+            return True
+        viewer, _ = await self.viewer(name, user)
+        return audience.may_watch(visibility, viewer)
+
     async def grant_for(self, stream: Stream, user: User | None) -> Grant | None:
         """A grant to play ``stream`` for ``user`` when they may watch it, else None."""
         viewer, viewer_id = await self.viewer(stream.name, user)
