@@ -234,12 +234,12 @@ def setup(app: web.Application) -> None:
         "The people invited to the creator's private lives", tag=T, role="creator", ok_schema=m.Invites))
     add_route(app, "POST", "/api/me/invites/{handle}", invite, op(
         "Invite a user to the creator's private lives", tag=T, role="creator", params=[_HANDLE],
-        ok_schema=m.InviteAnswer, errors=[404, 422],
+        ok_schema=m.InviteAnswer, errors=[400, 404, 422],
         description="They may watch every live of the creator whose visibility is `private` (unless the creator "
                     "blocked them). 404: no such user; 422: the creator themselves."))
     add_route(app, "DELETE", "/api/me/invites/{handle}", uninvite, op(
         "Withdraw an invitation", tag=T, role="creator", params=[_HANDLE], ok_schema=m.InviteAnswer,
-        errors=[404, 422],
+        errors=[400, 404, 422],
         description="The live's grants are revoked: the user loses a private live at their next playlist "
                     "reload (and the media within `hls.url_signing_seconds`)."))
     add_route(app, "GET", "/api/live/{name}/playback", playback, op(
