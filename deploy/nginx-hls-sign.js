@@ -1,5 +1,5 @@
 // Checks the signed media URIs of mediasrv's non-public lives in nginx, without asking
-// mediasrv (deploy/nginx-cache.conf; mediasrv/delivery/url_signing.py is the other side).
+// mediasrv (deploy/nginx-cache.conf; mediasrv/httpkit/url_signing.py is the other side).
 //
 // A signed URI carries hs=EXPIRES.SIGNATURE: EXPIRES a Unix time in whole seconds,
 // SIGNATURE the unpadded base64url HMAC-SHA256, keyed with the secret shared with mediasrv

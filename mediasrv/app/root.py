@@ -30,7 +30,7 @@ from mediasrv.config import Config
 from mediasrv.delivery import routes as hls_routes
 from mediasrv.delivery import streams_routes
 from mediasrv.delivery.hls_service import HlsService
-from mediasrv.delivery.url_signing import UrlSigner, load_or_create_secret
+from mediasrv.httpkit.url_signing import UrlSigner, load_or_create_secret
 from mediasrv.httpkit import openapi
 from mediasrv.httpkit.forwarded import parse_networks
 from mediasrv.httpkit.keys import (
@@ -46,6 +46,7 @@ from mediasrv.httpkit.keys import (
     REQUESTER,
     STARTED_AT,
     TRUSTED_PROXIES,
+    URL_SIGNER,
     VIEWERS,
 )
 from mediasrv.hub import Hub
@@ -94,6 +95,7 @@ def create_app(config: Config, *, rtmp_port: int | None = None, clock: Callable[
     # The secret is read (or generated into the data directory) at the first signed URI.
     signer = UrlSigner(lambda: load_or_create_secret(config.hls.url_signing_secret, config.data_path),
                        ttl=config.hls.url_signing_seconds, clock=clock)
+    app[URL_SIGNER] = signer
     hls_routes.setup(app, hls, signer)
     accounts_routes.setup(app)
     access_routes.setup(app)

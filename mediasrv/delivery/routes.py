@@ -48,7 +48,7 @@ resolves them without the playlist's query.
 A live that is not public by its visibility (followers, unlisted, private; issue 18) is
 gated the same way, and its media playlists are re-signed at every request: every init
 segment, segment and part URI also carries ``hs=EXPIRES.SIGNATURE``
-(``delivery.url_signing``, valid ``hls.url_signing_seconds``), which is what those
+(``httpkit.url_signing``, valid ``hls.url_signing_seconds``), which is what those
 requests are checked with, here and by the nginx cache in front without asking
 mediasrv (deploy/nginx-cache.conf); the playlists themselves still go through the gate,
 so a viewer whose access was withdrawn gets a 404 at the next reload.
@@ -74,7 +74,7 @@ from mediasrv.cluster.edge import EDGE_HEADER
 from mediasrv.cluster.node import origin_of
 from mediasrv.delivery.edge import edge_file, edge_master, edge_media
 from mediasrv.delivery.hls_service import SOURCE, HlsService
-from mediasrv.delivery.url_signing import SIGNED_URL_PARAM, UrlSigner
+from mediasrv.httpkit.url_signing import SIGNED_URL_PARAM, UrlSigner
 from mediasrv.delivery.responses import (
     CORS,
     RESTRICTED_CACHE,

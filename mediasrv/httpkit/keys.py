@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from mediasrv.httpkit.stats import HttpStats
     from mediasrv.observe.monitor import StreamMonitor
     from mediasrv.observe.viewers import ViewerTracker
+    from mediasrv.httpkit.url_signing import UrlSigner
     from mediasrv.ports import PlaybackGate
     from mediasrv.recording.recorder import Recorder
     from mediasrv.store import SqliteStore, User
@@ -57,6 +58,8 @@ TRUSTED_PROXIES: web.AppKey[tuple] = web.AppKey("trusted_proxies")
 HLS_SERVICE: web.AppKey[HlsService] = web.AppKey("hls_service")
 #: Who may play a live stream (HLS, RTMP play, the stream's API answers).
 PLAYBACK: web.AppKey[PlaybackGate] = web.AppKey("playback_gate")
+#: Signs the media URIs of non-public lives and recordings (issue 18; the cache checks them).
+URL_SIGNER: web.AppKey[UrlSigner] = web.AppKey("url_signer")
 #: Who is asking: the logged-in user of a request, or None (``community.accounts.http.
 #: optional_user``; an invalid token is a 401), for the routes of features below the
 #: accounts (observe) whose answer depends on it.

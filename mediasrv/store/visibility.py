@@ -24,12 +24,7 @@ VISIBILITY_MIGRATION = """
         user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
         created_at REAL NOT NULL,
         PRIMARY KEY (creator_id, user_id)
-    ) WITHOUT ROWID;
-    CREATE TABLE recording_visibility (
-        recording_id TEXT PRIMARY KEY,
-        visibility TEXT NOT NULL,
-        mature INTEGER NOT NULL DEFAULT 0
-    )
+    ) WITHOUT ROWID
 """
 
 
@@ -99,18 +94,3 @@ class VisibilityMixin:
                 "JOIN users u ON u.id = i.user_id WHERE i.creator_id = ? ORDER BY i.created_at, u.handle LIMIT ?",
                 (creator_id, limit)).fetchall()
         return [Invitee(*row) for row in rows]
-
-    # --- recordings ------------------------------------------------------------------------
-
-    def recording_visibility(self, recording_id: str) -> VisibilitySetting | None:
-        """The recording's visibility (None: none kept; a recording made before issue 18 is public)."""
-        with self._lock:
-            row = self._db.execute("SELECT visibility, mature FROM recording_visibility WHERE recording_id = ?",
-                                   (recording_id,)).fetchone()
-        return VisibilitySetting(row[0], bool(row[1])) if row else None
-
-    def set_recording_visibility(self, recording_id: str, visibility: str, mature: bool) -> None:
-        with self._lock:
-            self._db.execute("INSERT INTO recording_visibility (recording_id, visibility, mature) VALUES (?, ?, ?) "
-                             "ON CONFLICT (recording_id) DO UPDATE SET visibility = excluded.visibility, "
-                             "mature = excluded.mature", (recording_id, visibility, int(mature)))

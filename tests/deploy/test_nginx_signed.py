@@ -11,7 +11,7 @@ from urllib.parse import urljoin
 
 import pytest
 
-from mediasrv.delivery.url_signing import UrlSigner
+from mediasrv.httpkit.url_signing import UrlSigner
 from mediasrv.httpkit.keys import HTTP_STATS
 from tests.accounts.support import accounts_server
 from tests.accounts.test_discovery import wait_for

@@ -1,4 +1,4 @@
-"""The HLS URL signer (``delivery.url_signing``): expiry, path prefix, tampering, with
+"""The HLS URL signer (``httpkit.url_signing``): expiry, path prefix, tampering, with
 the clock passed in; and the secret kept in the data directory."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import stat
 
-from mediasrv.delivery.url_signing import SECRET_FILE, UrlSigner, load_or_create_secret
+from mediasrv.httpkit.url_signing import SECRET_FILE, UrlSigner, load_or_create_secret
 
 
 class Clock:

@@ -64,8 +64,13 @@ class UrlSigner:
 
     def sign(self, name: str) -> str:
         """``EXPIRES.SIGNATURE`` for stream ``name``, valid ``ttl`` seconds from now."""
-        expires = math.ceil(self.clock() + self.ttl)
-        return f"{expires}.{self._signature(stream_prefix(name), expires)}"
+        return self.sign_prefix(stream_prefix(name))
+
+    def sign_prefix(self, prefix: str, ttl: float | None = None) -> str:
+        """``EXPIRES.SIGNATURE`` for every path under ``prefix`` (a recording's
+        ``/vod/ID/``), valid ``ttl`` (default: the signer's) seconds from now."""
+        expires = math.ceil(self.clock() + (self.ttl if ttl is None else ttl))
+        return f"{expires}.{self._signature(prefix, expires)}"
 
     def query(self, name: str) -> str:
         """The query parameter a URI of stream ``name`` carries: ``hs=...``."""
@@ -73,13 +78,17 @@ class UrlSigner:
 
     def valid(self, name: str, value: str) -> bool:
         """Whether ``value`` (the ``hs`` parameter) signs stream ``name`` and has not expired."""
+        return self.valid_prefix(stream_prefix(name), value)
+
+    def valid_prefix(self, prefix: str, value: str) -> bool:
+        """Whether ``value`` signs the paths under ``prefix`` and has not expired."""
         match = _SIGNED.fullmatch(value) if len(value) <= 64 else None
         if match is None:
             return False
         expires = int(match.group(1))
         if expires < self.clock():
             return False
-        return hmac.compare_digest(self._signature(stream_prefix(name), expires), match.group(2))
+        return hmac.compare_digest(self._signature(prefix, expires), match.group(2))
 
 
 def load_or_create_secret(configured: str, data_dir: Path) -> str:
