@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 # No ';' inside statements: the migration runner splits on it.
 VISIBILITY_MIGRATION = """
-    CREATE TABLE live_visibility (
+    CREATE TABLE IF NOT EXISTS live_visibility (
         user_id INTEGER PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
         visibility TEXT NOT NULL,
         mature INTEGER NOT NULL DEFAULT 0
     );
-    CREATE TABLE live_invites (
+    CREATE TABLE IF NOT EXISTS live_invites (
         creator_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
         user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
         created_at REAL NOT NULL,

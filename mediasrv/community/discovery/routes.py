@@ -231,7 +231,9 @@ async def _restricted_for_asker(request: web.Request, name: str) -> dict:
         asker = None
     may_watch = await live_control.may_watch(name, asker)
     if may_watch or (not stream.private and stream.visibility in ("followers", "unlisted")):
-        out.update(visibility=stream.visibility, mature=stream.mature, may_watch=may_watch,
+        # (A backstage of a public live: no visibility to tell, ``backstage`` says it.)
+        out.update(visibility=None if stream.visibility == "public" else stream.visibility,
+                   mature=stream.mature, may_watch=may_watch,
                    backstage=stream.private and may_watch)
     return out
 

@@ -324,7 +324,13 @@ async function playVod() {
     $('creator-line').append(` · ${fmtDate(recording.started_at)} · ${fmtDuration(recording.duration)} · `,
       el('a', { id: 'channel-link', href: `/watch/${encodeURIComponent(name)}`, text: 'All broadcasts' }));
     $('latency').hidden = true;
-    play(recording.playlist_url || `/vod/${encodeURIComponent(vodId)}/index.m3u8`, false);
+    // An 18+ recording asks the viewer's age first, as its live did.
+    ageGate(recording, () => {
+      setMode('vod');
+      overlay('');
+      play(recording.playlist_url || `/vod/${encodeURIComponent(vodId)}/index.m3u8`, false);
+      return true;
+    });
   } catch (e) {
     overlay('Recording not available', errorText(e), [el('a', { class: 'button', href: `/watch/${encodeURIComponent(name)}`, text: 'Back to the channel' })]);
   }
