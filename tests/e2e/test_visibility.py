@@ -235,6 +235,32 @@ async def test_who_may_watch_each_visibility_every_resource(tmp_path):
             forged = f"{int(expires) + 600}.{mac}"
             assert await _status(http, f"{_strip_query(segment)}?hs={forged}") == 404
             assert await _status(http, f"{_strip_query(segment)}?hs=1.{mac}") == 404  # long expired
+            # 18+: out of discovery for signed-out viewers only.
+            response = await http.patch("/api/me/live", headers=alice, json={"visibility": "public", "mature": True})
+            assert response.status == 200 and (await response.json())["mature"] is True
+            for who, listed in (("anonymous", False), ("stranger", True), ("follower", True)):
+                async with http.get("/api/live", headers=people[who]) as response:
+                    names = [s["name"] for s in (await response.json())["streams"]]
+                assert ("alice" in names) is listed, who
+            status = await (await http.get("/api/live/alice/status")).json()
+            assert status["live"] is True and status["mature"] is True  # the page asks the age first
+            # The chat follows the live's visibility: a stranger in the chat of a public live
+            # is closed out when it becomes private; the creator's moderator stays.
+            stranger_ws = await http.ws_connect("/live/alice/chat", headers=people["stranger"])
+            mod_ws = await http.ws_connect("/live/alice/chat", headers=people["moderator"])
+            first = await asyncio.wait_for(stranger_ws.receive_json(), 10)  # joined
+            assert first["type"] != "error", first
+            await asyncio.wait_for(mod_ws.receive_json(), 10)
+            response = await http.patch("/api/me/live", headers=alice, json={"visibility": "private"})
+            assert response.status == 200
+            frames = []
+            async for message in stranger_ws:
+                if message.type == aiohttp.WSMsgType.TEXT:
+                    frames.append(message.json())
+            assert frames and frames[-1]["code"] == "not_allowed", frames
+            assert stranger_ws.close_code == 1008  # policy violation
+            assert not mod_ws.closed
+            await mod_ws.close()
             # A setting nobody may choose on this site: 400.
             response = await http.patch("/api/me/live", headers=alice, json={"visibility": "secret"})
             assert response.status == 400

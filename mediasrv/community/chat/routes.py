@@ -126,6 +126,8 @@ async def chat(request: web.Request) -> web.StreamResponse:
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
         elif member.closed == "banned":
             await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"banned from this chat")
+        elif member.closed == "not_allowed":  # who may watch the live changed (issue 18)
+            await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"no longer allowed to watch this live")
 
     writer = asyncio.get_running_loop().create_task(pump(), name=f"chat-writer-{name}")
     try:

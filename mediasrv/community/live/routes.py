@@ -193,8 +193,8 @@ async def uninvite(request: web.Request) -> web.Response:
     other = await _invitee(request, user)
     changed = await _accounts(request).uninvite(user, other)
     if changed:
-        # Grants already handed to them stop working at their next request.
-        _live(request).gate.revoke(user.handle)
+        # Grants already handed to them stop working at their next request; their chat too.
+        _live(request).audience_changed(user.handle)
     return respond(m.InviteAnswer, {"handle": other.handle, "invited": False, "changed": changed}, headers=_NO_STORE)
 
 

@@ -53,7 +53,11 @@ class LiveControl:
     """The node's live control (``app[LIVE]``, and the publish authorizer's policy)."""
 
     def __init__(self, config: LiveConfig, hub: Hub, gate: GrantGate, *, accounts: AccountService | None,
-                 moderators: ChannelModerators | None, monotonic: Callable[[], float] = time.monotonic) -> None:
+                 moderators: ChannelModerators | None, monotonic: Callable[[], float] = time.monotonic,
+                 on_audience_changed: Callable[[str], None] = lambda name: None) -> None:
+        """``on_audience_changed(name)``: told when who may watch the live of ``name``
+        changed (its visibility, an invitation withdrawn): the chat asks its members again."""
+        self.on_audience_changed = on_audience_changed
         self.config = config
         self.hub = hub
         self.gate = gate
@@ -131,12 +135,17 @@ class LiveControl:
                              f"(allowed: {', '.join(self.config.visibility_allowed)})")
         if visibility is not None and visibility != stream.visibility:
             stream.visibility = visibility
-            # Grants handed out under the old visibility stop working at the next request:
-            # everyone who still may watch asks again (the watch page does on a 404).
-            self.gate.revoke(name)
+            self.audience_changed(name)
         if mature is not None:
             stream.mature = mature
         return stream
+
+    def audience_changed(self, name: str) -> None:
+        """Who may watch the live of ``name`` changed: grants handed out before stop working
+        at the next request (everyone who still may watch asks again; the watch page does
+        on a 404), and the chat's members are asked again."""
+        self.gate.revoke(name)
+        self.on_audience_changed(name)
 
     # --- who may watch ------------------------------------------------------------------
 
