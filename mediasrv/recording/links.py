@@ -20,7 +20,7 @@ from mediasrv.httpkit.keys import PROFILE_PARTS, RECORDER
 from mediasrv.httpkit.urls import configured_base_url
 from mediasrv.recording import models
 from mediasrv.recording.recorder import RecordingHooks
-from mediasrv.recording.routes import default_authorize, may_view, signed_query
+from mediasrv.recording.routes import default_authorize, may_list, signed_query
 from mediasrv.store.recordings import RecordingState
 
 
@@ -44,7 +44,7 @@ def setup(app: web.Application, config: Config) -> None:
             stream=user.handle, states=(RecordingState.SAVED,), limit=PROFILE_VODS)
         # A recording that is not public: only for who may watch it, with signed URLs.
         return {"vods": [vod_json(r, base, fallback_title=user.display_name, query=signed_query(request, r))
-                         for r in rows if await may_view(request, r)]}
+                         for r in rows if await may_list(request, r)]}
 
     app[PROFILE_PARTS].append(saved_vods)
 

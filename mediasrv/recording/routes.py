@@ -145,6 +145,14 @@ async def may_view(request: web.Request, recording: Recording) -> bool:
     return await _allowed(request, request.app[RECORDER], recording)
 
 
+async def may_list(request: web.Request, recording: Recording) -> bool:
+    """Whether a saved recording is listed for the asker: who may watch it, but an unlisted
+    one only for who decides about it (the others need its link)."""
+    if recording.visibility == "unlisted":
+        return await _allowed(request, request.app[RECORDER], recording)
+    return await may_view(request, recording)
+
+
 def _signed(request: web.Request, recording: Recording) -> bool:
     """Whether this VOD request carries a valid signature of the recording (not public)."""
     signer = request.app.get(URL_SIGNER)
@@ -174,7 +182,7 @@ async def list_recordings(request: web.Request) -> web.Response:
     rows = await recorder.list(stream=query.stream, states=states, limit=query.limit)
     visible = []
     for recording in rows:
-        if (recording.state is RecordingState.SAVED and await may_view(request, recording)
+        if (recording.state is RecordingState.SAVED and await may_list(request, recording)
                 or await _allowed(request, recorder, recording)):
             visible.append(recording_json(request, recorder, recording))
     return respond(m.RecordingList, {"recordings": visible}, headers={"Cache-Control": "no-store"})

@@ -100,6 +100,16 @@ async def test_alerts_webhooks_and_recordings_follow_the_visibility(tmp_path):
                 if unsigned != (200 if visibility == "public" else 404):
                     failures.append(f"{visibility} × unsigned VOD playlist: {unsigned}")
             assert not failures, "\n".join(failures)
+            # Listed (the profile, GET /api/recordings): what the asker may watch, but an
+            # unlisted recording only for its creator (the others need its link).
+            for who, expected in (("anonymous", {"public"}), ("follower", {"public", "followers"}),
+                                  ("invited", {"public", "private"}),
+                                  ("creator", {"public", "followers", "unlisted", "private"})):
+                listed = await (await http.get("/api/recordings?stream=alice", headers=people[who])).json()
+                ids = {r["id"] for r in listed["recordings"]}
+                assert ids == {recordings[v] for v in expected}, who
+                profile = await (await http.get("/api/users/alice", headers=people[who])).json()
+                assert {v["id"] for v in profile["vods"]} == {recordings[v] for v in expected}, who
 
             # The creator makes the private recording public; a stranger may not change it.
             private = recordings["private"]
