@@ -239,9 +239,10 @@ async def test_who_may_watch_each_visibility_every_resource(tmp_path):
             response = await http.patch("/api/me/live", headers=alice, json={"visibility": "public", "mature": True})
             assert response.status == 200 and (await response.json())["mature"] is True
             for who, listed in (("anonymous", False), ("stranger", True), ("follower", True)):
-                async with http.get("/api/live", headers=people[who]) as response:
-                    names = [s["name"] for s in (await response.json())["streams"]]
-                assert ("alice" in names) is listed, who
+                for path in ("/api/live", "/api/streams"):
+                    async with http.get(path, headers=people[who]) as response:
+                        names = [s["name"] for s in (await response.json())["streams"]]
+                    assert ("alice" in names) is listed, (who, path)
             status = await (await http.get("/api/live/alice/status")).json()
             assert status["live"] is True and status["mature"] is True  # the page asks the age first
             # The chat follows the live's visibility: a stranger in the chat of a public live
