@@ -63,6 +63,7 @@ async def test_followers_only_and_age_gate_on_the_watch_page(tmp_path):
             assert "Sign in and follow alice" in await page.evaluate("document.getElementById('overlay-text').textContent")
             assert await page.evaluate("[...document.querySelectorAll('#overlay-actions button')]"
                                        ".map(b => b.textContent)") == ["Sign in"]
+            assert "The chat is for followers" in await page.text_content("#chat-off")
             await screenshots(page, "visibility-watch-followers-only")
             watch.check()
 
@@ -91,6 +92,8 @@ async def test_followers_only_and_age_gate_on_the_watch_page(tmp_path):
                                          timeout=UI)
             await page.click("text=I am 18 or older")
             await _plays(page)
+            # Now a follower who may watch: the chat is joined (its box is back).
+            await page.wait_for_function("() => document.getElementById('chat-off').hidden", timeout=UI)
             watch.check()
         finally:
             if push.returncode is None:

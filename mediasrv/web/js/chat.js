@@ -107,7 +107,8 @@ export class ChatPanel {
     this.retryTimer = setTimeout(() => { this.retryTimer = null; if (!this.ws && !this.closedByUs) this.connect(); }, delay);
   }
 
-  /** The chat stopped for good ('banned', 'unknown'): a notice in place of the box. */
+  /** The chat stopped for good ('banned', 'unknown'; 'followers': until the viewer may
+   *  watch, when the watch page reconnects it): a notice in place of the box. */
   stop(reason) {
     this.stopped = reason;
     clearTimeout(this.retryTimer);
@@ -206,6 +207,9 @@ export class ChatPanel {
     if (this.stopped === 'banned') {
       notice = [el('strong', { text: 'You are banned from this chat' }),
         el('span', { class: 'muted', text: 'The creator or a moderator banned you: you cannot write here or send gifts.' })];
+    } else if (this.stopped === 'followers') {
+      notice = [el('strong', { text: 'The chat is for followers' }),
+        el('span', { class: 'muted', text: 'This live is for its followers: follow to watch and chat.' })];
     } else if (this.stopped === 'unknown') {
       notice = [el('strong', { text: 'No chat here' }),
         el('span', { class: 'muted', text: 'There is no channel with this name.' })];

@@ -237,7 +237,10 @@ async function goBackstage() {
   overlay('');
   $('past').hidden = true;
   $('title').textContent = profile ? profile.display_name || name : name;
-  if (state.chatDeferred && state.chat) { state.chatDeferred = false; state.chat.connect(); }
+  if (state.chatDeferred && state.chat) {
+    state.chatDeferred = false;
+    state.chat.reconnect();
+  }
   if (answer.grant) {
     state.grant = answer.grant;
     state.restricted = true;
@@ -566,6 +569,7 @@ async function main() {
   // either: it is joined once they may watch (goBackstage), not refused in the console.
   state.chatDeferred = Boolean(status && !status.live && status.visibility && !status.may_watch);
   if (!state.chatDeferred) chat.connect();
+  else chat.stop('followers');
   window.addEventListener('mediasrv:auth', () => {
     if (!state.chatDeferred) chat.reconnect();
     loadBalance(); loadFollowing();
