@@ -12,6 +12,10 @@ blocked by the creator):
 and in every case the creator, the site's operators (moderators, admins) and the
 moderators the creator appointed. A user the creator blocked is refused whatever the
 visibility, unless they are the creator or an operator (an operator moderates every live).
+
+Who is told of a live is decided where the telling is, from ``Stream.visibility`` (those
+features do not know this one): discovery lists only public lives (an 18+ one not for
+signed-out viewers), alerts and webhooks go out for public and followers-only ones.
 """
 
 from __future__ import annotations
@@ -51,17 +55,3 @@ def may_watch(visibility: str, viewer: Viewer) -> bool:
         return viewer.signed_in and viewer.invited
     return False
 
-
-def listed(visibility: str, mature: bool, *, signed_in: bool) -> bool:
-    """Whether a live appears in discovery (lists, search) for a viewer who may watch it:
-    never when unlisted or backstage, an 18+ live never for a signed-out viewer."""
-    if visibility in ("unlisted", BACKSTAGE):
-        return False
-    return signed_in or not mature
-
-
-def alerted(visibility: str) -> bool:
-    """Whether followers' go-live alerts (and the public ``stream.started`` webhook) go out
-    for a live of ``visibility``: public and followers-only lives (a follower may watch
-    either); never an unlisted, private or backstage one."""
-    return visibility in ("public", "followers")
