@@ -11,6 +11,7 @@ import pytest
 
 from tests.accounts.support import accounts_server
 from tests.accounts.test_discovery import wait_for
+from tests.security.support import eventually
 from tests.support.browser import chromium
 from tests.support.clients import start_ffmpeg_push
 from tests.web.support import DESKTOP, PHONE, Watch, context_as, screenshots
@@ -84,5 +85,4 @@ async def _async(value):
 
 async def wait_for_async(check, timeout: float = 20):
     """Until ``check()`` (a coroutine function) is truthy; fails after ``timeout`` s."""
-    from tests.security.support import eventually  # Lazy on purpose: keeps this test's imports short.
     await eventually(check, timeout=timeout, what="the change saved")
