@@ -45,6 +45,10 @@ class PublishDecision:
     reason: str = ""
     #: A new broadcast starts private (the creator's ``backstage`` setting).
     private: bool = False
+    #: Who may watch the new broadcast (the creator's ``visibility`` setting, issue 18).
+    visibility: str = "public"
+    #: The new broadcast is 18+ (the creator's ``mature`` setting).
+    mature: bool = False
 
 
 class StreamKeyChecker(Protocol):

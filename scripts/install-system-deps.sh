@@ -2,6 +2,7 @@
 # Installs the Debian packages the test suite and benchmarks use, only those missing.
 # Real encoders and players: ffmpeg, GStreamer (rtmp2sink, librtmp rtmpsink, hlsdemux),
 # Chromium for hls.js; servers the tests start on 127.0.0.1: nginx (+ RTMP module),
+# (+ njs: the signed-URL check of deploy/nginx-cache.conf),
 # redis-server, prometheus (promtool); wrk for the HTTP benchmark; curl (HTTP/2) and
 # openssl (certificates) for the TLS proxy and RTMPS/HTTPS tests.
 set -euo pipefail
@@ -11,7 +12,7 @@ packages=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
   chromium
-  nginx libnginx-mod-rtmp
+  nginx libnginx-mod-rtmp libnginx-mod-http-js
   redis-server
   prometheus
   wrk

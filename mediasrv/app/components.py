@@ -261,8 +261,16 @@ class Components:
 
         # Backstage and ending a live from the studio: the policy of every publish (RTMP,
         # WHIP), the creator's actions, who may watch a private live.
+        rechecks: set[asyncio.Task] = set()
+
+        def recheck_chat(name: str) -> None:
+            # Who may watch changed (issue 18): the chat's members are asked again.
+            task = asyncio.get_running_loop().create_task(chat.recheck(name, lambda user: live.may_chat(name, user)))
+            rechecks.add(task)
+            task.add_done_callback(rechecks.discard)
+
         live = LiveControl(config.live, hub, self.playback, accounts=accounts, moderators=moderation,
-                           monotonic=clocks.monotonic)
+                           monotonic=clocks.monotonic, on_audience_changed=recheck_chat)
         put(LIVE, live)
 
         # Every stream ends before the services above stop (stop runs this first, after
@@ -315,8 +323,10 @@ class Components:
             chat.disconnect_user(other.id, f"{owner.handle} blocked you", owner_id=owner.id)
 
     def _is_live(self, name: str) -> bool:
-        # A private (backstage) broadcast is not live for the public yet.
-        return self.hub.get_public(name) is not None or self._origin(name) is not None
+        # A private (backstage) broadcast is not live for the public yet; one with another
+        # visibility is live (its chat is open to who may watch).
+        stream = self.hub.get(name)
+        return stream is not None and not stream.private or self._origin(name) is not None
 
     def _origin(self, name: str):
         bus = self.started.get(CLUSTER)

@@ -35,6 +35,7 @@ from mediasrv.delivery import media_seen
 from mediasrv.delivery import routes as hls_routes
 from mediasrv.delivery import streams_routes
 from mediasrv.delivery.hls_service import HlsService
+from mediasrv.httpkit.url_signing import UrlSigner, load_or_create_secret
 from mediasrv.httpkit import openapi
 from mediasrv.httpkit.forwarded import parse_networks
 from mediasrv.httpkit.keys import (
@@ -52,6 +53,7 @@ from mediasrv.httpkit.keys import (
     REQUESTER,
     STARTED_AT,
     TRUSTED_PROXIES,
+    URL_SIGNER,
     VIEWERS,
 )
 from mediasrv.hub import Hub
@@ -83,7 +85,8 @@ def create_app(config: Config, *, rtmp_port: int | None = None, clock: Callable[
     # Who blocked whom (ports.BlockList): made here so that the playback gate can hold it
     # from the first request; loaded from the store when the components start.
     relations = Relations(clock=clock, on_blocked=lambda owner, other: components.user_blocked(owner, other))
-    playback = GrantGate(PlaybackGrants(config.live.playback_secret, ttl=config.live.grant_seconds, clock=clock))
+    playback = GrantGate(PlaybackGrants(config.live.playback_secret, ttl=config.live.grant_seconds, clock=clock),
+                         blocks=relations)  # a blocked viewer may not watch the blocker's lives
     components = Components(config, Clocks(wall=clock, monotonic=monotonic), hub, viewers, hls, playback,
                             relations=relations, rtmp_port=rtmp_port)
     app[CONFIG] = config
@@ -102,7 +105,11 @@ def create_app(config: Config, *, rtmp_port: int | None = None, clock: Callable[
     app[COMPONENTS] = components
 
     stats_routes.setup(app)
-    hls_routes.setup(app, hls)
+    # The secret is read (or generated into the data directory) at the first signed URI.
+    signer = UrlSigner(lambda: load_or_create_secret(config.hls.url_signing_secret, config.data_path),
+                       ttl=config.hls.url_signing_seconds, clock=clock)
+    app[URL_SIGNER] = signer
+    hls_routes.setup(app, hls, signer)
     media_seen.setup(app)  # issue 18: a cache in front tells of its viewers' media requests
     accounts_routes.setup(app)
     access_routes.setup(app)

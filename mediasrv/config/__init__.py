@@ -19,6 +19,7 @@ from mediasrv.config.base import (
     parse_listen,
 )
 from mediasrv.config.model import (
+    VISIBILITIES,
     X264_PRESETS,
     AccountsConfig,
     AnalyticsConfig,
@@ -55,8 +56,9 @@ from mediasrv.config.schema import config_schema, schema_text
 from mediasrv.config.sources import apply_override, build_config, load_config
 
 __all__ = [
-    "GIFT_ID_RE", "HANDLE_RE", "HANDLE_RULE", "STREAM_NAME_RE", "STREAM_NAME_RULE", "X264_PRESETS",
-    "AccountsConfig", "AnalyticsConfig", "AuthConfig", "ChatConfig", "ClusterConfig", "Config", "ConfigError", "EmailConfig", "ImagesConfig",
+    "GIFT_ID_RE", "HANDLE_RE", "HANDLE_RULE", "STREAM_NAME_RE", "STREAM_NAME_RULE", "VISIBILITIES", "X264_PRESETS",
+    "AccountsConfig", "AnalyticsConfig", "AuthConfig", "ChatConfig", "ClusterConfig", "Config", "ConfigError",
+    "EmailConfig", "ImagesConfig",
     "GiftConfig", "GiftsConfig", "HlsConfig", "HttpConfig", "HubConfig", "IceServerConfig", "ListenAddress",
     "LiveAccessConfig", "LiveConfig", "LogConfig", "ModerationConfig", "RecordingConfig", "RtmpConfig", "RungConfig",
     "Secret", "ThumbnailsConfig",

@@ -172,6 +172,13 @@ class HlsConfig(Section):
                                   description="Seconds an ended stream's playlists stay readable.")
     low_latency: bool = Field(True, description="Low-Latency HLS (parts, blocking reload, preload hints).")
     part_duration: float = Field(0.25, ge=0.1, le=5, description="LL-HLS part duration (seconds).")
+    url_signing_secret: Annotated[str, Secret()] = Field(
+        "", description="HMAC-SHA256 key of the signed media URIs of non-public lives, shared with the cache in "
+                        "front (deploy/nginx-cache.conf); empty: one generated into <data_dir>/hls_url_signing_secret.")
+    url_signing_seconds: float = Field(
+        30.0, ge=2, le=86400,
+        description="Seconds a signed media URI of a non-public live stays valid (renewed at every playlist "
+                    "reload; a viewer whose access is withdrawn loses the media within this time).")
 
 
 Preset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"]
@@ -361,6 +368,11 @@ class RecordingConfig(Section):
         "", description="Bearer token that may decide about any recording; empty: none.")
 
 
+#: Who may watch a live (docs/security.md, "Who may watch").
+Visibility = Literal["public", "followers", "unlisted", "private"]
+VISIBILITIES: tuple[str, ...] = typing.get_args(Visibility)
+
+
 class LiveConfig(Section):
     """Backstage and ending a live from the studio (docs/api.md#backstage-and-ending-a-live)."""
 
@@ -376,6 +388,24 @@ class LiveConfig(Section):
     playback_secret: Annotated[str, Secret()] = Field(
         "", description="HMAC key of signed playback URLs; empty: a random key at each start (the URLs "
                         "stop working at a restart; give every node of a cluster the same key).")
+    visibility_default: Visibility = Field(
+        "public", description="Who may watch a creator's live until they choose (public, followers, unlisted, "
+                              "private); must be one of visibility_allowed.")
+    visibility_allowed: list[Visibility] = Field(
+        ["public", "followers", "unlisted", "private"], min_length=1,
+        description="The visibilities creators may choose; a creator's saved choice no longer allowed falls "
+                    "back to visibility_default.")
+
+    def effective_visibility(self, chosen: str) -> str:
+        """A creator's choice as it applies: the site's default when none was made or the
+        choice is no longer allowed."""
+        return chosen if chosen in self.visibility_allowed else self.visibility_default
+
+    @model_validator(mode="after")
+    def _check_visibility(self) -> LiveConfig:
+        if self.visibility_default not in self.visibility_allowed:
+            raise Problem("visibility_default", f"must be one of visibility_allowed ({self.visibility_allowed})")
+        return self
 
 
 class ChatConfig(Section):

@@ -45,6 +45,13 @@ query; refused, it is the 404 of a stream that does not exist, at once. Allowed,
 answer is ``private, no-store`` and every URI it lists (variants, init segments,
 segments, parts, the preload hint, rendition reports) carries the grant, since a player
 resolves them without the playlist's query.
+A live that is not public by its visibility (followers, unlisted, private; issue 18) is
+gated the same way, and its media playlists are re-signed at every request: every init
+segment, segment and part URI also carries ``hs=EXPIRES.SIGNATURE``
+(``httpkit.url_signing``, valid ``hls.url_signing_seconds``), which is what those
+requests are checked with, here and by the nginx cache in front without asking
+mediasrv (deploy/nginx-cache.conf); the playlists themselves still go through the gate,
+so a viewer whose access was withdrawn gets a 404 at the next reload.
 Those requests are not counted as viewers (no session, no bytes): a private broadcast's
 players are its creator, their moderators and operators, not its audience, so its
 viewers, peak and unique viewers count from when it is made public (a player that was
@@ -67,6 +74,7 @@ from mediasrv.cluster.edge import EDGE_HEADER
 from mediasrv.cluster.node import origin_of
 from mediasrv.delivery.edge import edge_file, edge_master, edge_media
 from mediasrv.delivery.hls_service import SOURCE, HlsService
+from mediasrv.httpkit.url_signing import SIGNED_URL_PARAM, UrlSigner
 from mediasrv.delivery.responses import (
     CORS,
     RESTRICTED_CACHE,
@@ -91,8 +99,10 @@ BLOCK_TARGETS = 3
 RETRY_AFTER = 1
 
 
-def setup(app: web.Application, service: HlsService) -> None:
-    """Add the HLS routes, answered from ``service`` (built and started by the composition root)."""
+def setup(app: web.Application, service: HlsService, signer: UrlSigner | None = None) -> None:
+    """Add the HLS routes, answered from ``service`` (built and started by the composition
+    root); ``signer`` signs the media URIs of lives that are not public (without one,
+    their media is opened by the playback grant alone)."""
     # How long a playlist request for a live stream that has no segment yet waits for its
     # first one: the encoder's keyframe interval decides when that is (OBS's "auto" is
     # 250 frames, 8 s at 30 fps), so a player is held 10 s with 2 s segments, within the
@@ -112,12 +122,28 @@ def setup(app: web.Application, service: HlsService) -> None:
                                      " (the encoder's keyframe interval is longer than that?)")
         return plain_error(404)
 
-    def access(request: web.Request, name: str) -> PlaybackAccess:
-        """The playback gate's answer for this request (anyone's for a public stream)."""
+    def access(request: web.Request, name: str, *, media: bool = False) -> PlaybackAccess:
+        """The playback gate's answer for this request (anyone's for a public stream); for
+        ``media`` (init segment, segment, part) of a stream that is not public, a valid URL
+        signature (``hs``) is enough, as it is for the cache in front."""
         stream = service.broadcast(name)
         if stream is None:
             return OPEN_ACCESS
+        if media and signer is not None and stream.restricted:
+            signature = request.query.get(SIGNED_URL_PARAM, "")
+            if signature and signer.valid(name, signature):
+                return PlaybackAccess(True, restricted=True)
         return playback_access(request.app.get(PLAYBACK), stream, request.query.get(PLAYBACK_GRANT_PARAM, ""))
+
+    def _suffix(allowed: PlaybackAccess, name: str) -> str:
+        """What every URI of a media playlist for this viewer carries: the grant and, with
+        a signer, a fresh URL signature (re-signed at every request); or nothing."""
+        carry = allowed.query()
+        if not carry:
+            return ""
+        if signer is not None:
+            carry = f"{carry}&{signer.query(name)}"
+        return f"?{carry}"
 
     async def master(request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
@@ -165,7 +191,7 @@ def setup(app: web.Application, service: HlsService) -> None:
             delta, msn, part = directives.skip, directives.msn, directives.part
         if msn is not None:
             return await blocking(request, name, rendition, msn, part, delta, allowed)
-        suffix = _suffix(allowed)
+        suffix = _suffix(allowed, name)
         data = service.media_playlist_bytes(name, rendition, delta=delta, uri_suffix=suffix)
         if data is None:
             refusal = await first_segment(name, rendition)
@@ -205,7 +231,7 @@ def setup(app: web.Application, service: HlsService) -> None:
                     return plain_error(503, cause=f"blocking reload of {name}/{rendition}: {wanted} did not come"
                                                   f" within {BLOCK_TARGETS * target:g} s")
         data = service.media_playlist_bytes(name, rendition, delta=delta, require_segment=False,
-                                            uri_suffix=_suffix(allowed))
+                                            uri_suffix=_suffix(allowed, name))
         if data is None:
             return plain_error(404)
         if not allowed.restricted:  # a private stream has no audience (see master)
@@ -221,7 +247,7 @@ def setup(app: web.Application, service: HlsService) -> None:
         file_name = "part_" + request.match_info["rest"]
         if not (names.is_stream_name(name) and names.is_rendition_name(rendition) and names.is_part_name(file_name)):
             return plain_error(404)  # not in the naming scheme: no such resource (HTTP semantics), not a bad request
-        allowed = access(request, name)
+        allowed = access(request, name, media=True)
         if not allowed.allowed:
             return plain_error(404)
         origin = origin_of(request.app, name)
@@ -243,7 +269,7 @@ def setup(app: web.Application, service: HlsService) -> None:
         file_name = request.match_info["file"]
         if not (names.is_stream_name(name) and names.is_rendition_name(rendition) and names.is_file_name(file_name)):
             return plain_error(404)  # not in the naming scheme: no such resource (HTTP semantics), not a bad request
-        allowed = access(request, name)
+        allowed = access(request, name, media=True)
         if not allowed.allowed:
             return plain_error(404)
         origin = origin_of(request.app, name)
@@ -288,12 +314,6 @@ def setup(app: web.Application, service: HlsService) -> None:
     ):
         app.router.add_get(path, handler)
         app.router.add_route("OPTIONS", path, preflight)
-
-
-def _suffix(allowed: PlaybackAccess) -> str:
-    """What every URI of a media playlist for this viewer carries: the grant, or nothing."""
-    carry = allowed.query()
-    return f"?{carry}" if carry else ""
 
 
 def _file_cache(allowed: PlaybackAccess) -> str:

@@ -15,10 +15,11 @@ from mediasrv.cluster.node import origin_of
 from mediasrv.config import STREAM_NAME_RE
 from mediasrv.delivery import models as m
 from mediasrv.httpkit.body import respond
-from mediasrv.httpkit.keys import CLUSTER, HLS_SERVICE, HUB, PLAYBACK, STARTED_AT
+from mediasrv.httpkit.keys import CLUSTER, HLS_SERVICE, HUB, PLAYBACK, REQUESTER, STARTED_AT
 from mediasrv.httpkit.models import GRANT_QUERY, STREAM_NAME_PARAM
 from mediasrv.httpkit.openapi import add_route, op, path_param
 from mediasrv.httpkit.urls import public_base_url, rtmp_base_url
+from mediasrv.httpkit.validate import ApiError
 from mediasrv.media.types import TrackKind
 from mediasrv.ports import PLAYBACK_GRANT_PARAM, playback_access
 
@@ -96,6 +97,15 @@ def _remote_json(request: web.Request, entry) -> dict:
 async def list_streams(request: web.Request) -> web.Response:
 
     streams = sorted(request.app[HUB].public_streams(), key=lambda s: s.started_at)
+    if any(s.mature for s in streams):
+        # An 18+ live is listed for signed-in viewers only (issue 18), as in discovery.
+        requester = request.app.get(REQUESTER)
+        try:
+            signed_in = requester is not None and await requester(request) is not None
+        except ApiError:
+            signed_in = False
+        if not signed_in:
+            streams = [s for s in streams if not s.mature]
     items = [_stream_json(request, s) for s in streams]
     bus = request.app.get(CLUSTER)
     if bus is not None:

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from mediasrv.httpkit.stats import HttpStats
     from mediasrv.observe.monitor import StreamMonitor
     from mediasrv.observe.viewers import ViewerTracker
+    from mediasrv.httpkit.url_signing import UrlSigner
     from mediasrv.ports import AnalyticsView, BlockList, PlaybackGate
     from mediasrv.recording.recorder import Recorder
     from mediasrv.store import SqliteStore, User
@@ -60,6 +61,8 @@ HLS_SERVICE: web.AppKey[HlsService] = web.AppKey("hls_service")
 PLAYBACK: web.AppKey[PlaybackGate] = web.AppKey("playback_gate")
 #: Who blocked whom (``ports.BlockList``; ``community.accounts.relations.Relations``).
 BLOCKS: web.AppKey[BlockList] = web.AppKey("blocks")
+#: Signs the media URIs of non-public lives and recordings (issue 18; the cache checks them).
+URL_SIGNER: web.AppKey[UrlSigner] = web.AppKey("url_signer")
 #: Who is asking: the logged-in user of a request, or None (``community.accounts.http.
 #: optional_user``; an invalid token is a 401), for the routes of features below the
 #: accounts (observe) whose answer depends on it.

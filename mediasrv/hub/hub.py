@@ -93,6 +93,8 @@ class Hub:
         self._listeners: list[Callable[[HubEvent], None]] = []
         #: Names whose next new broadcasts start private (``set_backstage``).
         self._backstage: set[str] = set()
+        #: Names → (visibility, mature) of their next new broadcasts (``set_audience``).
+        self._audience: dict[str, tuple[str, bool]] = {}
         self.streams_started = 0
         self.streams_ended = 0
 
@@ -109,13 +111,15 @@ class Hub:
         return list(self._streams.values())
 
     def get_public(self, name: str) -> Stream | None:
-        """The stream ``name`` when it is live and public (what viewers may know of)."""
+        """The stream ``name`` when it is live and public (what anyone may know of: not a
+        backstage, and public by its visibility)."""
         stream = self._streams.get(name)
-        return stream if stream is not None and not stream.private else None
+        return stream if stream is not None and not stream.restricted else None
 
     def public_streams(self) -> list[Stream]:
-        """The streams that are public (a private broadcast is nobody's business yet)."""
-        return [s for s in self._streams.values() if not s.private]
+        """The streams that are public (a private broadcast is nobody's business yet, and a
+        live whose visibility is not public is not listed)."""
+        return [s for s in self._streams.values() if not s.restricted]
 
     def set_backstage(self, name: str, on: bool) -> None:
         """Whether new broadcasts of ``name`` start private (the creator's backstage). A
@@ -125,6 +129,15 @@ class Hub:
             self._backstage.add(name)
         else:
             self._backstage.discard(name)
+
+    def set_audience(self, name: str, visibility: str, mature: bool) -> None:
+        """Who may watch the next new broadcasts of ``name`` (the creator's choice, issue 18);
+        a broadcast already running keeps its own (``Stream.visibility``, changed by the
+        live control)."""
+        if visibility == "public" and not mature:
+            self._audience.pop(name, None)
+        else:
+            self._audience[name] = (visibility, mature)
 
     def starts_private(self, name: str) -> bool:
         """Whether the next new broadcast of ``name`` starts private (``set_backstage``)."""
@@ -167,6 +180,7 @@ class Hub:
         if name in self._backstage:
             stream.private = True
             stream.public_at = None
+        stream.visibility, stream.mature = self._audience.get(name, ("public", False))
         self._streams[name] = stream
         session = stream._attach(publisher, continuing=False)
         self.streams_started += 1

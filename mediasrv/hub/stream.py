@@ -83,6 +83,12 @@ class Stream:
         #: Backstage: live, but only for the creator, their moderators and operators (not
         #: listed, no alerts, no recording) until ``Hub.make_public``.
         self.private = False
+        #: Who may watch it (issue 18): "public", "followers", "unlisted" or "private"
+        #: (``community.live.audience`` decides who that is); set from the creator's
+        #: choice before ``StreamStarted``, changeable while live.
+        self.visibility = "public"
+        #: 18+: viewers confirm their age; not listed for signed-out viewers.
+        self.mature = False
         #: When the public could first know of it: the start, or when it was made public;
         #: None while private (and for a broadcast that ended without going public).
         self.public_at: float | None = started_at
@@ -109,6 +115,11 @@ class Stream:
     @property
     def publisher(self) -> PublisherHandle | None:
         return self._publisher
+
+    @property
+    def restricted(self) -> bool:
+        """Not everyone may play it: private (backstage) or not public by visibility."""
+        return self.private or self.visibility != "public"
 
     @property
     def has_video(self) -> bool:

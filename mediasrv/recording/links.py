@@ -20,7 +20,7 @@ from mediasrv.httpkit.keys import PROFILE_PARTS, RECORDER
 from mediasrv.httpkit.urls import configured_base_url
 from mediasrv.recording import models
 from mediasrv.recording.recorder import RecordingHooks
-from mediasrv.recording.routes import default_authorize
+from mediasrv.recording.routes import default_authorize, may_list, signed_query
 from mediasrv.store.recordings import RecordingState
 
 
@@ -42,21 +42,23 @@ def setup(app: web.Application, config: Config) -> None:
         recorder = request.app.get(RECORDER)
         rows = [] if recorder is None else await recorder.list(
             stream=user.handle, states=(RecordingState.SAVED,), limit=PROFILE_VODS)
-        return {"vods": [vod_json(r, base, fallback_title=user.display_name) for r in rows]}
+        # A recording that is not public: only for who may watch it, with signed URLs.
+        return {"vods": [vod_json(r, base, fallback_title=user.display_name, query=signed_query(request, r))
+                         for r in rows if await may_list(request, r)]}
 
     app[PROFILE_PARTS].append(saved_vods)
 
 
-def vod_json(recording, base: str, *, fallback_title: str) -> dict:
-    """A saved recording as listed on its creator's profile."""
+def vod_json(recording, base: str, *, fallback_title: str, query: str = "") -> dict:
+    """A saved recording as listed on its creator's profile (``query``: its signature)."""
     return {
         "id": recording.id,
         "title": recording.title or fallback_title,
         "duration": round(recording.duration, 3),
         "started_at": recording.started_at,
         "ended_at": recording.ended_at,
-        "playback_url": f"{base}/vod/{recording.id}/index.m3u8",
-        "download_url": f"{base}/vod/{recording.id}/download.mp4",
+        "playback_url": f"{base}/vod/{recording.id}/index.m3u8{query}",
+        "download_url": f"{base}/vod/{recording.id}/download.mp4{query}",
     }
 
 
@@ -134,6 +136,11 @@ def _describe(app: web.Application) -> None:
         openapi.register_operation(app, "POST", f"/api/recordings/{{id}}/{action}", openapi.op(
             summary, tag=tag, auth="optional", description=f"Who may decide: {who}.", params=[rid],
             ok_schema=models.Recording, errors=[403, 404, 409]))
+    openapi.register_operation(app, "PATCH", "/api/recordings/{id}", openapi.op(
+        "Change who may watch a recording (visibility, 18+)", tag=tag, auth="optional",
+        description=f"Who may: {who}. A recording keeps its live's visibility until changed here; 400 for a "
+                    "visibility the site does not allow; 409 while it is still being recorded (change the live's).",
+        params=[rid], body=models.AudienceChange, ok_schema=models.Recording, errors=[400, 403, 404, 409]))
     playlist = {"application/vnd.apple.mpegurl": {"schema": {"type": "string"}}}
     vid = openapi.path_param("id", "the recording's id (16 url-safe characters)",
                              {"type": "string", "pattern": "^[A-Za-z0-9_-]{16}$"})

@@ -36,9 +36,21 @@ class Recording(ResponseModel):
     decided_at: float | None
     decided_by: str | None
     title: str
+    visibility: Literal["public", "followers", "unlisted", "private"] = Field(
+        "public", description="who may watch it (its live's at the end; `PATCH /api/recordings/{id}` changes it)")
+    mature: bool = Field(False, description="18+")
     decide_by: float | None = Field(description="when an undecided recording follows the default")
-    playlist_url: str | None = None
+    playlist_url: str | None = Field(None, description="once saved; a recording that is not public: signed "
+                                                       "(`?hs=`) for this asker, valid 6 h")
     download_url: str | None = None
+
+
+class AudienceChange(RequestModel):
+    """`PATCH /api/recordings/{id}`: who may watch the recording."""
+
+    visibility: Literal["public", "followers", "unlisted", "private"] | None = Field(
+        None, description="one of the site's `live.visibility_allowed`")
+    mature: bool | None = Field(None, description="18+")
 
 
 class RecordingList(ResponseModel):

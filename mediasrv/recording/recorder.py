@@ -280,7 +280,8 @@ class Recorder:
         recording_id = secrets.token_urlsafe(12)
         # A broadcast made public after a backstage is recorded from then on.
         started_at = stream.public_at if stream.public_at is not None else stream.started_at
-        recording = Recording(id=recording_id, stream=stream.name, state=S.RECORDING, started_at=started_at)
+        recording = Recording(id=recording_id, stream=stream.name, state=S.RECORDING, started_at=started_at,
+                              visibility=stream.visibility, mature=stream.mature)
         # Subscribe now (synchronously) so no unit is missed while the row is written.
         reader = stream.subscribe(from_gop=True, name=f"recorder:{stream.name}")
         segmenter = Segmenter(
@@ -433,6 +434,8 @@ class Recorder:
             log.warning("recording %s: could not mark its end: %s", recording.id, exc)
         async with self._decisions:
             recording.state = TRANSITIONS[(recording.state, "end")]
+            # The recording keeps who could watch the live at its end (changed while live).
+            recording.visibility, recording.mature = active.stream.visibility, active.stream.mature
             await self._persist(recording)
         # No longer written: from here the row is the truth (list() and get() would
         # otherwise answer with this copy, still pending, after a save by default).
@@ -688,6 +691,25 @@ class Recorder:
         task.add_done_callback(self._tasks.discard)
 
     # --- VOD -------------------------------------------------------------------------------------
+
+    async def set_audience(self, recording_id: str, *, visibility: str | None = None,
+                           mature: bool | None = None) -> Recording:
+        """Change who may watch a recording (its creator's choice); raises
+        ``RecordingNotFound``, ``DecisionRefused`` while it is still being recorded (the
+        live's visibility applies then)."""
+        async with self._decisions:
+            recording = await self.get(recording_id)
+            if recording is None:
+                raise RecordingNotFound(recording_id)
+            if recording_id in self._active:
+                raise DecisionRefused("the live is still on: change the live's visibility (PATCH /api/me/live)")
+            if visibility is not None:
+                recording.visibility = visibility
+            if mature is not None:
+                recording.mature = mature
+            await asyncio.to_thread(self.store.update, recording)
+            self._vod_cache.pop(recording_id, None)
+        return recording
 
     async def vod(self, recording_id: str) -> VodIndex | None:
         """The playlist and file list of a saved recording; None otherwise."""

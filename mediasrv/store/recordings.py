@@ -49,6 +49,10 @@ class Recording:
     decided_by: str | None = None
     #: The broadcast's title when it started ("" when it had none, or without accounts).
     title: str = ""
+    #: Who may watch it (issue 18): the live's visibility when it ended, which the creator
+    #: may change on the recording; and whether it is 18+.
+    visibility: str = "public"
+    mature: bool = False
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -77,7 +81,8 @@ CREATE INDEX IF NOT EXISTS recordings_state ON recordings (state)
 """
 
 #: (column, definition) of columns newer than the table: added to an older file on open.
-_ADDED_COLUMNS = (("title", "TEXT NOT NULL DEFAULT ''"),)
+_ADDED_COLUMNS = (("title", "TEXT NOT NULL DEFAULT ''"), ("visibility", "TEXT NOT NULL DEFAULT 'public'"),
+                  ("mature", "INTEGER NOT NULL DEFAULT 0"))
 
 _COLUMNS = [f.name for f in fields(Recording)]
 
@@ -159,4 +164,5 @@ class RecordingStore:
 def _row(row: tuple) -> Recording:
     values = dict(zip(_COLUMNS, row))
     values["state"] = RecordingState(values["state"])
+    values["mature"] = bool(values["mature"])
     return Recording(**values)

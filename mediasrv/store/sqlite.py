@@ -17,6 +17,7 @@ from mediasrv.store.gifts import GIFTS_MIGRATION, GiftsMixin
 from mediasrv.store.moderation import MODERATION_MIGRATION, ModerationMixin
 from mediasrv.store.signup import SIGNUP_MIGRATION, SignupMixin
 from mediasrv.store.reach import REACH_MIGRATION, ReachMixin
+from mediasrv.store.visibility import VISIBILITY_MIGRATION, VisibilityMixin
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +87,7 @@ _MIGRATIONS = [
     "ALTER TABLE broadcasts ADD COLUMN private INTEGER NOT NULL DEFAULT 0",
     # Issue 18 is built by three branches at once; each owns one slot (an empty script
     # only bumps the version) so that their numbers never collide:
-    "",  # 8: who may watch (visibility, invites, the 18+ flag)
+    VISIBILITY_MIGRATION,  # 8: who may watch (visibility, invites, the 18+ flag)
 
     REACH_MIGRATION,  # 9: who may reach whom (blocks, mutes, user reports, suspensions)
 
@@ -94,7 +95,7 @@ _MIGRATIONS = [
 ]
 
 
-class SqliteStore(AccountsMixin, ModerationMixin, GiftsMixin, SignupMixin, ReachMixin):
+class SqliteStore(AccountsMixin, ModerationMixin, GiftsMixin, VisibilityMixin, ReachMixin, SignupMixin):
     """The embedded store: a SQLite file (``:memory:`` for a throwaway one)."""
 
     def __init__(self, path: str | Path) -> None:

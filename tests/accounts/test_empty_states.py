@@ -49,9 +49,11 @@ async def test_live_status_is_200_either_way(tmp_path):
         # Offline: no picture to give the size of (issue 17, item 3: a page shapes its player by it).
         picture = {"width": None, "height": None, "orientation": None}
         assert await response.json() == {"name": "alice", "live": False, "started_at": None, "creator": "alice",
-                                          "backstage": False, **picture}
+                                          "backstage": False, "may_watch": False, "visibility": None,
+                                          "mature": False, **picture}
         assert await (await api.http.get("/api/live/nobody/status")).json() == {
-            "name": "nobody", "live": False, "started_at": None, "creator": None, "backstage": False, **picture}
+            "name": "nobody", "live": False, "started_at": None, "creator": None, "backstage": False,
+            "may_watch": False, "visibility": None, "mature": False, **picture}
         publication = go_live(api.srv, "alice")
         status = await (await api.http.get("/api/live/alice/status")).json()
         assert status["live"] is True and status["started_at"].endswith("Z") and status["creator"] == "alice"

@@ -18,7 +18,12 @@ from tests.support.clients import run_process
 from tests.support.tools import require_path
 
 CONF = Path(__file__).resolve().parents[2] / "deploy" / "nginx-cache.conf"
+SIGN_JS = CONF.parent / "nginx-hls-sign.js"
 NGINX = "/usr/sbin/nginx"
+#: The njs module (Debian's libnginx-mod-http-js): the signature check of non-public lives.
+NJS_MODULE = "/usr/lib/nginx/modules/ngx_http_js_module.so"
+#: The URL signing secret the tests give nginx (and mediasrv: ``hls.url_signing_secret``).
+TEST_URL_SECRET = "test-url-signing-secret"
 
 
 def free_port() -> int:
@@ -27,12 +32,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def site_config(text: str, *, port: int, upstream: int, cache_dir: Path) -> str:
-    """The deploy file with its listen, upstream and cache-path lines pointed at this test."""
+def site_config(text: str, *, port: int, upstream: int, cache_dir: Path, url_secret: str = TEST_URL_SECRET) -> str:
+    """The deploy file with its listen, upstream, cache-path, njs script and URL secret
+    lines pointed at this test."""
     replacements = [  # directives, not the comments that mention them
         (r"^(\s+)listen 80;$", rf"\g<1>listen 127.0.0.1:{port};"),
         (r"^(\s+)server 127\.0\.0\.1:8080;$", rf"\g<1>server 127.0.0.1:{upstream};"),
         (r"^proxy_cache_path /var/cache/nginx/mediasrv ", f"proxy_cache_path {cache_dir} "),
+        (r"^js_import mediasrv_hls from /etc/nginx/mediasrv/nginx-hls-sign\.js;$",
+         f"js_import mediasrv_hls from {SIGN_JS};"),
+        (r'^(\s+)set \$mediasrv_url_secret "CHANGE-ME";$', rf'\g<1>set $mediasrv_url_secret "{url_secret}";'),
     ]
     for pattern, value in replacements:
         text, count = re.subn(pattern, value, text, flags=re.MULTILINE)
@@ -44,7 +53,8 @@ def main_config(prefix: Path, site: Path) -> str:
     """A minimal nginx.conf around the site file: foreground, one process, files in prefix,
     enough connections for a few hundred viewers (each may hold one to mediasrv too)."""
     temp = "\n".join(f"    {kind}_temp_path {prefix}/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    return f"""daemon off;
+    return f"""load_module {NJS_MODULE};
+daemon off;
 master_process off;
 worker_processes 1;
 worker_rlimit_nofile 8192;
@@ -93,6 +103,7 @@ async def running_cache(tmp_path: Path, upstream_port: int) -> AsyncIterator[Run
     """Start nginx with deploy/nginx-cache.conf in front of ``upstream_port``; stop it after.
     Fails if nginx logged an emergency or critical error meanwhile."""
     require_path(NGINX, "nginx")
+    require_path(NJS_MODULE, "nginx's njs module (libnginx-mod-http-js)")
     prefix = tmp_path / "nginx"
     prefix.mkdir()
     port = free_port()

@@ -39,7 +39,10 @@ OWN_ACCOUNT = {
 OWN_CHANNEL = {("POST", "/api/me/stream-key"), ("PATCH", "/api/me/settings"), ("PUT", "/api/me/cover"),
                ("DELETE", "/api/me/cover"), ("POST", "/api/me/live-access/requests"),
                # Backstage and ending a live (issue 17): the creator's own live, never another's.
-               ("POST", "/api/me/live/public"), ("POST", "/api/me/live/end")}
+               ("POST", "/api/me/live/public"), ("POST", "/api/me/live/end"),
+               # Who may watch (issue 18): the creator's own live and invitations.
+               ("PATCH", "/api/me/live"), ("POST", "/api/me/invites/{handle}"),
+               ("DELETE", "/api/me/invites/{handle}")}
 SAFE = {"GET", "HEAD", "OPTIONS"}
 #: WHIP (docs/whip.md): the credential is a stream key as a bearer token, never a login, so
 #: every caller here is refused as having no stream key (401); a session is ended by its

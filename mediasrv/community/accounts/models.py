@@ -97,6 +97,11 @@ class SettingsChange(RequestModel):
                                                      "`POST /api/me/live/public`; applies to the next broadcast")
     hide_viewer_count: bool | None = Field(None, description="hide the viewer count from everyone but you, your "
                                                              "moderators and operators (applies at once)")
+    visibility: Literal["public", "followers", "unlisted", "private"] | None = Field(
+        None, description="who may watch the next broadcasts (docs/security.md, \"Who may watch\"); one of the "
+                          "site's `live.visibility_allowed` (another is a 400); the live now: `PATCH /api/me/live`")
+    mature: bool | None = Field(None, description="the next broadcasts are 18+ (viewers confirm their age; not "
+                                                  "listed for signed-out viewers)")
 
 
 class Page(RequestModel):
@@ -203,6 +208,10 @@ class GoLiveSettings(ResponseModel):
     chat: ChatSettings
     save_by_default: bool
     backstage: bool = Field(description="a new broadcast starts private until `POST /api/me/live/public`")
+    visibility: Literal["public", "followers", "unlisted", "private"] = Field(
+        description="who may watch the next broadcasts (the site's default until the creator chooses)")
+    mature: bool = Field(description="the next broadcasts are 18+")
+    visibility_allowed: list[str] = Field(description="the visibilities this site allows")
     updated_at: float
     hide_viewer_count: bool = Field(False, description="the viewer count is hidden from the public")
 

@@ -389,16 +389,19 @@ async def rotate_stream_key(request: web.Request) -> web.Response:
     return respond(m.StreamKey, await _key_json(request, user, key), headers=_NO_STORE)
 
 
-def _settings_json(user: User, settings, hide_viewer_count: bool) -> dict:
+def _settings_json(user: User, settings, audience: tuple[str, bool], allowed: list[str],
+                   hide_viewer_count: bool) -> dict:
     return {"title": settings.title, "cover_url": cover_url(user, settings), "chat": settings.chat,
             "save_by_default": settings.save_by_default, "backstage": settings.backstage,
+            "visibility": audience[0], "mature": audience[1], "visibility_allowed": list(allowed),
             "updated_at": settings.updated_at, "hide_viewer_count": hide_viewer_count}
 
 
 async def get_settings(request: web.Request) -> web.Response:
     user = await require_user(request, "creator")
     service = _service(request)
-    return respond(m.GoLiveSettings, _settings_json(user, await service.settings(user),
+    return respond(m.GoLiveSettings, _settings_json(user, await service.settings(user), await service.audience(user),
+                                                    service.config.live.visibility_allowed,
                                                     service.privacy.hidden(user.handle)))
 
 
@@ -413,6 +416,11 @@ async def update_settings(request: web.Request) -> web.Response:
         values["save_by_default"] = body.save_by_default
     if body.backstage is not None:
         values["backstage"] = body.backstage
+    allowed = service.config.live.visibility_allowed
+    if body.visibility is not None and body.visibility not in allowed:
+        raise ApiError(400, f"visibility {body.visibility!r} is not allowed on this site (allowed: {', '.join(allowed)})")
+    if body.visibility is not None or body.mature is not None:  # who may watch (issue 18)
+        await service.set_audience(user, visibility=body.visibility, mature=body.mature)
     if body.chat is not None:
         merged = dict((await service.settings(user)).chat)
         merged.update(body.chat.model_dump(exclude_none=True))
@@ -425,7 +433,8 @@ async def update_settings(request: web.Request) -> web.Response:
         moderation = request.app.get(MODERATION)
         if moderation is not None:  # on/off, slow mode, followers-only: applied to the open chat at once
             await moderation.settings_changed(user.id, user, settings.chat)
-    return respond(m.GoLiveSettings, _settings_json(user, settings, service.privacy.hidden(user.handle)))
+    return respond(m.GoLiveSettings, _settings_json(user, settings, await service.audience(user), allowed,
+                                                    service.privacy.hidden(user.handle)))
 
 
 async def _read_form_file(request: web.Request, limit: int) -> bytes:

@@ -431,7 +431,37 @@ class AccountService:
             self.publishes_refused += refused
             return PublishDecision(False, reason=access.reason)
         # Backstage: a new broadcast starts private until the creator makes it public.
-        return PublishDecision(True, user.handle, private=(await self.settings(user)).backstage)
+        visibility, mature = await self.audience(user)
+        return PublishDecision(True, user.handle, private=(await self.settings(user)).backstage,
+                               visibility=visibility, mature=mature)
+
+    async def audience(self, user: User) -> tuple[str, bool]:
+        """Who may watch the creator's next live (their ``visibility`` as the site allows it,
+        issue 18) and whether it is 18+."""
+        saved = await self._run(self.store.visibility_setting, user.id)
+        return self.config.live.effective_visibility(saved.visibility), saved.mature
+
+    async def set_audience(self, user: User, *, visibility: str | None = None,
+                           mature: bool | None = None) -> tuple[str, bool]:
+        """Save the creator's default visibility and/or 18+ flag; the effective pair after."""
+        saved = await self._run(self.store.set_visibility_setting, user.id, visibility=visibility, mature=mature)
+        return self.config.live.effective_visibility(saved.visibility), saved.mature
+
+    async def is_following(self, user: User, creator_id: int) -> bool:
+        return await self._run(self.store.is_following, user.id, creator_id)
+
+    async def invite(self, creator: User, user: User) -> bool:
+        """Invite ``user`` to ``creator``'s private lives; False when invited already."""
+        return await self._run(self.store.add_invite, creator.id, user.id, self.clock())
+
+    async def uninvite(self, creator: User, user: User) -> bool:
+        return await self._run(self.store.remove_invite, creator.id, user.id)
+
+    async def invites(self, creator: User) -> list:
+        return await self._run(self.store.list_invites, creator.id)
+
+    async def is_invited(self, creator_id: int, user: User) -> bool:
+        return await self._run(self.store.is_invited, creator_id, user.id)
 
     # --- stream keys --------------------------------------------------------------------
 

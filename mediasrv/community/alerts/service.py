@@ -127,9 +127,12 @@ class GoLiveNotifier:
         if "/" in event.stream.name:  # renditions are not broadcasts
             return
         stream = event.stream
-        if isinstance(event, StreamStarted) and not stream.private or isinstance(event, StreamWentPublic):
+        # Who may watch (issue 18): followers are alerted (and the webhooks told) of a public
+        # or followers-only live, never of an unlisted or private one (decided at its start).
+        alerted = stream.visibility in ("public", "followers")
+        if (isinstance(event, StreamStarted) and not stream.private or isinstance(event, StreamWentPublic)) and alerted:
             coro = self._started(stream)
-        elif isinstance(event, StreamEnded) and stream.public_at is not None:
+        elif isinstance(event, StreamEnded) and stream.public_at is not None and alerted:
             coro = self._ended(stream)
         else:
             return  # a private broadcast: nothing to tell
@@ -145,6 +148,8 @@ class GoLiveNotifier:
             "playback_url": f"{base}/live/{stream.name}/index.m3u8",
             "creator": None,
             "title": stream.name,
+            "visibility": stream.visibility,
+            "mature": stream.mature,
         }
         card = None
         if self.accounts_mode:

@@ -23,7 +23,7 @@ from mediasrv.community.chat.service import ChatError
 from mediasrv.community.chat.transport import FrameSink
 from mediasrv.config import Config
 from mediasrv.httpkit import validate
-from mediasrv.httpkit.keys import ACCOUNTS, CHAT, CHAT_FLUSHER, CHAT_SOCKETS, CONFIG
+from mediasrv.httpkit.keys import ACCOUNTS, CHAT, CHAT_FLUSHER, CHAT_SOCKETS, CONFIG, LIVE
 from mediasrv.httpkit.models import STREAM_NAME_PARAM, TokenQuery
 from mediasrv.httpkit.openapi import op, path_param, register_operation
 from mediasrv.httpkit.validate import ApiError
@@ -73,6 +73,11 @@ async def chat(request: web.Request) -> web.StreamResponse:
         if owner is None:
             raise ApiError(404, "no such creator")
         owner_id, name = owner.id, owner.handle
+        # Who may watch (issue 18): the chat of a live that is not public is for who may
+        # watch it; anyone else gets the 404 of no such creator (a refusal tells nothing).
+        live = request.app.get(LIVE)
+        if live is not None and not await live.may_chat(name, user):
+            raise ApiError(404, "no such creator")
 
     # Incoming frames: the longest request is a message of max_chars characters, each up to
     # 4 bytes of UTF-8, or 6 bytes escaped as \uXXXX; bigger frames close the connection (1009).
@@ -123,6 +128,8 @@ async def chat(request: web.Request) -> web.StreamResponse:
             await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"banned from this chat")
         elif member.closed == "removed":  # blocked by the creator, or the account suspended
             await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"removed from this chat")
+        elif member.closed == "not_allowed":  # who may watch the live changed (issue 18)
+            await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"no longer allowed to watch this live")
 
     writer = asyncio.get_running_loop().create_task(pump(), name=f"chat-writer-{name}")
     try:

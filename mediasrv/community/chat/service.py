@@ -327,6 +327,23 @@ class ChatService:
 
     # --- membership ---------------------------------------------------------------------
 
+    async def recheck(self, name: str, may_stay: Callable[[User | None], Awaitable[bool]]) -> int:
+        """Ask ``may_stay`` again of every member of room ``name`` (who may watch its live
+        changed, issue 18) and close those it refuses, with an ``error`` frame (code
+        ``not_allowed``); returns how many were closed."""
+        room = self.rooms.get(name)
+        if room is None:
+            return 0
+        refused = encode({"type": "error", "code": "not_allowed",
+                          "reason": "you may no longer watch this live", "retry_after": 0})
+        closed = 0
+        for member in list(room.members):
+            if member.closed is None and not await may_stay(member.user):
+                room.members.discard(member)
+                member.close("not_allowed", refused)
+                closed += 1
+        return closed
+
     def room(self, name: str, *, owner_id: int | None = None) -> Room:
         room = self.rooms.get(name)
         if room is None:

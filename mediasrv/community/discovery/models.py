@@ -41,6 +41,13 @@ class LiveStatus(Picture):
                                                "moderators and admins (then `live` is false: ask "
                                                "`GET /api/live/NAME/playback` for its signed URLs); false for "
                                                "anyone else, so a private live is not revealed")
+    may_watch: bool = Field(False, description="a live that is not public (`live` false) that the asker may watch: "
+                                               "ask `GET /api/live/NAME/playback` for its signed URLs")
+    visibility: Literal["followers", "unlisted", "private"] | None = Field(
+        None, description="who may watch this live when it is not public, told to who may watch it and, for a "
+                          "followers-only or unlisted live, to anyone (so a page can say \"follow to watch\"); "
+                          "null otherwise")
+    mature: bool = Field(False, description="that live is 18+ (told with `visibility`)")
 
 
 class Creator(ResponseModel):

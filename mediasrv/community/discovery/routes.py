@@ -33,12 +33,13 @@ from mediasrv.community.discovery import models as m
 from mediasrv.config import STREAM_NAME_RE
 from mediasrv.httpkit import validate
 from mediasrv.httpkit.body import read_query, respond
-from mediasrv.httpkit.keys import ACCOUNTS, ALERTS, CLUSTER, CONFIG, HUB, LIVE, MONITOR, THUMBNAILS
+from mediasrv.httpkit.keys import ACCOUNTS, ALERTS, CLUSTER, CONFIG, HUB, LIVE, MONITOR, PLAYBACK, THUMBNAILS
 from mediasrv.httpkit.models import STREAM_NAME_PARAM, SseEvent, TokenQuery
 from mediasrv.httpkit.openapi import add_route, op, path_param
 from mediasrv.httpkit.urls import public_base_url
 from mediasrv.httpkit.validate import ApiError
 from mediasrv.media.types import TrackKind, orientation
+from mediasrv.ports import PLAYBACK_GRANT_PARAM, playback_access
 
 
 
@@ -102,6 +103,8 @@ async def _items(request: web.Request, *, following_only: bool) -> list[dict]:
         is_followed = card is not None and card.user.id in followed
         if following_only and not is_followed:
             continue
+        if user is None and stream.stream is not None and stream.stream.mature:
+            continue  # an 18+ live is listed only for signed-in viewers (issue 18)
         health = monitor.streams.get(stream.name) if monitor is not None and not stream.remote else None
         if health is not None and health.stream is not stream.stream:
             health = None
@@ -208,24 +211,37 @@ async def live_status(request: web.Request) -> web.Response:
         "name": name, "live": live,
         "started_at": iso(stream.public_at or stream.started_at) if stream is not None else None,
         "creator": user.handle if user is not None else None,
-        "backstage": await _backstage_for_asker(request, name),
+        **await _restricted_for_asker(request, name),
         **picture(stream),
     }, headers={"Cache-Control": "no-store"})
 
 
-async def _backstage_for_asker(request: web.Request, name: str) -> bool:
-    """Whether ``name`` is live privately and the asker may watch it (the live control's
-    rule). Asked only while a private live exists; an invalid token counts as nobody here
-    (this answer is anyone's, it is not where a client learns its token expired)."""
-    private = request.app[HUB].get(name)
+async def _restricted_for_asker(request: web.Request, name: str) -> dict:
+    """What the asker may know of a live of ``name`` that is not public (the live control's
+    rule): ``backstage`` and ``may_watch`` when they may watch it (then they ask
+    ``GET /api/live/NAME/playback``); ``visibility`` when they may watch it, or it is
+    followers-only (so the page says "follow to watch") or unlisted (they have its link).
+    A private or backstage live they may not watch is not revealed. An invalid token
+    counts as nobody here (this answer is anyone's, it is not where a client learns its
+    token expired)."""
+    out = {"backstage": False, "may_watch": False, "visibility": None, "mature": False}
+    stream = request.app[HUB].get(name)
     live_control = request.app.get(LIVE)
-    if private is None or not private.private or live_control is None:
-        return False
+    if stream is not None and not stream.private:
+        out["mature"] = stream.mature  # a public 18+ live: the page asks the viewer's age first
+    if stream is None or not stream.restricted or live_control is None:
+        return out
     try:
         asker = await optional_user(request)
     except ApiError:
-        return False
-    return await live_control.may_watch(name, asker)
+        asker = None
+    may_watch = await live_control.may_watch(name, asker)
+    if may_watch or (not stream.private and stream.visibility in ("followers", "unlisted")):
+        # (A backstage of a public live: no visibility to tell, ``backstage`` says it.)
+        out.update(visibility=None if stream.visibility == "public" else stream.visibility,
+                   mature=stream.mature, may_watch=may_watch,
+                   backstage=stream.private and may_watch)
+    return out
 
 
 async def thumbnail(request: web.Request) -> web.Response:
@@ -235,6 +251,11 @@ async def thumbnail(request: web.Request) -> web.Response:
     thumbnails = request.app.get(THUMBNAILS)
     live = request.app[HUB].get(name)
     private = live is not None and live.private  # never the picture of a backstage
+    if live is not None and live.restricted and not private:
+        # A live that is not public: its picture for who may watch it (a grant, ``?pt=``, as
+        # for its stats), the 404 of no thumbnail for anyone else.
+        gate = request.app.get(PLAYBACK)
+        private = not playback_access(gate, live, request.query.get(PLAYBACK_GRANT_PARAM, "")).allowed
     thumb = thumbnails.get(name) if thumbnails is not None and not private else None
     if thumb is None:
         raise ApiError(404, "no thumbnail (yet) for this stream")

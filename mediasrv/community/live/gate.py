@@ -17,22 +17,31 @@ the next keyframe of an RTMP play); those who still may watch ask for a fresh on
 generations are this node's memory, like the live itself (a private live is served by
 the node that ingests it only); a restart ends every live, and with it every grant.
 
-Issue 18 (followers-only, unlisted, invited viewers) extends ``check``: the decision is
-made here once, for every source and every way of playing.
+**Issue 18, who may watch**: a live that is not public (``Stream.restricted``: backstage,
+or a visibility of followers, unlisted or private) is played only with a grant, and grants
+are handed out by the live control to those ``audience.may_watch`` lets in (an unlisted
+live's to anyone who asks). A grant issued to a signed-in viewer who may be blocked
+carries their user id (signed): ``check`` asks the ``ports.BlockList`` at every request, so
+a block takes effect at the viewer's next playlist reload. Changing a live's visibility
+revokes its grants (``revoke``), so who may no longer watch loses it at the next reload.
 """
 
 from __future__ import annotations
 
 from mediasrv.community.live.grants import Grant, PlaybackGrants
 from mediasrv.hub.stream import Stream
-from mediasrv.ports import NO_ACCESS, OPEN_ACCESS, PlaybackAccess
+from mediasrv.ports import NO_ACCESS, OPEN_ACCESS, BlockList, NoBlocks, PlaybackAccess
 
 
 class GrantGate:
     """The node's playback gate (``app[PLAYBACK]``, and the RTMP server's)."""
 
-    def __init__(self, grants: PlaybackGrants) -> None:
+    def __init__(self, grants: PlaybackGrants, blocks: BlockList | None = None) -> None:
         self.grants = grants
+        self.blocks: BlockList = blocks if blocks is not None else NoBlocks()
+        #: Stream name → its creator's user id (told by the live control when it decides
+        #: who may watch), for the block check.
+        self._creators: dict[str, int] = {}
         self.refused = 0
         self.revocations = 0
         #: Bumped by ``revoke_all``: part of every grant's scope.
@@ -44,18 +53,28 @@ class GrantGate:
         """What a grant to play ``stream`` is bound to: this broadcast and the generations."""
         return f"{stream.started_at!r}/{self._generation}.{self._generations.get(stream.name, 0)}"
 
-    def issue(self, stream: Stream) -> Grant:
-        """A grant to play ``stream`` (for someone who may watch it: the caller decides)."""
-        return self.grants.issue(stream.name, scope=self.scope(stream))
+    def note_creator(self, name: str, creator_id: int) -> None:
+        """Stream ``name`` is the live of user ``creator_id`` (whose block list applies)."""
+        self._creators[name] = creator_id
+
+    def issue(self, stream: Stream, viewer: int = 0) -> Grant:
+        """A grant to play ``stream`` (for someone who may watch it: the caller decides);
+        ``viewer``: the signed-in viewer's id when the creator's blocks apply to them."""
+        return self.grants.issue(stream.name, scope=self.scope(stream), viewer=viewer)
 
     def check(self, stream: Stream, grant: str) -> PlaybackAccess:
         """The access of a viewer presenting ``grant`` ("" for none) to ``stream``."""
-        if not stream.private:
+        if not stream.restricted:
             return OPEN_ACCESS
-        if grant and self.grants.valid(stream.name, grant, scope=self.scope(stream)):
+        viewer = self.grants.viewer_of(stream.name, grant, scope=self.scope(stream)) if grant else None
+        if viewer is not None and not self._blocked(stream.name, viewer):
             return PlaybackAccess(True, restricted=True, grant=grant)
         self.refused += 1
         return NO_ACCESS
+
+    def _blocked(self, name: str, viewer: int) -> bool:
+        creator = self._creators.get(name)
+        return bool(viewer) and creator is not None and self.blocks.blocks(creator, viewer)
 
     def revoke(self, name: str) -> None:
         """Every grant handed out so far for stream ``name`` stops working now (the

@@ -28,8 +28,9 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-#: ``EXPIRES.SIGNATURE``: at most 12 digits, then 43 base64url characters (32 bytes).
-_GRANT = re.compile(r"([0-9]{1,12})\.([A-Za-z0-9_-]{43})")
+#: ``EXPIRES.SIGNATURE[.VIEWER]``: at most 12 digits, 43 base64url characters (32 bytes),
+#: then the viewer's user id when the grant was issued to a signed-in viewer.
+_GRANT = re.compile(r"([0-9]{1,12})\.([A-Za-z0-9_-]{43})(?:\.([1-9][0-9]{0,17}))?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,8 @@ class Grant:
     expires_at: int
     #: Whole seconds from its issue until it expires (a client whose clock is off goes by it).
     expires_in: int = 0
+    #: The signed-in viewer it was issued to (0: anyone, a signed-out viewer).
+    viewer: int = 0
 
 
 def _prefix(name: str) -> str:
@@ -55,24 +58,38 @@ class PlaybackGrants:
         self.ttl = float(ttl)
         self.clock = clock
 
-    def _signature(self, name: str, expires: int, scope: str) -> str:
-        mac = hmac.new(self._key, f"{_prefix(name)}\n{expires}\n{scope}".encode(), hashlib.sha256).digest()
+    def _signature(self, name: str, expires: int, scope: str, viewer: int = 0) -> str:
+        # The viewer is signed in only when there is one: a grant without viewer keeps the
+        # message (and so the value) it always had.
+        tail = f"\n{viewer}" if viewer else ""
+        mac = hmac.new(self._key, f"{_prefix(name)}\n{expires}\n{scope}{tail}".encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
-    def issue(self, name: str, *, scope: str = "") -> Grant:
+    def issue(self, name: str, *, scope: str = "", viewer: int = 0) -> Grant:
         """A grant to play stream ``name`` for ``ttl`` seconds from now, valid only while
-        the checker's ``scope`` for it is still ``scope``."""
+        the checker's ``scope`` for it is still ``scope``; ``viewer``: the signed-in user
+        it is for (0: a signed-out viewer), carried and signed in the grant so that the
+        gate can refuse it at once if the creator blocks that user."""
         now = self.clock()
         expires = math.ceil(now + self.ttl)
-        return Grant(f"{expires}.{self._signature(name, expires, scope)}", expires, math.floor(expires - now))
+        value = f"{expires}.{self._signature(name, expires, scope, viewer)}" + (f".{viewer}" if viewer else "")
+        return Grant(value, expires, math.floor(expires - now), viewer)
+
+    def viewer_of(self, name: str, grant: str, *, scope: str = "") -> int | None:
+        """The viewer ``grant`` was issued to (0: signed out) when it lets its holder play
+        stream ``name`` now, ``scope`` being what it must have been issued with; else None."""
+        match = _GRANT.fullmatch(grant) if len(grant) <= 84 else None
+        if match is None:
+            return None
+        expires = int(match.group(1))
+        if expires < self.clock():
+            return None
+        viewer = int(match.group(3) or 0)
+        if not hmac.compare_digest(self._signature(name, expires, scope, viewer), match.group(2)):
+            return None
+        return viewer
 
     def valid(self, name: str, grant: str, *, scope: str = "") -> bool:
         """Whether ``grant`` lets its holder play stream ``name`` now, ``scope`` being what
         it must have been issued with."""
-        match = _GRANT.fullmatch(grant) if len(grant) <= 64 else None
-        if match is None:
-            return False
-        expires = int(match.group(1))
-        if expires < self.clock():
-            return False
-        return hmac.compare_digest(self._signature(name, expires, scope), match.group(2))
+        return self.viewer_of(name, grant, scope=scope) is not None

@@ -7,7 +7,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from mediasrv.httpkit.models import ResponseModel
+from mediasrv.httpkit.models import RequestModel, ResponseModel
+
+Visibility = Literal["public", "followers", "unlisted", "private"]
 
 
 class Playback(ResponseModel):
@@ -39,6 +41,9 @@ class LiveState(ResponseModel):
     started_at: float | None = Field(description="Unix seconds: when the broadcast started (null offline)")
     public_at: float | None = Field(description="Unix seconds: when it became public (null while private)")
     backstage: bool = Field(description="the setting: a new broadcast starts private (`PATCH /api/me/settings`)")
+    visibility: Visibility | None = Field(None, description="who may watch the live now (null offline); "
+                                                            "`PATCH /api/me/live` changes it")
+    mature: bool | None = Field(None, description="the live is 18+ (null offline)")
     hold_seconds: float = Field(description="after `POST /api/me/live/end`: seconds before a new publish of this "
                                             "stream is accepted again (0: none)")
     preview: Playback | None = Field(description="URLs that play this live for the creator, private or public "
@@ -74,4 +79,32 @@ class LivePlayback(Playback):
     """`GET /api/live/NAME/playback`."""
 
     stream: str
-    state: Literal["private", "public"]
+    state: Literal["private", "public"] = Field(description="`private`: backstage (not made public yet)")
+    visibility: Visibility = Field(description="who may watch it")
+    mature: bool = Field(description="18+: a player asks the viewer to confirm their age first")
+
+
+class AudienceChange(RequestModel):
+    """`PATCH /api/me/live`: who may watch the live now."""
+
+    visibility: Visibility | None = Field(None, description="one of the site's `live.visibility_allowed`; "
+                                                            "applies at once (grants of the old one are revoked)")
+    mature: bool | None = Field(None, description="the live is 18+")
+
+
+class Invitee(ResponseModel):
+    handle: str
+    display_name: str
+    invited_at: float = Field(description="Unix seconds")
+
+
+class Invites(ResponseModel):
+    """The people a creator invited to their private lives."""
+
+    invites: list[Invitee]
+
+
+class InviteAnswer(ResponseModel):
+    handle: str
+    invited: bool
+    changed: bool = Field(description="false when nothing changed (invited already, or not invited)")

@@ -12,8 +12,12 @@
   to the save-or-discard decision) and holds the name for ``live.end_hold_seconds``:
   ``admit`` refuses a new publish of it meanwhile, so an encoder that reconnects on its own
   does not silently restart the live.
-- **Who may watch a private live**: ``may_watch`` (the creator, their appointed
-  moderators, the site's moderators and admins).
+- **Who may watch** (issue 18): ``may_watch`` gathers what is known of a viewer (the
+  creator, an operator, an appointed moderator, a follower, invited, blocked) and asks the
+  one rule, ``audience.may_watch``, for the live's visibility (a backstage: the creator's
+  team only). ``set_audience`` changes a running live's visibility and 18+ flag; a
+  change revokes the live's grants, so who may no longer watch loses it at the next
+  playlist reload.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import time
 from typing import Awaitable, Callable, Protocol
 
 from mediasrv.community.accounts.service import AccountService
+from mediasrv.community.live import audience
 from mediasrv.community.live.gate import GrantGate
 from mediasrv.community.live.grants import Grant
 from mediasrv.config import LiveConfig
@@ -48,7 +53,11 @@ class LiveControl:
     """The node's live control (``app[LIVE]``, and the publish authorizer's policy)."""
 
     def __init__(self, config: LiveConfig, hub: Hub, gate: GrantGate, *, accounts: AccountService | None,
-                 moderators: ChannelModerators | None, monotonic: Callable[[], float] = time.monotonic) -> None:
+                 moderators: ChannelModerators | None, monotonic: Callable[[], float] = time.monotonic,
+                 on_audience_changed: Callable[[str], None] = lambda name: None) -> None:
+        """``on_audience_changed(name)``: told when who may watch the live of ``name``
+        changed (its visibility, an invitation withdrawn): the chat asks its members again."""
+        self.on_audience_changed = on_audience_changed
         self.config = config
         self.hub = hub
         self.gate = gate
@@ -72,6 +81,7 @@ class LiveControl:
             return PublishDecision(False, reason=f"this live was ended from the studio: you can go live again "
                                                  f"in {math.ceil(left)} s")
         self.hub.set_backstage(decision.name, decision.private)
+        self.hub.set_audience(decision.name, self.config.effective_visibility(decision.visibility), decision.mature)
         return decision
 
     def hold_left(self, name: str) -> float:
@@ -123,22 +133,92 @@ class LiveControl:
         self.hub.stop(name, reason)
         return stream
 
-    # --- who may watch a private live ---------------------------------------------------
+    def set_audience(self, name: str, *, visibility: str | None = None, mature: bool | None = None) -> Stream:
+        """Change who may watch the running live of ``name`` (and whether it is 18+), from
+        now; the next broadcasts follow the creator's saved setting. Raises ``NotLive``;
+        ``ValueError`` for a visibility the site does not allow."""
+        stream = self.hub.get(name)
+        if stream is None:
+            raise NotLive("you are not live: there is no broadcast to change")
+        if visibility is not None and visibility not in self.config.visibility_allowed:
+            raise ValueError(f"visibility {visibility!r} is not allowed on this site "
+                             f"(allowed: {', '.join(self.config.visibility_allowed)})")
+        if visibility is not None and visibility != stream.visibility:
+            stream.visibility = visibility
+            self.audience_changed(name)
+        if mature is not None:
+            stream.mature = mature
+        return stream
 
-    async def may_watch(self, name: str, user: User | None) -> bool:
-        """Whether ``user`` may play the private live of ``name``: its creator (the stream
-        is named after their handle), the site's moderators and admins, and the moderators
-        the creator appointed."""
+    def audience_changed(self, name: str) -> None:
+        """Who may watch the live of ``name`` changed: grants handed out before stop working
+        at the next request (everyone who still may watch asks again; the watch page does
+        on a 404), and the chat's members are asked again."""
+        self.gate.revoke(name)
+        self.on_audience_changed(name)
+
+    # --- who may watch ------------------------------------------------------------------
+
+    def visibility_of(self, stream: Stream) -> str:
+        """The visibility that decides who may watch ``stream`` now (a backstage: the team)."""
+        return audience.BACKSTAGE if stream.private else stream.visibility
+
+    async def viewer(self, name: str, user: User | None) -> tuple[audience.Viewer, int]:
+        """What is known of ``user`` for the live of ``name``, and the id a grant issued to
+        them carries (0 when the creator's blocks do not apply to them)."""
         if user is None:
-            return False
+            return audience.Viewer(), 0
         if user.handle == name or user.at_least("moderator"):
-            return True
-        if self.accounts is None or self.moderators is None:
-            return False
+            return audience.Viewer(signed_in=True, creator=user.handle == name, operator=user.at_least("moderator")), 0
+        if self.accounts is None:
+            return audience.Viewer(signed_in=True), 0
         creator = await self.accounts.get_user(name)
-        return creator is not None and await self.moderators.appointed(creator.id, user.id)
+        if creator is None:
+            return audience.Viewer(signed_in=True), 0
+        self.gate.note_creator(name, creator.id)
+        blocked = self.gate.blocks.blocks(creator.id, user.id)
+        moderator = self.moderators is not None and await self.moderators.appointed(creator.id, user.id)
+        follower = await self.accounts.is_following(user, creator.id)
+        invited = await self.accounts.is_invited(creator.id, user)
+        return audience.Viewer(signed_in=True, moderator=moderator, follower=follower, invited=invited,
+                               blocked=blocked), user.id
+
+    async def may_watch(self, name: str, user: User | None, *, visibility: str | None = None) -> bool:
+        """Whether ``user`` may watch the live of ``name`` (its visibility now, or
+        ``visibility``; no live: the creator's team only)."""
+        if visibility is None:
+            stream = self.hub.get(name)
+            visibility = self.visibility_of(stream) if stream is not None else audience.BACKSTAGE
+        viewer, _ = await self.viewer(name, user)
+        return audience.may_watch(visibility, viewer)
+
+    async def may_chat(self, name: str, user: User | None) -> bool:
+        """Whether ``user`` may join the chat of ``name``: who may watch its live; offline,
+        who may watch its next one (the creator's saved visibility). A chat stays open to
+        everyone only for a public channel."""
+        stream = self.hub.get(name)
+        if stream is not None and not stream.private:
+            visibility = stream.visibility
+        elif stream is not None:
+            visibility = "public"  # a backstage: its chat is the channel's, as before
+        elif self.accounts is not None and (creator := await self.accounts.get_user(name)) is not None:
+            visibility = (await self.accounts.audience(creator))[0]
+        else:
+            visibility = "public"
+        if visibility == "public" and user is None:
+            return True
+        viewer, _ = await self.viewer(name, user)
+        return audience.may_watch(visibility, viewer)
+
+    async def grant_for(self, stream: Stream, user: User | None) -> Grant | None:
+        """A grant to play ``stream`` for ``user`` when they may watch it, else None."""
+        viewer, viewer_id = await self.viewer(stream.name, user)
+        if not audience.may_watch(self.visibility_of(stream), viewer):
+            return None
+        return self.gate.issue(stream, viewer_id)
 
     def grant(self, stream: Stream) -> Grant:
-        """A signed grant to play ``stream`` (for someone ``may_watch`` allowed): this
-        broadcast only, until it expires or the gate revokes it."""
+        """A signed grant to play ``stream`` (for someone ``may_watch`` allowed, to whom the
+        creator's blocks do not apply: the creator, an operator): this broadcast only,
+        until it expires or the gate revokes it."""
         return self.gate.issue(stream)

@@ -110,7 +110,8 @@ export class ChatPanel {
     this.retryTimer = setTimeout(() => { this.retryTimer = null; if (!this.ws && !this.closedByUs) this.connect(); }, delay);
   }
 
-  /** The chat stopped for good ('banned', 'unknown'): a notice in place of the box. */
+  /** The chat stopped for good ('banned', 'unknown'; 'followers': until the viewer may
+   *  watch, when the watch page reconnects it): a notice in place of the box. */
   stop(reason) {
     this.stopped = reason;
     clearTimeout(this.retryTimer);
@@ -215,6 +216,9 @@ export class ChatPanel {
     } else if (this.stopped === 'suspended') {
       notice = [el('strong', { text: 'Your account is suspended' }),
         el('span', { class: 'muted', text: 'An operator suspended this account: log in again to see why and until when.' })];
+    } else if (this.stopped === 'followers') {
+      notice = [el('strong', { text: 'The chat is for followers' }),
+        el('span', { class: 'muted', text: 'This live is for its followers: follow to watch and chat.' })];
     } else if (this.stopped === 'unknown') {
       notice = [el('strong', { text: 'No chat here' }),
         el('span', { class: 'muted', text: 'There is no channel with this name.' })];

@@ -5,6 +5,7 @@
 // "End live", after which the recording is saved or discarded right here (golive-end.js).
 // What the page shows for each phase is golive-view.js.
 import { api, ApiError, errorText, toast } from './api.js';
+import { initAudience } from './audience.js';
 import { initDetails, saveTitle, showDetails } from './golive-details.js';
 import { askDecision, initEnd } from './golive-end.js';
 import { initOnAir, onAir, stopFollowing } from './golive-onair.js';
@@ -185,6 +186,8 @@ async function start() {
     page.settings = settingsResult.value;
     showDetails(page.settings);
   }
+  // Who may watch: its "this live, now" row follows the live (looked at every 10 s).
+  initAudience($('audience')).then((refresh) => setInterval(refresh, 10000));
   if (accessResult.status === 'fulfilled') {
     page.access = accessResult.value;
     if (!page.access.allowed) {

@@ -2,6 +2,7 @@
 // stream key), live access, title/cover, a live dashboard fed by the stats SSE feed with
 // Go public (backstage) and End live, moderation, past broadcasts, earnings.
 import { api, el, errorText, fmtBytes, fmtCount, fmtDuration, fmtTime, toast, token } from './api.js';
+import { initAudience } from './audience.js';
 import { LiveChart } from './charts.js';
 import * as live from './live.js';
 import { atLeast, currentUser, initHeader, openLogin, refreshUser } from './nav.js';
@@ -91,6 +92,12 @@ function listenForDecisions() {
 }
 
 // --- settings and cover ---------------------------------------------------------------
+
+/** "Who may watch": its "this live, now" row follows the live (looked at every 10 s). */
+async function startAudience() {
+  const refresh = await initAudience($('audience'));
+  setInterval(refresh, 10000);
+}
 
 async function loadSettings() {
   const settings = await api('/api/me/settings');
@@ -459,7 +466,7 @@ async function start() {
   if (started) return;
   started = true;
   makeCharts();
-  const results = await Promise.allSettled([loadKey(), loadAccess(), loadSettings()]);
+  const results = await Promise.allSettled([loadKey(), loadAccess(), loadSettings(), startAudience()]);
   for (const r of results) if (r.status === 'rejected') toast(errorText(r.reason), true);
   loadModeration();
   loadRecordings();

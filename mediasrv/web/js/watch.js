@@ -17,7 +17,7 @@ const video = $('video');
 
 // Exposed for tests and debugging: what the page is doing.
 const state = window.mediasrvWatch = { name, mode: 'loading', player: null, error: null, liveStartedAt: null, levelSwitches: [],
-  backstage: false, grant: null, renewals: 0 };
+  backstage: false, restricted: false, grant: null, renewals: 0 };
 
 let profile = null;
 let following = false;
@@ -124,11 +124,58 @@ async function liveStatus() {
   try { return await api(`/api/live/${encodeURIComponent(name)}/status`); } catch { return null; }
 }
 
+// A live that is not public (a backstage; followers, unlisted, private: issue 18) plays
+// with a signed grant, for who may watch it (the live status says so to them alone).
+function mayPlayRestricted(status) { return Boolean(status && (status.backstage || status.may_watch)); }
+
 async function goLive(status) {
   const stream = status || await liveStatus();
   if (!stream) return false;
-  if (!stream.live) return stream.backstage ? goBackstage() : false;
+  if (!stream.live) {
+    if (mayPlayRestricted(stream)) return ageGate(stream, () => goBackstage());
+    if (stream.visibility === 'followers') { showFollowersOnly(); return true; }
+    return false;
+  }
+  return ageGate(stream, () => goPublic(stream));
+}
+
+const AGE_KEY = 'mediasrv-age-confirmed';
+
+/** An 18+ live asks the viewer to confirm their age once (this tab) before it plays. */
+function ageGate(stream, go) {
+  let confirmed = false;
+  try { confirmed = sessionStorage.getItem(AGE_KEY) === 'yes'; } catch { /* storage off: ask */ }
+  if (!stream.mature || confirmed) return go();
+  setMode('gate');
+  stopPlayer();
+  const yes = el('button', { type: 'button', class: 'primary', text: 'I am 18 or older' });
+  yes.addEventListener('click', () => {
+    try { sessionStorage.setItem(AGE_KEY, 'yes'); } catch { /* asked again next time */ }
+    go();
+  });
+  const leave = el('a', { href: '/', class: 'button', text: 'Leave' });
+  overlay('18+ live', 'This live is for adults only. Confirm you are 18 or older to watch it.', [yes, leave]);
+  return true;
+}
+
+/** A followers-only live this viewer may not watch (yet): say how to get in. */
+function showFollowersOnly() {
+  setMode('gate');
+  stopPlayer();
+  const me = currentUser();
+  const action = el('button', { type: 'button', class: 'primary', text: me ? 'Follow to watch' : 'Sign in' });
+  action.addEventListener('click', async () => {
+    if (!currentUser()) { openLogin(); return; }
+    if (!following) await toggleFollow();
+    goLive();
+  });
+  overlay('This live is for followers', me ? `Follow ${name} to watch it.` : `Sign in and follow ${name} to watch it.`,
+    [action]);
+}
+
+function goPublic(stream) {
   setBackstage(false);
+  state.restricted = false;
   state.liveStartedAt = stream.started_at ? Date.parse(stream.started_at) / 1000 : Date.now() / 1000;
   setMode('live');
   overlay('');
@@ -169,11 +216,12 @@ function scheduleRenewal(expiresIn) {
  *  watch it). A live that went public meanwhile needs none: anyone may play it. */
 async function renewGrant() {
   const status = await liveStatus();
-  if (status && status.live) { setBackstage(false); return true; }
-  if (!status || !status.backstage) return false;
+  if (status && status.live) { setBackstage(false); state.restricted = false; return true; }
+  if (!mayPlayRestricted(status)) return false;
   const answer = await backstagePlayback();
   if (!answer) return false;
-  if (answer.state === 'public') { setBackstage(false); return true; }
+  if (!answer.grant) { setBackstage(false); state.restricted = false; return true; }
+  setBackstage(answer.state === 'private');
   state.grant = answer.grant;
   state.renewals += 1;
   if (state.player) state.player.regrant();
@@ -189,9 +237,14 @@ async function goBackstage() {
   overlay('');
   $('past').hidden = true;
   $('title').textContent = profile ? profile.display_name || name : name;
-  if (answer.state === 'private') {
+  if (state.chatDeferred && state.chat) {
+    state.chatDeferred = false;
+    state.chat.reconnect();
+  }
+  if (answer.grant) {
     state.grant = answer.grant;
-    setBackstage(true);
+    state.restricted = true;
+    setBackstage(answer.state === 'private');
     scheduleRenewal(answer.expires_in);
   }
   play(answer.playback_url, true, {
@@ -208,8 +261,9 @@ async function goBackstage() {
 /** The private live can no longer be played here (it ended, or this viewer lost the
  *  right to watch it): the page is the channel's offline page, as for anyone. */
 function backstageGone() {
-  if (!state.backstage || state.mode !== 'live') return;
+  if (!(state.backstage || state.restricted) || state.mode !== 'live') return;
   setBackstage(false);
+  state.restricted = false;
   showOffline();
 }
 
@@ -273,7 +327,13 @@ async function playVod() {
     $('creator-line').append(` · ${fmtDate(recording.started_at)} · ${fmtDuration(recording.duration)} · `,
       el('a', { id: 'channel-link', href: `/watch/${encodeURIComponent(name)}`, text: 'All broadcasts' }));
     $('latency').hidden = true;
-    play(recording.playlist_url || `/vod/${encodeURIComponent(vodId)}/index.m3u8`, false);
+    // An 18+ recording asks the viewer's age first, as its live did.
+    ageGate(recording, () => {
+      setMode('vod');
+      overlay('');
+      play(recording.playlist_url || `/vod/${encodeURIComponent(vodId)}/index.m3u8`, false);
+      return true;
+    });
   } catch (e) {
     overlay('Recording not available', errorText(e), [el('a', { class: 'button', href: `/watch/${encodeURIComponent(name)}`, text: 'Back to the channel' })]);
   }
@@ -581,10 +641,19 @@ async function main() {
     needLogin: () => openLogin(),
   });
   state.chat = chat;
-  chat.connect();
-  window.addEventListener('mediasrv:auth', () => { chat.reconnect(); loadBalance(); loadFollowing(); });
 
   const status = await liveStatus();
+  // The chat of a live this viewer may not watch (followers-only, issue 18) is not theirs
+  // either: it is joined once they may watch (goBackstage), not refused in the console.
+  state.chatDeferred = Boolean(status && !status.live && status.visibility && !status.may_watch);
+  if (!state.chatDeferred) chat.connect();
+  else chat.stop('followers');
+  window.addEventListener('mediasrv:auth', () => {
+    if (!state.chatDeferred) chat.reconnect();
+    loadBalance(); loadFollowing();
+    if (state.mode === 'gate') goLive();  // signed in at "this live is for followers"
+  });
+
   if (status) setShape(status.width, status.height);
   await loadProfile(!status || Boolean(status.creator));
   loadFollowing();
@@ -597,9 +666,12 @@ async function main() {
     else if (state.mode === 'live') {
       const now = await liveStatus();
       if (!now) return;
-      if (!state.backstage) { if (!now.live) ended(); }
-      else if (now.live) setBackstage(false);  // made public
-      else if (!now.backstage) backstageGone();  // ended, or no longer ours to watch
+      if (!(state.backstage || state.restricted)) {
+        // Not public any more: with a grant if this viewer may watch it, else ended for them.
+        if (!now.live && (mayPlayRestricted(now) || now.visibility === 'followers')) goLive(now);
+        else if (!now.live) ended();
+      } else if (now.live) { setBackstage(false); state.restricted = false; }  // made public
+      else if (!mayPlayRestricted(now)) backstageGone();  // ended, or no longer ours to watch
     }
   }, 10000);
 }
