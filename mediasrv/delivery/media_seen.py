@@ -7,7 +7,10 @@ mediasrv, so the cache mirrors each one here (nginx ``mirror``): a request with 
 and the viewer's headers (``X-Forwarded-For``, ``User-Agent``), answered ``204`` at once,
 that counts exactly as serving the file would (``responses.count_media``). Only a trusted
 proxy (``http.trusted_proxies``) may send it; from anyone else it is a ``404``, so a
-client cannot count as a viewer without fetching media.
+client cannot count as a viewer without fetching media. For a live that not everyone
+may play (backstage, or not public by its visibility) the mirrored URI must carry a
+valid signature (``hs``) or playback grant (``pt``), as the file itself must: a request
+the origin refuses is mirrored too, and a refused player is no viewer.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from aiohttp import web
 from mediasrv.delivery.responses import ERROR_CACHE, count_media
 from mediasrv.hls import names
 from mediasrv.httpkit.clients import from_trusted_proxy
-from mediasrv.httpkit.keys import HUB, VIEWERS
+from mediasrv.httpkit.keys import HUB, PLAYBACK, URL_SIGNER, VIEWERS
+from mediasrv.httpkit.url_signing import SIGNED_URL_PARAM
+from mediasrv.ports import PLAYBACK_GRANT_PARAM, playback_access
 
 PATH = "/hls-seen/live/{name}/{rendition}/{file}"
 
@@ -38,8 +43,18 @@ async def media_seen(request: web.Request) -> web.Response:
     if (viewers is not None and names.is_stream_name(name) and names.is_rendition_name(rendition)
             and (names.is_file_name(file_name) or names.is_part_name(file_name))):
         stream = hub.get(name) if hub is not None else None
-        # A private stream's players are no audience (as for the files themselves); a
-        # stream of another node (an edge) is counted here too: its playlists are.
-        if stream is None or not stream.private:
+        # A stream of another node (an edge) is counted here too: its playlists are.
+        if stream is None or not stream.restricted or _may_play(request, stream):
             count_media(request, viewers, name, file_name, 0)
     return web.Response(status=204, headers={"Cache-Control": ERROR_CACHE})
+
+
+def _may_play(request: web.Request, stream) -> bool:
+    """Whether the mirrored media request of a restricted stream would have been served:
+    a valid URL signature, or a grant the playback gate accepts."""
+    signer = request.app.get(URL_SIGNER)
+    signature = request.query.get(SIGNED_URL_PARAM, "")
+    if signer is not None and signature and signer.valid(stream.name, signature):
+        return True
+    grant = request.query.get(PLAYBACK_GRANT_PARAM, "")
+    return bool(grant) and playback_access(request.app.get(PLAYBACK), stream, grant).allowed

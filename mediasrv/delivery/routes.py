@@ -74,6 +74,7 @@ from mediasrv.cluster.edge import EDGE_HEADER
 from mediasrv.cluster.node import origin_of
 from mediasrv.delivery.edge import edge_file, edge_master, edge_media
 from mediasrv.delivery.hls_service import SOURCE, HlsService
+from mediasrv.httpkit.clients import viewer_address
 from mediasrv.httpkit.url_signing import SIGNED_URL_PARAM, UrlSigner
 from mediasrv.delivery.responses import (
     CORS,
@@ -135,6 +136,11 @@ def setup(app: web.Application, service: HlsService, signer: UrlSigner | None = 
                 return PlaybackAccess(True, restricted=True)
         return playback_access(request.app.get(PLAYBACK), stream, request.query.get(PLAYBACK_GRANT_PARAM, ""))
 
+    def has_audience(name: str) -> bool:
+        """Whether the players of ``name`` count as its audience: not while backstage."""
+        stream = service.broadcast(name)
+        return stream is None or not stream.private
+
     def _suffix(allowed: PlaybackAccess, name: str) -> str:
         """What every URI of a media playlist for this viewer carries: the grant and, with
         a signer, a fresh URL signature (re-signed at every request); or nothing."""
@@ -163,11 +169,13 @@ def setup(app: web.Application, service: HlsService, signer: UrlSigner | None = 
             data = service.master_playlist_bytes(name)
         if data is None:
             return plain_error(404)
-        # Not counted: a request from an edge (it counts its own viewers), a private
-        # stream's (backstage viewers are the creator's team, not an audience).
-        viewers = request.app.get(VIEWERS) if EDGE_HEADER not in request.headers and not allowed.restricted else None
+        # Not counted: a request from an edge (it counts its own viewers), a backstage's
+        # (its viewers are the creator's team, not an audience). A live that is not public
+        # by its visibility (followers, unlisted, private) has an audience: counted.
+        viewers = request.app.get(VIEWERS) if EDGE_HEADER not in request.headers and has_audience(name) else None
         return playlist_response(request, *master_body(service, viewers, name, data, lambda: client_of(request),
-                                                       carry=allowed.query()))
+                                                       carry=allowed.query(),
+                                                       address=lambda: viewer_address(request)))
 
     async def media(request: web.Request) -> web.StreamResponse:
         match_info = request.match_info
@@ -200,7 +208,7 @@ def setup(app: web.Application, service: HlsService, signer: UrlSigner | None = 
             data = service.media_playlist_bytes(name, rendition, delta=delta, uri_suffix=suffix)
         if data is None:
             return plain_error(404)
-        if not allowed.restricted:  # a private stream has no audience (see master)
+        if has_audience(name):  # a backstage has no audience (see master)
             count_request(request, name, rendition, len(data))
         if allowed.restricted:
             return playlist_response(request, data, RESTRICTED_CACHE)
@@ -234,7 +242,7 @@ def setup(app: web.Application, service: HlsService, signer: UrlSigner | None = 
                                             uri_suffix=_suffix(allowed, name))
         if data is None:
             return plain_error(404)
-        if not allowed.restricted:  # a private stream has no audience (see master)
+        if has_audience(name):  # a backstage has no audience (see master)
             count_request(request, name, rendition, len(data))
         if allowed.restricted:
             return playlist_response(request, data, RESTRICTED_CACHE)
@@ -261,7 +269,7 @@ def setup(app: web.Application, service: HlsService, signer: UrlSigner | None = 
         if data is None:
             return plain_error(404)
         return file_response(request, name, file_name, data, cache=_file_cache(allowed),
-                             counted=not allowed.restricted)
+                             counted=has_audience(name))
 
     async def file(request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
@@ -281,7 +289,7 @@ def setup(app: web.Application, service: HlsService, signer: UrlSigner | None = 
                 return await part_file_named(request, name, rendition, file_name, allowed)
             return plain_error(404)
         return file_response(request, name, file_name, data, cache=_file_cache(allowed),
-                             counted=not allowed.restricted)
+                             counted=has_audience(name))
 
     async def part_file_named(request: web.Request, name: str, rendition: str, file_name: str,
                               allowed: PlaybackAccess) -> web.StreamResponse:
@@ -291,7 +299,7 @@ def setup(app: web.Application, service: HlsService, signer: UrlSigner | None = 
         if data is None:
             return plain_error(404)
         return file_response(request, name, file_name, data, cache=_file_cache(allowed),
-                             counted=not allowed.restricted)
+                             counted=has_audience(name))
 
     async def preflight(request: web.Request) -> web.StreamResponse:
         asked = request.headers.get("Access-Control-Request-Headers", "")

@@ -5,8 +5,8 @@ One RTMP push; the creator changes the live's visibility while live (``PATCH
 /api/me/live``) and every cell of the table is asked for each visibility: discovery,
 the playback API, the master and media playlists, an init segment, a segment, a part,
 RTMP play, the thumbnail, the chat, the stats API, for eight viewers. The blocked user is
-blocked through the gate's ``ports.BlockList`` (a tiny fake: the reach branch's real one
-is another feature), so only the port is stood in for.
+blocked by the creator through the API (``POST /api/me/blocks/HANDLE``), which the gate
+asks through ``ports.BlockList``.
 
 What a cell says: ``True`` the resource answers (200, or the chat's upgrade-only 400:
 admitted), ``False`` it answers as for a stream that does not exist (404, RTMP
@@ -25,7 +25,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import aiohttp
 import pytest
 
-from mediasrv.httpkit.keys import PLAYBACK
+from mediasrv.httpkit.keys import VIEWERS
 from tests.accounts.support import accounts_server
 from tests.accounts.test_discovery import wait_for
 from tests.e2e.test_backstage import _uris
@@ -56,16 +56,6 @@ def expected(visibility: str, who: str) -> dict[str, bool]:
     for resource in MEDIA:
         row[resource] = watch or visibility == "public"
     return row
-
-
-class Blocks:
-    """``ports.BlockList``: the creator blocked one user."""
-
-    def __init__(self) -> None:
-        self.pairs: set[tuple[int, int]] = set()
-
-    def blocks(self, owner_id: int, other_id: int) -> bool:
-        return (owner_id, other_id) in self.pairs
 
 
 def _strip_query(url: str) -> str:
@@ -137,7 +127,9 @@ async def _row(api, who: str, headers: dict, allowed_walk: dict[str, tuple[int, 
     row["thumbnail"] = await _status(http, f"/api/live/alice/thumbnail{carry}") == 200
     row["stats"] = await _status(http, f"/api/streams/alice/stats{carry}") == 200
     chat = await _status(http, "/live/alice/chat", headers)
-    assert chat in (400, 404), (who, chat)  # 400: admitted, but a plain GET is no upgrade
+    # 400: admitted, but a plain GET is no upgrade; 404: as for no such live; the blocked
+    # user is told (403 `blocked`: the page says why), whatever the visibility.
+    assert chat in ((403,) if who == "blocked" else (400, 404)), (who, chat)
     row["chat"] = chat == 400
     return row
 
@@ -165,14 +157,19 @@ async def _people(api) -> dict[str, dict]:
 
 
 async def test_who_may_watch_each_visibility_every_resource(tmp_path):
-    async with accounts_server(tmp_path, "hls.segment_duration=1", "live_access.min_followers=0") as api:
+    async with accounts_server(tmp_path, "hls.segment_duration=1", "live_access.min_followers=0",
+                               "http.trusted_proxies=[\"127.0.0.1\"]") as api:
         srv, http = api.srv, api.http
         people = await _people(api)
         alice = people["creator"]
-        blocks = Blocks()
         store = api.store
-        blocks.pairs.add((store.get_user_by_handle("alice").id, store.get_user_by_handle("troll").id))
-        srv.app[PLAYBACK].blocks = blocks  # the port's implementation, for this test only
+
+        async def block(on: bool) -> None:
+            method = http.post if on else http.delete
+            async with method("/api/me/blocks/troll", headers=alice) as response:
+                assert response.status in (200, 201, 204), await response.text()
+
+        await block(True)
 
         invites = await (await http.get("/api/me/invites", headers=alice)).json()
         assert sorted(i["handle"] for i in invites["invites"]) == ["guest", "troll"]
@@ -209,13 +206,13 @@ async def test_who_may_watch_each_visibility_every_resource(tmp_path):
             # A block takes effect at the viewer's next request, grant or not: the blocked
             # user unblocked gets a grant, is blocked again, and that grant opens nothing.
             troll = store.get_user_by_handle("troll").id
-            blocks.pairs.clear()
+            await block(False)
             async with http.get("/api/live/alice/playback", headers=people["blocked"]) as response:
                 assert response.status == 200
                 answer = await response.json()
             assert answer["grant"].endswith(f".{troll}")  # the viewer is signed into the grant
             assert await _status(http, answer["playback_url"]) == 200
-            blocks.pairs.add((store.get_user_by_handle("alice").id, troll))
+            await block(True)
             assert await _status(http, answer["playback_url"]) == 404
             # Withdrawing an invitation revokes the live's grants (the others ask again).
             async with http.get("/api/live/alice/playback", headers=people["invited"]) as response:
@@ -235,6 +232,10 @@ async def test_who_may_watch_each_visibility_every_resource(tmp_path):
             forged = f"{int(expires) + 600}.{mac}"
             assert await _status(http, f"{_strip_query(segment)}?hs={forged}") == 404
             assert await _status(http, f"{_strip_query(segment)}?hs=1.{mac}") == 404  # long expired
+            # A cache's mirror of a media request (/hls-seen, from a trusted proxy) counts a
+            # viewer of a live that is not public only with the signature the file needs.
+            await _mirror_counts_only_signed(http, srv, (await (await http.get(
+                "/api/live/alice/playback", headers=alice)).json())["playback_url"])
             # 18+: out of discovery for signed-out viewers only.
             response = await http.patch("/api/me/live", headers=alice, json={"visibility": "public", "mature": True})
             assert response.status == 200 and (await response.json())["mature"] is True
@@ -269,6 +270,26 @@ async def test_who_may_watch_each_visibility_every_resource(tmp_path):
             if publisher.returncode is None:
                 publisher.kill()
             await publisher.wait()
+
+
+async def _mirror_counts_only_signed(http: aiohttp.ClientSession, srv, master_url: str) -> None:
+    """One client behind the cache (its address in X-Forwarded-For) opens a session with
+    the playlists; a mirrored segment request without ``hs``/``pt`` makes it no viewer, the
+    same request with them does."""
+    headers = {"X-Forwarded-For": "10.9.9.9", "User-Agent": "mirror-probe"}
+    async with http.get(master_url, headers=headers) as response:
+        variant = urljoin(master_url, _uris(await response.text())[0])
+    async with http.get(variant, headers=headers) as response:
+        segment = urljoin(variant, [u for u in _uris(await response.text()) if "seg_" in u][-1])
+    parts = urlsplit(segment)
+    unsigned = "&".join(p for p in parts.query.split("&") if not p.startswith(("hs=", "pt=")))
+    assert unsigned != parts.query, segment
+    audience = srv.app[VIEWERS].audience("alice")
+    before = audience.concurrent
+    assert await _status(http, f"/hls-seen{parts.path}?{unsigned}", headers) == 204
+    assert audience.concurrent == before
+    assert await _status(http, f"/hls-seen{parts.path}?{parts.query}", headers) == 204
+    assert audience.concurrent == before + 1
 
 
 async def _has_thumbnail(http) -> bool:

@@ -48,7 +48,11 @@ class RunningServer:
 #: the registration limits and the followers' minimum age (issue 18) are lifted, and the
 #: tests of those limits set them (later overrides win).
 TEST_ACCOUNT_LIMITS = ("accounts.registrations_per_address=100000", "accounts.registrations_per_minute=100000",
-                       "accounts.follower_min_age=0")
+                       "accounts.follower_min_age=0",
+                       # and one address may hold any number of RTMP connections and
+                       # handshakes (a test plays from eight viewers at once; the tests of
+                       # the per-address caps set theirs)
+                       "rtmp.max_connections_per_address=1000", "rtmp.max_handshakes_per_address=1000")
 
 
 @contextlib.asynccontextmanager

@@ -73,11 +73,6 @@ async def chat(request: web.Request) -> web.StreamResponse:
         if owner is None:
             raise ApiError(404, "no such creator")
         owner_id, name = owner.id, owner.handle
-        # Who may watch (issue 18): the chat of a live that is not public is for who may
-        # watch it; anyone else gets the 404 of no such creator (a refusal tells nothing).
-        live = request.app.get(LIVE)
-        if live is not None and not await live.may_chat(name, user):
-            raise ApiError(404, "no such creator")
 
     # Incoming frames: the longest request is a message of max_chars characters, each up to
     # 4 bytes of UTF-8, or 6 bytes escaped as \uXXXX; bigger frames close the connection (1009).
@@ -85,8 +80,14 @@ async def chat(request: web.Request) -> web.StreamResponse:
     room = service.room(name, owner_id=owner_id)
     try:
         await service.admit(room, user)
-    except ChatError as refused:
+    except ChatError as refused:  # banned, or blocked by the creator: they know the room
         raise ApiError(403, refused.reason, code=refused.code) from None
+    # Who may watch (issue 18): the chat of a live that is not public is for who may watch
+    # it; anyone else gets the 404 of no such creator (a refusal tells nothing).
+    live = request.app.get(LIVE) if owner_id is not None else None
+    if live is not None and not await live.may_chat(name, user):
+        service.forget_if_idle(room)
+        raise ApiError(404, "no such creator")
     if not ws.can_prepare(request).ok:
         # A plain GET gets the refusals an upgrade would (401, 403 banned, 404) before this
         # 400: a browser cannot read a refused handshake's status and asks this way why.
