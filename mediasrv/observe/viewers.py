@@ -208,14 +208,9 @@ class ViewerTracker:
         client counts as a viewer while it has an open session. A client without one
         (no playlist asked for) is not remembered; a stream nobody asked a playlist of
         is not created."""
+        self.add_bytes(stream, nbytes, token)
         audience = self.streams.get(stream)
-        if audience is None:
-            return
-        audience.bytes_sent += nbytes
-        session = audience.sessions.get(token) if token else None
-        if session is not None:
-            session.bytes_sent += nbytes
-        if client in audience.open_per_client:
+        if audience is not None and client in audience.open_per_client:
             audience.media_at[client] = now
             self._consider(audience, client, now)
 

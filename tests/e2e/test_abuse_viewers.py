@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import time
 
 import aiohttp
 import pytest
 
 from mediasrv.httpkit.keys import MONITOR, VIEWERS
+from tests.security.support import eventually
 from tests.support.clients import start_ffmpeg_push
 from tests.support.server import running_server
 from tests.support.tools import require_tool
@@ -24,21 +24,6 @@ from tests.support.tools import require_tool
 pytestmark = pytest.mark.e2e
 
 ATTEMPTS = 200
-
-
-async def _until(probe, timeout: float = 20.0, what: str = "condition"):
-    """Poll ``probe`` (sync or async) until it gives a true value; a deadline, no sleeps
-    as synchronisation."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 async def _json(http: aiohttp.ClientSession, url: str):
@@ -56,12 +41,12 @@ async def _two_ticks(srv, name: str) -> None:
     """Wait until the monitor has sampled ``name`` twice more (a full sweep after now)."""
     health = srv.app[MONITOR].streams[name]
     start = health.viewer_samples
-    await _until(lambda: health.viewer_samples >= start + 2, what="two monitor ticks")
+    await eventually(lambda: health.viewer_samples >= start + 2, what="two monitor ticks")
 
 
 async def _live_stream(srv, http, name: str):
     push = await start_ffmpeg_push(srv.rtmp_url(name), seconds=40)
-    await _until(lambda: _has_segment(http, srv.http_url, name), timeout=30, what="the first segment")
+    await eventually(lambda: _has_segment(http, srv.http_url, name), timeout=30, what="the first segment")
     return push
 
 
@@ -167,7 +152,7 @@ async def test_a_real_player_counts_once(tmp_path):
             "-i", f"{srv.http_url}/live/pop/index.m3u8", "-t", "20", "-f", "null", "-",
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
         try:
-            stats = await _until(lambda: _stats_if(http, srv.http_url, "pop", lambda s: s["viewers"] >= 1),
+            stats = await eventually(lambda: _stats_if(http, srv.http_url, "pop", lambda s: s["viewers"] >= 1),
                                  timeout=30, what="the player counted")
             assert stats["viewers"] == 1 and stats["unique_viewers"] == 1, stats
             listed = await _listed(http, srv.http_url, "pop")

@@ -4,9 +4,10 @@ stream that has been live (so recordings and chats exist)."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import subprocess
 from pathlib import Path
-from typing import Awaitable, Callable
+from typing import Callable
 
 from tests.support.tools import require_tool
 
@@ -24,13 +25,16 @@ def self_signed(directory: Path, name: str = "server") -> tuple[Path, Path]:
     return cert, key
 
 
-async def eventually(check: Callable[[], Awaitable[object]], *, timeout: float = 20, what: str = "condition"):
-    """Await ``check()`` until it returns something truthy (for state with no event to
-    await, e.g. a row another task writes); fails after ``timeout`` seconds."""
+async def eventually(check: Callable[[], object], *, timeout: float = 20, what: str = "condition"):
+    """Await ``check()`` (a coroutine function, or a plain one) until it gives something
+    truthy (for state with no event to await, e.g. a row another task writes); fails after
+    ``timeout`` seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
-        result = await check()
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
         if result:
             return result
         if loop.time() > deadline:

@@ -10,11 +10,11 @@ from dataclasses import asdict
 from aiohttp import web
 
 from mediasrv.community.accounts import access_models as m
-from mediasrv.community.accounts.http import require_user
-from mediasrv.community.accounts.service import AccessRequestRefused, AccountService
+from mediasrv.community.accounts.http import account_service, require_user
+from mediasrv.community.accounts.service import AccessRequestRefused
 from mediasrv.httpkit import validate
 from mediasrv.httpkit.body import read_body, read_optional_body, read_query, respond
-from mediasrv.httpkit.keys import ACCOUNTS, ALERTS, CONFIG
+from mediasrv.httpkit.keys import ALERTS, CONFIG
 from mediasrv.httpkit.openapi import add_route, op, path_param
 from mediasrv.httpkit.validate import ApiError
 from mediasrv.store.accounts import AccessRequest
@@ -22,12 +22,6 @@ from mediasrv.store.accounts import AccessRequest
 #: The alert a creator gets when an operator decides their request.
 DECIDED_EVENT = "live-access.decided"
 
-
-def _service(request: web.Request) -> AccountService:
-    service = request.app.get(ACCOUNTS)
-    if service is None:
-        raise ApiError(503, "accounts are not available yet")
-    return service
 
 
 def _json(row: AccessRequest) -> dict:
@@ -38,7 +32,7 @@ async def request_access(request: web.Request) -> web.Response:
     user = await require_user(request, "creator")
     body = await read_body(request, m.NewAccessRequest)
     try:
-        row = await _service(request).request_live_access(user, body.message)
+        row = await account_service(request).request_live_access(user, body.message)
     except AccessRequestRefused as exc:
         raise ApiError(exc.status, exc.message) from None
     return respond(m.AccessRequest, _json(row), status=201)
@@ -46,14 +40,14 @@ async def request_access(request: web.Request) -> web.Response:
 
 async def my_requests(request: web.Request) -> web.Response:
     user = await require_user(request)
-    rows = await _service(request).access_requests(user=user, limit=20)
+    rows = await account_service(request).access_requests(user=user, limit=20)
     return respond(m.AccessRequestList, {"requests": [_json(r) for r in rows]}, headers={"Cache-Control": "no-store"})
 
 
 async def list_requests(request: web.Request) -> web.Response:
     await require_user(request, "admin")
     query = read_query(request, m.AccessRequestQuery)
-    rows = await _service(request).access_requests(status=None if query.status == "all" else query.status,
+    rows = await account_service(request).access_requests(status=None if query.status == "all" else query.status,
                                                    limit=query.limit)
     return respond(m.AccessRequestList, {"requests": [_json(r) for r in rows]}, headers={"Cache-Control": "no-store"})
 
@@ -71,7 +65,7 @@ async def _decide(request: web.Request, granted: bool, model) -> web.Response:
     request_id = _request_id(request)
     body = await read_optional_body(request, model) if granted else await read_body(request, model)
     try:
-        row = await _service(request).decide_access_request(request_id, granted, body.reason, actor)
+        row = await account_service(request).decide_access_request(request_id, granted, body.reason, actor)
     except AccessRequestRefused as exc:
         raise ApiError(exc.status, exc.message) from None
     alerts = request.app.get(ALERTS)
@@ -89,8 +83,8 @@ def _request_id(request: web.Request) -> int:
 
 async def _settings_json(request: web.Request) -> dict:
     configured = request.app[CONFIG].live_access.min_followers
-    in_force = await _service(request).min_followers()
-    stored = await _service(request).store_has_min_followers()
+    in_force = await account_service(request).min_followers()
+    stored = await account_service(request).store_has_min_followers()
     return {"live_access_min_followers": in_force, "configured_min_followers": configured,
             "source": "admin" if stored else "config"}
 
@@ -103,7 +97,7 @@ async def get_settings(request: web.Request) -> web.Response:
 async def update_settings(request: web.Request) -> web.Response:
     await require_user(request, "admin")
     body = await read_body(request, m.SiteSettingsChange)
-    await _service(request).set_min_followers(body.live_access_min_followers)
+    await account_service(request).set_min_followers(body.live_access_min_followers)
     return respond(m.SiteSettings, await _settings_json(request))
 
 

@@ -1,7 +1,10 @@
 """Who is asking and about whom: the bearer-token helpers every feature's routes use, the
-``{handle}`` of a path, and the cover URL of a creator (profile and discovery routes)."""
+``{handle}`` of a path and the user it names, the account service of a request, and the
+cover URL of a creator (profile and discovery routes)."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -10,6 +13,9 @@ from mediasrv.httpkit.body import validated
 from mediasrv.httpkit.keys import ACCOUNTS
 from mediasrv.httpkit.validate import ApiError
 from mediasrv.store import User
+
+if TYPE_CHECKING:
+    from mediasrv.community.accounts.service import AccountService
 
 
 
@@ -67,3 +73,19 @@ class _HandlePath(m.RequestModel):
 def handle_param(request: web.Request) -> str:
     """The ``{handle}`` of the path, lower-case (400 if it is not a handle)."""
     return validated(_HandlePath, {"handle": request.match_info["handle"]}).handle
+
+
+def account_service(request: web.Request) -> "AccountService":
+    """The accounts of this server (a 503 while they are starting)."""
+    service = request.app.get(ACCOUNTS)
+    if service is None:
+        raise ApiError(503, "accounts are not available yet")
+    return service
+
+
+async def target_user(request: web.Request) -> User:
+    """The user the path's ``{handle}`` names (a 404 when there is none)."""
+    user = await account_service(request).get_user(handle_param(request))
+    if user is None:
+        raise ApiError(404, "no such user")
+    return user

@@ -13,33 +13,19 @@ from aiohttp import web
 
 from mediasrv.community.accounts import models as am
 from mediasrv.community.accounts import reach_models as m
-from mediasrv.community.accounts.http import handle_param, require_user
+from mediasrv.community.accounts.http import account_service, require_user, target_user
 from mediasrv.community.accounts.relations import TooMany
-from mediasrv.community.accounts.service import AccountService
 from mediasrv.httpkit import validate
 from mediasrv.httpkit.body import read_body, respond
-from mediasrv.httpkit.keys import ACCOUNTS, HUB
+from mediasrv.httpkit.keys import HUB
 from mediasrv.httpkit.openapi import add_route, op, path_param
 from mediasrv.httpkit.validate import ApiError
-from mediasrv.store import User
 
 _NO_STORE = {"Cache-Control": "no-store"}
 #: The field of a relation answer, by kind.
 _FIELD = {"block": "blocked", "mute": "muted"}
 
 
-def _service(request: web.Request) -> AccountService:
-    service = request.app.get(ACCOUNTS)
-    if service is None:
-        raise ApiError(503, "accounts are not available yet")
-    return service
-
-
-async def _target(request: web.Request) -> User:
-    user = await _service(request).get_user(handle_param(request))
-    if user is None:
-        raise ApiError(404, "no such user")
-    return user
 
 
 # --- blocks and mutes ---------------------------------------------------------------------
@@ -47,7 +33,7 @@ async def _target(request: web.Request) -> User:
 def _listing(kind: str):
     async def handler(request: web.Request) -> web.Response:
         user = await require_user(request)
-        rows = await _service(request).relations.listing(user, kind)
+        rows = await account_service(request).relations.listing(user, kind)
         return respond(m.RelationList, {"total": len(rows), "users": [
             {"user": other.to_json(), "since": since} for other, since in rows]}, headers=_NO_STORE)
     return handler
@@ -56,11 +42,11 @@ def _listing(kind: str):
 def _adder(kind: str):
     async def handler(request: web.Request) -> web.Response:
         user = await require_user(request)
-        other = await _target(request)
+        other = await target_user(request)
         if other.id == user.id:
             raise ApiError(422, f"you cannot {kind} yourself")
         try:
-            changed = await _service(request).relations.add(user, other, kind)
+            changed = await account_service(request).relations.add(user, other, kind)
         except TooMany as exc:
             raise ApiError(409, str(exc)) from None
         return respond(m.RelationAnswer, {"handle": other.handle, _FIELD[kind]: True, "changed": changed})
@@ -70,8 +56,8 @@ def _adder(kind: str):
 def _remover(kind: str):
     async def handler(request: web.Request) -> web.Response:
         user = await require_user(request)
-        other = await _target(request)
-        changed = await _service(request).relations.remove(user, other, kind)
+        other = await target_user(request)
+        changed = await account_service(request).relations.remove(user, other, kind)
         return respond(m.RelationAnswer, {"handle": other.handle, _FIELD[kind]: False, "changed": changed})
     return handler
 
@@ -84,9 +70,9 @@ def _suspension_json(handle: str, suspension, **extra) -> dict:
 
 async def suspend(request: web.Request) -> web.Response:
     actor = await require_user(request, "moderator")  # the role first, before any input is read
-    target = await _target(request)
+    target = await target_user(request)
     body = await read_body(request, m.NewSuspension)
-    service = _service(request)
+    service = account_service(request)
     if target.id == actor.id:
         raise ApiError(422, "you cannot suspend yourself")
     if target.at_least("moderator") and not actor.at_least("admin"):
@@ -101,13 +87,13 @@ async def suspend(request: web.Request) -> web.Response:
 
 async def lift(request: web.Request) -> web.Response:
     await require_user(request, "moderator")
-    target = await _target(request)
-    return respond(m.Lifted, {"handle": target.handle, "lifted": await _service(request).suspensions.lift(target)})
+    target = await target_user(request)
+    return respond(m.Lifted, {"handle": target.handle, "lifted": await account_service(request).suspensions.lift(target)})
 
 
 async def list_suspensions(request: web.Request) -> web.Response:
     await require_user(request, "moderator")
-    service = _service(request)
+    service = account_service(request)
     rows = []
     for suspension in service.suspensions.current():
         user = await service.user_by_id(suspension.user_id)

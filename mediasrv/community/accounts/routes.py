@@ -15,13 +15,14 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from mediasrv.community.accounts import models as m
-from mediasrv.community.accounts.http import _token, cover_url, handle_param, optional_user, require_user
-from mediasrv.community.accounts.service import AccountService, AccountSuspended
+from mediasrv.community.accounts.http import (_token, account_service, cover_url, optional_user, require_user,
+                                              target_user)
+from mediasrv.community.accounts.service import AccountSuspended
 from mediasrv.httpkit import validate
 from mediasrv.httpkit.body import read_body, read_query, respond
 from mediasrv.httpkit.clients import viewer_address
-from mediasrv.httpkit.keys import (ACCOUNTS, CONFIG, HUB, LOGIN_LIMITER, MODERATION, PROFILE_PARTS,
-                                   MAIL_LIMITER, REGISTRATION_LIMITER, THUMBNAILS)
+from mediasrv.httpkit.keys import (CONFIG, HUB, LOGIN_LIMITER, MAIL_LIMITER, MODERATION, PROFILE_PARTS,
+                                   REGISTRATION_LIMITER, THUMBNAILS)
 from mediasrv.httpkit.openapi import add_route, op, path_param
 from mediasrv.httpkit.urls import public_base_url, rtmp_base_url
 from mediasrv.httpkit.validate import ApiError
@@ -52,28 +53,16 @@ TITLE_MAX = m.TITLE_MAX
 
 
 
-def _service(request: web.Request) -> AccountService:
-    service = request.app.get(ACCOUNTS)
-    if service is None:
-        raise ApiError(503, "accounts are not available yet")
-    return service
 
 
 
 
-
-
-async def _target(request: web.Request) -> User:
-    user = await _service(request).get_user(handle_param(request))
-    if user is None:
-        raise ApiError(404, "no such user")
-    return user
 
 
 
 
 async def _profile(request: web.Request, user: User) -> dict:
-    service = _service(request)
+    service = account_service(request)
     store = service.store
     followers, following, settings = await asyncio.gather(
         asyncio.to_thread(store.follower_count, user.id),
@@ -99,7 +88,7 @@ def _too_many(what: str, wait: int) -> ApiError:
 
 
 async def register(request: web.Request) -> web.Response:
-    service = _service(request)
+    service = account_service(request)
     body = await read_body(request, m.NewUser)
     actor = await optional_user(request)
     is_admin = actor is not None and actor.at_least("admin")
@@ -138,7 +127,7 @@ async def register(request: web.Request) -> web.Response:
 async def verify_email(request: web.Request) -> web.Response:
     """The link of a verification mail (GET, as a mail client opens it; POST too)."""
     token = read_query(request, m.VerifyEmail).token
-    user = await _service(request).verify_email(token)
+    user = await account_service(request).verify_email(token)
     if user is None:
         raise ApiError(404, "this verification link is unknown, used or expired")
     return respond(m.EmailVerified, {"handle": user.handle, "verified": True}, headers={"Cache-Control": "no-store"})
@@ -146,7 +135,7 @@ async def verify_email(request: web.Request) -> web.Response:
 
 async def my_email(request: web.Request) -> web.Response:
     user = await require_user(request)
-    service = _service(request)
+    service = account_service(request)
     email, verified = await service.email_status(user)
     return respond(m.EmailStatus, {"email": email, "verified": verified, "verification": service.verifies_email()},
                    headers={"Cache-Control": "no-store"})
@@ -156,7 +145,7 @@ async def change_email(request: web.Request) -> web.Response:
     """Give (or change) the account's email: a verification link is mailed there. For
     accounts made before email.enabled, or whose link expired."""
     user = await require_user(request)
-    service = _service(request)
+    service = account_service(request)
     body = await read_body(request, m.EmailChange)
     if not service.verifies_email():
         raise ApiError(422, "email: this server sends no email (email.enabled is false)")
@@ -173,7 +162,7 @@ async def change_email(request: web.Request) -> web.Response:
 
 
 async def login(request: web.Request) -> web.Response:
-    service = _service(request)
+    service = account_service(request)
     body = await read_body(request, m.Login)
     handle, password = body.handle, body.password
 
@@ -203,7 +192,7 @@ async def login(request: web.Request) -> web.Response:
 
 async def logout(request: web.Request) -> web.Response:
     await require_user(request)
-    await _service(request).logout(_token(request, query=False))
+    await account_service(request).logout(_token(request, query=False))
     return web.Response(status=204)
 
 
@@ -214,7 +203,7 @@ async def me(request: web.Request) -> web.Response:
 
 async def update_me(request: web.Request) -> web.Response:
     user = await require_user(request)
-    service = _service(request)
+    service = account_service(request)
     body = await read_body(request, m.MeUpdate)
     display_name, new_password, current = body.display_name, body.new_password, body.current_password
     if new_password is not None:
@@ -240,7 +229,7 @@ async def update_me(request: web.Request) -> web.Response:
 
 async def become_creator(request: web.Request) -> web.Response:
     user = await require_user(request)
-    service = _service(request)
+    service = account_service(request)
     if not user.at_least("creator") and not service.creators_may_register():
         raise ApiError(403, "on this server an admin makes creators: ask an admin for the creator role")
     fresh = await service.become_creator(user)
@@ -248,7 +237,7 @@ async def become_creator(request: web.Request) -> web.Response:
 
 
 async def user_profile(request: web.Request) -> web.Response:
-    return respond(m.Profile, await _profile(request, await _target(request)))
+    return respond(m.Profile, await _profile(request, await target_user(request)))
 
 
 async def search_users(request: web.Request) -> web.Response:
@@ -256,7 +245,7 @@ async def search_users(request: web.Request) -> web.Response:
     lists those whose live-access request waits (the /admin queue decides them)."""
     await require_user(request, "moderator")  # the role first, before any input is read
     query = read_query(request, m.UserSearch)
-    rows, total = await asyncio.to_thread(_service(request).store.search_users, query.prefix,
+    rows, total = await asyncio.to_thread(account_service(request).store.search_users, query.prefix,
                                           query.only == "waiting", query.limit, query.offset)
     end = query.offset + len(rows)
     return respond(m.UserSearchAnswer, {
@@ -273,18 +262,18 @@ def _page(request: web.Request) -> tuple[int, int]:
 
 
 async def followers(request: web.Request) -> web.Response:
-    user = await _target(request)
+    user = await target_user(request)
     limit, offset = _page(request)
-    store = _service(request).store
+    store = account_service(request).store
     rows, total = await asyncio.gather(asyncio.to_thread(store.list_followers, user.id, limit, offset),
                                        asyncio.to_thread(store.follower_count, user.id))
     return respond(m.UserList, {"total": total, "users": [u.to_json() for u in rows]})
 
 
 async def following(request: web.Request) -> web.Response:
-    user = await _target(request)
+    user = await target_user(request)
     limit, offset = _page(request)
-    store = _service(request).store
+    store = account_service(request).store
     rows, total = await asyncio.gather(asyncio.to_thread(store.list_following, user.id, limit, offset),
                                        asyncio.to_thread(store.following_count, user.id))
     return respond(m.UserList, {"total": total, "users": [u.to_json() for u in rows]})
@@ -292,12 +281,12 @@ async def following(request: web.Request) -> web.Response:
 
 async def follow(request: web.Request) -> web.Response:
     user = await require_user(request)
-    target = await _target(request)
+    target = await target_user(request)
     if target.id == user.id:
         raise ApiError(422, "you cannot follow yourself")
-    if _service(request).relations.blocks(target.id, user.id):
+    if account_service(request).relations.blocks(target.id, user.id):
         raise ApiError(403, f"{target.handle} blocked you: you cannot follow them")
-    store = _service(request).store
+    store = account_service(request).store
     added = await asyncio.to_thread(store.follow, user.id, target.id, time.time())
     count = await asyncio.to_thread(store.follower_count, target.id)
     return respond(m.FollowAnswer, {"following": True, "changed": added, "handle": target.handle, "followers": count})
@@ -305,8 +294,8 @@ async def follow(request: web.Request) -> web.Response:
 
 async def unfollow(request: web.Request) -> web.Response:
     user = await require_user(request)
-    target = await _target(request)
-    store = _service(request).store
+    target = await target_user(request)
+    store = account_service(request).store
     removed = await asyncio.to_thread(store.unfollow, user.id, target.id)
     count = await asyncio.to_thread(store.follower_count, target.id)
     return respond(m.FollowAnswer, {"following": False, "changed": removed, "handle": target.handle,
@@ -315,43 +304,43 @@ async def unfollow(request: web.Request) -> web.Response:
 
 async def set_role(request: web.Request) -> web.Response:
     actor = await require_user(request, "admin")
-    target = await _target(request)
+    target = await target_user(request)
     role = (await read_body(request, m.RoleChange)).role
     if target.id == actor.id and role != "admin":
         raise ApiError(422, "an admin cannot demote themselves (ask another admin)")
-    user = await _service(request).set_role(target, role)
+    user = await account_service(request).set_role(target, role)
     return respond(m.Profile, await _profile(request, user))
 
 
 async def revoke_tokens(request: web.Request) -> web.Response:
     actor = await require_user(request)
-    target = await _target(request)
+    target = await target_user(request)
     if target.id != actor.id and not actor.at_least("admin"):
         raise ApiError(403, "only an admin can revoke another user's tokens")
-    count = await _service(request).revoke_tokens(target)
+    count = await account_service(request).revoke_tokens(target)
     return respond(m.Revoked, {"revoked": count})
 
 
 async def my_live_access(request: web.Request) -> web.Response:
     user = await require_user(request)
-    access = await _service(request).live_access(user)
+    access = await account_service(request).live_access(user)
     return respond(m.LiveAccess, {"handle": user.handle, **access.to_json()}, headers={"Cache-Control": "no-store"})
 
 
 async def user_live_access(request: web.Request) -> web.Response:
     actor = await require_user(request)
-    target = await _target(request)
+    target = await target_user(request)
     if target.id != actor.id and not actor.at_least("moderator"):
         raise ApiError(403, "only moderators and admins can see another user's live access")
-    access = await _service(request).live_access(target)
+    access = await account_service(request).live_access(target)
     return respond(m.LiveAccess, {"handle": target.handle, **access.to_json()})
 
 
 async def set_live_access(request: web.Request) -> web.Response:
     actor = await require_user(request, "admin")
-    target = await _target(request)
+    target = await target_user(request)
     choice = (await read_body(request, m.LiveAccessChange)).access
-    access = await _service(request).set_live_access(target, None if choice == "rule" else choice, actor)
+    access = await account_service(request).set_live_access(target, None if choice == "rule" else choice, actor)
     stopped = False
     if not access.allowed and request.app[HUB].get(target.handle) is not None:
         # Revoked while live: the broadcast is taken off the air.
@@ -379,13 +368,13 @@ _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 async def get_stream_key(request: web.Request) -> web.Response:
     user = await require_user(request, "creator")
-    key = await _service(request).stream_key(user)
+    key = await account_service(request).stream_key(user)
     return respond(m.StreamKey, await _key_json(request, user, key), headers=_NO_STORE)
 
 
 async def rotate_stream_key(request: web.Request) -> web.Response:
     user = await require_user(request, "creator")
-    key = await _service(request).rotate_stream_key(user)
+    key = await account_service(request).rotate_stream_key(user)
     return respond(m.StreamKey, await _key_json(request, user, key), headers=_NO_STORE)
 
 
@@ -399,7 +388,7 @@ def _settings_json(user: User, settings, audience: tuple[str, bool], allowed: li
 
 async def get_settings(request: web.Request) -> web.Response:
     user = await require_user(request, "creator")
-    service = _service(request)
+    service = account_service(request)
     return respond(m.GoLiveSettings, _settings_json(user, await service.settings(user), await service.audience(user),
                                                     service.config.live.visibility_allowed,
                                                     service.privacy.hidden(user.handle)))
@@ -407,7 +396,7 @@ async def get_settings(request: web.Request) -> web.Response:
 
 async def update_settings(request: web.Request) -> web.Response:
     user = await require_user(request, "creator")
-    service = _service(request)
+    service = account_service(request)
     body = await read_body(request, m.SettingsChange)
     values: dict = {}
     if body.title is not None:
@@ -482,7 +471,7 @@ async def _read_upload(request: web.Request, limit: int) -> bytes:
 
 async def upload_cover(request: web.Request) -> web.Response:
     user = await require_user(request, "creator")
-    service = _service(request)
+    service = account_service(request)
     limit = service.config.uploads.max_cover_bytes
     data = await _read_upload(request, limit)
     try:
@@ -499,15 +488,15 @@ async def upload_cover(request: web.Request) -> web.Response:
 
 async def delete_cover(request: web.Request) -> web.Response:
     user = await require_user(request, "creator")
-    await _service(request).remove_cover(user)
+    await account_service(request).remove_cover(user)
     return web.Response(status=204)
 
 
 async def cover_image(request: web.Request) -> web.StreamResponse:
     """The cover; without one, the live thumbnail (short cache), else 404."""
 
-    service = _service(request)
-    user = await _target(request)
+    service = account_service(request)
+    user = await target_user(request)
     settings = await service.settings(user)
     path = service.cover_path(settings)
     if path is not None:
