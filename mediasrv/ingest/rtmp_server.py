@@ -26,6 +26,7 @@ from mediasrv.rtmp import events as ev
 from mediasrv.rtmp.connection import RtmpConnection
 from mediasrv.rtmp.errors import RtmpError
 from mediasrv.ingest.publish_auth import PublishAuthorizer, redact_key
+from mediasrv.ingest.refusal_log import RefusalLog
 from mediasrv.ingest.takeover import PUBLISHER_HOST, takeover_refusal
 from mediasrv.ports import PLAYBACK_GRANT_PARAM, PlaybackGate, looks_like_stream_key, playback_access
 
@@ -95,6 +96,8 @@ class RtmpServer:
         #: per peer address: one address may not hold every slot (rtmp.max_*_per_address).
         self.open_by_host: dict[str, int] = {}
         self.handshaking_by_host: dict[str, int] = {}
+        #: Refusals are warned once per address a minute (a retry loop cannot flood the log).
+        self.refusals = RefusalLog(log)
 
     @property
     def port(self) -> int:
@@ -221,7 +224,7 @@ class RtmpSession(asyncio.Protocol):
         stats.connections_total += 1
         refusal = self.server.admit(self.host)
         if refusal is not None:
-            log.warning("%r: refused, %s", self, refusal)
+            self.server.refusals.warning(self.host, "%r: refused, %s", self, refusal)
             self.closed = True
             transport.abort()
             return
@@ -374,7 +377,7 @@ class RtmpSession(asyncio.Protocol):
             # In open mode the key is a public name, safe to log, unless it is a creator's key.
             open_name = server.authorizer.config.mode == "open" and not looks_like_stream_key(event.name)
             shown = event.name if open_name else redact_key(event.name)
-            log.warning("%r: publish of %s refused: %s", self, shown, decision.reason)
+            server.refusals.warning(self.host, "%r: publish of %s refused: %s", self, shown, decision.reason)
             self.rtmp.reject_publish(event.stream_id, "NetStream.Publish.BadName", decision.reason)
             self._flush()
             self.close("publish refused", flush=True)
@@ -388,7 +391,8 @@ class RtmpSession(asyncio.Protocol):
             server.stats.publish_refused += 1
             server.stats.takeovers_refused += 1
             server.count_error("takeover_refused")
-            log.warning("%r: takeover of live stream %s refused: another address publishes it", self, name)
+            server.refusals.warning(self.host, "%r: takeover of live stream %s refused: another address publishes it",
+                                    self, name)
             self.rtmp.reject_publish(event.stream_id, "NetStream.Publish.BadName", refusal)
             self._flush()
             self.close("takeover refused", flush=True)

@@ -19,6 +19,7 @@ from typing import Callable
 from mediasrv.config import WebrtcConfig
 from mediasrv.hub import Hub
 from mediasrv.ingest.publish_auth import PublishAuthorizer, redact_key
+from mediasrv.ingest.refusal_log import RefusalLog
 from mediasrv.ingest.takeover import takeover_refusal
 from mediasrv.ingest.whip.answer import negotiated_codec, with_public_candidates
 from mediasrv.ingest.whip.links import link_values
@@ -98,6 +99,8 @@ class WhipServer:
         self._stopping = False
         #: Set when the kernel's port range differs from webrtc.udp_ports (also logged).
         self.port_warning: str | None = None
+        #: Refused offers are warned once per address a minute (a retry loop cannot flood the log).
+        self.refusals = RefusalLog(log, clock=monotonic)
 
     async def start(self) -> None:
         """Check that WebRTC will bind the ports the operator opened (warn if not)."""
@@ -122,7 +125,7 @@ class WhipServer:
         if not decision.allowed:
             self.stats.refuse("auth")
             open_name = self.authorizer.config.mode == "open" and not looks_like_stream_key(key)
-            log.warning("whip %s: publish of %s refused: %s", client, key[:64] if open_name else redact_key(key),
+            self.refusals.warning(client, "whip %s: publish of %s refused: %s", client, key[:64] if open_name else redact_key(key),
                         decision.reason)
         return decision
 
@@ -146,7 +149,8 @@ class WhipServer:
         refusal = takeover_refusal(self.hub, mode=self.authorizer.config.mode, name=name, key=key, host=client)
         if refusal is not None:
             self.stats.refuse("takeover")
-            log.warning("whip %s: takeover of live stream %s refused: another address publishes it", client, name)
+            self.refusals.warning(client, "whip %s: takeover of live stream %s refused: another address publishes it",
+                                  client, name)
             raise TakeoverRefused(refusal)
         cap = self.config.max_sessions_per_address
         from_client = sum(1 for s in self.sessions.values() if s.client == client)
