@@ -10,7 +10,10 @@ proves ownership and takes over from anywhere, as in ``accounts`` mode; the othe
 (``keys``, ``webhook``, ``accounts``) authenticate the publisher, so they keep the plain
 takeover.
 
-RTMP and WHIP both ask ``takeover_refusal`` before ``Hub.publish``.
+RTMP and WHIP both ask ``takeover_refusal`` before ``Hub.publish``. WHIP asks twice: when
+the offer is POSTed (a clear 409) and again when the session joins the hub at its first
+decoded frame (``join_refusal``), since ICE and DTLS take a moment in between during which
+another address may have started publishing the name.
 """
 
 from __future__ import annotations
@@ -44,7 +47,13 @@ def takeover_refusal(hub: Hub, *, mode: str, name: str, key: str, host: str) -> 
     """Why a publish of ``name`` (asked with ``key``) from ``host`` (an IP address, no
     port) may not take over the broadcast of that name; None when it may (no such
     broadcast, another mode, a creator's key, or the current publisher's own host)."""
-    if mode != "open" or looks_like_stream_key(key):
+    return join_refusal(hub, mode=mode, name=name, proves_owner=looks_like_stream_key(key), host=host)
+
+
+def join_refusal(hub: Hub, *, mode: str, name: str, proves_owner: bool, host: str) -> str | None:
+    """``takeover_refusal`` for a publisher whose key is no longer at hand: ``proves_owner``
+    says whether it was a creator's key (a WHIP session joining the hub)."""
+    if mode != "open" or proves_owner:
         return None
     stream = hub.get(name)
     if stream is None or stream.ended:

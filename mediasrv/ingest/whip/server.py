@@ -20,7 +20,7 @@ from mediasrv.config import WebrtcConfig
 from mediasrv.hub import Hub
 from mediasrv.ingest.publish_auth import PublishAuthorizer, redact_key
 from mediasrv.ingest.refusal_log import RefusalLog
-from mediasrv.ingest.takeover import takeover_refusal
+from mediasrv.ingest.takeover import join_refusal, takeover_refusal
 from mediasrv.ingest.whip.answer import negotiated_codec, with_public_candidates
 from mediasrv.ingest.whip.links import link_values
 from mediasrv.ingest.whip.offer import check_offer
@@ -184,6 +184,7 @@ class WhipServer:
         session_id = secrets.token_urlsafe(18)
         session = WhipSession(self, session_id, name=name, client=client,
                               key_digest=hashlib.sha256(key.encode()).digest(), pc=pc,
+                              proves_owner=looks_like_stream_key(key),
                               has_audio=summary.audio is not None, created_at=created, monotonic=self.monotonic,
                               codecs=(negotiated_codec(answer, "video"), negotiated_codec(answer, "audio")))
         self.sessions[session_id] = session
@@ -203,6 +204,18 @@ class WhipServer:
         session.delete()
 
     # --- what sessions tell ---------------------------------------------------------------
+
+    def join_refusal(self, session: WhipSession) -> str | None:
+        """The open mode's takeover rule again, as ``session`` joins the hub (its first
+        decoded frame): the offer passed it, but ICE and DTLS ran since, and a publisher
+        from another address may have taken the name meanwhile. Refused: counted, warned."""
+        refusal = join_refusal(self.hub, mode=self.authorizer.config.mode, name=session.name,
+                               proves_owner=session.proves_owner, host=session.client)
+        if refusal is not None:
+            self.stats.refuse("takeover")
+            self.refusals.warning(session.client, "%r: takeover of live stream %s refused as it joined: another "
+                                  "address publishes it", session, session.name)
+        return refusal
 
     def session_live(self, session: WhipSession, *, took_over: bool) -> None:
         self.stats.publishes += 1

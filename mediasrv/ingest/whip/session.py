@@ -7,7 +7,9 @@ Life of a session (``WhipServer`` creates it once the offer is answered):
 - **live**: at the first decoded frame the session attaches to the hub
   (``hub.publish(name, self)``: a stream like any other, taking over a live publisher of
   the same name, or continuing an orphaned one within the reconnect grace) and frames go
-  to its encoder thread, whose units are pushed into the hub from the loop;
+  to its encoder thread, whose units are pushed into the hub from the loop. In open mode
+  the takeover rule (``ingest/takeover.py``) is asked again just before: a session whose
+  name another address started publishing since the offer is closed, never attached;
 - **ended** by the client's ``DELETE`` (a clean unpublish: the stream ends at once), by
   the client disappearing (connection ``failed``: ICE consent freshness, RFC 7675, or
   ``closed``: DTLS closed) — the stream is orphaned for the reconnect grace exactly like
@@ -67,6 +69,8 @@ class SessionOwner(Protocol):
     idle_timeout: float
     stats: SessionCounters
 
+    def join_refusal(self, session: "WhipSession") -> str | None: ...
+
     def session_live(self, session: "WhipSession", *, took_over: bool) -> None: ...
 
     def session_closed(self, session: "WhipSession") -> None: ...
@@ -77,13 +81,17 @@ class WhipSession:
 
     def __init__(self, server: SessionOwner, session_id: str, *, name: str, client: str, key_digest: bytes,
                  pc: RTCPeerConnection, has_audio: bool, created_at: float,
-                 monotonic: Callable[[], float] = time.monotonic, codecs: tuple[str, str] = ("", "")) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, codecs: tuple[str, str] = ("", ""),
+                 proves_owner: bool = False) -> None:
         self.server = server
         self.id = session_id
         self.name = name
         self.client = client
         #: SHA-256 of the bearer token that created it (DELETE must bring the same one).
         self.key_digest = key_digest
+        #: Whether that token was a creator's key (the open mode's takeover rule, asked again
+        #: when the session joins the hub).
+        self.proves_owner = proves_owner
         self.pc = pc
         self.has_audio = has_audio
         #: The negotiated video and audio codecs (from the answer), e.g. ("VP8", "opus").
@@ -170,8 +178,16 @@ class WhipSession:
         if self.closed:
             return False
         self._cancel_setup_timer()
-        self.first_frame_seconds = self.monotonic() - self.created_at
         server = self.server
+        # The offer passed the takeover rule, but seconds of ICE and DTLS went by since: ask
+        # again now, in the same loop step as ``hub.publish`` below (nothing can publish
+        # the name in between), so a publisher that started from another address meanwhile
+        # keeps its stream.
+        refusal = server.join_refusal(self)
+        if refusal is not None:
+            self.close(refusal)
+            return False
+        self.first_frame_seconds = self.monotonic() - self.created_at
         settings = server.encode_settings
         self.transcoder = SessionTranscoder(
             self.id[:8], emit=self._units_from_thread, on_failure=self._failure_from_thread,
