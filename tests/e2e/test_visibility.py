@@ -36,7 +36,7 @@ from tests.support.tools import require_tool
 pytestmark = pytest.mark.e2e
 
 WHO = ("anonymous", "stranger", "follower", "blocked", "invited", "moderator", "creator", "operator")
-RESOURCES = ("discovery", "playback", "master", "media", "init", "segment", "part", "rtmp", "thumbnail", "chat",
+RESOURCES = ("discovery", "following", "playback", "master", "media", "init", "segment", "part", "rtmp", "thumbnail", "chat",
              "stats")
 #: Who may watch, by visibility (the playback API, and so every resource opened by its grant).
 WATCH = {
@@ -51,7 +51,10 @@ MEDIA = ("master", "media", "init", "segment", "part", "rtmp", "thumbnail", "sta
 def expected(visibility: str, who: str) -> dict[str, bool]:
     """The table: one row per (visibility, who)."""
     watch = who in WATCH[visibility]
-    row = {"discovery": visibility == "public", "playback": watch, "chat": watch}
+    # A followers-only live is listed to the creator's followers (the blocked user's follow
+    # went with the block), in /api/live and their following feed.
+    listed = visibility == "public" or (visibility == "followers" and who == "follower")
+    row = {"discovery": listed, "following": listed and who == "follower", "playback": watch, "chat": watch}
     # Media without a grant: a public live's is anyone's (a blocked user signed out too).
     for resource in MEDIA:
         row[resource] = watch or visibility == "public"
@@ -103,6 +106,9 @@ async def _row(api, who: str, headers: dict, allowed_walk: dict[str, tuple[int, 
     row: dict[str, bool] = {}
     async with http.get("/api/live", headers=headers) as response:
         row["discovery"] = "alice" in [s["name"] for s in (await response.json())["streams"]]
+    async with http.get("/api/live/following", headers=headers) as response:
+        assert response.status == (401 if who == "anonymous" else 200), (who, response.status)
+        row["following"] = response.status == 200 and "alice" in [s["name"] for s in (await response.json())["streams"]]
     async with http.get("/api/live/alice/playback", headers=headers) as response:
         row["playback"] = response.status == 200
         answer = await response.json() if response.status == 200 else None
@@ -266,6 +272,16 @@ async def test_who_may_watch_each_visibility_every_resource(tmp_path):
             # A setting nobody may choose on this site: 400.
             response = await http.patch("/api/me/live", headers=alice, json={"visibility": "secret"})
             assert response.status == 400
+            # An 18+ followers-only live: listed to the follower only (tagged so), never to a
+            # stranger or a signed-out viewer.
+            response = await http.patch("/api/me/live", headers=alice, json={"visibility": "followers"})
+            assert response.status == 200 and (await response.json())["mature"] is True
+            for who, listed in (("anonymous", False), ("stranger", False), ("follower", True)):
+                for path in ("/api/live", "/api/live/following"):
+                    async with http.get(path, headers=people[who]) as response:
+                        streams = (await response.json())["streams"] if response.status == 200 else []
+                    assert [s["visibility"] for s in streams if s["name"] == "alice"] == (
+                        ["followers"] if listed else []), (who, path)
         finally:
             if publisher.returncode is None:
                 publisher.kill()

@@ -59,6 +59,9 @@ class Creator(ResponseModel):
 
 class LiveStream(Picture):
     name: str
+    visibility: Literal["public", "followers"] = Field(
+        "public", description="`followers`: a followers-only live, listed only to the creator's signed-in "
+                              "followers; its `playback_url` needs a grant (`GET /api/live/NAME/playback`)")
     title: str
     creator: Creator | None
     viewers: int | None = Field(description="viewers now; null when the creator hides the count")

@@ -13,7 +13,9 @@ count (0 outside ``auth.mode: accounts``). Ties: the newer broadcast first, then
 
 A private broadcast (a creator's backstage) is in none of these: not listed, not live,
 no thumbnail, until its creator makes it public; its ``started_at`` is then when it went
-public.
+public. A followers-only live is listed (``visibility: followers``) to the creator's
+signed-in followers who may watch it (the live control's rule: not one the creator
+blocked), in ``/api/live`` and the following feed; unlisted and private ones never are.
 
 Other components send webhook events through the ``WebhookSender`` they are given.
 """
@@ -84,6 +86,12 @@ async def _items(request: web.Request, *, following_only: bool) -> list[dict]:
     user = await (require_user(request) if following_only else optional_user(request))
     accounts_mode = app[CONFIG].auth.mode == "accounts"
     streams = [s for s in app[HUB].public_streams() if "/" not in s.name]
+    # A followers-only live is listed to the creator's signed-in followers (who may watch
+    # it: a follower the creator blocked may not), never to anyone else (issue 18).
+    followers_only = ([s for s in app[HUB].streams() if "/" not in s.name and _followers_only(s)]
+                      if user is not None and accounts_mode else [])
+    streams += followers_only
+    for_followers = {s.name for s in followers_only}
     # In a cluster, the streams other nodes ingest are listed too (served here as well).
     bus = app.get(CLUSTER)
     remote = [e for e in bus.remote_streams() if app[HUB].get(e.name) is None] if bus is not None else []
@@ -103,6 +111,9 @@ async def _items(request: web.Request, *, following_only: bool) -> list[dict]:
         is_followed = card is not None and card.user.id in followed
         if following_only and not is_followed:
             continue
+        if stream.name in for_followers and not (
+                is_followed and await _may_watch(app, stream.name, user)):
+            continue
         if user is None and stream.stream is not None and stream.stream.mature:
             continue  # an 18+ live is listed only for signed-in viewers (issue 18)
         health = monitor.streams.get(stream.name) if monitor is not None and not stream.remote else None
@@ -113,7 +124,8 @@ async def _items(request: web.Request, *, following_only: bool) -> list[dict]:
             viewers = cluster_node.local_viewers(app, stream.name)
         viewers = cluster_node.viewers_total(app, stream.name, viewers)
         average = health.average_viewers if health is not None else 0.0
-        thumb = thumbnails.get(stream.name) if thumbnails is not None else None
+        # (A followers-only live's thumbnail needs a grant: its card shows the cover.)
+        thumb = thumbnails.get(stream.name) if thumbnails is not None and stream.name not in for_followers else None
         thumbnail_url = f"{base}/api/live/{stream.name}/thumbnail?n={thumb.number}" if thumb else None
         cover = None
         creator = None
@@ -131,6 +143,7 @@ async def _items(request: web.Request, *, following_only: bool) -> list[dict]:
         ranking = score(viewers, average, card.followers if card else 0, is_followed)
         items.append({
             "name": stream.name,
+            "visibility": "followers" if stream.name in for_followers else "public",
             "title": title,
             "creator": creator,
             "viewers": None if hidden else viewers,
@@ -149,6 +162,17 @@ async def _items(request: web.Request, *, following_only: bool) -> list[dict]:
     for item in items:
         del item["_started"], item["_score"]
     return items[:limit]
+
+
+def _followers_only(stream) -> bool:
+    """A live (not a backstage) whose visibility is ``followers``."""
+    return not stream.private and stream.visibility == "followers"
+
+
+async def _may_watch(app: web.Application, name: str, user) -> bool:
+    """The live control's rule for ``user`` and the live of ``name`` (no live control: no)."""
+    live_control = app.get(LIVE)
+    return live_control is not None and await live_control.may_watch(name, user)
 
 
 class _Listed:
