@@ -14,8 +14,10 @@ moderators the creator appointed. A user the creator blocked is refused whatever
 visibility, unless they are the creator or an operator (an operator moderates every live).
 
 Who is told of a live is decided where the telling is, from ``Stream.visibility`` (those
-features do not know this one): discovery lists only public lives (an 18+ one not for
-signed-out viewers), alerts and webhooks go out for public and followers-only ones.
+features do not know this one): discovery lists public lives (an 18+ one not for
+signed-out viewers) and, to a signed-in follower who may watch it (it asks ``may_watch``
+through the live control), a followers-only one; alerts and webhooks go out for public
+and followers-only ones.
 """
 
 from __future__ import annotations
