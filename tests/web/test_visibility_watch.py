@@ -7,7 +7,11 @@ the whole server (accounts mode) with a real RTMP push.
   (``GET /api/live/alice/playback``) and plays the signed URLs with hls.js.
 - A signed-in viewer who does not follow clicks "Follow to watch", confirms their age and
   plays.
-Screenshots (390x844 and 1366x768) of the followers-only state and of the age gate. No
+- Discovery (``/``): the follower's grid has the live's card, "for followers", and no
+  broken image (its thumbnail needs a grant; the card shows the cover or nothing); a
+  signed-out visitor's grid has no card of it.
+Screenshots (390x844 and 1366x768) of the followers-only state, of the age gate and of
+the follower's discovery grid. No
 console errors or failed requests; the only HTTP error allowed is the chat's 404 for the
 visitor (the chat of a followers-only live is the followers').
 """
@@ -37,6 +41,11 @@ async def _plays(page) -> None:
     await page.wait_for_function("() => document.getElementById('video').currentTime > 1", timeout=UI)
 
 
+async def _grid_loaded(page) -> None:
+    await page.wait_for_function("() => document.getElementById('streams').getAttribute('aria-busy') === 'false'",
+                                 timeout=UI)
+
+
 async def test_followers_only_and_age_gate_on_the_watch_page(tmp_path):
     async with accounts_server(tmp_path, "live_access.min_followers=0", "hls.segment_duration=1") as api, \
             chromium() as browser:
@@ -53,10 +62,13 @@ async def test_followers_only_and_age_gate_on_the_watch_page(tmp_path):
             stream = await wait_for(lambda: srv.hub.get("alice"), timeout=20)
             assert stream.visibility == "followers" and stream.mature
 
-            # --- signed out: "for followers", and a way in --------------------------------
+            # --- signed out: not in discovery; "for followers", and a way in ---------------
             context = await context_as(browser, api, None, PHONE)
             page = await context.new_page()
             watch = Watch(page)
+            await page.goto(f"{srv.http_url}/")
+            await _grid_loaded(page)
+            assert await page.query_selector('[data-stream="alice"]') is None
             await page.goto(f"{srv.http_url}/watch/alice")
             await page.wait_for_function("() => window.mediasrvWatch.mode === 'gate'", timeout=UI)
             assert await _overlay(page) == "This live is for followers"
@@ -67,10 +79,15 @@ async def test_followers_only_and_age_gate_on_the_watch_page(tmp_path):
             await screenshots(page, "visibility-watch-followers-only")
             watch.check()
 
-            # --- a follower: the age gate, then the live -------------------------------------
+            # --- a follower: the live in discovery, the age gate, then the live ---------------
             context = await context_as(browser, api, "fan", DESKTOP, headers=fan)
             page = await context.new_page()
             watch = Watch(page)
+            await page.goto(f"{srv.http_url}/")
+            await page.wait_for_selector('[data-stream="alice"]', timeout=UI)
+            assert "for followers" in await page.text_content('[data-stream="alice"] .creator')
+            assert await page.query_selector('[data-stream="alice"] .thumb img') is None  # no cover set
+            await screenshots(page, "visibility-discovery-followers-only")
             await page.goto(f"{srv.http_url}/watch/alice")
             await page.wait_for_function("() => window.mediasrvWatch.mode === 'gate'", timeout=UI)
             assert await _overlay(page) == "18+ live"

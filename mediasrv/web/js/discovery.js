@@ -32,7 +32,9 @@ function card(stream) {
     el('span', { class: 'viewers', text: stream.viewers === null ? 'Live' : `${fmtCount(stream.viewers)} watching` })),
   el('div', { class: 'meta' },
     el('div', { class: 'title', text: title }),
+    // A followers-only live is listed to followers only: say so (it is not public).
     el('div', { class: 'creator' }, creator, stream.followed ? ' · following' : '',
+      stream.visibility === 'followers' ? ' · for followers' : '',
       Number.isFinite(live) && live > 0 ? ` · ${fmtDuration(live)}` : '')));
   // (CSSOM, not a style attribute: the pages' Content-Security-Policy has no inline styles.)
   if (portrait) node.style.setProperty('--thumb-aspect', `${stream.width} / ${stream.height}`);
