@@ -8,6 +8,7 @@ address, the streamer publishes from 127.0.0.1 (Linux routes all of 127/8 to lo)
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import aiohttp
@@ -82,7 +83,13 @@ async def test_open_mode_takeover_only_from_the_publishers_address(tmp_path):
             await _stop(streamer)
 
 
-async def test_one_address_cannot_hold_every_rtmp_slot(tmp_path):
+def _refusal_lines(caplog, address: str) -> int:
+    return sum(1 for r in caplog.records if r.levelno == logging.WARNING and "refused" in r.getMessage()
+               and address in r.getMessage())
+
+
+async def test_one_address_cannot_hold_every_rtmp_slot(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, "mediasrv")
     async with running_server(tmp_path, "rtmp.max_connections=4", "rtmp.max_connections_per_address=3",
                               "rtmp.max_handshakes_per_address=2", "rtmp.handshake_timeout=30") as srv:
         recorder = StreamRecorder(srv.hub)
@@ -110,6 +117,10 @@ async def test_one_address_cannot_hold_every_rtmp_slot(tmp_path):
                 assert stats.refused_per_address == 1
                 assert stats.connections_open == 3
                 assert stats.refused_over_limit == 0
+                # Two refusals of that address within the minute: one warning, one counted
+                # for the next (ingest/refusal_log.py).
+                assert _refusal_lines(caplog, ATTACKER) == 1
+                assert srv.rtmp.refusals.suppressed(ATTACKER) == 1
 
                 # The last slot is still there for a publisher from another address.
                 status, output = await ffmpeg_push(srv.rtmp_url("real"), seconds=1)
@@ -141,6 +152,10 @@ async def test_one_address_cannot_take_every_whip_session(tmp_path):
         assert int(headers["Retry-After"]) > 0
         assert "from your address" in text
         assert whip_of(srv).stats.refused.get("address") == 1
+        # Warned once a minute per address: a second refusal is only counted.
+        status, _, _ = await post_offer(http, srv, offer())
+        assert status == 429
+        assert whip_of(srv).refusals.suppressed("127.0.0.1") == 1
         connector = aiohttp.TCPConnector(local_addr=(ATTACKER, 0))
         async with aiohttp.ClientSession(connector=connector) as other:
             status, _, text = await post_offer(other, srv, offer())

@@ -145,6 +145,8 @@ class WhipServer:
         429), ``ServerFull`` (a 503) or ``peer.NoCandidates``."""
         if self._stopping or len(self.sessions) + self._negotiating >= self.config.max_sessions:
             self.stats.refuse("capacity")
+            self.refusals.warning(client, "whip %s: offer refused: %d sessions are open (webrtc.max_sessions)",
+                                  client, self.config.max_sessions)
             raise ServerFull(f"{self.config.max_sessions} WHIP sessions are open; try again later")
         refusal = takeover_refusal(self.hub, mode=self.authorizer.config.mode, name=name, key=key, host=client)
         if refusal is not None:
@@ -156,6 +158,8 @@ class WhipServer:
         from_client = sum(1 for s in self.sessions.values() if s.client == client)
         if from_client + self._negotiating_by.get(client, 0) >= cap:
             self.stats.refuse("address")
+            self.refusals.warning(client, "whip %s: offer refused: %d sessions from this address are open "
+                                  "(webrtc.max_sessions_per_address)", client, cap)
             raise AddressFull(f"{cap} WHIP sessions from your address are open; end one first")
         try:
             summary = check_offer(offer)
