@@ -56,7 +56,9 @@ function setShape(width, height) {
 function fitShape() {
   const immersive = Boolean(state.shape && state.shape.portrait) && state.mode === 'live' && PHONE.matches;
   document.body.classList.toggle('immersive', immersive);
-  video.controls = !immersive;
+  // Nor while an overlay is up: they would show through its dim backdrop (a play button
+  // for a live nobody may play yet).
+  video.controls = !immersive && $('overlay').hidden;
 }
 
 function overlay(title, text, actions = []) {
@@ -64,6 +66,7 @@ function overlay(title, text, actions = []) {
   $('overlay-text').textContent = text || '';
   $('overlay-actions').replaceChildren(...actions);
   $('overlay').hidden = !title;
+  fitShape();
 }
 
 function stopPlayer() {
