@@ -2,7 +2,8 @@
 (issue 18): nginx checks the signature itself (njs, HMAC-SHA256, the secret shared with
 mediasrv) and refuses a bad or expired one with its own 403, without a request to
 mediasrv; a real hls.js player in Chromium keeps playing across many signature expiries
-(``hls.url_signing_seconds=2``), renewing them as it reloads the playlists."""
+(``hls.url_signing_seconds=2``), renewing them as it reloads the playlists; and the
+visibility table's HLS columns hold through the cache for every kind of viewer."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tests.accounts.support import accounts_server
 from tests.accounts.test_discovery import wait_for
 from tests.deploy.nginx_cache import TEST_URL_SECRET, running_cache
 from tests.e2e.test_backstage import _uris
+from tests.e2e.test_visibility import WHO, _people, _status, _strip_query, _walk, expected
 from tests.security.support import eventually
 from tests.support.clients import start_ffmpeg_push
 
@@ -124,5 +126,86 @@ async def test_hlsjs_plays_a_followers_live_through_nginx_across_signature_expir
                 expiries = {re.search(r"hs=(\d+)\.", url).group(1) for url in media}
                 assert len(expiries) >= 4, expiries  # renewed as it reloaded
                 assert all(url.startswith(cache.url) for url in media)
+        finally:
+            await _stop(publisher)
+
+
+HLS_KEYS = ("master", "media", "init", "segment", "part")
+
+
+async def test_who_may_watch_each_visibility_through_the_cache(tmp_path):
+    """The visibility table's HLS columns (master, media playlist, init, segment, part)
+    for the eight viewers of tests/e2e/test_visibility.py, every request through the
+    shipped nginx cache: a viewer who may watch gets all five through it, with the grant
+    and signatures the playback API gave them; anyone else gets none (mediasrv's 404 or
+    nginx's 403), also with the URIs an allowed viewer was given, stripped of their
+    signature and grant. A public live is anyone's (a signed-out viewer, the blocked
+    user too, cannot be told apart).
+
+    The live starts public and changes while live, so the cache holds what it served while
+    public: the segments and parts checked are ones made after each change (media that was
+    public stays so, docs/security.md), and the broadcast's init segment (no picture, the
+    same all along) may be that cached public copy (``X-Cache-Status: HIT``), never a
+    fresh answer from mediasrv."""
+    async with accounts_server(tmp_path / "srv", "live_access.min_followers=0", "hls.segment_duration=1",
+                               f"hls.url_signing_secret={TEST_URL_SECRET}",
+                               "http.trusted_proxies=127.0.0.1/32") as api, \
+            running_cache(tmp_path, api.srv.http_port) as cache:
+        http, srv = api.http, api.srv
+        people = await _people(api)
+        alice = people["creator"]
+        async with http.post("/api/me/blocks/troll", headers=alice) as response:
+            assert response.status in (200, 201, 204), await response.text()
+        publisher = await start_ffmpeg_push(srv.rtmp_url(await api.stream_key(alice)), seconds=90, realtime=True)
+        try:
+            await wait_for(lambda: srv.hub.get("alice"), timeout=20)
+            failures = []
+            seen: set[str] = set()  # media paths listed in an earlier phase (maybe cached)
+            for visibility in ("public", "followers", "unlisted", "private"):
+                response = await http.patch("/api/me/live", headers=alice, json={"visibility": visibility})
+                assert response.status == 200, await response.text()
+
+                async def creator_walk():
+                    async with http.get("/api/live/alice/playback", headers=alice) as response:
+                        url = (await response.json())["playback_url"].replace(srv.http_url, cache.url)
+                    try:
+                        walk = await _walk(http, url)
+                    except AssertionError:  # no part listed yet
+                        return None
+                    if not all(walk.get(key, (0,))[0] == 200 for key in HLS_KEYS):
+                        return None
+                    fresh = all(_strip_query(walk[key][1]) not in seen for key in ("segment", "part"))
+                    return walk if fresh else None
+
+                allowed_walk = await eventually(creator_walk, what=f"the creator's walk through the cache ({visibility})")
+                if visibility != "public":
+                    assert all("hs=" in allowed_walk[key][1] for key in ("init", "segment", "part")), allowed_walk
+                for who in WHO:
+                    async with http.get("/api/live/alice/playback", headers=people[who]) as response:
+                        answer = await response.json() if response.status == 200 else None
+                    if answer is not None:
+                        walk = await _walk(http, answer["playback_url"].replace(srv.http_url, cache.url))
+                    else:
+                        walk = {"master": (await _status(http, f"{cache.url}/live/alice/index.m3u8"), "")}
+                        for key in HLS_KEYS[1:]:
+                            url = _strip_query(allowed_walk[key][1])
+                            async with http.get(url) as response:
+                                await response.read()
+                                walk[key] = (response.status, url)
+                                if key == "init" and response.status == 200 and visibility != "public":
+                                    # The public period's cached copy, not mediasrv's answer.
+                                    assert response.headers.get("X-Cache-Status") == "HIT", (visibility, who)
+                                    assert url in seen, (visibility, who, url)
+                                    walk[key] = (404, url)
+                    want = expected(visibility, who)
+                    for key in HLS_KEYS:
+                        status = walk[key][0]
+                        assert status in (200, 403, 404), (visibility, who, key, status)
+                        if (status == 200) != want[key]:
+                            failures.append(f"{visibility} × {key} × {who}: got {status}, expected "
+                                            f"{'200' if want[key] else 'a refusal'}")
+                if visibility == "public":
+                    seen.update(_strip_query(allowed_walk[key][1]) for key in ("init", "segment", "part"))
+            assert not failures, "\n".join(failures)
         finally:
             await _stop(publisher)
