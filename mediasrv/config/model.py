@@ -291,6 +291,8 @@ class EmailConfig(Section):
     host: str = Field("localhost", description="SMTP server host.")
     port: int = Field(587, ge=1, le=65535, description="SMTP server port.")
     starttls: bool = Field(True, description="Upgrade the connection with STARTTLS (certificate verified).")
+    ca_file: str = Field("", description="PEM bundle of certificates to trust for the SMTP server (a file path; "
+                                         "a private server's CA); empty: the system's trust store.")
     username: str = Field("", description="SMTP login; empty: no login.")
     password: Annotated[str, Secret()] = Field("", description="SMTP password.")
     from_address: str = Field("mediasrv@localhost", pattern=r"^[^@\s<>]+@[^@\s<>]+$",

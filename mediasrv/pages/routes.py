@@ -1,5 +1,6 @@
 """The browser pages: discovery (``/``), watch (``/watch/NAME``), creator studio
-(``/studio``, and ``/studio/live`` to go live from the browser over WHIP), operator pages (``/admin``) and account settings (``/settings``), plus their static assets under ``/web/``.
+(``/studio``, and ``/studio/live`` to go live from the browser over WHIP), operator pages (``/admin``), account settings (``/settings``) and the page a
+verification mail's link lands on (``/verify-email``), plus their static assets under ``/web/``.
 See docs/web.md.
 
 The pages are static shells (``mediasrv/web/*.html``) whose ES modules call the JSON API
@@ -170,6 +171,7 @@ def setup(app: web.Application, config: Config) -> None:
     app.router.add_get("/studio/live", _page("golive.html"))  # go live from the browser (WHIP)
     app.router.add_get("/admin", _page("admin.html"))
     app.router.add_get("/settings", _page("settings.html"))
+    app.router.add_get("/verify-email", _page("verify-email.html"))  # a verification mail's link lands here
     app.router.add_get("/web/{path:.+}", asset)
     app.router.add_get("/favicon.ico", favicon)
     add_route(app, "POST", "/api/streams/{name}/stop", stop_stream, op(

@@ -21,7 +21,7 @@ SCRIPTS = sorted((WEB / "js").glob("*.js"))
 
 def test_the_pages_and_scripts_exist():
     assert {p.name for p in PAGES} == {"index.html", "watch.html", "studio.html", "admin.html", "settings.html",
-                                        "notfound.html", "golive.html"}
+                                        "notfound.html", "golive.html", "verify-email.html"}
     assert SCRIPTS
 
 

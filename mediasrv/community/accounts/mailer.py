@@ -1,8 +1,8 @@
 """Sending mail through the configured SMTP server (``email.*``): verification links.
 
 ``smtplib`` is blocking: ``send`` runs it in a thread. With ``email.starttls`` the
-connection is upgraded before any login, and the server's certificate is verified
-(the system's trust store). A mail that cannot be sent is logged and reported as False:
+connection is upgraded before any login, and the server's certificate and host name are
+verified (the system's trust store, or only ``email.ca_file`` when set: a private server). A mail that cannot be sent is logged and reported as False:
 registration does not fail because the mail server is down.
 """
 
@@ -48,7 +48,12 @@ class Mailer:
         config = self.config
         with smtplib.SMTP(config.host, config.port, timeout=config.timeout) as smtp:
             if config.starttls:
-                smtp.starttls(context=ssl.create_default_context())
+                smtp.starttls(context=self._tls_context())
             if config.username:
                 smtp.login(config.username, config.password)
             smtp.send_message(message)
+
+    def _tls_context(self) -> ssl.SSLContext:
+        # Read per mail (mails are rare): a renewed CA bundle needs no restart. A missing
+        # or unreadable file is an OSError, so the send fails (logged) like a bad certificate.
+        return ssl.create_default_context(cafile=self.config.ca_file or None)

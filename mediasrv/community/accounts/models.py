@@ -238,6 +238,14 @@ class EmailStatus(ResponseModel):
     sent: bool | None = Field(None, description="after a change: whether the link could be mailed")
 
 
+class Registration(ResponseModel):
+    """What the sign-up form needs to know about this server."""
+
+    open: bool = Field(description="anyone may create a viewer or creator account (`accounts.open_registration`)")
+    email_verification: bool = Field(description="an email may be given and is verified (`email.enabled`): "
+                                                 "followers count toward live access once verified")
+
+
 class EmailVerified(ResponseModel):
     handle: str
     verified: Literal[True]

@@ -124,9 +124,31 @@ async def register(request: web.Request) -> web.Response:
     return respond(m.Profile, await _profile(request, user), status=201)
 
 
+async def registration(request: web.Request) -> web.Response:
+    """The site facts the sign-up form shows: open registration, email verification."""
+    service = account_service(request)
+    return respond(m.Registration, {"open": service.config.accounts.open_registration,
+                                    "email_verification": service.verifies_email()})
+
+
+#: The page a browser opening a verification link lands on (mediasrv/pages): it verifies
+#: through POST and says "verified" or "expired" in words, not JSON.
+VERIFY_PAGE = "/verify-email"
+
+
+def _wants_html(request: web.Request) -> bool:
+    # A browser (a mail client's link) asks for text/html first; API clients send */* or JSON.
+    accept = request.headers.get("Accept", "")
+    return "text/html" in accept and "application/json" not in accept.split(",")[0]
+
+
 async def verify_email(request: web.Request) -> web.Response:
-    """The link of a verification mail (GET, as a mail client opens it; POST too)."""
+    """The link of a verification mail (GET, as a mail client opens it; POST too). A
+    browser's GET is sent to the verification page without using the link: a mail
+    scanner that fetches links runs no script, so it cannot verify on the owner's behalf."""
     token = read_query(request, m.VerifyEmail).token
+    if request.method == "GET" and _wants_html(request):
+        raise web.HTTPSeeOther(f"{VERIFY_PAGE}?token={token}", headers={"Cache-Control": "no-store"})
     user = await account_service(request).verify_email(token)
     if user is None:
         raise ApiError(404, "this verification link is unknown, used or expired")
@@ -539,12 +561,16 @@ def _routes(app: web.Application) -> None:
                     "not limited). With `email.enabled`, an `email` gets a verification link (without it, an "
                     "`email` is a 422).",
         body=m.NewUser))
+    add_route(app, "GET", "/api/registration", registration, op(
+        "What the sign-up form shows: open registration, email verification", tag=T, ok_schema=m.Registration))
     for method in ("GET", "POST"):  # GET: the link as a mail client opens it
         add_route(app, method, "/api/verify-email", verify_email, op(
             "Verify an email address (the link of a verification mail)", tag=T, query=m.VerifyEmail,
             ok_schema=m.EmailVerified, errors=[400, 404],
             description="The token of the link mailed at registration (`email.enabled`): valid once, for "
-                        "`email.link_lifetime` seconds. 404 for an unknown, used or expired link."))
+                        "`email.link_lifetime` seconds. 404 for an unknown, used or expired link. A browser's GET "
+                        "(`Accept` with `text/html`) is a 303 to the page `/verify-email?token=...`, which verifies "
+                        "with POST and says the outcome in words."))
     add_route(app, "GET", "/api/me/email", my_email, op(
         "The logged-in user's email and whether it is verified", tag=T, auth="required",
         ok_schema=m.EmailStatus))

@@ -1,5 +1,5 @@
 // The site header (navigation, log in / sign up / log out) on every page.
-import { api, clearSession, el, errorText, setSession, storedUser, token } from './api.js';
+import { api, clearSession, el, errorText, setSession, storedUser, toast, token } from './api.js';
 
 const ROLE_ORDER = ['viewer', 'creator', 'moderator', 'admin'];
 
@@ -26,6 +26,13 @@ export async function refreshUser() {
 }
 
 let dialog;
+let registrationFacts;
+
+/** What the sign-up form shows (GET /api/registration), asked once per page. */
+function registration() {
+  registrationFacts ??= api('/api/registration').catch(() => ({ open: true, email_verification: false }));
+  return registrationFacts;
+}
 
 function authDialog() {
   if (dialog) return dialog;
@@ -41,6 +48,13 @@ function authDialog() {
   const role = el('select', { id: 'auth-role', name: 'role' },
     el('option', { value: 'viewer', text: 'Viewer' }), el('option', { value: 'creator', text: 'Creator (I want to stream)' }));
   const roleRow = el('div', {}, el('label', { for: 'auth-role', text: 'Account type' }), role);
+  // Only where the server verifies emails (GET /api/registration): optional, and why.
+  const email = el('input', { id: 'auth-email', name: 'email', type: 'email', maxlength: 254, autocomplete: 'email',
+    autocapitalize: 'none', 'aria-describedby': 'auth-email-why' });
+  const emailRow = el('div', { id: 'auth-email-row', hidden: true },
+    el('label', { for: 'auth-email', text: 'Email (optional)' }), email,
+    el('p', { class: 'muted', id: 'auth-email-why',
+      text: 'We mail you a link to confirm it. Once it is confirmed, your follows count toward a creator\'s live access.' }));
   const title = el('h2', { id: 'auth-title' });
   const submit = el('button', { class: 'primary', type: 'submit', id: 'auth-submit' });
   const switcher = el('button', { type: 'button', class: 'small', id: 'auth-switch' });
@@ -51,6 +65,8 @@ function authDialog() {
     submit.textContent = m === 'login' ? 'Log in' : 'Sign up';
     switcher.textContent = m === 'login' ? 'No account? Sign up' : 'Have an account? Log in';
     roleRow.hidden = m === 'login';
+    emailRow.hidden = true;
+    if (m === 'signup') registration().then((r) => { emailRow.hidden = mode !== 'signup' || !r.email_verification; });
     password.autocomplete = m === 'login' ? 'current-password' : 'new-password';
     error.textContent = '';
   };
@@ -59,21 +75,26 @@ function authDialog() {
     title,
     el('div', {}, el('label', { for: 'auth-handle', text: 'Handle' }), handle),
     el('div', {}, el('label', { for: 'auth-password', text: 'Password (at least 8 characters)' }), password),
-    roleRow, error,
+    roleRow, emailRow, error,
     el('div', { class: 'row' }, submit, switcher,
       el('button', { type: 'button', class: 'small', text: 'Cancel', onclick: () => dialog.close() })));
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     error.textContent = '';
     submit.disabled = true;
+    let mailed = false;
     try {
       if (mode === 'signup') {
-        await api('/api/users', { method: 'POST', body: { handle: handle.value.trim(), password: password.value, role: role.value } });
+        const body = { handle: handle.value.trim(), password: password.value, role: role.value };
+        if (!emailRow.hidden && email.value.trim()) body.email = email.value.trim();
+        await api('/api/users', { method: 'POST', body });
+        mailed = !!body.email;
       }
       const result = await api('/api/login', { method: 'POST', body: { handle: handle.value.trim(), password: password.value } });
       setSession(result.token, result.user);
       password.value = '';
       dialog.close();
+      if (mailed) toast('Account created. Check your inbox: open the link we mailed you to confirm your email.');
     } catch (e) {
       error.textContent = errorText(e);
     } finally {

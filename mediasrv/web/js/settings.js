@@ -1,5 +1,5 @@
 // Settings (/settings): the logged-in user's display name, password (changing it ends
-// every other session, docs/api.md) and, where the server lets anyone sign up as a
+// every other session, docs/api.md), email (where the server verifies emails) and, where the server lets anyone sign up as a
 // creator, turning a viewer account into a creator account. Every state says what to do
 // next: log in, fix the field named in the error, or open the studio.
 import { api, el, errorText, setSession, toast, token } from './api.js';
@@ -42,6 +42,49 @@ async function load() {
   if (!me || !token()) { renderGate(); return; }
   render(me);
   loadRelations();
+  loadEmail();
+}
+
+/** The account's email and whether it is verified: shown only where the server verifies
+ *  emails (GET /api/me/email says so). */
+function renderEmail(status) {
+  $('email-card').hidden = !status.verification;
+  if (!status.verification) return;
+  const text = !status.email
+    ? 'No email yet. Give one below: we mail you a link to confirm it.'
+    : status.verified
+      ? `${status.email} · verified.`
+      : `${status.email} · not verified yet. Open the link we mailed you, or send a new one.`;
+  $('email-status').textContent = text;
+  $('email-submit').textContent = status.email ? 'Change and send a new link' : 'Send me a link';
+  if (document.activeElement !== $('email-input') && !$('email-input').value) $('email-input').value = status.email;
+}
+
+async function loadEmail() {
+  try {
+    renderEmail(await api('/api/me/email'));
+  } catch (e) {
+    $('email-card').hidden = true;  // the rest of the page still works
+    console.warn(e);
+  }
+}
+
+async function changeEmail(event) {
+  event.preventDefault();
+  say('email-ok', 'email-error', '');
+  const value = $('email-input').value.trim();
+  const button = $('email-submit');
+  button.disabled = true;
+  try {
+    const status = await api('/api/me/email', { method: 'PUT', body: { email: value } });
+    renderEmail(status);
+    if (status.sent) say('email-ok', 'email-error', `Check your inbox: open the link we mailed to ${value}.`);
+    else say('email-ok', 'email-error', '', 'The mail could not be sent right now. Try again in a few minutes.');
+  } catch (e) {
+    say('email-ok', 'email-error', '', e.status === 429 ? `${errorText(e)}: wait a while before asking for another link.` : errorText(e));
+  } finally {
+    button.disabled = false;
+  }
 }
 
 async function saveName(event) {
@@ -124,6 +167,7 @@ initHeader('settings');
 $('gate-login').addEventListener('click', () => openLogin('login'));
 $('name-form').addEventListener('submit', saveName);
 $('password-form').addEventListener('submit', changePassword);
+$('email-form').addEventListener('submit', changeEmail);
 $('become-creator').addEventListener('click', becomeCreator);
 // Logging in or out (here or in another tab) redraws the page.
 window.addEventListener('mediasrv:auth', () => { const me = currentUser(); if (me) render(me); else renderGate(); load(); });
