@@ -19,6 +19,7 @@ import re
 import signal
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import AsyncIterator
 
 import aiohttp
@@ -380,20 +381,34 @@ async def decoded_size(session: aiohttp.ClientSession, base: str, name: str) -> 
     data = await _get(session, f"{base}/{name}/{init_uri}") + await _get(session, f"{base}/{name}/{segment_uri}")
     sizes = set()
     frames = 0
-    with av.open(io.BytesIO(data), "r") as container:
-        for frame in container.decode(video=0):
-            sizes.add((frame.width, frame.height))
-            frames += 1
+    try:
+        with av.open(io.BytesIO(data), "r") as container:
+            for frame in container.decode(video=0):
+                sizes.add((frame.width, frame.height))
+                frames += 1
+    except av.error.InvalidDataError:
+        # The open defect below: keep what failed to decode for whoever looks into it.
+        DECODE_FAILURES.mkdir(parents=True, exist_ok=True)
+        (DECODE_FAILURES / f"{name}-{segment_uri.rsplit('/', 1)[-1]}.mp4").write_bytes(data)
+        (DECODE_FAILURES / f"{name}.m3u8").write_text(text)
+        raise
     assert len(sizes) == 1, (name, sizes)
     (width, height), = sizes
     return width, height, frames
 
 
-@pytest.mark.parametrize("publisher", ["rtmp", pytest.param("whip", marks=pytest.mark.xfail(
+#: Where ``decoded_size`` keeps a segment that failed to decode (init + segment, playlist).
+DECODE_FAILURES = Path(__file__).resolve().parents[2] / "test-artifacts" / "decode-failures"
+
+
+@pytest.mark.parametrize("publisher", ["rtmp", "whip"])
+@pytest.mark.xfail(
     raises=av.error.InvalidDataError, strict=False,
-    reason="known defect, open: under the full suite's load a WHIP stream's rung segment sometimes fails to "
-           "decode (avcodec_send_packet: Invalid data), 2 of 2 CI runs; passes alone. Every other check of "
-           "this test runs before the decode and must pass"))])
+    reason="known defect, open: in the full suite (never alone, not even under CPU hogs) one rendition's "
+           "segment of this push sometimes fails to decode (avcodec_send_packet: Invalid data): seen with "
+           "WHIP in 2 fresh-clone runs of issue 17 and with RTMP in one of issue 18, so it is not WHIP's; "
+           "the bytes are kept in test-artifacts/decode-failures. Every other check of this test runs "
+           "before the decode and must pass")
 async def test_a_portrait_push_stays_portrait_on_every_rung(tmp_path, publisher):
     """Issue 17, item 3: FFmpeg publishes 720x1280 (a phone held upright) over RTMP (the
     CLI) or WHIP (FFmpeg 8's whip muxer through PyAV; the server decodes and re-encodes it);
